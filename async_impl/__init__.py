@@ -1,0 +1,1 @@
+"""The asynchronous implementation: services exchange events on NATS JetStream (to come)."""

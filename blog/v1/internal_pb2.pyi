@@ -1,0 +1,38 @@
+from blog.v1 import api_pb2 as _api_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ModerateRequest(_message.Message):
+    __slots__ = ("comment_id", "post_id", "content")
+    COMMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    POST_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    comment_id: str
+    post_id: str
+    content: str
+    def __init__(self, comment_id: _Optional[str] = ..., post_id: _Optional[str] = ..., content: _Optional[str] = ...) -> None: ...
+
+class ModerateResponse(_message.Message):
+    __slots__ = ("status", "reason")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    status: _api_pb2.CommentStatus
+    reason: str
+    def __init__(self, status: _Optional[_Union[_api_pb2.CommentStatus, str]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ListCommentsForPostsRequest(_message.Message):
+    __slots__ = ("post_ids",)
+    POST_IDS_FIELD_NUMBER: _ClassVar[int]
+    post_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, post_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ListCommentsForPostsResponse(_message.Message):
+    __slots__ = ("comments",)
+    COMMENTS_FIELD_NUMBER: _ClassVar[int]
+    comments: _containers.RepeatedCompositeFieldContainer[_api_pb2.Comment]
+    def __init__(self, comments: _Optional[_Iterable[_Union[_api_pb2.Comment, _Mapping]]] = ...) -> None: ...

@@ -1,0 +1,50 @@
+"""Translation between domain objects and blog.v1 protobuf messages (transports use only this)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from blog.v1 import api_pb2
+from lab.domain import Comment, CommentStatus, Post
+
+
+def timestamp(value: datetime) -> Timestamp:
+    ts = Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def from_timestamp(ts: Timestamp) -> datetime:
+    return ts.ToDatetime(tzinfo=UTC)
+
+
+def post_to_pb(post: Post) -> api_pb2.Post:
+    return api_pb2.Post(
+        id=post.id, title=post.title, body=post.body, created_at=timestamp(post.created_at)
+    )
+
+
+def post_from_pb(msg: api_pb2.Post) -> Post:
+    return Post(msg.id, msg.title, msg.body, from_timestamp(msg.created_at))
+
+
+def comment_to_pb(comment: Comment) -> api_pb2.Comment:
+    return api_pb2.Comment(
+        id=comment.id,
+        post_id=comment.post_id,
+        content=comment.content,
+        status=int(comment.status),  # type: ignore[arg-type]
+        created_at=timestamp(comment.created_at),
+    )
+
+
+def comment_from_pb(msg: api_pb2.Comment) -> Comment:
+    return Comment(
+        msg.id, msg.post_id, msg.content, CommentStatus(msg.status), from_timestamp(msg.created_at)
+    )
+
+
+def view_to_pb(post: Post, comments: list[Comment]) -> api_pb2.PostView:
+    return api_pb2.PostView(post=post_to_pb(post), comments=[comment_to_pb(c) for c in comments])

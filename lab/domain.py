@@ -1,0 +1,162 @@
+"""Domain core shared by both implementations: entities, validation and the moderation rule."""
+
+from __future__ import annotations
+
+import enum
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+TITLE_MAX = 200
+BODY_MAX = 10_000
+CONTENT_MAX = 2_000
+DEFAULT_BLOCKLIST: tuple[str, ...] = ("orange", "spam", "scam")
+
+
+class DomainError(Exception):
+    """Base of the errors a client caused or must be told about; transports map them to statuses."""
+
+
+class InvalidArgument(DomainError):
+    """A request field is malformed; `field` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class NotFound(DomainError):
+    """The thing asked for does not exist."""
+
+
+class Unavailable(DomainError):
+    """A dependency (a database, another service, the bus) cannot be reached; `what` names it."""
+
+    def __init__(self, what: str, detail: str = "") -> None:
+        super().__init__(f"{what} unavailable" + (f": {detail}" if detail else ""))
+        self.what = what
+
+
+class DeadlineExceeded(DomainError):
+    """A dependency did not answer within the deadline; `what` names it."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} did not answer within the deadline")
+        self.what = what
+
+
+class CommentStatus(enum.IntEnum):
+    """Mirrors blog.v1.CommentStatus (same numbers)."""
+
+    UNSPECIFIED = 0
+    PENDING = 1
+    APPROVED = 2
+    REJECTED = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    id: str
+    title: str
+    body: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    id: str
+    post_id: str
+    content: str
+    status: CommentStatus
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What moderation decided about one comment."""
+
+    status: CommentStatus
+    reason: str = ""
+
+
+def validate_uuid(field: str, value: str) -> str:
+    """Return the canonical form of a UUID string, or raise InvalidArgument naming `field`."""
+    if not value:
+        raise InvalidArgument(field, "is required")
+    try:
+        return str(uuid.UUID(value))
+    except (ValueError, AttributeError, TypeError):
+        raise InvalidArgument(field, f"must be a UUID, got {value[:60]!r}") from None
+
+
+def optional_uuid(field: str, value: str) -> str | None:
+    """Like validate_uuid, but an empty value means 'not given'."""
+    return validate_uuid(field, value) if value else None
+
+
+def _check_length(field: str, value: str, minimum: int, maximum: int) -> str:
+    if len(value) < minimum:
+        raise InvalidArgument(field, "is required" if minimum == 1 else f"needs {minimum}+ chars")
+    if len(value) > maximum:
+        raise InvalidArgument(field, f"is {len(value)} characters; at most {maximum} allowed")
+    if "\x00" in value:
+        # PostgreSQL text cannot hold NUL; reject it here rather than fail in the database.
+        raise InvalidArgument(field, "must not contain NUL characters")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class NewPost:
+    """A validated request to create a post."""
+
+    title: str
+    body: str
+    request_id: str | None = None
+
+    @classmethod
+    def parse(cls, title: str, body: str, request_id: str = "") -> NewPost:
+        title = _check_length("title", title.strip(), 1, TITLE_MAX)
+        body = _check_length("body", body, 0, BODY_MAX)
+        return cls(title, body, optional_uuid("request_id", request_id))
+
+
+@dataclass(frozen=True, slots=True)
+class NewComment:
+    """A validated request to comment on a post."""
+
+    post_id: str
+    content: str
+    request_id: str | None = None
+
+    @classmethod
+    def parse(cls, post_id: str, content: str, request_id: str = "") -> NewComment:
+        post_id = validate_uuid("post_id", post_id)
+        content = _check_length("content", content.strip(), 1, CONTENT_MAX)
+        return cls(post_id, content, optional_uuid("request_id", request_id))
+
+
+class Moderator:
+    """The moderation rule: reject content containing a blocklisted word (whole word, any case)."""
+
+    def __init__(self, blocklist: Iterable[str] = DEFAULT_BLOCKLIST) -> None:
+        words = sorted({w.strip().lower() for w in blocklist if w.strip()})
+        self.blocklist: tuple[str, ...] = tuple(words)
+        # \b is Unicode-aware for str patterns, so "Orange!" matches and "oranges" does not.
+        self._pattern = (
+            re.compile(r"\b(" + "|".join(re.escape(w) for w in words) + r")\b", re.IGNORECASE)
+            if words
+            else None
+        )
+
+    def decide(self, content: str) -> Decision:
+        match = self._pattern.search(content) if self._pattern else None
+        if match:
+            return Decision(CommentStatus.REJECTED, f"blocklisted word {match.group(1).lower()!r}")
+        return Decision(CommentStatus.APPROVED)
+
+
+def parse_blocklist(text: str) -> tuple[str, ...]:
+    """Parse a comma-separated blocklist as given on the command line or in the environment."""
+    return tuple(w.strip() for w in text.split(",") if w.strip())

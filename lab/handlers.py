@@ -1,0 +1,70 @@
+"""Feature logic shared by both implementations: plain functions of a database and a command.
+
+They know nothing of gRPC or NATS; transports translate protobuf <-> these arguments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+from lab.db import Database
+from lab.domain import Comment, Decision, Moderator, NewPost, NotFound, Post, validate_uuid
+from lab.paging import PageRequest
+from lab.repositories import CommentRepository, DecisionRepository, PostRepository
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+async def create_post(db: Database, new: NewPost) -> Post:
+    """Store a new post (idempotent per request_id) and return it."""
+    post = Post(new_id(), new.title, new.body, now())
+    async with db.connect() as conn:
+        stored, _ = await PostRepository(conn).add(post, new.request_id)
+    return stored
+
+
+async def get_post(db: Database, post_id: str) -> Post:
+    post_id = validate_uuid("id", post_id)
+    async with db.connect() as conn:
+        post = await PostRepository(conn).get(post_id)
+    if post is None:
+        raise NotFound(f"post {post_id} not found")
+    return post
+
+
+async def list_posts(db: Database, page: PageRequest) -> tuple[list[Post], str]:
+    async with db.connect() as conn:
+        return await PostRepository(conn).list_page(page)
+
+
+async def list_comments(db: Database, post_ids: list[str]) -> list[Comment]:
+    """Comments of the given posts (oldest first per post); ids are validated here."""
+    ids = [validate_uuid("post_ids" if len(post_ids) > 1 else "post_id", i) for i in post_ids]
+    async with db.connect() as conn:
+        return await CommentRepository(conn).list_for_posts(ids)
+
+
+async def moderate(
+    db: Database,
+    moderator: Moderator,
+    comment_id: str,
+    post_id: str,
+    content: str,
+    delay_s: float = 0.0,
+) -> Decision:
+    """Decide with the shared rule and record the decision (the first decision per comment wins)."""
+    comment_id = validate_uuid("comment_id", comment_id)
+    post_id = validate_uuid("post_id", post_id)
+    if delay_s:
+        await asyncio.sleep(delay_s)  # --moderation-delay-ms: a deliberately slow dependency
+    decision = moderator.decide(content)
+    async with db.connect() as conn:
+        return await DecisionRepository(conn).record(comment_id, post_id, decision, now())

@@ -1,0 +1,104 @@
+"""Child processes that cannot outlive the lab: parent-death signal, own session, bounded stop."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_PR_SET_PDEATHSIG = 1
+
+
+def pdeathsig_preexec() -> None:
+    """In the child, before exec: ask the kernel to SIGKILL us when our parent dies.
+
+    This is what guarantees no orphan even when the runner itself is SIGKILLed. It runs after
+    subprocess switched user (a uid change clears the setting), so it holds for the server user.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+@dataclass
+class ManagedProcess:
+    """A started child with its log file; stop() always ends it (SIGKILL after the grace period)."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+    started_at: float = field(default_factory=time.time)
+
+    @classmethod
+    def start(
+        cls,
+        name: str,
+        args: Sequence[str],
+        log_path: Path,
+        *,
+        env: dict[str, str] | None = None,
+        user: str | None = None,
+        preexec: Callable[[], None] | None = pdeathsig_preexec,
+    ) -> ManagedProcess:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "ab") as log:
+            popen = subprocess.Popen(
+                list(args),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                user=user,
+                preexec_fn=preexec,
+                # Own session: a Ctrl-C in the terminal reaches the runner only, which then stops
+                # children in dependency order instead of all at once.
+                start_new_session=True,
+            )
+        return cls(name, popen, log_path)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.popen.poll()
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def signal(self, sig: signal.Signals) -> None:
+        if self.alive():
+            try:
+                self.popen.send_signal(sig)
+            except ProcessLookupError:
+                pass
+
+    def kill(self) -> None:
+        self.signal(signal.SIGKILL)
+        try:
+            self.popen.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def stop(self, signal_name: str = "SIGTERM", timeout_s: float = 10.0) -> int | None:
+        """Ask politely with `signal_name`, wait up to timeout_s, then SIGKILL. Returns the code."""
+        if self.alive():
+            self.signal(signal.Signals[signal_name])
+            try:
+                self.popen.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        return self.popen.poll()
+
+    def tail_log(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""

@@ -1,0 +1,305 @@
+"""The local runner: starts a whole stack as processes (databases, services), stops all of it.
+
+Declared apart from how it runs: `TOPOLOGY` says which services an implementation has, which own a
+database and whom each calls; `Stack` turns that into processes in dependency order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from lab.postgres import PostgresServer
+from lab.procs import ManagedProcess
+from lab.rpc import sync_channel
+
+SERVICES = ("posts", "comments", "moderation", "query")
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One service of an implementation: its module, its database, and its peers (by flag)."""
+
+    module: str
+    owns_database: bool
+    peers: tuple[str, ...] = ()  # services whose addresses it needs, started before it
+
+
+TOPOLOGY: dict[str, dict[str, ServiceSpec]] = {
+    "sync": {
+        "posts": ServiceSpec("sync_impl.posts", owns_database=True),
+        "moderation": ServiceSpec("sync_impl.moderation", owns_database=True),
+        "comments": ServiceSpec(
+            "sync_impl.comments", owns_database=True, peers=("posts", "moderation")
+        ),
+        "query": ServiceSpec("sync_impl.query", owns_database=False, peers=("posts", "comments")),
+    },
+}
+
+
+class StackError(RuntimeError):
+    """The stack could not start; the message names the part and its log."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class StackConfig:
+    impl: str
+    data_dir: Path
+    replicas: dict[str, int] = field(default_factory=dict)
+    blocklist: str | None = None
+    moderation_delay_ms: float = 0.0
+    call_timeout_ms: int | None = None
+    fresh: bool = False  # wipe data_dir's databases first
+
+    def replica_count(self, service: str) -> int:
+        return max(1, self.replicas.get(service, 1))
+
+
+@dataclass
+class ServiceProcess:
+    service: str
+    index: int
+    process: ManagedProcess
+    ready_file: Path
+    address: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.service}-{self.index}"
+
+
+class Stack:
+    """A running stack. Use as a context manager, or call start() and stop() (stop is idempotent)."""
+
+    def __init__(self, config: StackConfig) -> None:
+        if config.impl not in TOPOLOGY:
+            raise StackError(f"unknown implementation {config.impl!r}; choose from {list(TOPOLOGY)}")
+        self.config = config
+        self.topology = TOPOLOGY[config.impl]
+        self.data_dir = config.data_dir.resolve()
+        self.log_dir = self.data_dir / "logs"
+        self.run_dir = self.data_dir / "run"
+        self.stack_file = self.data_dir / "stack.json"
+        self.databases: dict[str, PostgresServer] = {}
+        self.services: dict[str, list[ServiceProcess]] = {}
+
+    # -- start ------------------------------------------------------------------------------
+    def start(self, progress: bool = False) -> None:
+        say = (lambda msg: print(msg, flush=True)) if progress else (lambda msg: None)
+        if self.config.fresh and self.data_dir.exists():
+            shutil.rmtree(self.data_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            for name, spec in self.topology.items():
+                if spec.owns_database:
+                    say(f"starting PostgreSQL for {name} ...")
+                    self._start_database(name)
+            for name in self._start_order():
+                count = self.config.replica_count(name)
+                say(f"starting {name} service ({count} replica{'s' if count > 1 else ''}) ...")
+                self.services[name] = [self._spawn(name, i) for i in range(count)]
+                for proc in self.services[name]:
+                    self._await_ready(proc)
+            self._write_stack_file()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_database(self, service: str) -> None:
+        last: Exception | None = None
+        for _ in range(3):  # a free port can be taken between probing and binding: try another
+            server = PostgresServer(
+                service, self.data_dir / "pg" / service, free_port(), self.log_dir
+            )
+            try:
+                server.start()
+                self.databases[service] = server
+                return
+            except Exception as error:
+                server.stop()
+                last = error
+        raise StackError(f"PostgreSQL for {service} did not start: {last}")
+
+    def _start_order(self) -> list[str]:
+        order: list[str] = []
+
+        def visit(name: str) -> None:
+            if name not in order:
+                for peer in self.topology[name].peers:
+                    visit(peer)
+                order.append(name)
+
+        for name in self.topology:
+            visit(name)
+        return order
+
+    def _spawn(self, service: str, index: int) -> ServiceProcess:
+        spec = self.topology[service]
+        ready_file = self.run_dir / f"{service}-{index}.addr"
+        ready_file.unlink(missing_ok=True)
+        env = dict(os.environ)
+        env["PYTHONUNBUFFERED"] = "1"
+        if spec.owns_database:
+            env["LAB_DSN"] = self.databases[service].database.dsn  # not argv: ps shows argv
+        for peer in spec.peers:
+            env[f"LAB_{peer.upper()}_ADDR"] = ",".join(p.address for p in self.services[peer])
+        if self.config.blocklist is not None:
+            env["LAB_BLOCKLIST"] = self.config.blocklist
+        env["LAB_MODERATION_DELAY_MS"] = str(self.config.moderation_delay_ms)
+        if self.config.call_timeout_ms is not None:
+            env["LAB_CALL_TIMEOUT_MS"] = str(self.config.call_timeout_ms)
+        args = [
+            sys.executable,
+            "-m",
+            spec.module,
+            "--listen",
+            "127.0.0.1:0",
+            "--ready-file",
+            str(ready_file),
+        ]
+        log = self.log_dir / f"{service}-{index}.log"
+        return ServiceProcess(
+            service, index, ManagedProcess.start(f"{service}-{index}", args, log, env=env), ready_file
+        )
+
+    def _await_ready(self, proc: ServiceProcess, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not proc.ready_file.exists():
+            if not proc.process.alive():
+                raise StackError(
+                    f"{proc.name} exited with code {proc.process.returncode} before serving; "
+                    f"log {proc.process.log_path}:\n{proc.process.tail_log()}"
+                )
+            if time.monotonic() > deadline:
+                raise StackError(f"{proc.name} not serving after {timeout_s:.0f}s; see its log")
+            time.sleep(0.05)
+        proc.address = proc.ready_file.read_text().strip()
+        wait_healthy(proc.address, timeout_s=max(1.0, deadline - time.monotonic()))
+
+    def describe(self) -> dict:
+        """The stack.json document (LAB.md section 8)."""
+        return {
+            "impl": self.config.impl,
+            "services": {
+                name: [p.address for p in self.services.get(name, [])] for name in SERVICES
+            },
+            "databases": {
+                name: {"pid": db.pid, "dsn": db.database.libpq_dsn, "log": str(db.log_path)}
+                for name, db in self.databases.items()
+            },
+            "processes": {
+                p.name: {"pid": p.process.pid, "log": str(p.process.log_path)}
+                for procs in self.services.values()
+                for p in procs
+            },
+            "runner_pid": os.getpid(),
+        }
+
+    def _write_stack_file(self) -> None:
+        tmp = self.stack_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.describe(), indent=2) + "\n")
+        tmp.chmod(0o600)  # it holds database passwords
+        tmp.replace(self.stack_file)
+
+    # -- operate ----------------------------------------------------------------------------
+    def restart_database(self, service: str) -> None:
+        """Start a (killed or stopped) database server again on the same port and data."""
+        server = self.databases[service]
+        server.stop()
+        # After a SIGKILL the old backends may still hold shared memory for a moment.
+        for attempt in range(20):
+            try:
+                server.start()
+                break
+            except Exception:
+                if attempt == 19:
+                    raise
+                time.sleep(0.25)
+        self._write_stack_file()
+
+    def exited(self) -> list[str]:
+        """Names of parts that are no longer running (crashed, or killed by an experiment)."""
+        gone = [
+            f"database {name} (code {db.process.returncode})"
+            for name, db in self.databases.items()
+            if db.process and not db.process.alive()
+        ]
+        gone += [
+            f"service {p.name} (code {p.process.returncode})"
+            for procs in self.services.values()
+            for p in procs
+            if not p.process.alive()
+        ]
+        return gone
+
+    # -- stop -------------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Stop services (SIGTERM, dependents first), then databases; never leaves a process."""
+        for name in reversed(self._start_order()):
+            for proc in self.services.pop(name, []):
+                proc.process.stop("SIGTERM", timeout_s=10)
+                proc.ready_file.unlink(missing_ok=True)
+        for server in self.databases.values():
+            server.stop()
+        self.databases.clear()
+        self.stack_file.unlink(missing_ok=True)
+
+    def __enter__(self) -> Stack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def wait_healthy(address: str, timeout_s: float = 10.0, service: str = "") -> None:
+    """Block until the gRPC health service at `address` answers SERVING."""
+    deadline = time.monotonic() + timeout_s
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=1)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            if time.monotonic() > deadline:
+                raise StackError(f"{address} not healthy after {timeout_s:.0f}s")
+            time.sleep(0.05)
+
+
+@contextmanager
+def running_stack(config: StackConfig) -> Iterator[Stack]:
+    stack = Stack(config)
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()
+
+
+def load_stack_file(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def client_channel(stack: dict, service: str) -> grpc.Channel:
+    return sync_channel(stack["services"][service])

@@ -1,0 +1,1 @@
+"""The synchronous implementation: services call each other with gRPC at request time."""

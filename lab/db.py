@@ -1,4 +1,4 @@
-"""Database per service: one schema (SQLAlchemy Core tables) per data-owning service, and its engine.
+"""Database per service: one schema (SQLAlchemy Core tables) per data owner, and its engine.
 
 Hot paths use SQLAlchemy Core, not the ORM: measured on this machine the ORM's unit of work
 costs 0.6-0.9 ms more per operation on asyncpg, for identity-map features these services never use.

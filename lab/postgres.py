@@ -23,7 +23,7 @@ from pathlib import Path
 
 import asyncpg
 
-from lab.procs import ManagedProcess, pdeathsig_preexec
+from lab.procs import ManagedProcess, as_user, pdeathsig_preexec
 
 SERVER_USER = "labpg"  # the system user the server runs as when we are root
 SUPERUSER = "postgres"
@@ -67,7 +67,14 @@ def _run_as() -> str | None:
         pwd.getpwnam(SERVER_USER)
     except KeyError:
         subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVER_USER],
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                SERVER_USER,
+            ],
             check=True,
             capture_output=True,
         )
@@ -108,9 +115,7 @@ class ServiceDatabase:
     @property
     def dsn(self) -> str:
         """SQLAlchemy URL (asyncpg driver)."""
-        return (
-            f"postgresql+asyncpg://{self.role}:{self.password}@{self.host}:{self.port}/{self.database}"
-        )
+        return f"postgresql+asyncpg://{self.role}:{self.password}@{self.host}:{self.port}/{self.database}"
 
     @property
     def libpq_dsn(self) -> str:
@@ -189,7 +194,7 @@ class PostgresServer:
                     "--locale=C",
                     "--no-sync",  # durability of the *initial* catalog is not needed
                 ],
-                user=self.user,
+                **as_user(self.user),
                 capture_output=True,
                 text=True,
                 timeout=120,

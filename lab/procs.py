@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import ctypes
 import os
+import pwd
 import signal
 import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 _PR_SET_PDEATHSIG = 1
 
@@ -24,6 +26,18 @@ def pdeathsig_preexec() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() == 1:  # the parent died before prctl took effect
         os._exit(1)
+
+
+def as_user(user: str | None) -> dict[str, Any]:
+    """subprocess arguments that run a child as `user` with that user's groups only.
+
+    Without group/extra_groups the child would keep root's groups, and the group bits of
+    root-owned directories (often none) would then deny it access.
+    """
+    if user is None:
+        return {}
+    entry = pwd.getpwnam(user)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
 
 @dataclass
@@ -54,7 +68,7 @@ class ManagedProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
-                user=user,
+                **as_user(user),
                 preexec_fn=preexec,
                 # Own session: a Ctrl-C in the terminal reaches the runner only, which then stops
                 # children in dependency order instead of all at once.

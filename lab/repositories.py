@@ -1,4 +1,4 @@
-"""Repositories: each service's persistence behind a few methods (SQLAlchemy Core on one connection)."""
+"""Repositories: each service's persistence behind a few methods (SQLAlchemy Core)."""
 
 from __future__ import annotations
 
@@ -69,9 +69,10 @@ class PostRepository:
         stmt = sa.select(*_POST_COLUMNS)
         if page.after:
             created_at, post_id = page.after
-            stmt = stmt.where(
-                sa.tuple_(db.posts.c.created_at, db.posts.c.id) < sa.tuple_(created_at, post_id)
+            after = sa.tuple_(
+                sa.literal(created_at, db.TS), sa.literal(post_id, db.posts.c.id.type)
             )
+            stmt = stmt.where(sa.tuple_(db.posts.c.created_at, db.posts.c.id) < after)
         stmt = stmt.order_by(db.posts.c.created_at.desc(), db.posts.c.id.desc()).limit(
             page.size + 1
         )

@@ -81,6 +81,14 @@ def remaining_timeout(context: grpc.aio.ServicerContext | None, default_s: float
     return max(0.001, min(default_s, remaining - 0.002))
 
 
+_PEER_DOWN = {
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.CANCELLED,
+    grpc.StatusCode.ABORTED,
+}
+
+
 async def call_peer(name: str, call: Awaitable[R]) -> R:
     """Await an outbound RPC to service `name`; translate its failure into a domain error."""
     try:
@@ -91,7 +99,9 @@ async def call_peer(name: str, call: Awaitable[R]) -> R:
             raise NotFound(error.details() or "not found") from None
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:
             raise DeadlineExceeded(f"{name} service") from None
-        raise Unavailable(f"{name} service", error.details() or code.name) from None
+        if code in _PEER_DOWN:
+            raise Unavailable(f"{name} service", error.details() or code.name) from None
+        raise  # any other status from a peer is a bug in this lab: let it surface as one
 
 
 # --- clients ---------------------------------------------------------------------------------

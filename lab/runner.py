@@ -86,11 +86,13 @@ class ServiceProcess:
 
 
 class Stack:
-    """A running stack. Use as a context manager, or call start() and stop() (stop is idempotent)."""
+    """A running stack: a context manager, or start() then stop() (stop is idempotent)."""
 
     def __init__(self, config: StackConfig) -> None:
         if config.impl not in TOPOLOGY:
-            raise StackError(f"unknown implementation {config.impl!r}; choose from {list(TOPOLOGY)}")
+            raise StackError(
+                f"unknown implementation {config.impl!r}; choose from {list(TOPOLOGY)}"
+            )
         self.config = config
         self.topology = TOPOLOGY[config.impl]
         self.data_dir = config.data_dir.resolve()
@@ -177,7 +179,10 @@ class Stack:
         ]
         log = self.log_dir / f"{service}-{index}.log"
         return ServiceProcess(
-            service, index, ManagedProcess.start(f"{service}-{index}", args, log, env=env), ready_file
+            service,
+            index,
+            ManagedProcess.start(f"{service}-{index}", args, log, env=env),
+            ready_file,
         )
 
     def _await_ready(self, proc: ServiceProcess, timeout_s: float = 60.0) -> None:

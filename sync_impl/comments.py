@@ -58,7 +58,8 @@ class GrpcPostDirectory:
     async def exists(self, post_id: str) -> bool:
         try:
             await call_peer(
-                "posts", self.stub.GetPost(api_pb2.GetPostRequest(id=post_id), timeout=self.timeout_s)
+                "posts",
+                self.stub.GetPost(api_pb2.GetPostRequest(id=post_id), timeout=self.timeout_s),
             )
         except NotFound:
             return False

@@ -92,7 +92,11 @@ async def build(settings: ServiceSettings, wiring: Wiring) -> None:
         settings.call_timeout_ms / 1000,
     )
     wiring.registrations.append(
-        (api_pb2_grpc.add_QueryServiceServicer_to_server, servicer, service_name(api_pb2, "QueryService"))
+        (
+            api_pb2_grpc.add_QueryServiceServicer_to_server,
+            servicer,
+            service_name(api_pb2, "QueryService"),
+        )
     )
 
 

@@ -1,0 +1,39 @@
+# Every target builds .venv first when it is missing (or when pyproject.toml changed).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test unit lint format proto venv clean
+
+demo: $(STAMP)  ## start the sync stack, walk a short scenario with the lab CLI, stop it
+	$(BIN)/python -m lab.demo
+
+test: $(STAMP) lint  ## lint + format check, then the whole test suite (unit, contract, integration)
+	$(BIN)/python -m pytest -q
+
+unit: $(STAMP)  ## the fast unit tests only
+	$(BIN)/python -m pytest -q tests/unit
+
+lint: $(STAMP)  ## ruff lint and format check, mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy lab sync_impl async_impl
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+proto: $(STAMP)  ## regenerate blog/v1 from protos/blog/v1 (the only generated code)
+	$(BIN)/python scripts/gen_protos.py
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+clean:
+	rm -rf .lab .pytest_cache .ruff_cache

@@ -1,0 +1,300 @@
+"""`lab`: run a stack (`lab up`) and use it by hand (`lab post`, `lab comment`, `lab view`, ...)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import grpc
+from google.protobuf.json_format import MessageToDict
+
+from blog.v1 import api_pb2, api_pb2_grpc
+from lab.rpc import sync_channel
+from lab.runner import TOPOLOGY, Stack, StackConfig, StackError, load_stack_file
+
+DEFAULT_DATA_ROOT = Path(".lab")
+CLIENT_TIMEOUT_S = 5.0
+_STATUS_NAMES = {v: k for k, v in api_pb2.CommentStatus.items()}
+
+
+class CliError(Exception):
+    """An error to print as one line, with no traceback."""
+
+
+# --- lab up ----------------------------------------------------------------------------------
+def parse_replicas(text: str) -> dict[str, int]:
+    """'2' (every service) or 'posts=2,comments=3'."""
+    if not text:
+        return {}
+    try:
+        if "=" not in text:
+            return {name: int(text) for name in ("posts", "comments", "moderation", "query")}
+        pairs = (item.split("=", 1) for item in text.split(",") if item)
+        return {name.strip(): int(count) for name, count in pairs}
+    except ValueError:
+        raise CliError(f"--replicas: expected N or service=N[,...], got {text!r}") from None
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    data_dir = args.data_dir or DEFAULT_DATA_ROOT / args.impl
+    stop_requested = False
+
+    def request_stop(signum: int, _frame: Any) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+
+    # Handle SIGTERM like Ctrl-C, from the start: a stop during start-up must clean up too.
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    stack = Stack(
+        StackConfig(
+            impl=args.impl,
+            data_dir=Path(data_dir),
+            replicas=parse_replicas(args.replicas),
+            blocklist=args.blocklist,
+            moderation_delay_ms=args.moderation_delay_ms,
+            call_timeout_ms=args.call_timeout_ms,
+            fresh=args.fresh,
+        )
+    )
+    try:
+        stack.start(progress=True)
+        services = stack.describe()["services"]
+        summary = " ".join(f"{n}={','.join(a)}" for n, a in services.items() if a)
+        print(f"ready impl={args.impl} stack={stack.stack_file} {summary}", flush=True)
+        print("press Ctrl-C (or send SIGTERM) to stop everything", flush=True)
+        reported: set[str] = set()
+        while not stop_requested:
+            for part in stack.exited():
+                if part not in reported:
+                    reported.add(part)
+                    print(f"warning: {part} is not running", flush=True)
+            time.sleep(0.2)
+        print("stopping ...", flush=True)
+    except StackError as error:
+        raise CliError(str(error)) from None
+    finally:
+        # Ignore further signals while stopping, so a second Ctrl-C cannot leave orphans.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stack.stop()
+    print("stopped", flush=True)
+    return 0
+
+
+# --- client commands -------------------------------------------------------------------------
+def find_stack_file(given: str | None) -> Path:
+    if given:
+        path = Path(given)
+        if path.is_dir():
+            path = path / "stack.json"
+        if not path.exists():
+            raise CliError(f"{path} does not exist: is `lab up` running with that data dir?")
+        return path
+    running = sorted(DEFAULT_DATA_ROOT.glob("*/stack.json"))
+    if not running:
+        raise CliError("no running stack found under .lab/: start one with `lab up --impl sync`")
+    if len(running) > 1:
+        names = ", ".join(str(p) for p in running)
+        raise CliError(f"several stacks are running ({names}); choose one with --stack")
+    return running[0]
+
+
+class Client:
+    """Stubs for the public API, built from stack.json (what any outside client would use)."""
+
+    def __init__(self, stack_file: Path) -> None:
+        stack = load_stack_file(stack_file)
+        self.posts = api_pb2_grpc.PostServiceStub(sync_channel(stack["services"]["posts"]))
+        self.comments = api_pb2_grpc.CommentServiceStub(sync_channel(stack["services"]["comments"]))
+        self.query = api_pb2_grpc.QueryServiceStub(sync_channel(stack["services"]["query"]))
+
+
+def _time(ts: Any) -> str:
+    return ts.ToDatetime().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def format_comment(c: api_pb2.Comment) -> str:
+    return f"  - [{_STATUS_NAMES[c.status]}] {c.content}  (comment {c.id})"
+
+
+def format_view(view: api_pb2.PostView) -> str:
+    p = view.post
+    lines = [f"post {p.id}  {_time(p.created_at)}", f"  {p.title}"]
+    if p.body:
+        lines.append(f"  {p.body}")
+    lines.append(f"  comments: {len(view.comments)}")
+    lines += [format_comment(c) for c in view.comments]
+    return "\n".join(lines)
+
+
+def _emit(args: argparse.Namespace, message: Any, text: str) -> None:
+    if args.json:
+        print(json.dumps(MessageToDict(message, preserving_proto_field_name=True), indent=2))
+    else:
+        print(text)
+
+
+def cmd_post_create(args: argparse.Namespace, client: Client) -> None:
+    post = client.posts.CreatePost(
+        api_pb2.CreatePostRequest(title=args.title, body=args.body), timeout=args.timeout
+    )
+    _emit(args, post, f"created post {post.id}: {post.title}")
+
+
+def cmd_post_get(args: argparse.Namespace, client: Client) -> None:
+    post = client.posts.GetPost(api_pb2.GetPostRequest(id=args.post_id), timeout=args.timeout)
+    _emit(args, post, f"post {post.id}  {_time(post.created_at)}\n  {post.title}\n  {post.body}")
+
+
+def cmd_comment_add(args: argparse.Namespace, client: Client) -> None:
+    comment = client.comments.CreateComment(
+        api_pb2.CreateCommentRequest(post_id=args.post_id, content=args.content),
+        timeout=args.timeout,
+    )
+    status = _STATUS_NAMES[comment.status]
+    _emit(args, comment, f"comment {comment.id} on post {comment.post_id}: {status}")
+
+
+def cmd_comment_list(args: argparse.Namespace, client: Client) -> None:
+    reply = client.comments.ListComments(
+        api_pb2.ListCommentsRequest(post_id=args.post_id), timeout=args.timeout
+    )
+    text = "\n".join(format_comment(c) for c in reply.comments) or "  (no comments)"
+    _emit(args, reply, text)
+
+
+def cmd_view(args: argparse.Namespace, client: Client) -> None:
+    view = client.query.GetPostView(
+        api_pb2.GetPostViewRequest(post_id=args.post_id), timeout=args.timeout
+    )
+    _emit(args, view, format_view(view))
+
+
+def cmd_list(args: argparse.Namespace, client: Client) -> None:
+    reply = client.query.ListPostViews(
+        api_pb2.ListPostViewsRequest(page_size=args.page_size, page_token=args.page_token),
+        timeout=args.timeout,
+    )
+    text = "\n".join(format_view(v) for v in reply.views) or "(no posts)"
+    if reply.next_page_token:
+        text += f"\nmore: lab list --page-token {reply.next_page_token}"
+    _emit(args, reply, text)
+
+
+# --- parser ----------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lab",
+        description="The sync-vs-async microservices lab: run a stack of real processes "
+        "(PostgreSQL per service, gRPC services) and talk to it.",
+        epilog="Typical use: `lab up --impl sync` in one terminal; in another, "
+        "`lab post create --title hello`, `lab comment add POST_ID 'nice'`, `lab view POST_ID`.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser(
+        "up",
+        help="run a whole stack in the foreground until Ctrl-C/SIGTERM",
+        description="Start one PostgreSQL server per data-owning service and every service "
+        "process, wait until all are healthy, write DATA_DIR/stack.json and print a line "
+        "starting with 'ready'. Ctrl-C or SIGTERM stops everything and removes stack.json.",
+    )
+    up.add_argument("--impl", required=True, choices=sorted(TOPOLOGY), help="implementation")
+    up.add_argument(
+        "--data-dir",
+        type=Path,
+        help="where data, logs and stack.json live "
+        "(default .lab/IMPL; databases persist across runs)",
+    )
+    up.add_argument("--fresh", action="store_true", help="delete existing data first")
+    up.add_argument(
+        "--replicas",
+        default="",
+        metavar="N|SVC=N,...",
+        help="replicas per service, e.g. 2 or posts=2,comments=2 (default 1)",
+    )
+    up.add_argument(
+        "--blocklist", help="comma-separated words moderation rejects (default: orange,spam,scam)"
+    )
+    up.add_argument(
+        "--moderation-delay-ms",
+        type=float,
+        default=0.0,
+        help="artificial cost of each moderation decision (default 0)",
+    )
+    up.add_argument(
+        "--call-timeout-ms",
+        type=int,
+        help="deadline of each service-to-service call (default 1000)",
+    )
+    up.set_defaults(handler=cmd_up)
+
+    def client_command(
+        parent: Any, name: str, func: Any, help_text: str
+    ) -> argparse.ArgumentParser:
+        p = parent.add_parser(name, help=help_text, description=help_text)
+        p.add_argument(
+            "--stack",
+            help="stack.json (or its directory) of a running `lab up`; "
+            "default: the only one under .lab/",
+        )
+        p.add_argument("--json", action="store_true", help="print the reply as JSON")
+        p.add_argument(
+            "--timeout",
+            type=float,
+            default=CLIENT_TIMEOUT_S,
+            help=f"deadline in seconds (default {CLIENT_TIMEOUT_S:g})",
+        )
+        p.set_defaults(client=func)
+        return p
+
+    post = sub.add_parser("post", help="create or read posts").add_subparsers(
+        dest="post_command", required=True, metavar="ACTION"
+    )
+    p = client_command(post, "create", cmd_post_create, "create a post")
+    p.add_argument("--title", required=True)
+    p.add_argument("--body", default="")
+    p = client_command(post, "get", cmd_post_get, "show one post")
+    p.add_argument("post_id")
+
+    comment = sub.add_parser("comment", help="add or list comments").add_subparsers(
+        dest="comment_command", required=True, metavar="ACTION"
+    )
+    p = client_command(comment, "add", cmd_comment_add, "comment on a post")
+    p.add_argument("post_id")
+    p.add_argument("content")
+    p = client_command(comment, "list", cmd_comment_list, "list a post's comments")
+    p.add_argument("post_id")
+
+    p = client_command(sub, "view", cmd_view, "a post with its comments (query service)")
+    p.add_argument("post_id")
+    p = client_command(sub, "list", cmd_list, "posts with their comments, newest first")
+    p.add_argument("--page-size", type=int, default=10)
+    p.add_argument("--page-token", default="")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if hasattr(args, "client"):
+            args.client(args, Client(find_stack_file(args.stack)))
+            return 0
+        return int(args.handler(args))
+    except grpc.RpcError as error:
+        code = error.code()  # type: ignore[attr-defined]
+        print(f"error: {code.name}: {error.details()}", file=sys.stderr)  # type: ignore[attr-defined]
+        return 1
+    except CliError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

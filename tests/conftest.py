@@ -1,0 +1,98 @@
+"""Shared fixtures: real stacks (PostgreSQL servers + gRPC services on loopback) and clients."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import grpc
+import pytest
+from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from blog.v1 import api_pb2_grpc
+from lab.rpc import sync_channel
+from lab.runner import Stack, StackConfig, load_stack_file
+
+# The implementations the contract suite runs against (async joins when it exists).
+IMPLS = ["sync"]
+
+T = TypeVar("T")
+
+
+@dataclass
+class Api:
+    """Clients of the public API, built only from a stack.json (as an outside client would)."""
+
+    impl: str
+    stack_file: Path
+    posts: api_pb2_grpc.PostServiceStub
+    comments: api_pb2_grpc.CommentServiceStub
+    query: api_pb2_grpc.QueryServiceStub
+    channels: list[grpc.Channel]
+
+    @classmethod
+    def from_stack_file(cls, path: Path) -> Api:
+        stack = load_stack_file(path)
+        channels = [sync_channel(stack["services"][s]) for s in ("posts", "comments", "query")]
+        return cls(
+            stack["impl"],
+            path,
+            api_pb2_grpc.PostServiceStub(channels[0]),
+            api_pb2_grpc.CommentServiceStub(channels[1]),
+            api_pb2_grpc.QueryServiceStub(channels[2]),
+            channels,
+        )
+
+    def close(self) -> None:
+        for channel in self.channels:
+            channel.close()
+
+
+class NotYet(AssertionError):
+    """Raised inside `eventually` blocks: the condition does not hold yet."""
+
+
+def eventually(check: Callable[[], T], timeout_s: float = 15.0) -> T:
+    """Retry `check` (bounded, with backoff) until it stops raising NotYet/AssertionError."""
+    wrapped = retry(
+        retry=retry_if_exception_type(AssertionError),
+        stop=stop_after_delay(timeout_s),
+        wait=wait_exponential(multiplier=0.01, max=0.5),
+        reraise=True,
+    )(check)
+    return wrapped()
+
+
+def start_stack(impl: str, data_dir: Path, **config: object) -> Stack:
+    stack = Stack(StackConfig(impl=impl, data_dir=data_dir, fresh=True, **config))  # type: ignore[arg-type]
+    stack.start()
+    return stack
+
+
+@pytest.fixture(scope="session", params=IMPLS)
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """One running stack per implementation, shared by the contract suite (tests use fresh ids)."""
+    running = start_stack(request.param, tmp_path_factory.mktemp(f"stack-{request.param}"))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="session")
+def api(stack: Stack) -> Iterator[Api]:
+    client = Api.from_stack_file(stack.stack_file)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "integration" in str(item.path) or "contract" in str(item.path):
+            item.add_marker(pytest.mark.integration)

@@ -1,0 +1,80 @@
+"""Unit tests of the gRPC plumbing: targets, retry policy, error mapping, settings."""
+
+from __future__ import annotations
+
+import json
+
+import grpc
+import pytest
+
+from lab.cli import CliError, parse_replicas
+from lab.config import load_settings
+from lab.domain import InvalidArgument, NotFound, Unavailable
+from lab.rpc import _domain_error, channel_options, grpc_target, retry_service_config
+
+
+def test_grpc_target_balances_over_replicas() -> None:
+    assert grpc_target("127.0.0.1:1") == "ipv4:127.0.0.1:1"
+    assert grpc_target(["127.0.0.1:1", "127.0.0.1:2"]) == "ipv4:127.0.0.1:1,127.0.0.1:2"
+    assert grpc_target("localhost:5") == "dns:///localhost:5"
+    with pytest.raises(ValueError):
+        grpc_target(" , ")
+
+
+def test_retry_policy_is_bounded_and_only_on_unavailable() -> None:
+    config = retry_service_config()
+    policy = config["methodConfig"][0]["retryPolicy"]
+    assert policy["retryableStatusCodes"] == ["UNAVAILABLE"]
+    assert 1 < policy["maxAttempts"] <= 5
+    assert config["loadBalancingConfig"] == [{"round_robin": {}}]
+    options = dict(channel_options())
+    assert json.loads(options["grpc.service_config"]) == config
+    assert options["grpc.enable_retries"] == 1
+
+
+def test_domain_error_found_inside_task_group_errors() -> None:
+    inner = NotFound("post x not found")
+    group = ExceptionGroup("tg", [ValueError("other"), ExceptionGroup("nested", [inner])])
+    assert _domain_error(group) is inner
+    assert _domain_error(ExceptionGroup("tg", [ValueError("bug")])) is None
+    assert _domain_error(Unavailable("posts database")).what == "posts database"  # type: ignore[union-attr]
+
+
+def test_error_messages_name_what_failed() -> None:
+    assert (
+        str(Unavailable("comments database", "refused")) == "comments database unavailable: refused"
+    )
+    assert str(InvalidArgument("title", "is required")) == "title: is required"
+
+
+def test_status_codes_are_the_standard_ones() -> None:
+    from lab.rpc import _STATUS
+
+    assert dict((k.__name__, v) for k, v in _STATUS) == {
+        "InvalidArgument": grpc.StatusCode.INVALID_ARGUMENT,
+        "NotFound": grpc.StatusCode.NOT_FOUND,
+        "Unavailable": grpc.StatusCode.UNAVAILABLE,
+        "DeadlineExceeded": grpc.StatusCode.DEADLINE_EXCEEDED,
+    }
+
+
+def test_settings_from_flags_and_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAB_DSN", "postgresql+asyncpg://u:p@127.0.0.1:1/d")
+    settings = load_settings("x", ["--call-timeout-ms", "250", "--blocklist", "a,b"])
+    assert settings.call_timeout_ms == 250
+    assert settings.dsn.endswith("/d")
+    assert settings.moderator().blocklist == ("a", "b")
+
+
+def test_missing_settings_fail_fast_naming_them() -> None:
+    settings = load_settings("x", [])
+    with pytest.raises(SystemExit, match="--posts-addr"):
+        settings.require("dsn", "posts_addr")
+
+
+def test_parse_replicas() -> None:
+    assert parse_replicas("") == {}
+    assert parse_replicas("2")["query"] == 2
+    assert parse_replicas("posts=2,comments=3") == {"posts": 2, "comments": 3}
+    with pytest.raises(CliError, match="--replicas"):
+        parse_replicas("posts=two")

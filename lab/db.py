@@ -65,6 +65,91 @@ SCHEMAS: dict[str, sa.MetaData] = {
     "posts": posts_metadata,
     "comments": comments_metadata,
     "moderation": moderation_metadata,
+    "query": sa.MetaData(),  # sync query owns no data
+}
+
+
+# --- tables of the asynchronous implementation -----------------------------------------------
+def _outbox(metadata: sa.MetaData) -> sa.Table:
+    """Events written in the same transaction as the change they describe; a relay publishes
+    them to JetStream and deletes them once the stream acknowledged them."""
+    return sa.Table(
+        "outbox",
+        metadata,
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("event_id", UUID(as_uuid=False), nullable=False, unique=True),
+        sa.Column("subject", sa.Text, nullable=False),
+        sa.Column("data", sa.LargeBinary, nullable=False),
+        sa.Column("created_at", TS, nullable=False, server_default=sa.func.now()),
+    )
+
+
+def _processed(metadata: sa.MetaData) -> sa.Table:
+    """Events a consumer has applied, recorded in the transaction of the effect (idempotency)."""
+    return sa.Table(
+        "processed_events",
+        metadata,
+        sa.Column("consumer", sa.Text, primary_key=True),
+        sa.Column("event_id", UUID(as_uuid=False), primary_key=True),
+        sa.Column("processed_at", TS, nullable=False, server_default=sa.func.now()),
+    )
+
+
+posts_events_metadata = sa.MetaData()
+posts_outbox = _outbox(posts_events_metadata)
+
+comments_events_metadata = sa.MetaData()
+comments_outbox = _outbox(comments_events_metadata)
+comments_processed = _processed(comments_events_metadata)
+known_posts = sa.Table(
+    "known_posts",  # posts this service has heard of (from PostCreated)
+    comments_events_metadata,
+    sa.Column("id", UUID(as_uuid=False), primary_key=True),
+)
+
+moderation_events_metadata = sa.MetaData()
+moderation_outbox = _outbox(moderation_events_metadata)
+moderation_processed = _processed(moderation_events_metadata)
+
+query_events_metadata = sa.MetaData()
+query_processed = _processed(query_events_metadata)
+post_views = sa.Table(
+    "post_views",
+    query_events_metadata,
+    sa.Column("id", UUID(as_uuid=False), primary_key=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Index("post_views_created_at_id", sa.text("created_at DESC"), sa.text("id DESC")),
+)
+comment_views = sa.Table(
+    "comment_views",
+    query_events_metadata,
+    sa.Column("id", UUID(as_uuid=False), primary_key=True),
+    sa.Column(
+        "post_id", UUID(as_uuid=False), nullable=False
+    ),  # no FK: events may come in any order
+    sa.Column("content", sa.Text, nullable=False),
+    sa.Column("status", sa.SmallInteger, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Index("comment_views_post_id_created_at", "post_id", "created_at", "id"),
+)
+
+EVENT_SCHEMAS: dict[str, sa.MetaData] = {
+    "posts": posts_events_metadata,
+    "comments": comments_events_metadata,
+    "moderation": moderation_events_metadata,
+    "query": query_events_metadata,
+}
+OUTBOXES: dict[str, sa.Table] = {
+    "posts": posts_outbox,
+    "comments": comments_outbox,
+    "moderation": moderation_outbox,
+}
+PROCESSED: dict[str, sa.Table] = {
+    "comments": comments_processed,
+    "moderation": moderation_processed,
+    "query": query_processed,
 }
 
 
@@ -135,6 +220,8 @@ class Database:
 
     async def create_schema(self, metadata: sa.MetaData) -> None:
         async with self.engine.begin() as conn:
+            # Replicas start together: serialise their CREATE TABLEs (else: duplicate pg_type).
+            await conn.execute(sa.text("SELECT pg_advisory_xact_lock(727274)"))
             await conn.run_sync(metadata.create_all)
 
     async def ping(self) -> None:

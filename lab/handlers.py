@@ -9,10 +9,18 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 
+import sqlalchemy as sa
+
+from lab import events
 from lab.db import Database
 from lab.domain import Comment, Decision, Moderator, NewPost, NotFound, Post, validate_uuid
 from lab.paging import PageRequest
-from lab.repositories import CommentRepository, DecisionRepository, PostRepository
+from lab.repositories import (
+    CommentRepository,
+    DecisionRepository,
+    PostRepository,
+    group_by_post,
+)
 
 
 def now() -> datetime:
@@ -23,11 +31,15 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-async def create_post(db: Database, new: NewPost) -> Post:
-    """Store a new post (idempotent per request_id) and return it."""
+async def create_post(db: Database, new: NewPost, *, with_event: bool = False) -> Post:
+    """Store a new post (idempotent per request_id) and return it.
+
+    with_event: also queue PostCreated in the outbox, atomically (async implementation).
+    """
     post = Post(new_id(), new.title, new.body, now())
+    event = events.post_created(post) if with_event else None
     async with db.connect() as conn:
-        stored, _ = await PostRepository(conn).add(post, new.request_id)
+        stored, _ = await PostRepository(conn).add(post, new.request_id, event)
     return stored
 
 
@@ -68,3 +80,26 @@ async def moderate(
     decision = moderator.decide(content)
     async with db.connect() as conn:
         return await DecisionRepository(conn).record(comment_id, post_id, decision, now())
+
+
+async def get_post_view(
+    db: Database, post_id: str, posts: sa.Table, comments: sa.Table
+) -> tuple[Post, list[Comment]]:
+    """A post and its comments read from local tables (the async query's read model)."""
+    post_id = validate_uuid("post_id", post_id)
+    async with db.connect() as conn:
+        post = await PostRepository(conn, posts).get(post_id)
+        if post is None:
+            raise NotFound(f"post {post_id} not found")
+        return post, await CommentRepository(conn, comments).list_for_posts([post_id])
+
+
+async def list_post_views(
+    db: Database, page: PageRequest, posts: sa.Table, comments: sa.Table
+) -> tuple[list[tuple[Post, list[Comment]]], str]:
+    """A page of posts (newest first) with their comments, read from local tables."""
+    async with db.connect() as conn:
+        page_posts, token = await PostRepository(conn, posts).list_page(page)
+        found = await CommentRepository(conn, comments).list_for_posts([p.id for p in page_posts])
+    by_post = group_by_post(found)
+    return [(p, by_post.get(p.id, [])) for p in page_posts], token

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import grpc
 
 from blog.v1 import api_pb2, api_pb2_grpc
@@ -14,15 +16,27 @@ from lab.rpc import Registration, rpc_method, service_name
 
 
 class PostServicer(api_pb2_grpc.PostServiceServicer):
-    def __init__(self, db: Database) -> None:
+    """with_events: queue PostCreated in the outbox and call `on_commit` (wakes the relay)."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        with_events: bool = False,
+        on_commit: Callable[[], None] = lambda: None,
+    ) -> None:
         self.db = db
+        self.with_events = with_events
+        self.on_commit = on_commit
 
     @rpc_method
     async def CreatePost(
         self, request: api_pb2.CreatePostRequest, context: grpc.aio.ServicerContext
     ) -> api_pb2.Post:
         new = NewPost.parse(request.title, request.body, request.request_id)
-        return post_to_pb(await handlers.create_post(self.db, new))
+        post = await handlers.create_post(self.db, new, with_event=self.with_events)
+        self.on_commit()
+        return post_to_pb(post)
 
     @rpc_method
     async def GetPost(

@@ -218,10 +218,12 @@ async def serve(
     await health.enter_graceful_shutdown()
     await server.stop(grace_s)
     for cleanup in cleanups:
+        name = getattr(cleanup, "__qualname__", repr(cleanup))
         try:
             await cleanup()
+            log.info("closed: %s", name)
         except Exception:
-            log.exception("cleanup failed")
+            log.exception("cleanup failed: %s", name)
     log.info("stopped")
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from lab.nats_server import NatsServer
 from lab.postgres import PostgresServer
 from lab.procs import ManagedProcess
 from lab.rpc import sync_channel
@@ -34,6 +35,7 @@ class ServiceSpec:
     module: str
     owns_database: bool
     peers: tuple[str, ...] = ()  # services whose addresses it needs, started before it
+    uses_bus: bool = False
 
 
 TOPOLOGY: dict[str, dict[str, ServiceSpec]] = {
@@ -44,6 +46,11 @@ TOPOLOGY: dict[str, dict[str, ServiceSpec]] = {
             "sync_impl.comments", owns_database=True, peers=("posts", "moderation")
         ),
         "query": ServiceSpec("sync_impl.query", owns_database=False, peers=("posts", "comments")),
+    },
+    # Nobody calls anybody: each service needs its own database and the bus, nothing else.
+    "async": {
+        name: ServiceSpec(f"async_impl.{name}", owns_database=True, uses_bus=True)
+        for name in ("posts", "comments", "moderation", "query")
     },
 }
 
@@ -101,6 +108,7 @@ class Stack:
         self.stack_file = self.data_dir / "stack.json"
         self.databases: dict[str, PostgresServer] = {}
         self.services: dict[str, list[ServiceProcess]] = {}
+        self.bus: NatsServer | None = None
 
     # -- start ------------------------------------------------------------------------------
     def start(self, progress: bool = False) -> None:
@@ -110,6 +118,12 @@ class Stack:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         try:
+            if any(spec.uses_bus for spec in self.topology.values()):
+                say("starting nats-server (JetStream) ...")
+                self.bus = NatsServer(
+                    self.data_dir / "nats" / "store", free_port(), free_port(), self.log_dir
+                )
+                self.bus.start()
             for name, spec in self.topology.items():
                 if spec.owns_database:
                     say(f"starting PostgreSQL for {name} ...")
@@ -161,6 +175,9 @@ class Stack:
         env["PYTHONUNBUFFERED"] = "1"
         if spec.owns_database:
             env["LAB_DSN"] = self.databases[service].database.dsn  # not argv: ps shows argv
+        if spec.uses_bus:
+            assert self.bus is not None
+            env["LAB_NATS_URL"] = self.bus.url
         for peer in spec.peers:
             env[f"LAB_{peer.upper()}_ADDR"] = ",".join(p.address for p in self.services[peer])
         if self.config.blocklist is not None:
@@ -201,7 +218,7 @@ class Stack:
 
     def describe(self) -> dict:
         """The stack.json document (LAB.md section 8)."""
-        return {
+        described: dict = {
             "impl": self.config.impl,
             "services": {
                 name: [p.address for p in self.services.get(name, [])] for name in SERVICES
@@ -217,6 +234,14 @@ class Stack:
             },
             "runner_pid": os.getpid(),
         }
+        if self.bus is not None:
+            described["bus"] = {
+                "url": self.bus.url,
+                "pid": self.bus.pid,
+                "monitor": self.bus.monitor_url,
+                "log": str(self.bus.log_path),
+            }
+        return described
 
     def _write_stack_file(self) -> None:
         tmp = self.stack_file.with_suffix(".tmp")
@@ -240,6 +265,13 @@ class Stack:
                 time.sleep(0.25)
         self._write_stack_file()
 
+    def restart_bus(self) -> None:
+        """Start a (killed or stopped) nats-server again on the same ports and store."""
+        assert self.bus is not None
+        self.bus.stop()
+        self.bus.start()
+        self._write_stack_file()
+
     def exited(self) -> list[str]:
         """Names of parts that are no longer running (crashed, or killed by an experiment)."""
         gone = [
@@ -253,6 +285,8 @@ class Stack:
             for p in procs
             if not p.process.alive()
         ]
+        if self.bus and self.bus.process and not self.bus.process.alive():
+            gone.append(f"bus nats-server (code {self.bus.process.returncode})")
         return gone
 
     # -- stop -------------------------------------------------------------------------------
@@ -265,6 +299,9 @@ class Stack:
         for server in self.databases.values():
             server.stop()
         self.databases.clear()
+        if self.bus is not None:
+            self.bus.stop()
+            self.bus = None
         self.stack_file.unlink(missing_ok=True)
 
     def __enter__(self) -> Stack:

@@ -9,7 +9,8 @@ from typing import Protocol
 import grpc
 
 from blog.v1 import api_pb2, api_pb2_grpc, internal_pb2, internal_pb2_grpc
-from lab import handlers
+from lab import comments_service, handlers
+from lab.comments_service import CommentReads
 from lab.config import ServiceSettings
 from lab.convert import comment_to_pb
 from lab.db import Database
@@ -48,6 +49,7 @@ async def create_comment(
     )
     async with db.connect() as conn:
         stored, _ = await CommentRepository(conn).add(comment, new.request_id)
+    assert stored is not None  # without only_for_known_post an insert or a match is certain
     return stored
 
 
@@ -78,7 +80,7 @@ class GrpcModeration:
         return Decision(CommentStatus(reply.status), reply.reason)
 
 
-class CommentServicer(api_pb2_grpc.CommentServiceServicer):
+class CommentServicer(CommentReads):
     def __init__(
         self,
         db: Database,
@@ -86,7 +88,7 @@ class CommentServicer(api_pb2_grpc.CommentServiceServicer):
         moderation: internal_pb2_grpc.ModerationServiceStub,
         call_timeout_s: float,
     ) -> None:
-        self.db = db
+        super().__init__(db)
         self.posts = posts
         self.moderation = moderation
         self.call_timeout_s = call_timeout_s
@@ -104,13 +106,6 @@ class CommentServicer(api_pb2_grpc.CommentServiceServicer):
             GrpcModeration(self.moderation, timeout),
         )
         return comment_to_pb(comment)
-
-    @rpc_method
-    async def ListComments(
-        self, request: api_pb2.ListCommentsRequest, context: grpc.aio.ServicerContext
-    ) -> api_pb2.ListCommentsResponse:
-        comments = await handlers.list_comments(self.db, [request.post_id])
-        return api_pb2.ListCommentsResponse(comments=[comment_to_pb(c) for c in comments])
 
 
 class CommentIndexServicer(internal_pb2_grpc.CommentIndexServiceServicer):
@@ -139,11 +134,7 @@ async def build(settings: ServiceSettings, wiring: Wiring) -> None:
         settings.call_timeout_ms / 1000,
     )
     wiring.registrations += [
-        (
-            api_pb2_grpc.add_CommentServiceServicer_to_server,
-            servicer,
-            service_name(api_pb2, "CommentService"),
-        ),
+        comments_service.registration(servicer),
         (
             internal_pb2_grpc.add_CommentIndexServiceServicer_to_server,
             CommentIndexServicer(db),
@@ -153,7 +144,7 @@ async def build(settings: ServiceSettings, wiring: Wiring) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    run("sync-comments", ["dsn", "posts_addr", "moderation_addr"], build, argv)
+    run("sync-comments", "comments", ["dsn", "posts_addr", "moderation_addr"], build, argv)
 
 
 if __name__ == "__main__":

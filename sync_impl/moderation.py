@@ -50,7 +50,7 @@ async def build(settings: ServiceSettings, wiring: Wiring) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    run("sync-moderation", ["dsn"], build, argv)
+    run("sync-moderation", "moderation", ["dsn"], build, argv)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ async def build(settings: ServiceSettings, wiring: Wiring) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    run("sync-posts", ["dsn"], build, argv)
+    run("sync-posts", "posts", ["dsn"], build, argv)
 
 
 if __name__ == "__main__":

@@ -101,7 +101,7 @@ async def build(settings: ServiceSettings, wiring: Wiring) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    run("sync-query", ["posts_addr", "comments_addr"], build, argv)
+    run("sync-query", "query", ["posts_addr", "comments_addr"], build, argv)
 
 
 if __name__ == "__main__":

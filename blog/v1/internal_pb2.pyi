@@ -36,3 +36,41 @@ class ListCommentsForPostsResponse(_message.Message):
     COMMENTS_FIELD_NUMBER: _ClassVar[int]
     comments: _containers.RepeatedCompositeFieldContainer[_api_pb2.Comment]
     def __init__(self, comments: _Optional[_Iterable[_Union[_api_pb2.Comment, _Mapping]]] = ...) -> None: ...
+
+class GetMetricsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class MetricsSnapshot(_message.Message):
+    __slots__ = ("service", "counters", "histograms")
+    class CountersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class HistogramsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: bytes
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[bytes] = ...) -> None: ...
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    COUNTERS_FIELD_NUMBER: _ClassVar[int]
+    HISTOGRAMS_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    counters: _containers.ScalarMap[str, int]
+    histograms: _containers.ScalarMap[str, bytes]
+    def __init__(self, service: _Optional[str] = ..., counters: _Optional[_Mapping[str, int]] = ..., histograms: _Optional[_Mapping[str, bytes]] = ...) -> None: ...
+
+class RebuildRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RebuildResponse(_message.Message):
+    __slots__ = ("replay_until_seq",)
+    REPLAY_UNTIL_SEQ_FIELD_NUMBER: _ClassVar[int]
+    replay_until_seq: int
+    def __init__(self, replay_until_seq: _Optional[int] = ...) -> None: ...

@@ -176,3 +176,156 @@ class CommentIndexService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class MetricsServiceStub:
+    """Served by every process of both implementations: counters and latency histograms the lab
+    records itself (e.g. the async query service's visibility lag).
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.GetMetrics = channel.unary_unary(
+                '/blog.v1.MetricsService/GetMetrics',
+                request_serializer=blog_dot_v1_dot_internal__pb2.GetMetricsRequest.SerializeToString,
+                response_deserializer=blog_dot_v1_dot_internal__pb2.MetricsSnapshot.FromString,
+                _registered_method=True)
+
+
+class MetricsServiceServicer:
+    """Served by every process of both implementations: counters and latency histograms the lab
+    records itself (e.g. the async query service's visibility lag).
+    """
+
+    def GetMetrics(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_MetricsServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'GetMetrics': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMetrics,
+                    request_deserializer=blog_dot_v1_dot_internal__pb2.GetMetricsRequest.FromString,
+                    response_serializer=blog_dot_v1_dot_internal__pb2.MetricsSnapshot.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'blog.v1.MetricsService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('blog.v1.MetricsService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class MetricsService:
+    """Served by every process of both implementations: counters and latency histograms the lab
+    records itself (e.g. the async query service's visibility lag).
+    """
+
+    @staticmethod
+    def GetMetrics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/blog.v1.MetricsService/GetMetrics',
+            blog_dot_v1_dot_internal__pb2.GetMetricsRequest.SerializeToString,
+            blog_dot_v1_dot_internal__pb2.MetricsSnapshot.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class QueryAdminServiceStub:
+    """Async query service: drop the read model and rebuild it by replaying the event store.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Rebuild = channel.unary_unary(
+                '/blog.v1.QueryAdminService/Rebuild',
+                request_serializer=blog_dot_v1_dot_internal__pb2.RebuildRequest.SerializeToString,
+                response_deserializer=blog_dot_v1_dot_internal__pb2.RebuildResponse.FromString,
+                _registered_method=True)
+
+
+class QueryAdminServiceServicer:
+    """Async query service: drop the read model and rebuild it by replaying the event store.
+    """
+
+    def Rebuild(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_QueryAdminServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Rebuild': grpc.unary_unary_rpc_method_handler(
+                    servicer.Rebuild,
+                    request_deserializer=blog_dot_v1_dot_internal__pb2.RebuildRequest.FromString,
+                    response_serializer=blog_dot_v1_dot_internal__pb2.RebuildResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'blog.v1.QueryAdminService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('blog.v1.QueryAdminService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class QueryAdminService:
+    """Async query service: drop the read model and rebuild it by replaying the event store.
+    """
+
+    @staticmethod
+    def Rebuild(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/blog.v1.QueryAdminService/Rebuild',
+            blog_dot_v1_dot_internal__pb2.RebuildRequest.SerializeToString,
+            blog_dot_v1_dot_internal__pb2.RebuildResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

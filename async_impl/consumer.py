@@ -1,0 +1,244 @@
+"""Durable, idempotent JetStream consumers with explicit acks and a dead-letter subject.
+
+For each message: decode -> (optional work outside the transaction) -> one transaction that
+records the event as processed AND applies its effect AND queues the events it causes ->
+commit -> ack. A message seen before (same event id) is acked without effect.
+
+Failures:
+- our own database is down (Unavailable): nak with a growing delay, for as long as it takes.
+  JetStream's max_deliver is therefore unlimited: an outage must never drop an event.
+- a poison event (cannot be decoded or applied, ever): dead-lettered at once with the reason.
+- any other error: retried with a delay; after `max_attempts` deliveries it is dead-lettered.
+A dead letter is published to `dlq.<consumer>` before the message is terminated, so nothing is
+lost; the consumer goes on with the next events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from async_impl import bus
+from lab.db import Database
+from lab.domain import Unavailable
+from lab.events import IncomingEvent, OutgoingEvent, PoisonEvent, decode
+from lab.metrics import Metrics
+from lab.repositories import queue_event
+
+log = logging.getLogger(__name__)
+
+# Applies one event inside the transaction; returns the events it causes (queued in the outbox).
+Handler = Callable[[AsyncConnection, IncomingEvent], Awaitable[Sequence[OutgoingEvent]]]
+
+
+class DurableConsumer:
+    """One service's durable pull consumer; replicas bind to the same one and share its work."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        nc: NATS,
+        js: JetStreamContext,
+        db: Database,
+        processed: sa.Table,
+        handlers: dict[str, Handler],
+        metrics: Metrics,
+        state: bus.BusState,
+        outbox: sa.Table | None = None,
+        on_commit: Callable[[], None] = lambda: None,
+        before: Callable[[IncomingEvent], Awaitable[None]] | None = None,
+        after: Callable[[IncomingEvent], None] | None = None,
+        batch: int = 64,
+        max_attempts: int = 5,
+    ) -> None:
+        self.name = name
+        self.nc, self.js, self.db = nc, js, db
+        self.processed = processed
+        self.handlers = handlers
+        self.metrics = metrics
+        self.state = state
+        self.outbox = outbox
+        self.on_commit = on_commit
+        self.before = before
+        self.after = after
+        self.batch = batch
+        self.max_attempts = max_attempts
+        self._task: asyncio.Task[None] | None = None
+        self._sub: JetStreamContext.PullSubscription | None = None
+
+    def config(self) -> ConsumerConfig:
+        return ConsumerConfig(
+            durable_name=self.name,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            filter_subjects=sorted(self.handlers),
+            ack_wait=30.0,
+            max_deliver=-1,  # see the module docstring: poison is bounded by us, not here
+            max_ack_pending=10_000,
+        )
+
+    async def ensure(self) -> None:
+        """Create the durable consumer if it does not exist (existing position is kept)."""
+        try:
+            await self.js.consumer_info(bus.EVENTS, self.name)
+        except NotFoundError:
+            await self.js.add_consumer(bus.EVENTS, self.config())
+
+    async def reset(self) -> None:
+        """Forget the position: the next run replays the stream from its first event."""
+        try:
+            await self.js.delete_consumer(bus.EVENTS, self.name)
+        except NotFoundError:
+            pass
+        await self.js.add_consumer(bus.EVENTS, self.config())
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"consumer-{self.name}")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        await self._unsubscribe()
+
+    async def _unsubscribe(self) -> None:
+        # A cancelled fetch leaves its subscription open; drain() would wait on it.
+        if self._sub is not None:
+            sub, self._sub = self._sub, None
+            try:
+                await sub.unsubscribe()
+            except Exception as error:  # already closed with the connection
+                log.debug("unsubscribe %s: %s", self.name, error)
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                await self.ensure()
+                await self._unsubscribe()
+                sub = self._sub = await self.js.pull_subscribe_bind(
+                    durable=self.name, stream=bus.EVENTS
+                )
+                seen_reconnects = self.state.reconnects
+                while True:
+                    # nats.py #504: after a server restart a parked pull request is never
+                    # answered. Short fetches re-issue the request; after a reconnect we also
+                    # re-subscribe from scratch.
+                    if self.state.reconnects != seen_reconnects:
+                        log.info("consumer %s: re-subscribing after a reconnect", self.name)
+                        break
+                    try:
+                        msgs = await sub.fetch(self.batch, timeout=1.0)
+                    except NatsTimeoutError:
+                        continue
+                    backoff = 0.1
+                    await asyncio.gather(*(self.process(m) for m in msgs))
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("consumer %s: %s; retrying in %.1fs", self.name, error, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+
+    async def process(self, msg: Msg) -> None:
+        delivered = msg.metadata.num_delivered
+        try:
+            event = decode(msg.data)
+            if event.event_type != msg.subject:
+                raise PoisonEvent(f"event type {event.event_type} sent on subject {msg.subject}")
+            handler = self.handlers.get(event.event_type)
+            if handler is None:
+                raise PoisonEvent(f"no handler for {event.event_type}")
+            if self.before:
+                await self.before(event)
+            applied, caused = await self._apply(handler, event)
+        except Unavailable as error:
+            self.metrics.inc("events_nak_unavailable")
+            await msg.nak(delay=min(0.1 * 2 ** min(delivered, 5), 5.0))
+            log.debug("nak %s: %s", msg.subject, error)
+            return
+        except PoisonEvent as error:
+            await self.dead_letter(msg, f"poison: {error}")
+            return
+        except Exception as error:
+            if delivered >= self.max_attempts:
+                await self.dead_letter(
+                    msg, f"failed {delivered} times: {type(error).__name__}: {error}"
+                )
+            else:
+                log.exception("consumer %s: error on delivery %d", self.name, delivered)
+                self.metrics.inc("events_retried")
+                await msg.nak(delay=0.2 * delivered)
+            return
+        await msg.ack()  # after commit: a lost ack means a redelivery, which is a no-op
+        if caused:
+            self.on_commit()
+        if applied:
+            self.metrics.inc("events_applied")
+            if self.after:
+                self.after(event)
+        else:
+            self.metrics.inc("events_duplicate")
+
+    async def _apply(self, handler: Handler, event: IncomingEvent) -> tuple[bool, int]:
+        async with self.db.transaction() as conn:
+            first_time = (
+                await conn.execute(
+                    pg_insert(self.processed)
+                    .values(consumer=self.name, event_id=event.event_id)
+                    .on_conflict_do_nothing()
+                    .returning(self.processed.c.event_id)
+                )
+            ).first()
+            if first_time is None:
+                return False, 0
+            caused = await handler(conn, event)
+            if caused:
+                assert self.outbox is not None, f"{self.name} has no outbox for caused events"
+                for out in caused:
+                    await queue_event(conn, self.outbox, out)
+        return True, len(caused)
+
+    async def dead_letter(self, msg: Msg, reason: str) -> None:
+        meta = msg.metadata
+        headers = {
+            bus.H_REASON: reason[:1000],
+            bus.H_CONSUMER: self.name,
+            bus.H_SUBJECT: msg.subject,
+            bus.H_SEQ: str(meta.sequence.stream),
+            bus.H_DELIVERED: str(meta.num_delivered),
+            "Nats-Msg-Id": f"{self.name}:{meta.sequence.stream}",
+        }
+        try:
+            await self.js.publish(bus.dlq_subject(self.name), msg.data, headers=headers, timeout=2)
+        except Exception as error:  # cannot park it: keep it in the stream and try later
+            log.warning("consumer %s: dead-letter publish failed (%s); nak", self.name, error)
+            await msg.nak(delay=1.0)
+            return
+        await msg.term()
+        self.metrics.inc("events_dead_lettered")
+        log.warning(
+            "consumer %s: dead-lettered seq %s: %s", self.name, meta.sequence.stream, reason
+        )
+
+
+def lag_us(event: IncomingEvent) -> float:
+    """Microseconds from the event's occurrence to now (the time it became visible)."""
+    return (datetime.now(UTC) - event.occurred_at).total_seconds() * 1e6

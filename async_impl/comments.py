@@ -11,7 +11,7 @@ MetricsService) counts every such refusal, so the benchmark can report how often
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import grpc
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -36,7 +36,12 @@ CONSUMER = "comments"
 
 
 class CommentServicer(CommentReads):
-    def __init__(self, db: Database, metrics: Metrics, on_commit) -> None:
+    def __init__(
+        self,
+        db: Database,
+        metrics: Metrics,
+        on_commit: Callable[[list[OutgoingEvent]], None],
+    ) -> None:
         super().__init__(db)
         self.metrics = metrics
         self.on_commit = on_commit
@@ -49,15 +54,16 @@ class CommentServicer(CommentReads):
         comment = Comment(
             handlers.new_id(), new.post_id, new.content, CommentStatus.PENDING, handlers.now()
         )
+        event = events.comment_created(comment)
         async with self.db.connect() as conn:
             stored, inserted = await CommentRepository(conn).add(
-                comment, new.request_id, events.comment_created(comment), only_for_known_post=True
+                comment, new.request_id, event, only_for_known_post=True
             )
         if stored is None:
             self.metrics.inc("comments_unknown_post")
             raise NotFound(f"post {new.post_id} not found (not known to the comments service)")
         if inserted:
-            self.on_commit()
+            self.on_commit([event])
         return comment_to_pb(stored)
 
 
@@ -97,11 +103,11 @@ async def build(settings: ServiceSettings, wiring: Wiring) -> None:
         },
         metrics=wiring.metrics,
         state=conn.state,
-        on_commit=relay.notify,
+        on_commit=relay.published_later,
     )
     consumer.start()
     wiring.cleanups.append(consumer.stop)
-    servicer = CommentServicer(database, wiring.metrics, relay.notify)
+    servicer = CommentServicer(database, wiring.metrics, relay.published_later)
     wiring.registrations.append(comments_service.registration(servicer))
 
 

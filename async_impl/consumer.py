@@ -58,7 +58,7 @@ class DurableConsumer:
         metrics: Metrics,
         state: bus.BusState,
         outbox: sa.Table | None = None,
-        on_commit: Callable[[], None] = lambda: None,
+        on_commit: Callable[[list[OutgoingEvent]], None] = lambda events: None,
         before: Callable[[IncomingEvent], Awaitable[None]] | None = None,
         after: Callable[[IncomingEvent], None] | None = None,
         batch: int = 64,
@@ -189,7 +189,7 @@ class DurableConsumer:
             return
         await msg.ack()  # after commit: a lost ack means a redelivery, which is a no-op
         if caused:
-            self.on_commit()
+            self.on_commit(caused)
         if applied:
             self.metrics.inc("events_applied")
             if self.after:
@@ -197,7 +197,9 @@ class DurableConsumer:
         else:
             self.metrics.inc("events_duplicate")
 
-    async def _apply(self, handler: Handler, event: IncomingEvent) -> tuple[bool, int]:
+    async def _apply(
+        self, handler: Handler, event: IncomingEvent
+    ) -> tuple[bool, list[OutgoingEvent]]:
         async with self.db.transaction() as conn:
             first_time = (
                 await conn.execute(
@@ -208,13 +210,13 @@ class DurableConsumer:
                 )
             ).first()
             if first_time is None:
-                return False, 0
-            caused = await handler(conn, event)
+                return False, []
+            caused = list(await handler(conn, event))
             if caused:
                 assert self.outbox is not None, f"{self.name} has no outbox for caused events"
                 for out in caused:
                     await queue_event(conn, self.outbox, out)
-        return True, len(caused)
+        return True, caused
 
     async def dead_letter(self, msg: Msg, reason: str) -> None:
         meta = msg.metadata

@@ -55,7 +55,7 @@ async def build(settings: ServiceSettings, wiring: Wiring) -> None:
         handlers={events.COMMENT_CREATED: decide_handler(settings.moderator())},
         metrics=wiring.metrics,
         state=conn.state,
-        on_commit=relay.notify,
+        on_commit=relay.published_later,
         before=artificial_cost,
     )
     consumer.start()

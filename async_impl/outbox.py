@@ -1,30 +1,35 @@
 """The outbox relay: publishes committed events to JetStream, then deletes them from the outbox.
 
-Every replica runs one. Rows are claimed with FOR UPDATE SKIP LOCKED, so replicas share the work
-and never publish the same row at once. Publishing sets Nats-Msg-Id to the event id: if the
-relay dies between the stream's ack and the delete, the re-publish is dropped by JetStream's
-de-duplication (and consumers de-duplicate by event id beyond that window).
+Two paths, one guarantee. The fast path publishes an event the moment the transaction that
+wrote it has committed (the writer hands it over in memory), so visibility does not wait for a
+poll or pay a SELECT. The sweep path polls the outbox table and publishes whatever is still
+there after a grace period: rows whose fast path failed (bus down), rows of a replica that died,
+rows from before a restart. Either way the row is deleted only after JetStream acknowledged the
+event, so nothing committed is ever lost. Publishing sets Nats-Msg-Id to the event id: when both
+paths (or two replicas) publish the same event, JetStream drops the copy, and consumers
+de-duplicate by event id beyond that window. Sweeps claim rows with FOR UPDATE SKIP LOCKED, so
+replicas share the work.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from nats.js import JetStreamContext
 
 from lab.db import Database
-from lab.domain import Unavailable
+from lab.events import OutgoingEvent
 from lab.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
 
 class OutboxRelay:
-    """Publish the outbox of one service's database; woken by notify() after each local commit,
-    and by a periodic poll (for rows left by another replica or before a restart)."""
+    """Publishes one service's outbox (see the module docstring for the two paths)."""
 
     def __init__(
         self,
@@ -34,62 +39,111 @@ class OutboxRelay:
         metrics: Metrics,
         *,
         batch: int = 256,
-        poll_interval_s: float = 0.25,
+        sweep_interval_s: float = 0.5,
+        sweep_grace_s: float = 1.0,
         publish_timeout_s: float = 2.0,
+        max_queued: int = 10_000,
     ) -> None:
         self.db = db
         self.outbox = outbox
         self.js = js
         self.metrics = metrics
         self.batch = batch
-        self.poll_interval_s = poll_interval_s
+        self.sweep_interval_s = sweep_interval_s
+        self.sweep_grace_s = sweep_grace_s
         self.publish_timeout_s = publish_timeout_s
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._queue: asyncio.Queue[OutgoingEvent] = asyncio.Queue(max_queued)
+        self._bus_ok = True  # cleared when a publish fails; the sweep finds out when it is back
+        self._tasks: list[asyncio.Task[None]] = []
 
-    def notify(self) -> None:
-        self._wake.set()
+    def published_later(self, events: Iterable[OutgoingEvent]) -> None:
+        """Hand over events whose transaction has committed (the fast path)."""
+        if not self._bus_ok:
+            return  # the sweep publishes them once the bus answers again
+        for event in events:
+            try:
+                self._queue.put_nowait(event)
+            except asyncio.QueueFull:
+                self.metrics.inc("outbox_fast_path_full")
+                return
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+        self._tasks = [
+            asyncio.create_task(self._fast_path(), name="outbox-fast-path"),
+            asyncio.create_task(self._sweep_loop(), name="outbox-sweep"),
+        ]
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _run(self) -> None:
-        backoff = 0.05
+    async def _publish(self, events: list[tuple[str, str, bytes]]) -> None:
+        # Concurrently: consumers do not depend on the order of events.
+        await asyncio.gather(
+            *(
+                self.js.publish(
+                    subject, data, timeout=self.publish_timeout_s, headers={"Nats-Msg-Id": event_id}
+                )
+                for event_id, subject, data in events
+            )
+        )
+
+    async def _fast_path(self) -> None:
+        while True:
+            first = await self._queue.get()
+            pending = [first]
+            while not self._queue.empty() and len(pending) < self.batch:
+                pending.append(self._queue.get_nowait())
+            try:
+                await self._publish([(e.event_id, e.subject, e.data) for e in pending])
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                self._bus_ok = False  # leave the rows to the sweep
+                self.metrics.inc("outbox_publish_failures")
+                log.warning("outbox fast path: %s: %s", type(error).__name__, error)
+                continue
+            self.metrics.inc("events_published", len(pending))
+            try:
+                async with self.db.connect() as conn:
+                    await conn.execute(
+                        sa.delete(self.outbox).where(
+                            self.outbox.c.event_id.in_([e.event_id for e in pending])
+                        )
+                    )
+            except Exception as error:  # the sweep will re-publish them: de-duplicated
+                log.warning("outbox fast path: delete failed: %s", error)
+
+    async def _sweep_loop(self) -> None:
+        backoff = self.sweep_interval_s
         while True:
             try:
-                published = await self.publish_batch()
-                backoff = 0.05
+                swept = await self.sweep()
+                self._bus_ok = True
+                backoff = self.sweep_interval_s
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # bus or database down: keep the rows, try again later
                 self.metrics.inc("outbox_publish_failures")
-                log.warning("outbox relay: %s; retrying in %.2fs", _describe(error), backoff)
+                log.warning("outbox sweep: %s: %s", type(error).__name__, error)
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
+                backoff = min(backoff * 2, 5.0)
                 continue
-            if published == self.batch:
-                continue  # more waiting: no pause
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
-            except TimeoutError:
-                pass
-            self._wake.clear()
+            if swept < self.batch:
+                await asyncio.sleep(self.sweep_interval_s)
 
-    async def publish_batch(self) -> int:
-        """Publish up to `batch` rows in one transaction; returns how many were published."""
+    async def sweep(self, grace_s: float | None = None) -> int:
+        """Publish up to `batch` rows older than the grace period, in one transaction."""
+        grace = self.sweep_grace_s if grace_s is None else grace_s
         o = self.outbox.c
         async with self.db.transaction() as conn:
             rows = (
                 await conn.execute(
                     sa.select(o.id, o.event_id, o.subject, o.data, o.created_at)
+                    .where(
+                        o.created_at < sa.func.now() - sa.text(f"interval '{grace:.3f} seconds'")
+                    )
                     .order_by(o.id)
                     .limit(self.batch)
                     .with_for_update(skip_locked=True)
@@ -97,35 +151,12 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            # Publish concurrently: consumers do not depend on the order of events.
-            await asyncio.gather(
-                *(
-                    self.js.publish(
-                        row.subject,
-                        row.data,
-                        timeout=self.publish_timeout_s,
-                        headers={"Nats-Msg-Id": row.event_id},
-                    )
-                    for row in rows
-                )
-            )
+            await self._publish([(r.event_id, r.subject, r.data) for r in rows])
             await conn.execute(sa.delete(self.outbox).where(o.id.in_([r.id for r in rows])))
         now = datetime.now(UTC)
         for row in rows:
-            self.metrics.record_us("outbox_delay_us", (now - row.created_at).total_seconds() * 1e6)
-        self.metrics.inc("events_published", len(rows))
-        return len(rows)
-
-    async def backlog(self) -> int:
-        async with self.db.connect() as conn:
-            return int(
-                (
-                    await conn.execute(sa.select(sa.func.count()).select_from(self.outbox))
-                ).scalar_one()
+            self.metrics.record_us(
+                "outbox_sweep_delay_us", (now - row.created_at).total_seconds() * 1e6
             )
-
-
-def _describe(error: BaseException) -> str:
-    if isinstance(error, Unavailable):
-        return str(error)
-    return f"{type(error).__name__}: {error}"
+        self.metrics.inc("events_swept", len(rows))
+        return len(rows)

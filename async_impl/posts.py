@@ -12,7 +12,7 @@ async def build(settings: ServiceSettings, wiring: Wiring) -> None:
     db = await open_database("posts", settings, wiring, events=True)
     conn = await open_bus("posts", settings, wiring)
     relay = start_relay("posts", db, conn, wiring)
-    servicer = posts_service.PostServicer(db, with_events=True, on_commit=relay.notify)
+    servicer = posts_service.PostServicer(db, with_events=True, on_commit=relay.published_later)
     wiring.registrations.append(posts_service.registration(servicer))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import signal
 import sys
@@ -187,6 +188,115 @@ def cmd_list(args: argparse.Namespace, client: Client) -> None:
     _emit(args, reply, text)
 
 
+# --- async operations (bus) -----------------------------------------------------------------
+def _bus_url(stack: dict) -> str:
+    if "bus" not in stack:
+        raise CliError(f"this is a {stack['impl']} stack: it has no bus (use an async stack)")
+    return str(stack["bus"]["url"])
+
+
+async def _with_bus(stack: dict, action: Any) -> Any:
+    import nats
+
+    try:
+        nc = await nats.connect(_bus_url(stack), connect_timeout=2, max_reconnect_attempts=0)
+    except Exception as error:
+        raise CliError(f"cannot reach the bus at {_bus_url(stack)}: {error}") from None
+    try:
+        return await action(nc.jetstream())
+    finally:
+        await nc.close()
+
+
+def cmd_dlq_list(args: argparse.Namespace) -> int:
+    from async_impl.admin import dead_letters
+
+    stack = load_stack_file(find_stack_file(args.stack))
+    letters = asyncio.run(_with_bus(stack, dead_letters))
+    if args.json:
+        rows = [{k: v for k, v in vars(x).items() if k != "data"} for x in letters]
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not letters:
+        print("no dead letters")
+    for x in letters:
+        print(
+            f"#{x.seq} consumer={x.consumer} subject={x.subject} stream_seq={x.original_seq} "
+            f"delivered={x.delivered}\n    event: {x.event}\n    reason: {x.reason}"
+        )
+    return 0
+
+
+def cmd_dlq_replay(args: argparse.Namespace) -> int:
+    from async_impl.admin import replay_dead_letters
+
+    if not args.all and not args.seq:
+        raise CliError(
+            "name the dead letters to replay (their #numbers from `lab dlq list`) or --all"
+        )
+    stack = load_stack_file(find_stack_file(args.stack))
+    wanted = None if args.all else set(args.seq)
+    replayed = asyncio.run(_with_bus(stack, lambda js: replay_dead_letters(js, wanted)))
+    for x in replayed:
+        print(f"replayed #{x.seq} ({x.event}) to {x.subject}")
+    missing = (wanted or set()) - {x.seq for x in replayed}
+    if missing:
+        print(f"not found in the dead-letter stream: {sorted(missing)}", file=sys.stderr)
+        return 1
+    print(f"{len(replayed)} dead letter(s) replayed")
+    return 0
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    from async_impl.admin import wait_caught_up
+    from blog.v1 import internal_pb2, internal_pb2_grpc
+
+    stack = load_stack_file(find_stack_file(args.stack))
+    _bus_url(stack)
+    address = stack["services"]["query"][0]
+    with sync_channel(address) as channel:
+        reply = internal_pb2_grpc.QueryAdminServiceStub(channel).Rebuild(
+            internal_pb2.RebuildRequest(), timeout=args.timeout
+        )
+    print(f"query read model emptied; replaying the event store up to seq {reply.replay_until_seq}")
+
+    def progress(pending: int, acked: int) -> None:
+        print(f"  replayed through seq {acked}, {pending} pending", flush=True)
+
+    done = asyncio.run(
+        _with_bus(stack, lambda js: wait_caught_up(js, "query", args.wait, progress))
+    )
+    if not done:
+        raise CliError(f"the query service had not caught up after {args.wait:g}s")
+    print("rebuilt: the query service has applied every event in the store")
+    return 0
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from blog.v1 import internal_pb2, internal_pb2_grpc
+    from lab.metrics import decode_histogram
+
+    stack = load_stack_file(find_stack_file(args.stack))
+    if args.service not in stack["services"]:
+        raise CliError(f"unknown service {args.service!r}")
+    for address in stack["services"][args.service]:
+        with sync_channel(address) as channel:
+            snap = internal_pb2_grpc.MetricsServiceStub(channel).GetMetrics(
+                internal_pb2.GetMetricsRequest(), timeout=args.timeout
+            )
+        print(f"{args.service} at {address}")
+        for name, value in sorted(snap.counters.items()):
+            print(f"  {name} = {value}")
+        for name, encoded in sorted(snap.histograms.items()):
+            h = decode_histogram(encoded)
+            p = {q: h.get_value_at_percentile(q) / 1000 for q in (50, 90, 99, 99.9)}
+            print(
+                f"  {name}: n={h.get_total_count()} p50={p[50]:.2f}ms p90={p[90]:.2f}ms "
+                f"p99={p[99]:.2f}ms p99.9={p[99.9]:.2f}ms max={h.get_max_value() / 1000:.2f}ms"
+            )
+    return 0
+
+
 # --- parser ----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -277,13 +387,42 @@ def build_parser() -> argparse.ArgumentParser:
     p = client_command(sub, "list", cmd_list, "posts with their comments, newest first")
     p.add_argument("--page-size", type=int, default=10)
     p.add_argument("--page-token", default="")
+
+    def admin_command(parent: Any, name: str, func: Any, help_text: str) -> argparse.ArgumentParser:
+        p = client_command(parent, name, func, help_text)
+        p.set_defaults(client=None, handler=func)
+        return p
+
+    p = admin_command(
+        sub, "metrics", cmd_metrics, "counters and latency histograms a service records"
+    )
+    p.add_argument("service", choices=["posts", "comments", "moderation", "query"])
+    dlq = sub.add_parser("dlq", help="dead letters of the async stack").add_subparsers(
+        dest="dlq_command", required=True, metavar="ACTION"
+    )
+    admin_command(dlq, "list", cmd_dlq_list, "list events consumers gave up on, with the reason")
+    p = admin_command(
+        dlq, "replay", cmd_dlq_replay, "publish dead letters again (after fixing the cause)"
+    )
+    p.add_argument("seq", nargs="*", type=int, help="#numbers from `lab dlq list`")
+    p.add_argument("--all", action="store_true", help="replay every dead letter")
+    rebuild = sub.add_parser("rebuild", help="rebuild a read model (async)").add_subparsers(
+        dest="rebuild_command", required=True, metavar="SERVICE"
+    )
+    p = admin_command(
+        rebuild,
+        "query",
+        cmd_rebuild,
+        "empty the query service's read model and replay the event store into it",
+    )
+    p.add_argument("--wait", type=float, default=120.0, help="seconds to wait for catch-up")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if hasattr(args, "client"):
+        if getattr(args, "client", None):
             args.client(args, Client(find_stack_file(args.stack)))
             return 0
         return int(args.handler(args))

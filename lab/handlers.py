@@ -31,16 +31,17 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-async def create_post(db: Database, new: NewPost, *, with_event: bool = False) -> Post:
-    """Store a new post (idempotent per request_id) and return it.
-
-    with_event: also queue PostCreated in the outbox, atomically (async implementation).
+async def create_post(
+    db: Database, new: NewPost, *, with_event: bool = False
+) -> tuple[Post, events.OutgoingEvent | None]:
+    """Store a new post (idempotent per request_id). Returns it, and the PostCreated event that
+    committed with it (with_event, the async implementation; None when nothing new was stored).
     """
     post = Post(new_id(), new.title, new.body, now())
     event = events.post_created(post) if with_event else None
     async with db.connect() as conn:
-        stored, _ = await PostRepository(conn).add(post, new.request_id, event)
-    return stored
+        stored, inserted = await PostRepository(conn).add(post, new.request_id, event)
+    return stored, event if inserted else None
 
 
 async def get_post(db: Database, post_id: str) -> Post:

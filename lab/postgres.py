@@ -23,7 +23,7 @@ from pathlib import Path
 
 import asyncpg
 
-from lab.procs import ManagedProcess, as_user, pdeathsig_preexec
+from lab.procs import ManagedProcess, as_user
 
 SERVER_USER = "labpg"  # the system user the server runs as when we are root
 SUPERUSER = "postgres"
@@ -235,7 +235,6 @@ class PostgresServer:
             args,
             self.log_path,
             user=self.user,
-            preexec=pdeathsig_preexec,
         )
         self._wait_ready(timeout_s)
         asyncio.run(self._bootstrap())

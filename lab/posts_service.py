@@ -11,19 +11,20 @@ from lab import handlers
 from lab.convert import post_to_pb
 from lab.db import Database
 from lab.domain import NewPost
+from lab.events import OutgoingEvent
 from lab.paging import PageRequest
 from lab.rpc import Registration, rpc_method, service_name
 
 
 class PostServicer(api_pb2_grpc.PostServiceServicer):
-    """with_events: queue PostCreated in the outbox and call `on_commit` (wakes the relay)."""
+    """with_events: queue PostCreated in the outbox, then hand it to `on_commit` (the relay)."""
 
     def __init__(
         self,
         db: Database,
         *,
         with_events: bool = False,
-        on_commit: Callable[[], None] = lambda: None,
+        on_commit: Callable[[list[OutgoingEvent]], None] = lambda events: None,
     ) -> None:
         self.db = db
         self.with_events = with_events
@@ -34,8 +35,9 @@ class PostServicer(api_pb2_grpc.PostServiceServicer):
         self, request: api_pb2.CreatePostRequest, context: grpc.aio.ServicerContext
     ) -> api_pb2.Post:
         new = NewPost.parse(request.title, request.body, request.request_id)
-        post = await handlers.create_post(self.db, new, with_event=self.with_events)
-        self.on_commit()
+        post, event = await handlers.create_post(self.db, new, with_event=self.with_events)
+        if event is not None:
+            self.on_commit([event])
         return post_to_pb(post)
 
     @rpc_method

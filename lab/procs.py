@@ -2,30 +2,25 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
 import pwd
 import signal
 import subprocess
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-_PR_SET_PDEATHSIG = 1
+_GUARD = Path(__file__).with_name("orphan_guard.py")
 
 
-def pdeathsig_preexec() -> None:
-    """In the child, before exec: ask the kernel to SIGKILL us when our parent dies.
-
-    This is what guarantees no orphan even when the runner itself is SIGKILLed. It runs after
-    subprocess switched user (a uid change clears the setting), so it holds for the server user.
-    """
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() == 1:  # the parent died before prctl took effect
-        os._exit(1)
+def guarded(args: Sequence[str], user: str | None = None) -> list[str]:
+    """`args` run through orphan_guard.py (as `user`): killed by the kernel when we die."""
+    # -I -S: isolated and without site: the launcher starts in a few milliseconds.
+    options = ["--user", user] if user else []
+    return [sys.executable, "-I", "-S", str(_GUARD), str(os.getpid()), *options, "--", *args]
 
 
 def as_user(user: str | None) -> dict[str, Any]:
@@ -58,18 +53,15 @@ class ManagedProcess:
         *,
         env: dict[str, str] | None = None,
         user: str | None = None,
-        preexec: Callable[[], None] | None = pdeathsig_preexec,
     ) -> ManagedProcess:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab") as log:
             popen = subprocess.Popen(
-                list(args),
+                guarded(args, user),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
-                **as_user(user),
-                preexec_fn=preexec,
                 # Own session: a Ctrl-C in the terminal reaches the runner only, which then stops
                 # children in dependency order instead of all at once.
                 start_new_session=True,

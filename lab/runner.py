@@ -167,7 +167,7 @@ class Stack:
             visit(name)
         return order
 
-    def _spawn(self, service: str, index: int) -> ServiceProcess:
+    def _spawn(self, service: str, index: int, listen: str = "127.0.0.1:0") -> ServiceProcess:
         spec = self.topology[service]
         ready_file = self.run_dir / f"{service}-{index}.addr"
         ready_file.unlink(missing_ok=True)
@@ -190,7 +190,7 @@ class Stack:
             "-m",
             spec.module,
             "--listen",
-            "127.0.0.1:0",
+            listen,
             "--ready-file",
             str(ready_file),
         ]
@@ -263,6 +263,19 @@ class Stack:
                 if attempt == 19:
                     raise
                 time.sleep(0.25)
+        self._write_stack_file()
+
+    def stop_service(self, service: str, index: int = 0) -> None:
+        """Stop one replica gracefully (SIGTERM); restart_service brings it back."""
+        self.services[service][index].process.stop("SIGTERM", timeout_s=10)
+
+    def restart_service(self, service: str, index: int = 0) -> None:
+        """Start a stopped (or killed) replica again, on the same address."""
+        old = self.services[service][index]
+        old.process.stop("SIGTERM", timeout_s=10)
+        new = self._spawn(service, index, listen=old.address)
+        self.services[service][index] = new
+        self._await_ready(new)
         self._write_stack_file()
 
     def restart_bus(self) -> None:

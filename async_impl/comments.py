@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import asyncpg
 import grpc
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from async_impl.consumer import DurableConsumer
 from async_impl.wiring import open_bus, start_relay
@@ -67,16 +66,19 @@ class CommentServicer(CommentReads):
         return comment_to_pb(stored)
 
 
-async def on_post_created(conn: AsyncConnection, event: IncomingEvent) -> Sequence[OutgoingEvent]:
+async def on_post_created(
+    conn: asyncpg.Connection, event: IncomingEvent
+) -> Sequence[OutgoingEvent]:
     payload: events_pb2.PostCreated = event.payload  # type: ignore[assignment]
     await conn.execute(
-        pg_insert(db.known_posts).values(id=payload.post.id).on_conflict_do_nothing()
+        f"INSERT INTO {db.known_posts.name} (id) VALUES ($1) ON CONFLICT DO NOTHING",
+        payload.post.id,
     )
     return ()
 
 
 async def on_comment_moderated(
-    conn: AsyncConnection, event: IncomingEvent
+    conn: asyncpg.Connection, event: IncomingEvent
 ) -> Sequence[OutgoingEvent]:
     payload: events_pb2.CommentModerated = event.payload  # type: ignore[assignment]
     status = events.final_status(payload.status)
@@ -95,8 +97,8 @@ async def build(settings: ServiceSettings, wiring: Wiring) -> None:
         nc=conn.nc,
         js=conn.js,
         db=database,
-        processed=db.comments_processed,
-        outbox=db.comments_outbox,
+        processed=db.comments_processed.name,
+        outbox=db.comments_outbox.name,
         handlers={
             events.POST_CREATED: on_post_created,
             events.COMMENT_MODERATED: on_comment_moderated,

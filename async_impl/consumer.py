@@ -20,15 +20,13 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
-import sqlalchemy as sa
+import asyncpg
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from async_impl import bus
 from lab.db import Database
@@ -40,7 +38,7 @@ from lab.repositories import queue_event
 log = logging.getLogger(__name__)
 
 # Applies one event inside the transaction; returns the events it causes (queued in the outbox).
-Handler = Callable[[AsyncConnection, IncomingEvent], Awaitable[Sequence[OutgoingEvent]]]
+Handler = Callable[[asyncpg.Connection, IncomingEvent], Awaitable[Sequence[OutgoingEvent]]]
 
 
 class DurableConsumer:
@@ -53,11 +51,11 @@ class DurableConsumer:
         nc: NATS,
         js: JetStreamContext,
         db: Database,
-        processed: sa.Table,
+        processed: str,
         handlers: dict[str, Handler],
         metrics: Metrics,
         state: bus.BusState,
-        outbox: sa.Table | None = None,
+        outbox: str | None = None,
         on_commit: Callable[[list[OutgoingEvent]], None] = lambda events: None,
         before: Callable[[IncomingEvent], Awaitable[None]] | None = None,
         after: Callable[[IncomingEvent], None] | None = None,
@@ -201,14 +199,12 @@ class DurableConsumer:
         self, handler: Handler, event: IncomingEvent
     ) -> tuple[bool, list[OutgoingEvent]]:
         async with self.db.transaction() as conn:
-            first_time = (
-                await conn.execute(
-                    pg_insert(self.processed)
-                    .values(consumer=self.name, event_id=event.event_id)
-                    .on_conflict_do_nothing()
-                    .returning(self.processed.c.event_id)
-                )
-            ).first()
+            first_time = await conn.fetchval(
+                f"INSERT INTO {self.processed} (consumer, event_id) VALUES ($1, $2) "
+                "ON CONFLICT DO NOTHING RETURNING true",
+                self.name,
+                event.event_id,
+            )
             if first_time is None:
                 return False, []
             caused = list(await handler(conn, event))

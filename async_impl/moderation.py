@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+import asyncpg
 
 from async_impl.consumer import DurableConsumer
 from async_impl.wiring import open_bus, start_relay
@@ -23,7 +23,7 @@ CONSUMER = "moderation"
 
 def decide_handler(moderator: Moderator):
     async def on_comment_created(
-        conn: AsyncConnection, event: IncomingEvent
+        conn: asyncpg.Connection, event: IncomingEvent
     ) -> Sequence[OutgoingEvent]:
         comment = event.payload.comment  # type: ignore[attr-defined]
         assert isinstance(event.payload, events_pb2.CommentCreated)
@@ -50,8 +50,8 @@ async def build(settings: ServiceSettings, wiring: Wiring) -> None:
         nc=conn.nc,
         js=conn.js,
         db=database,
-        processed=db.moderation_processed,
-        outbox=db.moderation_outbox,
+        processed=db.moderation_processed.name,
+        outbox=db.moderation_outbox.name,
         handlers={events.COMMENT_CREATED: decide_handler(settings.moderator())},
         metrics=wiring.metrics,
         state=conn.state,

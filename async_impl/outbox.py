@@ -16,9 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-import sqlalchemy as sa
 from nats.js import JetStreamContext
 
 from lab.db import Database
@@ -34,7 +33,7 @@ class OutboxRelay:
     def __init__(
         self,
         db: Database,
-        outbox: sa.Table,
+        outbox: str,
         js: JetStreamContext,
         metrics: Metrics,
         *,
@@ -108,9 +107,8 @@ class OutboxRelay:
             try:
                 async with self.db.connect() as conn:
                     await conn.execute(
-                        sa.delete(self.outbox).where(
-                            self.outbox.c.event_id.in_([e.event_id for e in pending])
-                        )
+                        f"DELETE FROM {self.outbox} WHERE event_id = ANY($1::uuid[])",
+                        [e.event_id for e in pending],
                     )
             except Exception as error:  # the sweep will re-publish them: de-duplicated
                 log.warning("outbox fast path: delete failed: %s", error)
@@ -136,23 +134,20 @@ class OutboxRelay:
     async def sweep(self, grace_s: float | None = None) -> int:
         """Publish up to `batch` rows older than the grace period, in one transaction."""
         grace = self.sweep_grace_s if grace_s is None else grace_s
-        o = self.outbox.c
         async with self.db.transaction() as conn:
-            rows = (
-                await conn.execute(
-                    sa.select(o.id, o.event_id, o.subject, o.data, o.created_at)
-                    .where(
-                        o.created_at < sa.func.now() - sa.text(f"interval '{grace:.3f} seconds'")
-                    )
-                    .order_by(o.id)
-                    .limit(self.batch)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
+            rows = await conn.fetch(
+                f"SELECT id, event_id, subject, data, created_at FROM {self.outbox} "
+                "WHERE created_at < now() - $1::interval ORDER BY id LIMIT $2 "
+                "FOR UPDATE SKIP LOCKED",
+                timedelta(seconds=grace),
+                self.batch,
+            )
             if not rows:
                 return 0
-            await self._publish([(r.event_id, r.subject, r.data) for r in rows])
-            await conn.execute(sa.delete(self.outbox).where(o.id.in_([r.id for r in rows])))
+            await self._publish([(r["event_id"], r["subject"], r["data"]) for r in rows])
+            await conn.execute(
+                f"DELETE FROM {self.outbox} WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
+            )
         now = datetime.now(UTC)
         for row in rows:
             self.metrics.record_us(

@@ -12,9 +12,8 @@ import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+import asyncpg
 import grpc
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from async_impl import bus
 from async_impl.consumer import DurableConsumer, lag_us
@@ -33,19 +32,21 @@ from lab.service import Wiring, open_database, run
 
 log = logging.getLogger(__name__)
 CONSUMER = "query"
-READ_MODEL = (db.post_views, db.comment_views, db.query_processed)
+READ_MODEL = (db.post_views.name, db.comment_views.name, db.query_processed.name)
 
 
-async def on_post_created(conn: AsyncConnection, event: IncomingEvent) -> Sequence[OutgoingEvent]:
+async def on_post_created(
+    conn: asyncpg.Connection, event: IncomingEvent
+) -> Sequence[OutgoingEvent]:
     payload: events_pb2.PostCreated = event.payload  # type: ignore[assignment]
-    await PostRepository(conn, db.post_views).put(post_from_pb(payload.post))
+    await PostRepository(conn, db.post_views.name).put(post_from_pb(payload.post))
     return ()
 
 
-async def on_comment(conn: AsyncConnection, event: IncomingEvent) -> Sequence[OutgoingEvent]:
+async def on_comment(conn: asyncpg.Connection, event: IncomingEvent) -> Sequence[OutgoingEvent]:
     """CommentCreated (PENDING) and CommentUpdated (final) both carry the whole comment."""
     payload: events_pb2.CommentCreated = event.payload  # type: ignore[assignment]
-    await CommentRepository(conn, db.comment_views).put(comment_from_pb(payload.comment))
+    await CommentRepository(conn, db.comment_views.name).put(comment_from_pb(payload.comment))
     return ()
 
 
@@ -80,7 +81,7 @@ class QueryServicer(api_pb2_grpc.QueryServiceServicer):
         self, request: api_pb2.GetPostViewRequest, context: grpc.aio.ServicerContext
     ) -> api_pb2.PostView:
         post, comments = await handlers.get_post_view(
-            self.db, request.post_id, db.post_views, db.comment_views
+            self.db, request.post_id, db.post_views.name, db.comment_views.name
         )
         return view_to_pb(post, comments)
 
@@ -90,7 +91,7 @@ class QueryServicer(api_pb2_grpc.QueryServiceServicer):
     ) -> api_pb2.ListPostViewsResponse:
         page = PageRequest.parse(request.page_size, request.page_token)
         views, token = await handlers.list_post_views(
-            self.db, page, db.post_views, db.comment_views
+            self.db, page, db.post_views.name, db.comment_views.name
         )
         return api_pb2.ListPostViewsResponse(
             views=[view_to_pb(p, c) for p, c in views], next_page_token=token
@@ -110,21 +111,16 @@ class Rebuilder(internal_pb2_grpc.QueryAdminServiceServicer):
         self._lock = asyncio.Lock()
 
     async def is_empty(self) -> bool:
+        exists = " OR ".join(f"EXISTS (SELECT 1 FROM {t})" for t in READ_MODEL)
         async with self.db.connect() as conn:
-            for table in READ_MODEL:
-                if (
-                    await conn.execute(sa.select(sa.literal(1)).select_from(table).limit(1))
-                ).first():
-                    return False
-        return True
+            return not await conn.fetchval(f"SELECT {exists}")
 
     async def rebuild(self) -> int:
         """Stop consuming, empty the read model, reset the consumer, consume again."""
         async with self._lock:
             await self.consumer.stop()
-            async with self.db.transaction() as conn:
-                names = ", ".join(t.name for t in READ_MODEL)
-                await conn.execute(sa.text(f"TRUNCATE {names}"))
+            async with self.db.connect() as conn:
+                await conn.execute(f"TRUNCATE {', '.join(READ_MODEL)}")
             self.lag.replay_before = datetime.now(UTC)
             await self.consumer.reset()
             info = await self.js.stream_info(bus.EVENTS)
@@ -148,7 +144,7 @@ async def build(settings: ServiceSettings, wiring: Wiring) -> None:
         nc=conn.nc,
         js=conn.js,
         db=database,
-        processed=db.query_processed,
+        processed=db.query_processed.name,
         handlers={
             events.POST_CREATED: on_post_created,
             events.COMMENT_CREATED: on_comment,

@@ -33,7 +33,7 @@ async def open_bus(service: str, settings: ServiceSettings, wiring: Wiring) -> B
 
 
 def start_relay(service: str, db: Database, conn: Bus, wiring: Wiring) -> OutboxRelay:
-    relay = OutboxRelay(db, schemas.OUTBOXES[service], conn.js, wiring.metrics)
+    relay = OutboxRelay(db, schemas.OUTBOXES[service].name, conn.js, wiring.metrics)
     relay.start()
     wiring.cleanups.append(relay.stop)
     return relay

@@ -9,8 +9,6 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 
-import sqlalchemy as sa
-
 from lab import events
 from lab.db import Database
 from lab.domain import Comment, Decision, Moderator, NewPost, NotFound, Post, validate_uuid
@@ -84,7 +82,7 @@ async def moderate(
 
 
 async def get_post_view(
-    db: Database, post_id: str, posts: sa.Table, comments: sa.Table
+    db: Database, post_id: str, posts: str, comments: str
 ) -> tuple[Post, list[Comment]]:
     """A post and its comments read from local tables (the async query's read model)."""
     post_id = validate_uuid("post_id", post_id)
@@ -96,7 +94,7 @@ async def get_post_view(
 
 
 async def list_post_views(
-    db: Database, page: PageRequest, posts: sa.Table, comments: sa.Table
+    db: Database, page: PageRequest, posts: str, comments: str
 ) -> tuple[list[tuple[Post, list[Comment]]], str]:
     """A page of posts (newest first) with their comments, read from local tables."""
     async with db.connect() as conn:

@@ -1,84 +1,125 @@
-"""Repositories: each service's persistence behind a few methods (SQLAlchemy Core)."""
+"""Repositories: each service's persistence behind a few methods (SQL on an asyncpg connection).
+
+Table names come from the SQLAlchemy declarations in lab.db (never from input); values are
+always bound parameters.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from datetime import datetime
 
-import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+import asyncpg
 
 from lab import db
 from lab.domain import Comment, CommentStatus, Decision, Post
 from lab.events import OutgoingEvent
 from lab.paging import PageRequest, encode_token
 
-ReturningInsert = Any  # an INSERT ... RETURNING statement (SQLAlchemy types it loosely)
+PENDING = int(CommentStatus.PENDING)
 
 
-def _post(row: sa.Row) -> Post:
-    return Post(row.id, row.title, row.body, row.created_at)
+def _post(row: asyncpg.Record) -> Post:
+    return Post(row["id"], row["title"], row["body"], row["created_at"])
 
 
-def _comment(row: sa.Row) -> Comment:
-    return Comment(row.id, row.post_id, row.content, CommentStatus(row.status), row.created_at)
+def _comment(row: asyncpg.Record) -> Comment:
+    return Comment(
+        row["id"], row["post_id"], row["content"], CommentStatus(row["status"]), row["created_at"]
+    )
+
+
+def with_event(insert_returning: str, outbox: str, first_param: int) -> str:
+    """Wrap an INSERT ... RETURNING so that, if it inserts a row, the same statement also queues
+    an event (parameters first_param.. : event id, subject, data) in `outbox`.
+
+    One statement is atomic even outside a transaction, so the entity and its event commit
+    together (the transactional outbox) for the cost of a single round trip.
+    """
+    n = first_param
+    return (
+        f"WITH inserted AS ({insert_returning}), "
+        f"queued AS (INSERT INTO {outbox} (event_id, subject, data) "
+        f"SELECT ${n}::uuid, ${n + 1}::text, ${n + 2}::bytea FROM inserted) "
+        "SELECT * FROM inserted"
+    )
+
+
+def _event_args(event: OutgoingEvent | None) -> tuple[object, ...]:
+    return (event.event_id, event.subject, event.data) if event else ()
+
+
+async def queue_event(conn: asyncpg.Connection, outbox: str, event: OutgoingEvent) -> None:
+    """Add `event` to the outbox, inside the caller's transaction."""
+    await conn.execute(
+        f"INSERT INTO {outbox} (event_id, subject, data) VALUES ($1, $2, $3)",
+        event.event_id,
+        event.subject,
+        event.data,
+    )
 
 
 class PostRepository:
     """Posts: the posts service's own table, or the async query service's copy (post_views)."""
 
-    def __init__(self, conn: AsyncConnection, table: sa.Table = db.posts) -> None:
+    COLUMNS = "id, title, body, created_at"
+
+    def __init__(self, conn: asyncpg.Connection, table: str = db.posts.name) -> None:
         self.conn = conn
         self.t = table
-        self.cols = (table.c.id, table.c.title, table.c.body, table.c.created_at)
 
     async def add(
         self, post: Post, request_id: str | None = None, event: OutgoingEvent | None = None
     ) -> tuple[Post, bool]:
         """Insert `post` (and queue `event` in the outbox, atomically); with a request_id already
         used, return that post instead. Returns (post, inserted?)."""
-        stmt = (
-            pg_insert(self.t)
-            .values(
-                id=post.id,
-                title=post.title,
-                body=post.body,
-                created_at=post.created_at,
-                request_id=request_id,
-            )
-            .on_conflict_do_nothing(index_elements=["request_id"])
-            .returning(*self.cols)
+        sql = (
+            f"INSERT INTO {self.t} (id, title, body, created_at, request_id) "
+            "VALUES ($1, $2, $3, $4, $5) "
+            f"ON CONFLICT (request_id) DO NOTHING RETURNING {self.COLUMNS}"
         )
-        row = await insert_with_event(self.conn, stmt, event, db.posts_outbox)
+        if event:
+            sql = with_event(sql, db.posts_outbox.name, 6)
+        row = await self.conn.fetchrow(
+            sql, post.id, post.title, post.body, post.created_at, request_id, *_event_args(event)
+        )
         if row is not None:
             return _post(row), True
-        existing = await self.conn.execute(
-            sa.select(*self.cols).where(self.t.c.request_id == request_id)
+        existing = await self.conn.fetchrow(
+            f"SELECT {self.COLUMNS} FROM {self.t} WHERE request_id = $1", request_id
         )
-        return _post(existing.one()), False
+        return _post(existing), False
 
     async def put(self, post: Post) -> None:
         """Store a copy of a post (read model); a copy already there is kept."""
         await self.conn.execute(
-            pg_insert(self.t)
-            .values(id=post.id, title=post.title, body=post.body, created_at=post.created_at)
-            .on_conflict_do_nothing(index_elements=["id"])
+            f"INSERT INTO {self.t} ({self.COLUMNS}) VALUES ($1, $2, $3, $4) "
+            "ON CONFLICT (id) DO NOTHING",
+            post.id,
+            post.title,
+            post.body,
+            post.created_at,
         )
 
     async def get(self, post_id: str) -> Post | None:
-        row = (await self.conn.execute(sa.select(*self.cols).where(self.t.c.id == post_id))).first()
+        row = await self.conn.fetchrow(
+            f"SELECT {self.COLUMNS} FROM {self.t} WHERE id = $1", post_id
+        )
         return _post(row) if row else None
 
     async def list_page(self, page: PageRequest) -> tuple[list[Post], str]:
         """Posts newest first, and the token of the next page ('' when this is the last)."""
-        stmt = sa.select(*self.cols)
+        order = "ORDER BY created_at DESC, id DESC LIMIT"
         if page.after:
-            created_at, post_id = page.after
-            after = sa.tuple_(sa.literal(created_at, db.TS), sa.literal(post_id, self.t.c.id.type))
-            stmt = stmt.where(sa.tuple_(self.t.c.created_at, self.t.c.id) < after)
-        stmt = stmt.order_by(self.t.c.created_at.desc(), self.t.c.id.desc()).limit(page.size + 1)
-        rows = (await self.conn.execute(stmt)).all()
+            rows = await self.conn.fetch(
+                f"SELECT {self.COLUMNS} FROM {self.t} WHERE (created_at, id) < ($1, $2) {order} $3",
+                *page.after,
+                page.size + 1,
+            )
+        else:
+            rows = await self.conn.fetch(
+                f"SELECT {self.COLUMNS} FROM {self.t} {order} $1", page.size + 1
+            )
         items = [_post(r) for r in rows[: page.size]]
         more = len(rows) > page.size
         return items, encode_token(items[-1].created_at, items[-1].id) if more else ""
@@ -87,11 +128,11 @@ class PostRepository:
 class CommentRepository:
     """Comments: the comments service's own table, or the async query service's copy."""
 
-    def __init__(self, conn: AsyncConnection, table: sa.Table = db.comments) -> None:
+    COLUMNS = "id, post_id, content, status, created_at"
+
+    def __init__(self, conn: asyncpg.Connection, table: str = db.comments.name) -> None:
         self.conn = conn
         self.t = table
-        c = table.c
-        self.cols = (c.id, c.post_id, c.content, c.status, c.created_at)
 
     async def add(
         self,
@@ -107,77 +148,83 @@ class CommentRepository:
         only_for_known_post: insert only if the post is in known_posts (async); (None, False)
         when it is not. Check and insert are one statement: one round trip, no race.
         """
-        values = {
-            "id": comment.id,
-            "post_id": comment.post_id,
-            "content": comment.content,
-            "status": int(comment.status),
-            "created_at": comment.created_at,
-            "request_id": request_id,
-        }
-        stmt: Any
+        insert = f"INSERT INTO {self.t} (id, post_id, content, status, created_at, request_id) "
         if only_for_known_post:
-            source = sa.select(
-                *(sa.literal(v, self.t.c[k].type).label(k) for k, v in values.items())
-            ).where(sa.exists().where(db.known_posts.c.id == comment.post_id))
-            stmt = pg_insert(self.t).from_select(list(values), source)
+            insert += (
+                "SELECT $1::uuid, $2::uuid, $3::text, $4::smallint, $5::timestamptz, $6::uuid "
+                f"WHERE EXISTS (SELECT 1 FROM {db.known_posts.name} WHERE id = $2::uuid) "
+            )
         else:
-            stmt = pg_insert(self.t).values(**values)
-        stmt = stmt.on_conflict_do_nothing(index_elements=["request_id"]).returning(*self.cols)
-        row = await insert_with_event(self.conn, stmt, event, db.comments_outbox)
+            insert += "VALUES ($1, $2, $3, $4, $5, $6) "
+        sql = insert + f"ON CONFLICT (request_id) DO NOTHING RETURNING {self.COLUMNS}"
+        if event:
+            sql = with_event(sql, db.comments_outbox.name, 7)
+        c = comment
+        row = await self.conn.fetchrow(
+            sql,
+            c.id,
+            c.post_id,
+            c.content,
+            int(c.status),
+            c.created_at,
+            request_id,
+            *_event_args(event),
+        )
         if row is not None:
             return _comment(row), True
         if request_id is None:
             return None, False
-        existing = await self.conn.execute(
-            sa.select(*self.cols).where(self.t.c.request_id == request_id)
+        found = await self.conn.fetchrow(
+            f"SELECT {self.COLUMNS} FROM {self.t} WHERE request_id = $1", request_id
         )
-        found = existing.first()
         return (_comment(found) if found else None), False
 
     async def put(self, comment: Comment) -> None:
         """Store a copy of a comment (read model). Statuses only move forward: a final status
         replaces PENDING, and nothing replaces a final status (events may come in any order)."""
-        stmt = pg_insert(self.t).values(
-            id=comment.id,
-            post_id=comment.post_id,
-            content=comment.content,
-            status=int(comment.status),
-            created_at=comment.created_at,
+        await self.conn.execute(
+            f"INSERT INTO {self.t} ({self.COLUMNS}) VALUES ($1, $2, $3, $4, $5) "
+            "ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status "
+            f"WHERE {self.t}.status = {PENDING} AND EXCLUDED.status <> {PENDING}",
+            comment.id,
+            comment.post_id,
+            comment.content,
+            int(comment.status),
+            comment.created_at,
         )
-        pending = int(CommentStatus.PENDING)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["id"],
-            set_={"status": stmt.excluded.status},
-            where=(self.t.c.status == pending) & (stmt.excluded.status != pending),
-        )
-        await self.conn.execute(stmt)
 
     async def list_for_posts(self, post_ids: Sequence[str]) -> list[Comment]:
         """Comments of these posts, oldest first within each post."""
         if not post_ids:
             return []
-        c = self.t.c
-        where = c.post_id == post_ids[0] if len(post_ids) == 1 else c.post_id.in_(post_ids)
-        stmt = sa.select(*self.cols).where(where).order_by(c.post_id, c.created_at, c.id)
-        return [_comment(r) for r in (await self.conn.execute(stmt)).all()]
+        if len(post_ids) == 1:
+            rows = await self.conn.fetch(
+                f"SELECT {self.COLUMNS} FROM {self.t} WHERE post_id = $1 ORDER BY created_at, id",
+                post_ids[0],
+            )
+        else:
+            rows = await self.conn.fetch(
+                f"SELECT {self.COLUMNS} FROM {self.t} WHERE post_id = ANY($1::uuid[]) "
+                "ORDER BY post_id, created_at, id",
+                list(post_ids),
+            )
+        return [_comment(r) for r in rows]
 
     async def get(self, comment_id: str) -> Comment | None:
-        stmt = sa.select(*self.cols).where(self.t.c.id == comment_id)
-        row = (await self.conn.execute(stmt)).first()
+        row = await self.conn.fetchrow(
+            f"SELECT {self.COLUMNS} FROM {self.t} WHERE id = $1", comment_id
+        )
         return _comment(row) if row else None
 
     async def settle(self, comment_id: str, status: CommentStatus) -> tuple[Comment | None, bool]:
         """Give a PENDING comment its final status. A status never changes once final, so a
         replayed or late decision changes nothing. Returns (comment or None, changed?)."""
-        stmt = (
-            sa.update(self.t)
-            .where(self.t.c.id == comment_id)
-            .where(self.t.c.status == int(CommentStatus.PENDING))
-            .values(status=int(status))
-            .returning(*self.cols)
+        row = await self.conn.fetchrow(
+            f"UPDATE {self.t} SET status = $2 WHERE id = $1 AND status = {PENDING} "
+            f"RETURNING {self.COLUMNS}",
+            comment_id,
+            int(status),
         )
-        row = (await self.conn.execute(stmt)).first()
         if row is not None:
             return _comment(row), True
         return await self.get(comment_id), False
@@ -186,65 +233,29 @@ class CommentRepository:
 class DecisionRepository:
     """The moderation service's audit log of decisions, one per comment."""
 
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
+        self.t = db.decisions.name
 
-    async def record(self, comment_id: str, post_id: str, decision: Decision, at) -> Decision:
+    async def record(
+        self, comment_id: str, post_id: str, decision: Decision, at: datetime
+    ) -> Decision:
         """Record a decision; if one exists for this comment already, keep and return that one."""
-        stmt = (
-            pg_insert(db.decisions)
-            .values(
-                comment_id=comment_id,
-                post_id=post_id,
-                status=int(decision.status),
-                reason=decision.reason,
-                decided_at=at,
-            )
-            .on_conflict_do_nothing(index_elements=["comment_id"])
-            .returning(db.decisions.c.status)
+        inserted = await self.conn.fetchrow(
+            f"INSERT INTO {self.t} (comment_id, post_id, status, reason, decided_at) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (comment_id) DO NOTHING RETURNING status",
+            comment_id,
+            post_id,
+            int(decision.status),
+            decision.reason,
+            at,
         )
-        if (await self.conn.execute(stmt)).first() is not None:
+        if inserted is not None:
             return decision
-        row = (
-            await self.conn.execute(
-                sa.select(db.decisions.c.status, db.decisions.c.reason).where(
-                    db.decisions.c.comment_id == comment_id
-                )
-            )
-        ).one()
-        return Decision(CommentStatus(row.status), row.reason)
-
-
-async def insert_with_event(
-    conn: AsyncConnection,
-    insert: ReturningInsert,
-    event: OutgoingEvent | None,
-    outbox: sa.Table,
-) -> sa.Row | None:
-    """Run an INSERT ... RETURNING; if it inserted a row, queue `event` in the same statement.
-
-    One statement is atomic even in autocommit mode, so the entity and its event commit
-    together (the transactional outbox) for the cost of a single round trip.
-    """
-    if event is None:
-        return (await conn.execute(insert)).first()
-    inserted = insert.cte("inserted")
-    queued = sa.insert(outbox).from_select(
-        ["event_id", "subject", "data"],
-        sa.select(
-            sa.literal(event.event_id, outbox.c.event_id.type),
-            sa.literal(event.subject, sa.Text),
-            sa.literal(event.data, sa.LargeBinary),
-        ).select_from(inserted),
-    )
-    return (await conn.execute(sa.select(inserted).add_cte(queued.cte("queued")))).first()
-
-
-async def queue_event(conn: AsyncConnection, outbox: sa.Table, event: OutgoingEvent) -> None:
-    """Add `event` to the outbox, inside the caller's transaction."""
-    await conn.execute(
-        sa.insert(outbox).values(event_id=event.event_id, subject=event.subject, data=event.data)
-    )
+        row = await self.conn.fetchrow(
+            f"SELECT status, reason FROM {self.t} WHERE comment_id = $1", comment_id
+        )
+        return Decision(CommentStatus(row["status"]), row["reason"])
 
 
 def group_by_post(comments: Iterable[Comment]) -> dict[str, list[Comment]]:

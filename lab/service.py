@@ -40,6 +40,7 @@ async def open_database(
     database = Database(
         name, settings.dsn, pool_size=settings.db_pool_size, timeout_s=settings.db_timeout_s
     )
+    await database.open()
     await database.create_schema(schemas.SCHEMAS[name])
     if events:
         await database.create_schema(schemas.EVENT_SCHEMAS[name])

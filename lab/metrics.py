@@ -52,7 +52,10 @@ class MetricsServicer(internal_pb2_grpc.MetricsServiceServicer):
     async def GetMetrics(
         self, request: internal_pb2.GetMetricsRequest, context: grpc.aio.ServicerContext
     ) -> internal_pb2.MetricsSnapshot:
-        return self.metrics.snapshot()
+        snapshot = self.metrics.snapshot()
+        if request.reset_histograms:
+            self.metrics.histograms.clear()  # counters stay cumulative: readers take deltas
+        return snapshot
 
 
 def registration(metrics: Metrics) -> Registration:

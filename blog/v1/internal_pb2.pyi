@@ -38,8 +38,10 @@ class ListCommentsForPostsResponse(_message.Message):
     def __init__(self, comments: _Optional[_Iterable[_Union[_api_pb2.Comment, _Mapping]]] = ...) -> None: ...
 
 class GetMetricsRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("reset_histograms",)
+    RESET_HISTOGRAMS_FIELD_NUMBER: _ClassVar[int]
+    reset_histograms: bool
+    def __init__(self, reset_histograms: _Optional[bool] = ...) -> None: ...
 
 class MetricsSnapshot(_message.Message):
     __slots__ = ("service", "counters", "histograms")

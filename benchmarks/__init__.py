@@ -1,0 +1,1 @@
+"""The benchmark suite: Locust-driven load, open-loop HDR latency, calibration, capacity, cost."""

@@ -1,0 +1,143 @@
+"""The floor, measured in the same run on the same machine (LAB.md section 6): a bare grpc.aio
+unary echo round trip (service to service), the same round trip from the load generator's own
+client stack (the first hop of every operation), a bare JetStream publish-with-ack, a bare
+one-row INSERT (+ its COMMIT) and a bare primary-key SELECT on one of the lab's PostgreSQL
+servers. Each is timed one call at a time from a single client: the cost of the part alone."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
+import grpc
+import nats
+from nats.js.api import StorageType, StreamConfig
+
+from benchmarks.echo_server import METHOD
+from benchmarks.hdr import new_histogram, record, summary
+from lab.procs import ManagedProcess
+
+# The unavoidable parts of each operation: (gRPC hops, commits, reads) on its critical path.
+# sync CreateComment: client->comments, then posts (read) || moderation (commit), then its own
+# commit: 2 hops + 2 commits (the read runs beside the moderation call).
+SHAPES: dict[str, dict[str, tuple[int, int, int]]] = {
+    "sync": {
+        "CreatePost": (1, 1, 0),
+        "CreateComment": (2, 2, 0),
+        "GetPostView": (2, 0, 1),
+        "ListPostViews": (3, 0, 2),
+    },
+    "async": {
+        "CreatePost": (1, 1, 0),
+        "CreateComment": (1, 1, 0),
+        "GetPostView": (1, 0, 2),
+        "ListPostViews": (1, 0, 2),
+    },
+}
+
+
+async def _time(n: int, call) -> dict:
+    hist = new_histogram()
+    for _ in range(max(10, n // 10)):  # warm-up: connections, prepared statements
+        await call()
+    for _ in range(n):
+        start = time.perf_counter()
+        await call()
+        record(hist, (time.perf_counter() - start) * 1e6)
+    return {**summary(hist), "hdr": hist.encode().decode()}
+
+
+async def grpc_echo(n: int, run_dir: Path, log_dir: Path) -> dict:
+    ready = run_dir / "echo.addr"
+    ready.unlink(missing_ok=True)
+    server = ManagedProcess.start(
+        "echo",
+        [sys.executable, "-m", "benchmarks.echo_server", "--ready-file", str(ready)],
+        log_dir / "echo-server.log",
+    )
+    try:
+        for _ in range(200):
+            if ready.exists():
+                break
+            await asyncio.sleep(0.05)
+        async with grpc.aio.insecure_channel(ready.read_text()) as channel:
+            echo = channel.unary_unary(METHOD)
+            payload = b"x" * 100
+            aio = await _time(n, lambda: echo(payload, timeout=5))
+        generator = subprocess.run(
+            [sys.executable, "-m", "benchmarks.client_echo", ready.read_text(), str(n)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return {"aio": aio, "generator": json.loads(generator.stdout)}
+    finally:
+        server.stop("SIGTERM", timeout_s=5)
+
+
+async def postgres(dsn: str, n: int) -> tuple[dict, dict]:
+    conn = await asyncpg.connect(dsn, timeout=5)
+    try:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS lab_calibration (id bigserial PRIMARY KEY, v text)"
+        )
+        insert = await _time(
+            n, lambda: conn.execute("INSERT INTO lab_calibration (v) VALUES ('x')")
+        )
+        select = await _time(
+            n, lambda: conn.fetchrow("SELECT id, v FROM lab_calibration WHERE id = 1")
+        )
+        return insert, select
+    finally:
+        await conn.execute("DROP TABLE IF EXISTS lab_calibration")
+        await conn.close()
+
+
+async def jetstream(url: str, n: int) -> dict:
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    try:
+        await js.add_stream(
+            StreamConfig(
+                name="LAB_CALIBRATION", subjects=["lab.calibration"], storage=StorageType.FILE
+            )
+        )
+        payload = b"x" * 200
+        return await _time(n, lambda: js.publish("lab.calibration", payload, timeout=5))
+    finally:
+        await js.delete_stream("LAB_CALIBRATION")
+        await nc.close()
+
+
+def calibrate(stack: dict, run_dir: Path, log_dir: Path, n: int = 1000) -> dict:
+    """Measure every part; p50s in ms, and the raw histograms."""
+
+    async def run() -> dict:
+        echo = await grpc_echo(n, run_dir, log_dir)
+        parts: dict = {"grpc_echo": echo["aio"], "grpc_echo_from_generator": echo["generator"]}
+        dsn = stack["databases"]["posts"]["dsn"]
+        parts["pg_insert_commit"], parts["pg_select"] = await postgres(dsn, n)
+        if "bus" in stack:
+            parts["jetstream_publish"] = await jetstream(stack["bus"]["url"], n)
+        return parts
+
+    return asyncio.run(run())
+
+
+def floors(impl: str, parts: dict) -> dict[str, float]:
+    """Each operation's floor in ms: the sum of its unavoidable parts' p50. The first hop is
+    the generator's own round trip; further hops are service-to-service (grpc.aio)."""
+    first_hop = parts["grpc_echo_from_generator"]["p50_ms"]
+    hop = parts["grpc_echo"]["p50_ms"]
+    commit = parts["pg_insert_commit"]["p50_ms"]
+    read = parts["pg_select"]["p50_ms"]
+    return {
+        op: first_hop + (hops - 1) * hop + commits * commit + reads * read
+        for op, (hops, commits, reads) in SHAPES[impl].items()
+    }

@@ -1,0 +1,54 @@
+"""A real `lab bench` run in seconds (smoke profile): the results files exist and agree."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks.hdr import merge
+
+PERCENTILES = ("p50_ms", "p90_ms", "p99_ms", "p99.9_ms", "max_ms")
+
+
+def test_smoke_bench_writes_consistent_results(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "lab", "bench", "--impl", "sync,async", "--profile", "smoke",
+         "--rate", "30", "--results-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (run_dir,) = tmp_path.iterdir()
+    meta = json.loads((run_dir / "meta.json").read_text())
+    for key in ("git_commit", "cpu_model", "cpu_count", "python", "packages", "postgres"):
+        assert meta["machine"][key], key
+    assert meta["started_at"] < meta["ended_at"]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert set(summary["impls"]) == {"sync", "async"}
+    for impl, r in summary["impls"].items():
+        assert set(r["calibration_ms"]) >= {"grpc_echo", "pg_insert_commit", "pg_select"}
+        assert ("jetstream_publish" in r["calibration_ms"]) == (impl == "async")
+        ((label, run),) = r["runs"].items()
+        out = run_dir / impl / label
+        assert (out / "locust_stats.csv").exists()
+        generators = [json.loads(p.read_text()) for p in out.glob("generator-*.json")]
+        assert generators
+        assert run["requests"] == run["errors"] + sum(o["ok"] for o in run["operations"].values())
+        assert run["requests"] > 0 and run["offered_rate"] == 30
+        assert run["latency_ms"]["count"] == sum(o["ok"] for o in run["operations"].values())
+        for op, o in run["operations"].items():
+            raw = merge([(out / f"hdr-{op}-corrected.txt").read_text()])
+            assert raw.get_total_count() == o["ok"] == o["latency_ms"]["count"]
+            assert o["ok"] == sum(g["ops"][op]["ok"] for g in generators if op in g["ops"])
+            values = [o["latency_ms"][p] for p in PERCENTILES]
+            assert values == sorted(values), (impl, op, values)
+            # Open loop: latency from the scheduled start is never below the service time.
+            assert o["latency_ms"]["p50_ms"] >= o["service_time_ms"]["p50_ms"] * 0.999
+            assert op in run["vs_floor"]
+        assert set(run["cost"]["per_1000_ok"]) >= {"posts", "comments", "moderation", "query"}
+        if impl == "async":
+            assert run["visibility_lag_ms"]["visibility_lag_us"]["count"] > 0
+            assert run["cost"]["bus_per_op"]["stream_events"] > 0
+    assert "capacity at SLO" not in result.stdout  # the smoke profile sweeps nothing
+    assert "results:" in result.stdout

@@ -1,0 +1,77 @@
+"""Open-loop scheduling and HDR merging: coordinated omission must be visible, not hidden."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from benchmarks.hdr import merge, new_histogram, record, summary
+from benchmarks.openloop import Schedule, simulate
+
+
+def stall_at(start: float, length: float, normal: float = 0.001):
+    """A server that answers in `normal` seconds, except requests sent during a stall wait
+    until it ends."""
+
+    def service_time(t: float) -> float:
+        if start <= t < start + length:
+            return (start + length - t) + normal
+        return normal
+
+    return service_time
+
+
+def percentile_ms(timings, attr: str, p: float) -> float:
+    hist = new_histogram()
+    for t in timings:
+        record(hist, getattr(t, attr))
+    return hist.get_value_at_percentile(p) / 1000
+
+
+def test_a_stall_shows_in_corrected_latency_and_not_in_service_time() -> None:
+    # 100 requests/s for 10 s; the server stalls for 1 s at t=4.
+    timings = simulate(Schedule(100, 0.0), 10.0, stall_at(4.0, 1.0))
+    assert len(timings) == pytest.approx(1000, abs=2)
+    # Only one request is *sent* during the stall, so the uncorrected view sees one slow call:
+    # its p99 stays at the normal 1 ms.
+    assert percentile_ms(timings, "service_us", 99) == pytest.approx(1.0, rel=0.01)
+    # The ~100 requests that were due during the stall waited for it: about 10% of all requests
+    # are late by 0..1 s, so the corrected p99 is close to the full second.
+    assert percentile_ms(timings, "corrected_us", 99) > 850
+    assert percentile_ms(timings, "corrected_us", 90) > 0
+    assert percentile_ms(timings, "corrected_us", 50) == pytest.approx(1.0, rel=0.01)
+
+
+def test_without_a_stall_both_views_agree() -> None:
+    timings = simulate(Schedule(50, 0.0), 5.0, lambda t: 0.002)
+    for p in (50, 99, 99.9):
+        assert percentile_ms(timings, "corrected_us", p) == percentile_ms(timings, "service_us", p)
+
+
+def test_schedule_keeps_the_rate_whatever_the_responses() -> None:
+    schedule = Schedule(200, 10.0)
+    starts = [schedule.next_start() for _ in range(2000)]
+    assert starts == sorted(starts)
+    assert (starts[-1] - starts[0]) == pytest.approx(1999 / 200)
+    poisson = Schedule(200, 0.0, poisson=True, rng=random.Random(7))
+    starts = [poisson.next_start() for _ in range(20_000)]
+    assert 20_000 / starts[-1] == pytest.approx(200, rel=0.03)
+    with pytest.raises(ValueError):
+        Schedule(0, 0.0)
+
+
+def test_merged_histograms_hold_every_value() -> None:
+    a, b = new_histogram(), new_histogram()
+    for v in range(1, 1001):
+        record(a, v)
+    for v in range(1001, 3001):
+        record(b, v)
+    merged = merge([a.encode(), b.encode().decode()])
+    assert merged.get_total_count() == 3000
+    s = summary(merged)
+    assert s["count"] == 3000
+    assert s["p50_ms"] == pytest.approx(1.5, rel=0.01)
+    assert s["max_ms"] == pytest.approx(3.0, rel=0.01)
+    assert s["p50_ms"] <= s["p90_ms"] <= s["p99_ms"] <= s["p99.9_ms"] <= s["max_ms"]
+    assert summary(new_histogram()) == {"count": 0}

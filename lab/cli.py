@@ -315,6 +315,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         scenarios=[s.strip() for s in args.scenario.split(",")] if args.scenario else None,
         rate=0.0 if args.closed_loop else args.rate,
         users=args.users,
+        generators=args.generators,
         duration_s=args.duration,
         attach=Path(args.attach) if args.attach else None,
         results_dir=Path(args.results_dir),
@@ -477,6 +478,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="Locust users (default: rate/10, at least 5; closed loop: 10)",
     )
     bench.add_argument("--duration", type=float, help="measured seconds per scenario run")
+    bench.add_argument(
+        "--generators",
+        type=int,
+        default=0,
+        help="Locust processes (distributed mode); default 1, 2 from 300 req/s",
+    )
     bench.add_argument("--attach", help="stack.json of a running `lab up` (one --impl)")
     bench.add_argument("--no-sweep", action="store_true", help="skip the capacity sweep")
     bench.add_argument("--seed", type=int, default=1, help="random seed (recorded in meta.json)")

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
+from grpc_health.v1 import health as grpc_health
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from lab.domain import DeadlineExceeded, DomainError, InvalidArgument, NotFound, Unavailable
@@ -166,13 +166,13 @@ Registration = tuple[Callable[[Any, grpc.aio.Server], None], Any, str]
 
 def create_server(
     listen: str, registrations: Iterable[Registration]
-) -> tuple[grpc.aio.Server, int, HealthServicer]:
+) -> tuple[grpc.aio.Server, int, grpc_health.aio.HealthServicer]:
     """Build a server with our services, health and reflection; bind it. Returns (server, port).
 
     Tests bind port 0 and read the port back.
     """
     server = grpc.aio.server()
-    health = HealthServicer()
+    health = grpc_health.aio.HealthServicer()
     names = [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name]
     for add, servicer, full_name in registrations:
         add(servicer, server)
@@ -188,7 +188,7 @@ def create_server(
 
 async def serve(
     server: grpc.aio.Server,
-    health: HealthServicer,
+    health: grpc_health.aio.HealthServicer,
     services: Iterable[str],
     *,
     address: str,

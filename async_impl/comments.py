@@ -16,8 +16,7 @@ from collections.abc import Callable, Sequence
 import asyncpg
 import grpc
 
-from async_impl.consumer import DurableConsumer
-from async_impl.wiring import open_bus, start_relay
+from async_impl.wiring import consumer, open_bus, start_relay
 from blog.v1 import api_pb2, events_pb2
 from lab import comments_service, db, events, handlers
 from lab.comments_service import CommentReads
@@ -30,8 +29,6 @@ from lab.metrics import Metrics
 from lab.repositories import CommentRepository
 from lab.rpc import rpc_method
 from lab.service import Wiring, open_database, run
-
-CONSUMER = "comments"
 
 
 class CommentServicer(CommentReads):
@@ -92,23 +89,11 @@ async def build(settings: ServiceSettings, wiring: Wiring) -> None:
     database = await open_database("comments", settings, wiring, events=True)
     conn = await open_bus("comments", settings, wiring)
     relay = start_relay("comments", database, conn, wiring)
-    consumer = DurableConsumer(
-        CONSUMER,
-        nc=conn.nc,
-        js=conn.js,
-        db=database,
-        processed=db.comments_processed.name,
-        outbox=db.comments_outbox.name,
-        handlers={
-            events.POST_CREATED: on_post_created,
-            events.COMMENT_MODERATED: on_comment_moderated,
-        },
-        metrics=wiring.metrics,
-        state=conn.state,
-        on_commit=relay.published_later,
-    )
-    consumer.start()
-    wiring.cleanups.append(consumer.stop)
+    handlers = {
+        events.POST_CREATED: on_post_created,
+        events.COMMENT_MODERATED: on_comment_moderated,
+    }
+    consumer("comments", database, conn, wiring, handlers, relay).start()
     servicer = CommentServicer(database, wiring.metrics, relay.published_later)
     wiring.registrations.append(comments_service.registration(servicer))
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 import asyncpg
@@ -52,7 +52,7 @@ class DurableConsumer:
         js: JetStreamContext,
         db: Database,
         processed: str,
-        handlers: dict[str, Handler],
+        handlers: Mapping[str, Handler],
         metrics: Metrics,
         state: bus.BusState,
         outbox: str | None = None,

@@ -8,17 +8,14 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from async_impl.consumer import DurableConsumer
-from async_impl.wiring import open_bus, start_relay
+from async_impl.wiring import consumer, open_bus, start_relay
 from blog.v1 import events_pb2
-from lab import db, events, handlers
+from lab import events, handlers
 from lab.config import ServiceSettings
 from lab.domain import Moderator
 from lab.events import IncomingEvent, OutgoingEvent
 from lab.repositories import DecisionRepository
 from lab.service import Wiring, open_database, run
-
-CONSUMER = "moderation"
 
 
 def decide_handler(moderator: Moderator):
@@ -45,21 +42,8 @@ async def build(settings: ServiceSettings, wiring: Wiring) -> None:
         if delay_s:
             await asyncio.sleep(delay_s)  # outside the transaction: holds no connection
 
-    consumer = DurableConsumer(
-        CONSUMER,
-        nc=conn.nc,
-        js=conn.js,
-        db=database,
-        processed=db.moderation_processed.name,
-        outbox=db.moderation_outbox.name,
-        handlers={events.COMMENT_CREATED: decide_handler(settings.moderator())},
-        metrics=wiring.metrics,
-        state=conn.state,
-        on_commit=relay.published_later,
-        before=artificial_cost,
-    )
-    consumer.start()
-    wiring.cleanups.append(consumer.stop)
+    handlers = {events.COMMENT_CREATED: decide_handler(settings.moderator())}
+    consumer("moderation", database, conn, wiring, handlers, relay, before=artificial_cost).start()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -17,7 +17,7 @@ import grpc
 
 from async_impl import bus
 from async_impl.consumer import DurableConsumer, lag_us
-from async_impl.wiring import open_bus
+from async_impl.wiring import consumer, open_bus
 from blog.v1 import api_pb2, api_pb2_grpc, events_pb2, internal_pb2, internal_pb2_grpc
 from lab import db, events, handlers
 from lab.config import ServiceSettings
@@ -31,7 +31,6 @@ from lab.rpc import rpc_method, service_name
 from lab.service import Wiring, open_database, run
 
 log = logging.getLogger(__name__)
-CONSUMER = "query"
 READ_MODEL = (db.post_views.name, db.comment_views.name, db.query_processed.name)
 
 
@@ -139,27 +138,17 @@ async def build(settings: ServiceSettings, wiring: Wiring) -> None:
     database = await open_database("query", settings, wiring, events=True)
     conn = await open_bus("query", settings, wiring)
     lag = VisibilityLag(wiring.metrics)
-    consumer = DurableConsumer(
-        CONSUMER,
-        nc=conn.nc,
-        js=conn.js,
-        db=database,
-        processed=db.query_processed.name,
-        handlers={
-            events.POST_CREATED: on_post_created,
-            events.COMMENT_CREATED: on_comment,
-            events.COMMENT_UPDATED: on_comment,
-        },
-        metrics=wiring.metrics,
-        state=conn.state,
-        after=lag,
-    )
-    rebuilder = Rebuilder(database, consumer, lag, conn.js)
+    handlers = {
+        events.POST_CREATED: on_post_created,
+        events.COMMENT_CREATED: on_comment,
+        events.COMMENT_UPDATED: on_comment,
+    }
+    durable = consumer("query", database, conn, wiring, handlers, after=lag)
+    rebuilder = Rebuilder(database, durable, lag, conn.js)
     if await rebuilder.is_empty():
         await rebuilder.rebuild()  # a new or emptied database: replay the event store
     else:
-        consumer.start()
-    wiring.cleanups.append(consumer.stop)
+        durable.start()
     wiring.registrations += [
         (
             api_pb2_grpc.add_QueryServiceServicer_to_server,

@@ -1,12 +1,12 @@
 """Database per service: each data owner's schema (SQLAlchemy tables) and its connection pool.
 
 The tables are declared with SQLAlchemy and their DDL is generated from those declarations. The
-hot paths, though, run hand-written SQL on a plain asyncpg pool. Measured on this machine
-(2 cores, PostgreSQL 15 on loopback, per call): SELECT 1 costs 0.36 ms through SQLAlchemy Core on
-the async engine and 0.06 ms on asyncpg; a one-row INSERT 0.79 ms vs 0.33 ms; a transaction of
-two INSERTs 1.19 ms vs 0.84 ms. (The ORM's unit of work costs another 0.6-0.9 ms.) Those
-fractions of a millisecond are most of what a request costs here, in both implementations, so
-they would drown the difference the lab exists to measure.
+hot paths, though, run hand-written SQL on a plain asyncpg pool. Measured on this machine with
+`python -m benchmarks.db_overhead` (2 cores, PostgreSQL 15 on loopback; ms per call, two runs):
+SELECT 1 costs 0.36-1.07 through SQLAlchemy Core on the async engine and 0.06-0.15 on asyncpg;
+a one-row INSERT 0.79-0.86 vs 0.33-0.42; a transaction of two INSERTs 1.19-1.63 vs 0.75-0.84.
+Those fractions of a millisecond are most of what a request costs here, in both
+implementations, so they would drown the difference the lab exists to measure.
 
 Single statements run outside explicit transactions (asyncpg autocommits them): one INSERT or
 one INSERT ... WITH ... is atomic by itself, without BEGIN and COMMIT round trips.

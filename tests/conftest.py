@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,7 @@ import grpc
 import pytest
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from blog.v1 import api_pb2_grpc
+from blog.v1 import api_pb2, api_pb2_grpc
 from lab.rpc import sync_channel
 from lab.runner import Stack, StackConfig, load_stack_file
 
@@ -63,6 +64,23 @@ def eventually(check: Callable[[], T], timeout_s: float = 15.0) -> T:
         reraise=True,
     )(check)
     return wrapped()
+
+
+def comment_on(api: Api, post_id: str, content: str, timeout_s: float = 15.0) -> api_pb2.Comment:
+    """CreateComment, retried while the comments service has not heard of the post yet (async).
+    The same request_id throughout, so a retry can never create a second comment."""
+    request = api_pb2.CreateCommentRequest(
+        post_id=post_id, content=content, request_id=str(uuid.uuid4())
+    )
+
+    def attempt() -> api_pb2.Comment:
+        try:
+            return api.comments.CreateComment(request, timeout=5)
+        except grpc.RpcError as error:
+            assert error.code() != grpc.StatusCode.NOT_FOUND, "post not known yet"
+            raise
+
+    return eventually(attempt, timeout_s)
 
 
 def start_stack(impl: str, data_dir: Path, **config: object) -> Stack:

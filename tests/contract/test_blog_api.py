@@ -12,7 +12,7 @@ import grpc
 import pytest
 
 from blog.v1 import api_pb2
-from tests.conftest import Api, eventually
+from tests.conftest import Api, comment_on, eventually
 
 APPROVED, REJECTED, PENDING = api_pb2.APPROVED, api_pb2.REJECTED, api_pb2.PENDING
 TIMEOUT = 5.0
@@ -27,23 +27,6 @@ def expect_error(code: grpc.StatusCode, call, *args, **kwargs) -> str:
 
 def create_post(api: Api, title: str = "A post", body: str = "Body") -> api_pb2.Post:
     return api.posts.CreatePost(api_pb2.CreatePostRequest(title=title, body=body), timeout=TIMEOUT)
-
-
-def create_comment(api: Api, post_id: str, content: str) -> api_pb2.Comment:
-    """Comment on a post; a post the comments service has not heard of yet is retried
-    (same request_id, so a retry can never create a second comment)."""
-    request = api_pb2.CreateCommentRequest(
-        post_id=post_id, content=content, request_id=str(uuid.uuid4())
-    )
-
-    def attempt() -> api_pb2.Comment:
-        try:
-            return api.comments.CreateComment(request, timeout=TIMEOUT)
-        except grpc.RpcError as error:
-            assert error.code() != grpc.StatusCode.NOT_FOUND, "post not known yet"
-            raise
-
-    return eventually(attempt)
 
 
 def view_when(api: Api, post_id: str, ready) -> api_pb2.PostView:
@@ -104,9 +87,9 @@ def test_get_post_errors(api: Api) -> None:
 # --- comments and moderation -----------------------------------------------------------------
 def test_comment_is_approved_or_rejected_by_moderation(api: Api) -> None:
     post = create_post(api)
-    good = create_comment(api, post.id, "What a thoughtful post")
-    bad = create_comment(api, post.id, "Visit my ORANGE store")
-    fine = create_comment(api, post.id, "I like oranges")  # not the whole word
+    good = comment_on(api, post.id, "What a thoughtful post")
+    bad = comment_on(api, post.id, "Visit my ORANGE store")
+    fine = comment_on(api, post.id, "I like oranges")  # not the whole word
     for comment in (good, bad, fine):
         assert comment.post_id == post.id and uuid.UUID(comment.id)
         # sync answers with the final status; async answers PENDING and decides later.
@@ -165,7 +148,7 @@ def test_invalid_comment_is_rejected_naming_the_field(
 
 def test_create_comment_is_idempotent_per_request_id(api: Api) -> None:
     post = create_post(api)
-    first = create_comment(api, post.id, "only once")
+    first = comment_on(api, post.id, "only once")
     again = api.comments.CreateComment(
         api_pb2.CreateCommentRequest(
             post_id=post.id, content="only once", request_id=str(uuid.uuid4())
@@ -202,7 +185,7 @@ def test_post_view_errors(api: Api) -> None:
 def test_list_post_views_pages_newest_first(api: Api) -> None:
     created = [create_post(api, f"page test {i}") for i in range(3)]
     for post in created:
-        create_comment(api, post.id, f"comment on {post.title}")
+        comment_on(api, post.id, f"comment on {post.title}")
     wanted = {p.id for p in created}
 
     def walk() -> list[api_pb2.PostView]:

@@ -24,7 +24,7 @@ from blog.v1 import api_pb2, internal_pb2, internal_pb2_grpc
 from lab.metrics import decode_histogram
 from lab.rpc import sync_channel
 from lab.runner import Stack
-from tests.conftest import Api, eventually, start_stack
+from tests.conftest import Api, comment_on, eventually, start_stack
 
 TIMEOUT = 5.0
 
@@ -63,21 +63,6 @@ def create_post(api: Api, title: str) -> api_pb2.Post:
     return api.posts.CreatePost(
         api_pb2.CreatePostRequest(title=title, request_id=str(uuid.uuid4())), timeout=TIMEOUT
     )
-
-
-def create_comment(api: Api, post_id: str, content: str, wait_s: float = 15) -> api_pb2.Comment:
-    request = api_pb2.CreateCommentRequest(
-        post_id=post_id, content=content, request_id=str(uuid.uuid4())
-    )
-
-    def attempt() -> api_pb2.Comment:
-        try:
-            return api.comments.CreateComment(request, timeout=TIMEOUT)
-        except grpc.RpcError as error:
-            assert error.code() != grpc.StatusCode.NOT_FOUND, "post not known yet"
-            raise
-
-    return eventually(attempt, timeout_s=wait_s)
 
 
 def audit(stack: Stack, posts: list[str], comments: dict[str, str]) -> None:
@@ -135,7 +120,7 @@ def test_query_database_killed_during_writes(astack: Stack, api: Api) -> None:
         post = create_post(api, f"during {i}")
         posts.append(post.id)
     for post_id in posts[:10]:
-        c = create_comment(api, post_id, "orange and apples" if len(comments) % 2 else "fine")
+        c = comment_on(api, post_id, "orange and apples" if len(comments) % 2 else "fine")
         comments[c.id] = post_id
     code = None
     try:
@@ -153,7 +138,7 @@ def test_comments_service_stopped_catches_up(astack: Stack, api: Api) -> None:
     posts = [create_post(api, f"while comments is down {i}").id for i in range(10)]
     astack.restart_service("comments")
     started = time.monotonic()
-    comments = {create_comment(api, p, "hello again").id: p for p in posts}
+    comments = {comment_on(api, p, "hello again").id: p for p in posts}
     took = time.monotonic() - started
     print(f"\n[catch-up] comments knew all 10 new posts {took:.2f}s after its restart")
     converge(astack, posts, comments, "comments service stopped and restarted")
@@ -161,7 +146,7 @@ def test_comments_service_stopped_catches_up(astack: Stack, api: Api) -> None:
 
 def test_bus_down_writes_succeed_then_converge(astack: Stack, api: Api) -> None:
     known = create_post(api, "known before the bus stops")
-    create_comment(api, known.id, "warm-up")
+    comment_on(api, known.id, "warm-up")
     astack.bus.stop()  # graceful stop of nats-server
     try:
         posts = [create_post(api, f"bus down {i}").id for i in range(10)]
@@ -178,7 +163,7 @@ def test_bus_down_writes_succeed_then_converge(astack: Stack, api: Api) -> None:
     converge(astack, posts, comments, "nats-server stopped and restarted")
     # The consumers kept consuming after the restart (nats.py #504): new events flow too.
     fresh = create_post(api, "after the bus restart")
-    later = create_comment(api, fresh.id, "still flowing")
+    later = comment_on(api, fresh.id, "still flowing")
     converge(astack, [fresh.id], {later.id: fresh.id}, "first write after the bus restart")
 
 
@@ -186,7 +171,7 @@ def test_poison_event_is_dead_lettered_and_later_events_flow(astack: Stack, api:
     assert astack.bus is not None
     asyncio.run(_publish_raw(astack.bus.url, "blog.comment.created", b"\xff not protobuf"))
     post = create_post(api, "after the poison")
-    comment = create_comment(api, post.id, "later events still flow")
+    comment = comment_on(api, post.id, "later events still flow")
     converge(astack, [post.id], {comment.id: post.id}, "events after a poison event")
 
     async def letters() -> list[admin.DeadLetter]:
@@ -219,7 +204,7 @@ def _assert_some(items: list) -> list:
 
 def test_empty_query_database_is_rebuilt(astack: Stack, api: Api) -> None:
     posts = [create_post(api, f"to rebuild {i}").id for i in range(5)]
-    comments = {create_comment(api, p, "kept through a rebuild").id: p for p in posts}
+    comments = {comment_on(api, p, "kept through a rebuild").id: p for p in posts}
     converge(astack, posts, comments, "before rebuild")
     # 1. `lab rebuild query` on the running service.
     result = subprocess.run(
@@ -241,7 +226,7 @@ def test_empty_query_database_is_rebuilt(astack: Stack, api: Api) -> None:
 
 def test_replicas_share_the_work_and_lag_is_measured(astack: Stack, api: Api) -> None:
     post = create_post(api, "many comments")
-    comments = {create_comment(api, post.id, f"comment {i}").id: post.id for i in range(60)}
+    comments = {comment_on(api, post.id, f"comment {i}").id: post.id for i in range(60)}
     converge(astack, [post.id], comments, "60 comments")
 
     def snapshot(address: str) -> internal_pb2.MetricsSnapshot:

@@ -27,6 +27,7 @@ import psutil  # noqa: E402
 from locust import User, between, events, task  # noqa: E402
 from locust.exception import LocustError  # noqa: E402
 
+from benchmarks.bare_chain import METHOD as BARE_METHOD  # noqa: E402
 from benchmarks.hdr import new_histogram, record  # noqa: E402
 from benchmarks.openloop import Schedule  # noqa: E402
 from benchmarks.scenarios import OPERATIONS, Context, Mix, Stubs  # noqa: E402
@@ -66,6 +67,11 @@ def _lab_options(parser: Any) -> None:
         help="requests scheduled in the first seconds are not recorded",
     )
     lab.add_argument("--lab-out", default="", help="directory for this process's HDR data")
+    lab.add_argument(
+        "--lab-bare",
+        default="",
+        help="routes JSON of a bare chain: run its plans instead of the blog API",
+    )
 
 
 class Recorder:
@@ -166,7 +172,8 @@ class LocustInterceptor(grpc.UnaryUnaryClientInterceptor):
         start = time.perf_counter()
         response = continuation(details, request)
         try:
-            length = response.result().ByteSize()
+            result = response.result()
+            length = len(result) if isinstance(result, bytes) else result.ByteSize()
         except grpc.RpcError as error:
             exception = error
         self.env.events.request.fire(
@@ -193,11 +200,19 @@ class GrpcUser(User):
             raise LocustError("--lab-stack (or LAB_STACK) must name a stack.json")
         services = json.loads(Path(options.lab_stack).read_text())["services"]
 
-        def channel(service: str) -> grpc.Channel:
+        def channel(service: str, addresses: Any = None) -> grpc.Channel:
+            target = grpc_target(addresses or services[service])
             return grpc.intercept_channel(
-                grpc.insecure_channel(grpc_target(services[service]), options=channel_options()),
+                grpc.insecure_channel(target, options=channel_options()),
                 LocustInterceptor(environment),
             )
+
+        self.bare: dict[str, Any] = {}
+        if options.lab_bare:  # a bare chain: one generic call per operation, its plan as body
+            routes = json.loads(Path(options.lab_bare).read_text())
+            for op, (role, plan) in routes["plans"].items():
+                step = channel(role, routes["addresses"][role]).unary_unary(BARE_METHOD)
+                self.bare[op] = (step, json.dumps(plan).encode())
 
         self.channels = [channel("posts"), channel("comments"), channel("query")]
         self.stubs = Stubs(
@@ -250,9 +265,15 @@ class BlogUser(GrpcUser):
         sent = time.monotonic()
         error = None
         try:
-            OPERATIONS[op](self.ctx)
+            if self.bare:
+                call, plan = self.bare[op]
+                call(plan, timeout=5)
+            else:
+                OPERATIONS[op](self.ctx)
         except grpc.RpcError as failure:
             error = failure.code().name  # type: ignore[attr-defined]
         except TimeoutError:
             error = "TIMEOUT"
+        except Exception as failure:  # a bug in the generator: counted, never silently lost
+            error = f"GENERATOR_{type(failure).__name__}"
         RECORDER.add(op, scheduled, sent, time.monotonic(), error)

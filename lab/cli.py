@@ -8,6 +8,7 @@ import json
 import signal
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -142,9 +143,11 @@ def _emit(args: argparse.Namespace, message: Any, text: str) -> None:
 
 
 def cmd_post_create(args: argparse.Namespace, client: Client) -> None:
-    post = client.posts.CreatePost(
-        api_pb2.CreatePostRequest(title=args.title, body=args.body), timeout=args.timeout
+    # A request_id makes gRPC's automatic retry (on UNAVAILABLE) safe: never a second post.
+    request = api_pb2.CreatePostRequest(
+        title=args.title, body=args.body, request_id=str(uuid.uuid4())
     )
+    post = client.posts.CreatePost(request, timeout=args.timeout)
     _emit(args, post, f"created post {post.id}: {post.title}")
 
 
@@ -154,10 +157,10 @@ def cmd_post_get(args: argparse.Namespace, client: Client) -> None:
 
 
 def cmd_comment_add(args: argparse.Namespace, client: Client) -> None:
-    comment = client.comments.CreateComment(
-        api_pb2.CreateCommentRequest(post_id=args.post_id, content=args.content),
-        timeout=args.timeout,
+    request = api_pb2.CreateCommentRequest(
+        post_id=args.post_id, content=args.content, request_id=str(uuid.uuid4())
     )
+    comment = client.comments.CreateComment(request, timeout=args.timeout)
     status = _STATUS_NAMES[comment.status]
     _emit(args, comment, f"comment {comment.id} on post {comment.post_id}: {status}")
 

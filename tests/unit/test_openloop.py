@@ -75,3 +75,30 @@ def test_merged_histograms_hold_every_value() -> None:
     assert s["max_ms"] == pytest.approx(3.0, rel=0.01)
     assert s["p50_ms"] <= s["p90_ms"] <= s["p99_ms"] <= s["p99.9_ms"] <= s["max_ms"]
     assert summary(new_histogram()) == {"count": 0}
+
+
+def test_capacity_sweep_steps_then_bisects() -> None:
+    from benchmarks.bench import PROFILES, capacity, next_rate
+
+    profile = PROFILES["quick"]  # rates 50, 100, 200, 400; two bisections
+    slo_limit = 270.0  # a system that meets the SLO up to 270/s
+    steps: list[dict] = []
+    while (rate := next_rate(steps, profile)) is not None:
+        steps.append({"offered_rate": rate, "meets_slo": rate <= slo_limit})
+    assert [s["offered_rate"] for s in steps] == [50, 100, 200, 400, 300, 250]
+    assert capacity(steps) == 250
+    # Never missed: the sweep ends with the last rate, which is the capacity found.
+    steps = []
+    while (rate := next_rate(steps, profile)) is not None:
+        steps.append({"offered_rate": rate, "meets_slo": True})
+    assert capacity(steps) == 400
+    # A noisy pass above a miss does not count.
+    noisy = [
+        {"offered_rate": 100, "meets_slo": True},
+        {"offered_rate": 200, "meets_slo": False},
+        {"offered_rate": 300, "meets_slo": True},
+    ]
+    assert capacity(noisy) == 100
+    # Missing at the first rate: no capacity, and nothing to bisect.
+    assert capacity([{"offered_rate": 50, "meets_slo": False}]) is None
+    assert next_rate([{"offered_rate": 50, "meets_slo": False}], profile) is None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 
 import nats
 from nats.aio.client import Client as NATS
@@ -53,24 +52,13 @@ H_SEQ = "Lab-Original-Seq"
 H_DELIVERED = "Lab-Delivered"
 
 
-@dataclass
-class BusState:
-    """What a connection went through (read by consumers to re-subscribe after a reconnect)."""
-
-    reconnects: int = 0
-    disconnects: int = 0
-
-
-async def connect(url: str, name: str, state: BusState | None = None) -> NATS:
+async def connect(url: str, name: str) -> NATS:
     """Connect, retrying forever with backoff: first connect included (the bus may start late)."""
-    state = state or BusState()
 
     async def disconnected() -> None:
-        state.disconnects += 1
         log.warning("bus disconnected")
 
     async def reconnected() -> None:
-        state.reconnects += 1
         log.warning("bus reconnected")
 
     async def error(e: Exception) -> None:

@@ -23,7 +23,6 @@ from datetime import UTC, datetime
 import asyncpg
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
@@ -54,7 +53,6 @@ class DurableConsumer:
         processed: str,
         handlers: Mapping[str, Handler],
         metrics: Metrics,
-        state: bus.BusState,
         outbox: str | None = None,
         on_commit: Callable[[list[OutgoingEvent]], None] = lambda events: None,
         before: Callable[[IncomingEvent], Awaitable[None]] | None = None,
@@ -67,7 +65,6 @@ class DurableConsumer:
         self.processed = processed
         self.handlers = handlers
         self.metrics = metrics
-        self.state = state
         self.outbox = outbox
         self.on_commit = on_commit
         self.before = before
@@ -83,7 +80,9 @@ class DurableConsumer:
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
             filter_subjects=sorted(self.handlers),
-            ack_wait=30.0,
+            # Redelivery bound for a message delivered but never acked (e.g. to a fetch that had
+            # just given up). Handlers take milliseconds; a database stall is cut at 4 s.
+            ack_wait=10.0,
             max_deliver=-1,  # see the module docstring: poison is bounded by us, not here
             max_ack_pending=10_000,
         )
@@ -134,17 +133,15 @@ class DurableConsumer:
                 sub = self._sub = await self.js.pull_subscribe_bind(
                     durable=self.name, stream=bus.EVENTS
                 )
-                seen_reconnects = self.state.reconnects
                 while True:
                     # nats.py #504: after a server restart a parked pull request is never
-                    # answered. Short fetches re-issue the request; after a reconnect we also
-                    # re-subscribe from scratch.
-                    if self.state.reconnects != seen_reconnects:
-                        log.info("consumer %s: re-subscribing after a reconnect", self.name)
-                        break
+                    # answered. Each short fetch issues a fresh pull request, so consumption
+                    # resumes by itself after a reconnect (the client re-sends the SUB).
+                    # Re-subscribing instead would strand messages the server had already
+                    # delivered to the old inbox until ack_wait ran out.
                     try:
                         msgs = await sub.fetch(self.batch, timeout=1.0)
-                    except NatsTimeoutError:
+                    except TimeoutError:  # nats.py raises its own and asyncio's: both are this
                         continue
                     backoff = 0.1
                     await asyncio.gather(*(self.process(m) for m in msgs))

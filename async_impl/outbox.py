@@ -151,7 +151,7 @@ class OutboxRelay:
         now = datetime.now(UTC)
         for row in rows:
             self.metrics.record_us(
-                "outbox_sweep_delay_us", (now - row.created_at).total_seconds() * 1e6
+                "outbox_sweep_delay_us", (now - row["created_at"]).total_seconds() * 1e6
             )
         self.metrics.inc("events_swept", len(rows))
         return len(rows)

@@ -22,17 +22,15 @@ from lab.service import Wiring
 class Bus:
     nc: NATS
     js: JetStreamContext
-    state: bus.BusState
 
 
 async def open_bus(service: str, settings: ServiceSettings, wiring: Wiring) -> Bus:
     """Connect to NATS (retrying), make sure the streams exist, drain the connection on stop."""
-    state = bus.BusState()
-    nc = await bus.connect(settings.nats_url, name=service, state=state)
+    nc = await bus.connect(settings.nats_url, name=service)
     js = nc.jetstream()
     await bus.ensure_streams(js)
     wiring.cleanups.append(nc.drain)
-    return Bus(nc, js, state)
+    return Bus(nc, js)
 
 
 def start_relay(service: str, db: Database, conn: Bus, wiring: Wiring) -> OutboxRelay:
@@ -63,7 +61,6 @@ def consumer(
         outbox=outbox.name if outbox is not None else None,
         handlers=handlers,
         metrics=wiring.metrics,
-        state=conn.state,
         on_commit=relay.published_later if relay else lambda events: None,
         **options,
     )

@@ -9,6 +9,7 @@ and a meta.json describing the machine and the code.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import platform
@@ -179,7 +180,33 @@ def seed(stack: dict, posts: int, rng: random.Random) -> list[str]:
                 if error.code() != grpc.StatusCode.NOT_FOUND or time.monotonic() > deadline:
                     raise
                 time.sleep(0.01)
+    if "bus" in stack:
+        wait_quiet(stack, timeout_s=max(0.0, deadline - time.monotonic()) + 30)
     return ids
+
+
+def wait_quiet(stack: dict, timeout_s: float) -> None:
+    """Async: wait until every consumer has applied every event (the seed's moderation,
+    updates and copies), so calibration and the runs do not compete with a backlog."""
+    import nats
+
+    from async_impl.admin import wait_caught_up
+
+    async def all_caught_up() -> bool:
+        nc = await nats.connect(stack["bus"]["url"])
+        try:
+            js = nc.jetstream()
+            for _ in range(3):  # a consumer's work produces events for the next one
+                for consumer in ("moderation", "comments", "query"):
+                    if not await wait_caught_up(js, consumer, timeout_s):
+                        return False
+                await asyncio.sleep(0.5)
+            return True
+        finally:
+            await nc.close()
+
+    if not asyncio.run(all_caught_up()):
+        raise RuntimeError(f"the async stack did not process the seed within {timeout_s:.0f}s")
 
 
 def metrics(stack: dict, service: str, reset: bool = False) -> list[internal_pb2.MetricsSnapshot]:

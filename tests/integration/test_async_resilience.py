@@ -156,11 +156,20 @@ def test_bus_down_writes_succeed_then_converge(astack: Stack, api: Api) -> None:
             timeout=TIMEOUT,
         )
         assert comment.status == api_pb2.PENDING
+        # Hold the fault past the relay's publish timeout (2 s), so its fast path gives up and
+        # the events wait in the outbox (a fixed fault duration, not a wait for a condition).
+        time.sleep(3)
     finally:
         astack.restart_bus()
     posts.append(known.id)
     comments = {comment.id: known.id}
     converge(astack, posts, comments, "nats-server stopped and restarted")
+    # What the bus missed went out through the relay's sweep (the fast path had failed).
+    address = astack.describe()["services"]["posts"][0]
+    with sync_channel(address) as channel:
+        stub = internal_pb2_grpc.MetricsServiceStub(channel)
+        posts_metrics = stub.GetMetrics(internal_pb2.GetMetricsRequest(), timeout=TIMEOUT)
+    assert posts_metrics.counters["events_swept"] >= 10
     # The consumers kept consuming after the restart (nats.py #504): new events flow too.
     fresh = create_post(api, "after the bus restart")
     later = comment_on(api, fresh.id, "still flowing")

@@ -427,11 +427,13 @@ def bench_impl(impl: str, config: BenchConfig, run_dir: Path) -> dict[str, Any]:
             try:
                 for scenario in profile.sweep_scenarios:
                     real = sweep(
-                        impl, stack_file, impl_dir, scenario, profile, seed_file, config, None
-                    )
+                        impl, stack, stack_file, impl_dir, scenario, profile, seed_file, config,
+                        None,
+                    )  # fmt: skip
                     chain = sweep(
-                        impl, stack_file, impl_dir, scenario, profile, seed_file, config, routes
-                    )
+                        impl, stack, stack_file, impl_dir, scenario, profile, seed_file, config,
+                        routes,
+                    )  # fmt: skip
                     share = None
                     if real["capacity_rate"] and chain["capacity_rate"]:
                         share = real["capacity_rate"] / chain["capacity_rate"]
@@ -468,6 +470,8 @@ def measured_run(
     config: BenchConfig,
 ) -> dict[str, Any]:
     """A Locust run with cost sampling around it and the services' own measurements."""
+    if "bus" in stack:
+        wait_quiet(stack, timeout_s=120)
     if impl == "async":
         metrics(stack, "query", reset=True)
     counters_before = counters(stack)
@@ -540,6 +544,7 @@ def next_rate(steps: list[dict[str, Any]], profile: Profile) -> float | None:
 
 def sweep(
     impl: str,
+    stack: dict,
     stack_file: Path,
     impl_dir: Path,
     scenario: str,
@@ -553,6 +558,10 @@ def sweep(
     steps: list[dict[str, Any]] = []
     what = "bare chain" if bare_routes else impl
     while (rate := next_rate(steps, profile)) is not None:
+        if "bus" in stack:
+            # An overloaded step leaves a backlog of events behind it; the next step must not
+            # pay for it (it would measure the previous step, not its own rate).
+            wait_quiet(stack, timeout_s=120)
         users = users_for(rate, 0)
         say(config, f"[{impl}] capacity sweep {scenario} ({what}): {rate:g}/s ...")
         prefix = "bare-sweep" if bare_routes else "sweep"

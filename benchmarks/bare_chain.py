@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ import grpc
 
 from lab.db import Database
 from lab.procs import ManagedProcess
-from lab.rpc import channel_options, grpc_target
+from lab.rpc import channel_options, grpc_target, stop_signal
 from lab.runner import free_port, wait_healthy
 
 METHOD = "/lab.bare.Chain/Step"
@@ -108,11 +107,8 @@ async def serve(port: int, dsn: str, peers: dict[str, str]) -> None:
     )
     health_pb2_grpc.add_HealthServicer_to_server(grpc_health.aio.HealthServicer(), server)
     server.add_insecure_port(f"127.0.0.1:{port}")
+    stop = stop_signal()
     await server.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await server.stop(1)
     if db is not None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 from pathlib import Path
 
 import grpc
+
+from lab.rpc import stop_signal
 
 METHOD = "/lab.calibration.Echo/Echo"
 
@@ -24,12 +25,9 @@ async def serve(listen: str, ready_file: Path) -> None:
     )
     server.add_generic_rpc_handlers((handler,))
     port = server.add_insecure_port(listen)
+    stop = stop_signal()
     await server.start()
     ready_file.write_text(f"{listen.rsplit(':', 1)[0]}:{port}")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await server.stop(1)
 

@@ -186,6 +186,15 @@ def create_server(
     return server, port, health
 
 
+def stop_signal() -> asyncio.Event:
+    """An event set by SIGTERM or SIGINT (installed on the running loop)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
 async def serve(
     server: grpc.aio.Server,
     health: grpc_health.aio.HealthServicer,
@@ -201,10 +210,7 @@ async def serve(
     Order: health NOT_SERVING -> server.stop(grace) (in-flight RPCs finish) -> cleanups
     (close channels, bus connections, database engines).
     """
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_signal()
     await server.start()
     for name in ["", *services]:
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)

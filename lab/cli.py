@@ -312,10 +312,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise CliError("--attach runs against one stack: give one --impl")
     if args.profile not in PROFILES:
         raise CliError(f"--profile: choose from {sorted(PROFILES)}")
+    from benchmarks.scenarios import SCENARIOS
+
+    scenarios = [s.strip() for s in args.scenario.split(",")] if args.scenario else None
+    unknown = [s for s in scenarios or [] if s not in SCENARIOS]
+    if unknown:
+        raise CliError(f"--scenario: unknown {unknown}; choose from {sorted(SCENARIOS)}")
+    if args.rate <= 0 and not args.closed_loop:
+        raise CliError("--rate must be positive (or use --closed-loop)")
     config = BenchConfig(
         impls=impls,
         profile=args.profile,
-        scenarios=[s.strip() for s in args.scenario.split(",")] if args.scenario else None,
+        scenarios=scenarios,
         rate=0.0 if args.closed_loop else args.rate,
         users=args.users,
         generators=args.generators,
@@ -459,7 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
         "measure the floor (bare gRPC hop, JetStream publish, INSERT+COMMIT), run each "
         "scenario under Locust in open loop (latency from the scheduled start, HDR "
         "histograms), sweep the offered rate for the capacity at the SLO (p99 <= 50 ms, "
-        "errors <= 0.1%%), sample cost, and write raw data, meta.json and summary.json.",
+        "errors <= 0.1%) of the implementation and of a bare chain of the same shape, "
+        "sample cost, and write raw data, meta.json and summary.json.",
     )
     bench.add_argument("--impl", default="sync,async", help="sync, async or sync,async")
     bench.add_argument("--profile", default="quick", help="smoke (CI), quick (default), full")

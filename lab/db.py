@@ -252,10 +252,6 @@ class Database:
             for statement in statements:
                 await conn.execute(statement)
 
-    async def ping(self) -> None:
-        async with self.connect() as conn:
-            await conn.fetchval("SELECT 1")
-
     async def dispose(self) -> None:
         if self._pool is not None:
             await self._pool.close()

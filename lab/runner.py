@@ -12,8 +12,6 @@ import shutil
 import socket
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +21,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from lab.nats_server import NatsServer
 from lab.postgres import PostgresServer
 from lab.procs import ManagedProcess
-from lab.rpc import sync_channel
 
 SERVICES = ("posts", "comments", "moderation", "query")
 
@@ -342,19 +339,5 @@ def wait_healthy(address: str, timeout_s: float = 10.0, service: str = "") -> No
             time.sleep(0.05)
 
 
-@contextmanager
-def running_stack(config: StackConfig) -> Iterator[Stack]:
-    stack = Stack(config)
-    try:
-        stack.start()
-        yield stack
-    finally:
-        stack.stop()
-
-
 def load_stack_file(path: Path) -> dict:
     return json.loads(path.read_text())
-
-
-def client_channel(stack: dict, service: str) -> grpc.Channel:
-    return sync_channel(stack["services"][service])

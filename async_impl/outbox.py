@@ -126,7 +126,7 @@ class OutboxRelay:
                 self.metrics.inc("outbox_publish_failures")
                 log.warning("outbox sweep: %s: %s", type(error).__name__, error)
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                backoff = min(backoff * 2, 2.0)
                 continue
             if swept < self.batch:
                 await asyncio.sleep(self.sweep_interval_s)

@@ -486,9 +486,11 @@ def measured_run(
     bus_before = cost.bus_counters(stack)
     sampler = cost.ProcessSampler(stack)
     sampler.start()
+    ticks = cost.cpu_ticks()
     result = run_locust(
         stack_file, out, scenario, rate, users, duration, warmup, seed_file, config.seed, config
     )
+    machine = cost.machine_shares(cost.cpu_ticks(), ticks)
     usage = sampler.stop()
     time.sleep(1.2)  # PostgreSQL publishes its statistics at most once a second
     xacts = cost.delta(cost.db_transactions(stack), xacts_before)
@@ -506,6 +508,7 @@ def measured_run(
         "db_transactions_per_op": {name: n / all_ok for name, n in xacts.items()},
         "bus_per_op": {name: n / all_ok for name, n in bus.items()},
     }
+    result["machine"] = machine  # whole machine during the run, warm-up included
     result["service_counters"] = {
         service: {
             name: value - counters_before.get(service, {}).get(name, 0)
@@ -678,10 +681,13 @@ def table(summary_doc: dict[str, Any]) -> str:
         for label, run in r["runs"].items():
             offered = run["offered_rate"]
             cpu = run["generator_cpu_percent"]["mean"]
+            steal = run.get("machine", {}).get("steal_percent")
             lines.append(
                 f"{impl:6} {label:24} offered {offered or '-'}/s "
                 f"achieved {run['achieved_rate']:.1f}/s errors {run['error_rate']:.2%} "
-                f"generator CPU {cpu:.0f}%" + (" SATURATED" if run["generator_saturated"] else "")
+                f"generator CPU {cpu:.0f}%"
+                + (" SATURATED" if run["generator_saturated"] else "")
+                + (f" steal {steal:.1f}%" if steal is not None else "")
             )
             for op, o in run["operations"].items():
                 lat = o["latency_ms"]

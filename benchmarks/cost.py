@@ -141,5 +141,26 @@ def bus_counters(stack: dict) -> dict[str, int]:
     }
 
 
+def cpu_ticks() -> dict[str, int]:
+    """The machine's CPU time counters (/proc/stat 'cpu' line), for busy/steal shares."""
+    try:
+        fields = open("/proc/stat").readline().split()[1:9]
+    except OSError:
+        return {}
+    names = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+    return dict(zip(names, map(int, fields), strict=False))
+
+
+def machine_shares(after: dict[str, int], before: dict[str, int]) -> dict[str, float]:
+    """Percent of all CPU time, between two cpu_ticks(): how busy the machine was, and how much
+    time the hypervisor gave to someone else (steal: a noisy neighbour makes a run slower)."""
+    d = delta(after, before)
+    total = sum(d.values())
+    if not total:
+        return {}
+    busy = total - d.get("idle", 0) - d.get("iowait", 0)
+    return {"busy_percent": 100 * busy / total, "steal_percent": 100 * d.get("steal", 0) / total}
+
+
 def delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
     return {k: after[k] - before.get(k, 0) for k in after}

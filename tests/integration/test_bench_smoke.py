@@ -47,6 +47,8 @@ def test_smoke_bench_writes_consistent_results(tmp_path: Path) -> None:
             assert o["latency_ms"]["p50_ms"] >= o["service_time_ms"]["p50_ms"] * 0.999
             assert op in run["vs_floor"]
         assert set(run["cost"]["per_1000_ok"]) >= {"posts", "comments", "moderation", "query"}
+        assert 0 < run["machine"]["busy_percent"] <= 100
+        assert 0 <= run["machine"]["steal_percent"] <= run["machine"]["busy_percent"]
         if impl == "async":
             assert run["visibility_lag_ms"]["visibility_lag_us"]["count"] > 0
             assert run["cost"]["bus_per_op"]["stream_events"] > 0

@@ -274,6 +274,7 @@ def run_locust(
     if processes > 1:
         args += ["--processes", str(processes)]  # master + workers, on this machine
     started = time.monotonic()
+    ticks = cost.cpu_ticks()
     with open(out / "locust.log", "w") as log:
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         shown = 0.0
@@ -288,7 +289,10 @@ def run_locust(
                 raise RuntimeError(f"locust did not finish; see {out / 'locust.log'}")
     if proc.returncode not in (0, 1):  # 1: some requests failed, which we report ourselves
         raise RuntimeError(f"locust exited with {proc.returncode}; see {out / 'locust.log'}")
-    return summarize(out, scenario, rate, users, duration_s)
+    result = summarize(out, scenario, rate, users, duration_s)
+    # The whole machine during the run (warm-up included): busy share and hypervisor steal.
+    result["machine"] = cost.machine_shares(cost.cpu_ticks(), ticks)
+    return result
 
 
 def summarize(out: Path, scenario: str, rate: float, users: int, duration_s: float) -> dict:
@@ -486,11 +490,9 @@ def measured_run(
     bus_before = cost.bus_counters(stack)
     sampler = cost.ProcessSampler(stack)
     sampler.start()
-    ticks = cost.cpu_ticks()
     result = run_locust(
         stack_file, out, scenario, rate, users, duration, warmup, seed_file, config.seed, config
     )
-    machine = cost.machine_shares(cost.cpu_ticks(), ticks)
     usage = sampler.stop()
     time.sleep(1.2)  # PostgreSQL publishes its statistics at most once a second
     xacts = cost.delta(cost.db_transactions(stack), xacts_before)
@@ -508,7 +510,6 @@ def measured_run(
         "db_transactions_per_op": {name: n / all_ok for name, n in xacts.items()},
         "bus_per_op": {name: n / all_ok for name, n in bus.items()},
     }
-    result["machine"] = machine  # whole machine during the run, warm-up included
     result["service_counters"] = {
         service: {
             name: value - counters_before.get(service, {}).get(name, 0)
@@ -528,24 +529,33 @@ def measured_run(
     return result
 
 
+def met(steps: list[dict[str, Any]], rate: float) -> bool:
+    """A rate meets the SLO unless every run at it missed (a miss is always run twice)."""
+    return any(s["meets_slo"] for s in steps if s["offered_rate"] == rate)
+
+
 def capacity(steps: list[dict[str, Any]]) -> float | None:
     """The highest offered rate that met the SLO below every rate that missed it."""
-    missed = [s["offered_rate"] for s in steps if not s["meets_slo"]]
-    ceiling = min(missed, default=math.inf)
-    met = [s["offered_rate"] for s in steps if s["meets_slo"] and s["offered_rate"] < ceiling]
-    return max(met, default=None)
+    rates = {s["offered_rate"] for s in steps}
+    ceiling = min((r for r in rates if not met(steps, r)), default=math.inf)
+    return max((r for r in rates if met(steps, r) and r < ceiling), default=None)
 
 
 def next_rate(steps: list[dict[str, Any]], profile: Profile) -> float | None:
     """The stepped sweep: the profile's rates in order until one misses the SLO, then
     `refine_steps` bisections between the capacity so far and the lowest rate missed."""
     tried = [s["offered_rate"] for s in steps]
-    if all(s["meets_slo"] for s in steps):
+    last = steps[-1] if steps else None
+    if last and not last["meets_slo"] and tried.count(last["offered_rate"]) == 1:
+        # A miss is confirmed by a second run at the same rate before the sweep believes it:
+        # one stall of the machine (a noisy neighbour) can cost an 8 s step its p99.
+        return float(last["offered_rate"])
+    if all(met(steps, r) for r in tried):
         remaining = [r for r in profile.sweep_rates if r not in tried]
         return remaining[0] if remaining else None
-    refinements = len(steps) - len([r for r in tried if r in profile.sweep_rates])
+    refinements = len({r for r in tried if r not in profile.sweep_rates})
     low = capacity(steps)
-    high = min(s["offered_rate"] for s in steps if not s["meets_slo"])
+    high = min(r for r in tried if not met(steps, r))
     if refinements >= profile.refine_steps or low is None:
         return None
     middle = float(round((low + high) / 2))
@@ -588,6 +598,7 @@ def sweep(
                 "p99_ms": run["latency_ms"].get("p99_ms"),
                 "error_rate": run["error_rate"],
                 "generator_saturated": run["generator_saturated"],
+                "steal_percent": run["machine"].get("steal_percent"),
                 "meets_slo": passed,
             }
         )
@@ -602,7 +613,7 @@ def sweep(
         "capacity_rate": best,
         "steps": steps,
         "note": None
-        if any(not s["meets_slo"] for s in steps)
+        if any(not met(steps, s["offered_rate"]) for s in steps)
         else "never missed: capacity is higher",
     }
 

@@ -53,9 +53,12 @@ def test_smoke_bench_writes_consistent_results(tmp_path: Path) -> None:
             assert run["visibility_lag_ms"]["visibility_lag_us"]["count"] > 0
             assert run["cost"]["bus_per_op"]["stream_events"] > 0
         cap = r["capacity"]["mixed"]  # the smoke profile sweeps one step, real and bare
-        assert [s["offered_rate"] for s in cap["steps"]] == [20]
-        assert [s["offered_rate"] for s in cap["bare_chain"]["steps"]] == [20]
-        assert cap["capacity_rate"] == (20 if cap["steps"][0]["meets_slo"] else None)
+        for steps in (cap["steps"], cap["bare_chain"]["steps"]):
+            # one step; a miss is run a second time before it counts
+            assert [s["offered_rate"] for s in steps] in ([20], [20, 20])
+            assert len(steps) == 1 or not steps[0]["meets_slo"]
+        met = any(s["meets_slo"] for s in cap["steps"])
+        assert cap["capacity_rate"] == (20 if met else None)
         bare_dir = run_dir / impl / "bare-sweep-mixed@20"
         bare_ops = {p.name for p in bare_dir.glob("hdr-*-corrected.txt")}
         assert bare_ops == {f"hdr-{op}-corrected.txt" for op in run["operations"]}

@@ -85,7 +85,17 @@ def test_capacity_sweep_steps_then_bisects() -> None:
     steps: list[dict] = []
     while (rate := next_rate(steps, profile)) is not None:
         steps.append({"offered_rate": rate, "meets_slo": rate <= slo_limit})
-    assert [s["offered_rate"] for s in steps] == [50, 100, 200, 400, 300, 250]
+    # Every miss is run twice before the sweep believes it.
+    assert [s["offered_rate"] for s in steps] == [50, 100, 200, 400, 400, 300, 300, 250]
+    assert capacity(steps) == 250
+    # A miss that does not repeat (a stall of the machine) does not end the sweep.
+    flaky = {100: [False, True]}
+    steps = []
+    while (rate := next_rate(steps, profile)) is not None:
+        outcomes = flaky.get(rate)
+        ok = outcomes.pop(0) if outcomes else rate <= slo_limit
+        steps.append({"offered_rate": rate, "meets_slo": ok})
+    assert [s["offered_rate"] for s in steps] == [50, 100, 100, 200, 400, 400, 300, 300, 250]
     assert capacity(steps) == 250
     # Never missed: the sweep ends with the last rate, which is the capacity found.
     steps = []
@@ -99,6 +109,8 @@ def test_capacity_sweep_steps_then_bisects() -> None:
         {"offered_rate": 300, "meets_slo": True},
     ]
     assert capacity(noisy) == 100
-    # Missing at the first rate: no capacity, and nothing to bisect.
-    assert capacity([{"offered_rate": 50, "meets_slo": False}]) is None
-    assert next_rate([{"offered_rate": 50, "meets_slo": False}], profile) is None
+    # Missing at the first rate twice: no capacity, and nothing to bisect.
+    missed_twice = [{"offered_rate": 50, "meets_slo": False}] * 2
+    assert capacity(missed_twice) is None
+    assert next_rate(missed_twice, profile) is None
+    assert next_rate(missed_twice[:1], profile) == 50

@@ -585,7 +585,9 @@ def sweep(
         users = users_for(rate, 0)
         say(config, f"[{impl}] capacity sweep {scenario} ({what}): {rate:g}/s ...")
         prefix = "bare-sweep" if bare_routes else "sweep"
-        out = impl_dir / f"{prefix}-{scenario}@{rate:g}"
+        attempt = 1 + sum(1 for s in steps if s["offered_rate"] == rate)
+        retry = f"-try{attempt}" if attempt > 1 else ""  # a repeated rate gets its own files
+        out = impl_dir / f"{prefix}-{scenario}@{rate:g}{retry}"
         run = run_locust(
             stack_file, out, scenario, rate, users, profile.sweep_duration_s, 2.0,
             seed_file, config.seed, config, bare_routes,

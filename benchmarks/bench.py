@@ -29,8 +29,9 @@ import grpc
 from benchmarks import calibration, cost
 from benchmarks.bare_chain import BareChain
 from benchmarks.hdr import merge, summary
-from blog.v1 import api_pb2, api_pb2_grpc, internal_pb2, internal_pb2_grpc
-from lab.rpc import sync_channel
+from blog.v1 import api_pb2, internal_pb2
+from lab.client import BlogClient
+from lab.metrics import fetch as fetch_metrics
 from lab.runner import Stack, StackConfig, load_stack_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,9 +149,18 @@ def machine_meta() -> dict[str, Any]:
 # --- stack helpers ---------------------------------------------------------------------------
 def seed(stack: dict, posts: int, rng: random.Random) -> list[str]:
     """Create posts with a few comments each; wait until the query service shows them all."""
-    posts_stub = api_pb2_grpc.PostServiceStub(sync_channel(stack["services"]["posts"]))
-    comments_stub = api_pb2_grpc.CommentServiceStub(sync_channel(stack["services"]["comments"]))
-    query_stub = api_pb2_grpc.QueryServiceStub(sync_channel(stack["services"]["query"]))
+    client = BlogClient.from_stack(stack)
+    try:
+        ids, deadline = _seed(client, posts, rng)
+    finally:
+        client.close()
+    if "bus" in stack:
+        wait_quiet(stack, timeout_s=max(0.0, deadline - time.monotonic()) + 30)
+    return ids
+
+
+def _seed(client: BlogClient, posts: int, rng: random.Random) -> tuple[list[str], float]:
+    posts_stub, comments_stub, query_stub = client.posts, client.comments, client.query
     ids = []
     for i in range(posts):
         post = posts_stub.CreatePost(
@@ -180,9 +190,7 @@ def seed(stack: dict, posts: int, rng: random.Random) -> list[str]:
                 if error.code() != grpc.StatusCode.NOT_FOUND or time.monotonic() > deadline:
                     raise
                 time.sleep(0.01)
-    if "bus" in stack:
-        wait_quiet(stack, timeout_s=max(0.0, deadline - time.monotonic()) + 30)
-    return ids
+    return ids, deadline
 
 
 def wait_quiet(stack: dict, timeout_s: float) -> None:
@@ -210,13 +218,7 @@ def wait_quiet(stack: dict, timeout_s: float) -> None:
 
 
 def metrics(stack: dict, service: str, reset: bool = False) -> list[internal_pb2.MetricsSnapshot]:
-    snapshots = []
-    for address in stack["services"][service]:
-        with sync_channel(address) as channel:
-            stub = internal_pb2_grpc.MetricsServiceStub(channel)
-            request = internal_pb2.GetMetricsRequest(reset_histograms=reset)
-            snapshots.append(stub.GetMetrics(request, timeout=10))
-    return snapshots
+    return [fetch_metrics(address, reset=reset) for address in stack["services"][service]]
 
 
 def counters(stack: dict) -> dict[str, dict[str, int]]:

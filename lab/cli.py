@@ -15,7 +15,8 @@ from typing import Any
 import grpc
 from google.protobuf.json_format import MessageToDict
 
-from blog.v1 import api_pb2, api_pb2_grpc
+from blog.v1 import api_pb2
+from lab.client import BlogClient
 from lab.rpc import sync_channel
 from lab.runner import TOPOLOGY, Stack, StackConfig, StackError, load_stack_file
 
@@ -107,16 +108,6 @@ def find_stack_file(given: str | None) -> Path:
     return running[0]
 
 
-class Client:
-    """Stubs for the public API, built from stack.json (what any outside client would use)."""
-
-    def __init__(self, stack_file: Path) -> None:
-        stack = load_stack_file(stack_file)
-        self.posts = api_pb2_grpc.PostServiceStub(sync_channel(stack["services"]["posts"]))
-        self.comments = api_pb2_grpc.CommentServiceStub(sync_channel(stack["services"]["comments"]))
-        self.query = api_pb2_grpc.QueryServiceStub(sync_channel(stack["services"]["query"]))
-
-
 def _time(ts: Any) -> str:
     return ts.ToDatetime().strftime("%Y-%m-%d %H:%M:%S")
 
@@ -142,7 +133,7 @@ def _emit(args: argparse.Namespace, message: Any, text: str) -> None:
         print(text)
 
 
-def cmd_post_create(args: argparse.Namespace, client: Client) -> None:
+def cmd_post_create(args: argparse.Namespace, client: BlogClient) -> None:
     # A request_id makes gRPC's automatic retry (on UNAVAILABLE) safe: never a second post.
     request = api_pb2.CreatePostRequest(
         title=args.title, body=args.body, request_id=str(uuid.uuid4())
@@ -151,12 +142,12 @@ def cmd_post_create(args: argparse.Namespace, client: Client) -> None:
     _emit(args, post, f"created post {post.id}: {post.title}")
 
 
-def cmd_post_get(args: argparse.Namespace, client: Client) -> None:
+def cmd_post_get(args: argparse.Namespace, client: BlogClient) -> None:
     post = client.posts.GetPost(api_pb2.GetPostRequest(id=args.post_id), timeout=args.timeout)
     _emit(args, post, f"post {post.id}  {_time(post.created_at)}\n  {post.title}\n  {post.body}")
 
 
-def cmd_comment_add(args: argparse.Namespace, client: Client) -> None:
+def cmd_comment_add(args: argparse.Namespace, client: BlogClient) -> None:
     request = api_pb2.CreateCommentRequest(
         post_id=args.post_id, content=args.content, request_id=str(uuid.uuid4())
     )
@@ -165,7 +156,7 @@ def cmd_comment_add(args: argparse.Namespace, client: Client) -> None:
     _emit(args, comment, f"comment {comment.id} on post {comment.post_id}: {status}")
 
 
-def cmd_comment_list(args: argparse.Namespace, client: Client) -> None:
+def cmd_comment_list(args: argparse.Namespace, client: BlogClient) -> None:
     reply = client.comments.ListComments(
         api_pb2.ListCommentsRequest(post_id=args.post_id), timeout=args.timeout
     )
@@ -173,14 +164,14 @@ def cmd_comment_list(args: argparse.Namespace, client: Client) -> None:
     _emit(args, reply, text)
 
 
-def cmd_view(args: argparse.Namespace, client: Client) -> None:
+def cmd_view(args: argparse.Namespace, client: BlogClient) -> None:
     view = client.query.GetPostView(
         api_pb2.GetPostViewRequest(post_id=args.post_id), timeout=args.timeout
     )
     _emit(args, view, format_view(view))
 
 
-def cmd_list(args: argparse.Namespace, client: Client) -> None:
+def cmd_list(args: argparse.Namespace, client: BlogClient) -> None:
     reply = client.query.ListPostViews(
         api_pb2.ListPostViewsRequest(page_size=args.page_size, page_token=args.page_token),
         timeout=args.timeout,
@@ -276,17 +267,14 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
-    from blog.v1 import internal_pb2, internal_pb2_grpc
     from lab.metrics import decode_histogram
+    from lab.metrics import fetch as fetch_metrics
 
     stack = load_stack_file(find_stack_file(args.stack))
     if args.service not in stack["services"]:
         raise CliError(f"unknown service {args.service!r}")
     for address in stack["services"][args.service]:
-        with sync_channel(address) as channel:
-            snap = internal_pb2_grpc.MetricsServiceStub(channel).GetMetrics(
-                internal_pb2.GetMetricsRequest(), timeout=args.timeout
-            )
+        snap = fetch_metrics(address, timeout_s=args.timeout)
         print(f"{args.service} at {address}")
         for name, value in sorted(snap.counters.items()):
             print(f"  {name} = {value}")
@@ -508,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if getattr(args, "client", None):
-            args.client(args, Client(find_stack_file(args.stack)))
+            args.client(args, BlogClient.from_stack_file(find_stack_file(args.stack)))
             return 0
         return int(args.handler(args))
     except grpc.RpcError as error:

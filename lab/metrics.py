@@ -8,7 +8,7 @@ import grpc
 from hdrh.histogram import HdrHistogram
 
 from blog.v1 import internal_pb2, internal_pb2_grpc
-from lab.rpc import Registration, service_name
+from lab.rpc import Registration, service_name, sync_channel
 
 # Microseconds, 1 us .. 1 h, 3 significant digits (LAB.md section 2).
 HIST_LOWEST_US = 1
@@ -64,6 +64,18 @@ def registration(metrics: Metrics) -> Registration:
         MetricsServicer(metrics),
         service_name(internal_pb2, "MetricsService"),
     )
+
+
+def fetch(
+    address: str, *, reset: bool = False, timeout_s: float = 10.0
+) -> internal_pb2.MetricsSnapshot:
+    """One process's snapshot, over its MetricsService (blocking; for the CLI, bench and tests).
+
+    reset: start its histograms afresh after this snapshot."""
+
+    with sync_channel(address) as channel:
+        request = internal_pb2.GetMetricsRequest(reset_histograms=reset)
+        return internal_pb2_grpc.MetricsServiceStub(channel).GetMetrics(request, timeout=timeout_s)
 
 
 def decode_histogram(encoded: bytes) -> HdrHistogram:

@@ -81,24 +81,26 @@ def _run_as() -> str | None:
     return SERVER_USER
 
 
+def _open_to_others(paths: list[Path], extra: int = 0) -> None:
+    """Let others traverse each of `paths` that they cannot: add o+x (and `extra`) there."""
+    for p in paths:
+        mode = p.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            p.chmod(mode | stat.S_IXOTH | extra)
+
+
 def _make_reachable(path: Path, user: str) -> None:
     """Let `user` traverse to `path` (adds only o+x on parent directories) and own `path`."""
     entry = pwd.getpwnam(user)
-    for parent in list(path.resolve().parents):
-        mode = parent.stat().st_mode
-        if not mode & stat.S_IXOTH:
-            parent.chmod(mode | stat.S_IXOTH)
+    _open_to_others(list(path.resolve().parents))
     os.chown(path, entry.pw_uid, entry.pw_gid)
 
 
-def _ensure_bins_executable(bin_dir: Path, user: str) -> None:
+def _ensure_bins_executable(bin_dir: Path) -> None:
     # The wheel may live under a directory the server user cannot traverse (e.g. /root/.venv).
-    for parent in [bin_dir, bin_dir.parent / "lib", bin_dir.parent / "share"]:
-        if parent.exists():
-            for p in [parent, *parent.resolve().parents]:
-                mode = p.stat().st_mode
-                if not mode & stat.S_IXOTH:
-                    p.chmod(mode | stat.S_IXOTH | stat.S_IROTH)
+    for top in [bin_dir, bin_dir.parent / "lib", bin_dir.parent / "share"]:
+        if top.exists():
+            _open_to_others([top, *top.resolve().parents], extra=stat.S_IROTH)
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,7 @@ class PostgresServer:
         if self.user:
             _make_reachable(self.data_dir, self.user)
             _make_reachable(pwfile, self.user)
-            _ensure_bins_executable(self.bin_dir, self.user)
+            _ensure_bins_executable(self.bin_dir)
         try:
             result = subprocess.run(
                 [

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -12,9 +11,9 @@ import grpc
 import pytest
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from blog.v1 import api_pb2, api_pb2_grpc
-from lab.rpc import sync_channel
-from lab.runner import Stack, StackConfig, load_stack_file
+from blog.v1 import api_pb2
+from lab.client import BlogClient
+from lab.runner import Stack, StackConfig
 
 # The implementations the contract suite runs against, unchanged for both.
 IMPLS = ["sync", "async"]
@@ -22,33 +21,8 @@ IMPLS = ["sync", "async"]
 T = TypeVar("T")
 
 
-@dataclass
-class Api:
-    """Clients of the public API, built only from a stack.json (as an outside client would)."""
-
-    impl: str
-    stack_file: Path
-    posts: api_pb2_grpc.PostServiceStub
-    comments: api_pb2_grpc.CommentServiceStub
-    query: api_pb2_grpc.QueryServiceStub
-    channels: list[grpc.Channel]
-
-    @classmethod
-    def from_stack_file(cls, path: Path) -> Api:
-        stack = load_stack_file(path)
-        channels = [sync_channel(stack["services"][s]) for s in ("posts", "comments", "query")]
-        return cls(
-            stack["impl"],
-            path,
-            api_pb2_grpc.PostServiceStub(channels[0]),
-            api_pb2_grpc.CommentServiceStub(channels[1]),
-            api_pb2_grpc.QueryServiceStub(channels[2]),
-            channels,
-        )
-
-    def close(self) -> None:
-        for channel in self.channels:
-            channel.close()
+# The tests' client of the public API: only protos and stack.json, like any outside client.
+Api = BlogClient
 
 
 class NotYet(AssertionError):

@@ -10,7 +10,7 @@ bench: $(STAMP)  ## quick benchmark suite on both implementations (results/<run-
 	$(BIN)/lab bench --impl sync,async --profile quick
 
 demo: $(STAMP)  ## start the sync stack, walk a short scenario with the lab CLI, stop it
-	$(BIN)/python -m lab.demo
+	$(BIN)/python -m labcli.demo
 
 test: $(STAMP) lint  ## lint + format check, then the whole test suite (unit, contract, integration)
 	$(BIN)/python -m pytest -q
@@ -21,7 +21,7 @@ unit: $(STAMP)  ## the fast unit tests only
 lint: $(STAMP)  ## ruff lint and format check, mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy lab sync_impl async_impl benchmarks
+	$(BIN)/mypy lab sync_impl async_impl stack benchmarks labcli
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

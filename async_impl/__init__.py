@@ -1,1 +1,1 @@
-"""The asynchronous implementation: services exchange events on NATS JetStream (to come)."""
+"""The asynchronous implementation: services exchange events on NATS JetStream."""

@@ -1,4 +1,5 @@
-"""What every async service process sets up: its bus connection and its outbox relay."""
+"""How an async service process is put together: its database (with the async tables), its bus
+connection, its outbox relay and its durable consumer, each closed on stop."""
 
 from __future__ import annotations
 
@@ -11,58 +12,67 @@ from nats.js import JetStreamContext
 
 from async_impl import bus
 from async_impl.consumer import DurableConsumer, Handler
-from async_impl.outbox import OutboxRelay
-from lab import db as schemas
-from lab.config import ServiceSettings
-from lab.db import Database
-from lab.service import Wiring
+from async_impl.relay import OutboxRelay
+from async_impl.schema import TABLES
+from async_impl.subscriptions import SUBSCRIPTIONS
+from lab.rpc.process import Assembly, open_database
+from lab.rpc.settings import ServiceSettings
+from lab.store.pool import Database
 
 
 @dataclass
-class Bus:
+class BusConnection:
+    """A connection to NATS and its JetStream context."""
+
     nc: NATS
     js: JetStreamContext
 
 
-async def open_bus(service: str, settings: ServiceSettings, wiring: Wiring) -> Bus:
+async def open_store(settings: ServiceSettings, assembly: Assembly) -> Database:
+    """This service's database with its own tables and the async ones (outbox, ...)."""
+    return await open_database(settings, assembly, TABLES[assembly.service])
+
+
+async def open_bus(settings: ServiceSettings, assembly: Assembly) -> BusConnection:
     """Connect to NATS (retrying), make sure the streams exist, drain the connection on stop."""
-    nc = await bus.connect(settings.nats_url, name=service)
+    nc = await bus.connect(settings.nats_url, name=assembly.service)
     js = nc.jetstream()
     await bus.ensure_streams(js)
-    wiring.cleanups.append(nc.drain)
-    return Bus(nc, js)
+    assembly.cleanups.append(nc.drain)
+    return BusConnection(nc, js)
 
 
-def start_relay(service: str, db: Database, conn: Bus, wiring: Wiring) -> OutboxRelay:
-    relay = OutboxRelay(db, schemas.OUTBOXES[service].name, conn.js, wiring.metrics)
+def start_relay(database: Database, connection: BusConnection, assembly: Assembly) -> OutboxRelay:
+    """The relay of this service's outbox, started now, stopped on shutdown."""
+    relay = OutboxRelay(database, connection.js, assembly.metrics)
     relay.start()
-    wiring.cleanups.append(relay.stop)
+    assembly.cleanups.append(relay.stop)
     return relay
 
 
-def consumer(
-    service: str,
-    db: Database,
-    conn: Bus,
-    wiring: Wiring,
+def durable_consumer(
+    database: Database,
+    connection: BusConnection,
+    assembly: Assembly,
     handlers: Mapping[str, Handler],
     relay: OutboxRelay | None = None,
     **options: Any,
 ) -> DurableConsumer:
-    """The service's durable consumer (named after the service), wired to its processed-events
-    table, its outbox and relay (if it publishes), and stopped on shutdown. Not started."""
-    outbox = schemas.OUTBOXES.get(service)
-    durable = DurableConsumer(
-        service,
-        nc=conn.nc,
-        js=conn.js,
-        db=db,
-        processed=schemas.PROCESSED[service].name,
-        outbox=outbox.name if outbox is not None else None,
+    """The service's durable consumer (named after the service) of the events its subscription
+    names, one handler each; the events its handlers cause go to the relay. Stopped on
+    shutdown; not started."""
+    wanted = SUBSCRIPTIONS[assembly.service].consumes
+    if set(handlers) != wanted:
+        raise ValueError(f"{assembly.service} handles {sorted(handlers)}, subscribes {wanted}")
+    consumer = DurableConsumer(
+        assembly.service,
+        js=connection.js,
+        db=database,
         handlers=handlers,
-        metrics=wiring.metrics,
+        metrics=assembly.metrics,
+        publishes=relay is not None,
         on_commit=relay.published_later if relay else lambda events: None,
         **options,
     )
-    wiring.cleanups.append(durable.stop)
-    return durable
+    assembly.cleanups.append(consumer.stop)
+    return consumer

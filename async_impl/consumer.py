@@ -20,24 +20,23 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
-import asyncpg
-from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from async_impl import bus
-from lab.db import Database
-from lab.domain import Unavailable
+from async_impl.outbox import queue_event
+from async_impl.schema import PROCESSED
+from lab.domain import InvalidArgument, Unavailable
 from lab.events import IncomingEvent, OutgoingEvent, PoisonEvent, decode
-from lab.metrics import Metrics
-from lab.repositories import queue_event
+from lab.rpc.metrics import Metrics
+from lab.store.pool import Database, Executor
 
 log = logging.getLogger(__name__)
 
 # Applies one event inside the transaction; returns the events it causes (queued in the outbox).
-Handler = Callable[[asyncpg.Connection, IncomingEvent], Awaitable[Sequence[OutgoingEvent]]]
+Handler = Callable[[Executor, IncomingEvent], Awaitable[Sequence[OutgoingEvent]]]
 
 
 class DurableConsumer:
@@ -47,13 +46,11 @@ class DurableConsumer:
         self,
         name: str,
         *,
-        nc: NATS,
         js: JetStreamContext,
         db: Database,
-        processed: str,
         handlers: Mapping[str, Handler],
         metrics: Metrics,
-        outbox: str | None = None,
+        publishes: bool = False,
         on_commit: Callable[[list[OutgoingEvent]], None] = lambda events: None,
         before: Callable[[IncomingEvent], Awaitable[None]] | None = None,
         after: Callable[[IncomingEvent], None] | None = None,
@@ -61,11 +58,10 @@ class DurableConsumer:
         max_attempts: int = 5,
     ) -> None:
         self.name = name
-        self.nc, self.js, self.db = nc, js, db
-        self.processed = processed
+        self.js, self.db = js, db
         self.handlers = handlers
         self.metrics = metrics
-        self.outbox = outbox
+        self.publishes = publishes
         self.on_commit = on_commit
         self.before = before
         self.after = after
@@ -169,7 +165,7 @@ class DurableConsumer:
             await msg.nak(delay=min(0.1 * 2 ** min(delivered, 5), 5.0))
             log.debug("nak %s: %s", msg.subject, error)
             return
-        except PoisonEvent as error:
+        except (PoisonEvent, InvalidArgument) as error:  # invalid content: never applicable
             await self.dead_letter(msg, f"poison: {error}")
             return
         except Exception as error:
@@ -197,7 +193,7 @@ class DurableConsumer:
     ) -> tuple[bool, list[OutgoingEvent]]:
         async with self.db.transaction() as conn:
             first_time = await conn.fetchval(
-                f"INSERT INTO {self.processed} (consumer, event_id) VALUES ($1, $2) "
+                f"INSERT INTO {PROCESSED} (consumer, event_id) VALUES ($1, $2) "
                 "ON CONFLICT DO NOTHING RETURNING true",
                 self.name,
                 event.event_id,
@@ -206,9 +202,9 @@ class DurableConsumer:
                 return False, []
             caused = list(await handler(conn, event))
             if caused:
-                assert self.outbox is not None, f"{self.name} has no outbox for caused events"
+                assert self.publishes, f"{self.name} has no outbox for the events it causes"
                 for out in caused:
-                    await queue_event(conn, self.outbox, out)
+                    await queue_event(conn, out)
         return True, caused
 
     async def dead_letter(self, msg: Msg, reason: str) -> None:

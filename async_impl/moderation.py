@@ -1,53 +1,55 @@
 """async moderation service: decides each CommentCreated with the shared rule, records the
-decision and announces CommentModerated. No client-facing RPCs (health, reflection, metrics)."""
+decision and announces CommentModerated, in one transaction. No client-facing RPCs (health,
+reflection and metrics only)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
 
-import asyncpg
-
-from async_impl.wiring import consumer, open_bus, start_relay
+from async_impl.assembly import durable_consumer, open_bus, open_store, start_relay
+from async_impl.consumer import Handler
 from blog.v1 import events_pb2
-from lab import events, handlers
-from lab.config import ServiceSettings
+from lab import events, features
 from lab.domain import Moderator
 from lab.events import IncomingEvent, OutgoingEvent
-from lab.repositories import DecisionRepository
-from lab.service import Wiring, open_database, run
+from lab.rpc.process import Assembly, run
+from lab.rpc.settings import ServiceSettings
+from lab.store.pool import Executor
+from lab.store.repositories import DecisionRepository
 
 
-def decide_handler(moderator: Moderator):
-    async def on_comment_created(
-        conn: asyncpg.Connection, event: IncomingEvent
-    ) -> Sequence[OutgoingEvent]:
-        comment = event.payload.comment  # type: ignore[attr-defined]
-        assert isinstance(event.payload, events_pb2.CommentCreated)
-        decision = await DecisionRepository(conn).record(
-            comment.id, comment.post_id, moderator.decide(comment.content), handlers.now()
+def on_comment_created(moderator: Moderator) -> Handler:
+    async def handle(db: Executor, event: IncomingEvent) -> Sequence[OutgoingEvent]:
+        payload: events_pb2.CommentCreated = event.payload  # type: ignore[assignment]
+        comment = payload.comment
+        decision = await features.moderate(
+            DecisionRepository(db), moderator, comment.id, comment.post_id, comment.content
         )
         return [events.comment_moderated(comment.id, comment.post_id, decision)]
 
-    return on_comment_created
+    return handle
 
 
-async def build(settings: ServiceSettings, wiring: Wiring) -> None:
-    database = await open_database("moderation", settings, wiring, events=True)
-    conn = await open_bus("moderation", settings, wiring)
-    relay = start_relay("moderation", database, conn, wiring)
+async def assemble(settings: ServiceSettings, assembly: Assembly) -> None:
+    database = await open_store(settings, assembly)
+    connection = await open_bus(settings, assembly)
+    relay = start_relay(database, connection, assembly)
     delay_s = settings.moderation_delay_ms / 1000
 
     async def artificial_cost(_: IncomingEvent) -> None:
         if delay_s:
             await asyncio.sleep(delay_s)  # outside the transaction: holds no connection
 
-    handlers = {events.COMMENT_CREATED: decide_handler(settings.moderator())}
-    consumer("moderation", database, conn, wiring, handlers, relay, before=artificial_cost).start()
+    handlers = {events.COMMENT_CREATED: on_comment_created(settings.moderator())}
+    consumer = durable_consumer(
+        database, connection, assembly, handlers, relay, before=artificial_cost
+    )
+    consumer.start()
 
 
 def main(argv: list[str] | None = None) -> None:
-    run("async-moderation", "moderation", ["dsn", "nats_url"], build, argv)
+    run("async-moderation", "moderation", ["dsn", "nats_url"], assemble, argv)
 
 
 if __name__ == "__main__":

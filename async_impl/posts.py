@@ -1,23 +1,30 @@
-"""async posts service: stores a post and its PostCreated event in one statement (outbox)."""
+"""async posts service: stores a post and its PostCreated event in one statement (the outbox);
+the relay publishes the event once the statement has committed."""
 
 from __future__ import annotations
 
-from async_impl.wiring import open_bus, start_relay
-from lab import posts_service
-from lab.config import ServiceSettings
-from lab.service import Wiring, open_database, run
+from async_impl.assembly import open_bus, open_store, start_relay
+from async_impl.outbox import OutboxPostRepository
+from lab.ports import PostStore
+from lab.rpc import servicers
+from lab.rpc.process import Assembly, run
+from lab.rpc.settings import ServiceSettings
 
 
-async def build(settings: ServiceSettings, wiring: Wiring) -> None:
-    db = await open_database("posts", settings, wiring, events=True)
-    conn = await open_bus("posts", settings, wiring)
-    relay = start_relay("posts", db, conn, wiring)
-    servicer = posts_service.PostServicer(db, with_events=True, on_commit=relay.published_later)
-    wiring.registrations.append(posts_service.registration(servicer))
+async def assemble(settings: ServiceSettings, assembly: Assembly) -> None:
+    database = await open_store(settings, assembly)
+    relay = start_relay(database, await open_bus(settings, assembly), assembly)
+
+    def committed(store: PostStore) -> None:
+        assert isinstance(store, OutboxPostRepository)
+        relay.published_later(store.queued)
+
+    servicer = servicers.PostServicer(lambda: OutboxPostRepository(database), committed)
+    assembly.registrations.append(servicers.post_service(servicer))
 
 
 def main(argv: list[str] | None = None) -> None:
-    run("async-posts", "posts", ["dsn", "nats_url"], build, argv)
+    run("async-posts", "posts", ["dsn", "nats_url"], assemble, argv)
 
 
 if __name__ == "__main__":

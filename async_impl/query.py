@@ -12,46 +12,53 @@ import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-import asyncpg
 import grpc
+from nats.js import JetStreamContext
 
 from async_impl import bus
+from async_impl.assembly import durable_consumer, open_bus, open_store
 from async_impl.consumer import DurableConsumer, lag_us
-from async_impl.wiring import consumer, open_bus
+from async_impl.schema import READ_MODEL, comment_views, post_views
 from blog.v1 import api_pb2, api_pb2_grpc, events_pb2, internal_pb2, internal_pb2_grpc
-from lab import db, events, handlers
-from lab.config import ServiceSettings
+from lab import events, features
 from lab.convert import comment_from_pb, post_from_pb, view_to_pb
-from lab.db import Database
 from lab.events import IncomingEvent, OutgoingEvent
-from lab.metrics import Metrics
 from lab.paging import PageRequest
-from lab.repositories import CommentRepository, PostRepository
-from lab.rpc import rpc_method, service_name
-from lab.service import Wiring, open_database, run
+from lab.rpc.errors import rpc_method
+from lab.rpc.metrics import Metrics
+from lab.rpc.process import Assembly, run
+from lab.rpc.server import service_name
+from lab.rpc.settings import ServiceSettings
+from lab.store.pool import Database, Executor
+from lab.store.repositories import CommentRepository, PostRepository
 
 log = logging.getLogger(__name__)
-READ_MODEL = (db.post_views.name, db.comment_views.name, db.query_processed.name)
 
 
-async def on_post_created(
-    conn: asyncpg.Connection, event: IncomingEvent
-) -> Sequence[OutgoingEvent]:
+def post_copies(db: Executor) -> PostRepository:
+    return PostRepository(db, post_views.name)
+
+
+def comment_copies(db: Executor) -> CommentRepository:
+    return CommentRepository(db, comment_views.name)
+
+
+async def on_post_created(db: Executor, event: IncomingEvent) -> Sequence[OutgoingEvent]:
     payload: events_pb2.PostCreated = event.payload  # type: ignore[assignment]
-    await PostRepository(conn, db.post_views.name).put(post_from_pb(payload.post))
+    await post_copies(db).put(post_from_pb(payload.post))
     return ()
 
 
-async def on_comment(conn: asyncpg.Connection, event: IncomingEvent) -> Sequence[OutgoingEvent]:
+async def on_comment(db: Executor, event: IncomingEvent) -> Sequence[OutgoingEvent]:
     """CommentCreated (PENDING) and CommentUpdated (final) both carry the whole comment."""
     payload: events_pb2.CommentCreated = event.payload  # type: ignore[assignment]
-    await CommentRepository(conn, db.comment_views.name).put(comment_from_pb(payload.comment))
+    await comment_copies(db).put(comment_from_pb(payload.comment))
     return ()
 
 
 class VisibilityLag:
-    """Records, per applied event, occurred-at -> applied (LAB.md section 3), except events that
-    are being replayed by a rebuild (their age says nothing about the live system)."""
+    """Records, per applied event, occurred-at -> applied (docs/METHOD.md, Consistency), except
+    events that are being replayed by a rebuild (their age says nothing about the live system)."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
@@ -72,6 +79,8 @@ class VisibilityLag:
 
 
 class QueryServicer(api_pb2_grpc.QueryServiceServicer):
+    """Views from the read model alone."""
+
     def __init__(self, database: Database) -> None:
         self.db = database
 
@@ -79,9 +88,10 @@ class QueryServicer(api_pb2_grpc.QueryServiceServicer):
     async def GetPostView(
         self, request: api_pb2.GetPostViewRequest, context: grpc.aio.ServicerContext
     ) -> api_pb2.PostView:
-        post, comments = await handlers.get_post_view(
-            self.db, request.post_id, db.post_views.name, db.comment_views.name
-        )
+        async with self.db.connect() as conn:  # both reads on one pooled connection
+            post, comments = await features.get_post_view(
+                post_copies(conn), comment_copies(conn), request.post_id
+            )
         return view_to_pb(post, comments)
 
     @rpc_method
@@ -89,9 +99,10 @@ class QueryServicer(api_pb2_grpc.QueryServiceServicer):
         self, request: api_pb2.ListPostViewsRequest, context: grpc.aio.ServicerContext
     ) -> api_pb2.ListPostViewsResponse:
         page = PageRequest.parse(request.page_size, request.page_token)
-        views, token = await handlers.list_post_views(
-            self.db, page, db.post_views.name, db.comment_views.name
-        )
+        async with self.db.connect() as conn:
+            views, token = await features.list_post_views(
+                post_copies(conn), comment_copies(conn), page
+            )
         return api_pb2.ListPostViewsResponse(
             views=[view_to_pb(p, c) for p, c in views], next_page_token=token
         )
@@ -101,7 +112,11 @@ class Rebuilder(internal_pb2_grpc.QueryAdminServiceServicer):
     """Drops the read model and replays the event store into it."""
 
     def __init__(
-        self, database: Database, consumer: DurableConsumer, lag: VisibilityLag, js
+        self,
+        database: Database,
+        consumer: DurableConsumer,
+        lag: VisibilityLag,
+        js: JetStreamContext,
     ) -> None:
         self.db = database
         self.consumer = consumer
@@ -111,15 +126,13 @@ class Rebuilder(internal_pb2_grpc.QueryAdminServiceServicer):
 
     async def is_empty(self) -> bool:
         exists = " OR ".join(f"EXISTS (SELECT 1 FROM {t})" for t in READ_MODEL)
-        async with self.db.connect() as conn:
-            return not await conn.fetchval(f"SELECT {exists}")
+        return not await self.db.fetchval(f"SELECT {exists}")
 
     async def rebuild(self) -> int:
         """Stop consuming, empty the read model, reset the consumer, consume again."""
         async with self._lock:
             await self.consumer.stop()
-            async with self.db.connect() as conn:
-                await conn.execute(f"TRUNCATE {', '.join(READ_MODEL)}")
+            await self.db.execute(f"TRUNCATE {', '.join(READ_MODEL)}")
             self.lag.replay_before = datetime.now(UTC)
             await self.consumer.reset()
             info = await self.js.stream_info(bus.EVENTS)
@@ -134,22 +147,22 @@ class Rebuilder(internal_pb2_grpc.QueryAdminServiceServicer):
         return internal_pb2.RebuildResponse(replay_until_seq=await self.rebuild())
 
 
-async def build(settings: ServiceSettings, wiring: Wiring) -> None:
-    database = await open_database("query", settings, wiring, events=True)
-    conn = await open_bus("query", settings, wiring)
-    lag = VisibilityLag(wiring.metrics)
+async def assemble(settings: ServiceSettings, assembly: Assembly) -> None:
+    database = await open_store(settings, assembly)
+    connection = await open_bus(settings, assembly)
+    lag = VisibilityLag(assembly.metrics)
     handlers = {
         events.POST_CREATED: on_post_created,
         events.COMMENT_CREATED: on_comment,
         events.COMMENT_UPDATED: on_comment,
     }
-    durable = consumer("query", database, conn, wiring, handlers, after=lag)
-    rebuilder = Rebuilder(database, durable, lag, conn.js)
+    consumer = durable_consumer(database, connection, assembly, handlers, after=lag)
+    rebuilder = Rebuilder(database, consumer, lag, connection.js)
     if await rebuilder.is_empty():
         await rebuilder.rebuild()  # a new or emptied database: replay the event store
     else:
-        durable.start()
-    wiring.registrations += [
+        consumer.start()
+    assembly.registrations += [
         (
             api_pb2_grpc.add_QueryServiceServicer_to_server,
             QueryServicer(database),
@@ -164,7 +177,7 @@ async def build(settings: ServiceSettings, wiring: Wiring) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    run("async-query", "query", ["dsn", "nats_url"], build, argv)
+    run("async-query", "query", ["dsn", "nats_url"], assemble, argv)
 
 
 if __name__ == "__main__":

@@ -20,9 +20,10 @@ from datetime import UTC, datetime, timedelta
 
 from nats.js import JetStreamContext
 
-from lab.db import Database
+from async_impl.schema import OUTBOX
 from lab.events import OutgoingEvent
-from lab.metrics import Metrics
+from lab.rpc.metrics import Metrics
+from lab.store.pool import Database
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,6 @@ class OutboxRelay:
     def __init__(
         self,
         db: Database,
-        outbox: str,
         js: JetStreamContext,
         metrics: Metrics,
         *,
@@ -44,7 +44,6 @@ class OutboxRelay:
         max_queued: int = 10_000,
     ) -> None:
         self.db = db
-        self.outbox = outbox
         self.js = js
         self.metrics = metrics
         self.batch = batch
@@ -107,7 +106,7 @@ class OutboxRelay:
             try:
                 async with self.db.connect() as conn:
                     await conn.execute(
-                        f"DELETE FROM {self.outbox} WHERE event_id = ANY($1::uuid[])",
+                        f"DELETE FROM {OUTBOX} WHERE event_id = ANY($1::uuid[])",
                         [e.event_id for e in pending],
                     )
             except Exception as error:  # the sweep will re-publish them: de-duplicated
@@ -136,7 +135,7 @@ class OutboxRelay:
         grace = self.sweep_grace_s if grace_s is None else grace_s
         async with self.db.transaction() as conn:
             rows = await conn.fetch(
-                f"SELECT id, event_id, subject, data, created_at FROM {self.outbox} "
+                f"SELECT id, event_id, subject, data, created_at FROM {OUTBOX} "
                 "WHERE created_at < now() - $1::interval ORDER BY id LIMIT $2 "
                 "FOR UPDATE SKIP LOCKED",
                 timedelta(seconds=grace),
@@ -146,7 +145,7 @@ class OutboxRelay:
                 return 0
             await self._publish([(r["event_id"], r["subject"], r["data"]) for r in rows])
             await conn.execute(
-                f"DELETE FROM {self.outbox} WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
+                f"DELETE FROM {OUTBOX} WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
             )
         now = datetime.now(UTC)
         for row in rows:

@@ -27,12 +27,12 @@ import psutil  # noqa: E402
 from locust import User, between, events, task  # noqa: E402
 from locust.exception import LocustError  # noqa: E402
 
-from benchmarks.bare_chain import METHOD as BARE_METHOD  # noqa: E402
-from benchmarks.hdr import new_histogram, record  # noqa: E402
-from benchmarks.openloop import Schedule  # noqa: E402
-from benchmarks.scenarios import OPERATIONS, Context, Mix, Stubs  # noqa: E402
+from benchmarks.floor.bare_chain import METHOD as BARE_METHOD  # noqa: E402
+from benchmarks.load.hdr import new_histogram, record  # noqa: E402
+from benchmarks.load.openloop import Schedule  # noqa: E402
+from benchmarks.load.scenarios import OPERATIONS, Context, Mix, Stubs  # noqa: E402
 from blog.v1 import api_pb2_grpc  # noqa: E402
-from lab.rpc import channel_options, grpc_target  # noqa: E402
+from lab.rpc.channels import channel_options, grpc_target  # noqa: E402
 
 
 @events.init_command_line_parser.add_listener

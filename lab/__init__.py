@@ -1,1 +1,2 @@
-"""Shared core of the sync-vs-async lab: domain, persistence, gRPC plumbing, runner and CLI."""
+"""The blog, transport-free: domain rules, events, paging, ports, features (the use cases) and
+each service's store. Both implementations are built on it."""

@@ -1,7 +1,7 @@
-"""`python -m lab` is the `lab` command."""
+"""`python -m labcli` is the `lab` command."""
 
 import sys
 
-from lab.cli import main
+from labcli.main import main
 
 sys.exit(main())

@@ -16,9 +16,11 @@ import grpc
 from google.protobuf.json_format import MessageToDict
 
 from blog.v1 import api_pb2
-from lab.client import BlogClient
-from lab.rpc import sync_channel
-from lab.runner import TOPOLOGY, Stack, StackConfig, StackError, load_stack_file
+from lab.rpc.channels import sync_channel
+from stack.client import BlogClient
+from stack.runner import Stack, StackConfig, StackError
+from stack.stackfile import load_stack_file
+from stack.topology import TOPOLOGY
 
 DEFAULT_DATA_ROOT = Path(".lab")
 CLIENT_TIMEOUT_S = 5.0
@@ -267,8 +269,8 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
-    from lab.metrics import decode_histogram
-    from lab.metrics import fetch as fetch_metrics
+    from lab.rpc.metrics import decode_histogram
+    from lab.rpc.metrics import fetch as fetch_metrics
 
     stack = load_stack_file(find_stack_file(args.stack))
     if args.service not in stack["services"]:
@@ -290,7 +292,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
 # --- lab bench -------------------------------------------------------------------------------
 def cmd_bench(args: argparse.Namespace) -> int:
-    from benchmarks.bench import PROFILES, BenchConfig, run_bench, table
+    from benchmarks.suite.run import PROFILES, BenchConfig, run_bench, table
 
     impls = [i.strip() for i in args.impl.split(",") if i.strip()]
     unknown = [i for i in impls if i not in TOPOLOGY]
@@ -300,7 +302,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise CliError("--attach runs against one stack: give one --impl")
     if args.profile not in PROFILES:
         raise CliError(f"--profile: choose from {sorted(PROFILES)}")
-    from benchmarks.scenarios import SCENARIOS
+    from benchmarks.load.scenarios import SCENARIOS
 
     scenarios = [s.strip() for s in args.scenario.split(",")] if args.scenario else None
     unknown = [s for s in scenarios or [] if s not in SCENARIOS]

@@ -8,8 +8,8 @@ from pathlib import Path
 import grpc
 
 from blog.v1 import api_pb2_grpc
-from lab.rpc import sync_channel
-from lab.runner import load_stack_file
+from lab.rpc.channels import sync_channel
+from stack.stackfile import StackInfo, load_stack_file
 
 
 @dataclass
@@ -22,7 +22,7 @@ class BlogClient:
     channels: list[grpc.Channel]
 
     @classmethod
-    def from_stack(cls, stack: dict) -> BlogClient:
+    def from_stack(cls, stack: StackInfo) -> BlogClient:
         channels = [sync_channel(stack["services"][s]) for s in ("posts", "comments", "query")]
         return cls(
             api_pb2_grpc.PostServiceStub(channels[0]),

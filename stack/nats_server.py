@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from lab.procs import ManagedProcess
+from stack.processes import ManagedProcess
 
 
 class NatsError(RuntimeError):
@@ -104,7 +104,3 @@ class NatsServer:
         """Graceful stop (SIGTERM); SIGKILL if it hangs."""
         if self.process:
             self.process.stop("SIGTERM", timeout_s=timeout_s)
-
-    def kill(self) -> None:
-        if self.process:
-            self.process.kill()

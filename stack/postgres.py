@@ -23,7 +23,7 @@ from pathlib import Path
 
 import asyncpg
 
-from lab.procs import ManagedProcess, as_user
+from stack.processes import ManagedProcess, as_user
 
 SERVER_USER = "labpg"  # the system user the server runs as when we are root
 SUPERUSER = "postgres"
@@ -116,11 +116,6 @@ class ServiceDatabase:
 
     @property
     def dsn(self) -> str:
-        """SQLAlchemy URL (asyncpg driver)."""
-        return f"postgresql+asyncpg://{self.role}:{self.password}@{self.host}:{self.port}/{self.database}"
-
-    @property
-    def libpq_dsn(self) -> str:
         return f"postgresql://{self.role}:{self.password}@{self.host}:{self.port}/{self.database}"
 
 

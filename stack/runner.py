@@ -1,12 +1,11 @@
-"""The local runner: starts a whole stack as processes (databases, services), stops all of it.
+"""The local runner: starts a whole stack as processes (databases, bus, services), stops all of it.
 
-Declared apart from how it runs: `TOPOLOGY` says which services an implementation has, which own a
-database and whom each calls; `Stack` turns that into processes in dependency order.
+`stack.topology` declares what an implementation is made of; `Stack` turns it into processes, in
+dependency order, and is their one owner.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
@@ -18,38 +17,11 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from lab.nats_server import NatsServer
-from lab.postgres import PostgresServer
-from lab.procs import ManagedProcess
-
-SERVICES = ("posts", "comments", "moderation", "query")
-
-
-@dataclass(frozen=True)
-class ServiceSpec:
-    """One service of an implementation: its module, its database, and its peers (by flag)."""
-
-    module: str
-    owns_database: bool
-    peers: tuple[str, ...] = ()  # services whose addresses it needs, started before it
-    uses_bus: bool = False
-
-
-TOPOLOGY: dict[str, dict[str, ServiceSpec]] = {
-    "sync": {
-        "posts": ServiceSpec("sync_impl.posts", owns_database=True),
-        "moderation": ServiceSpec("sync_impl.moderation", owns_database=True),
-        "comments": ServiceSpec(
-            "sync_impl.comments", owns_database=True, peers=("posts", "moderation")
-        ),
-        "query": ServiceSpec("sync_impl.query", owns_database=False, peers=("posts", "comments")),
-    },
-    # Nobody calls anybody: each service needs its own database and the bus, nothing else.
-    "async": {
-        name: ServiceSpec(f"async_impl.{name}", owns_database=True, uses_bus=True)
-        for name in ("posts", "comments", "moderation", "query")
-    },
-}
+from stack.nats_server import NatsServer
+from stack.postgres import PostgresServer
+from stack.processes import ManagedProcess
+from stack.stackfile import StackInfo, write_stack_file
+from stack.topology import SERVICES, TOPOLOGY, start_order
 
 
 class StackError(RuntimeError):
@@ -125,7 +97,7 @@ class Stack:
                 if spec.owns_database:
                     say(f"starting PostgreSQL for {name} ...")
                     self._start_database(name)
-            for name in self._start_order():
+            for name in start_order(self.config.impl):
                 count = self.config.replica_count(name)
                 say(f"starting {name} service ({count} replica{'s' if count > 1 else ''}) ...")
                 self.services[name] = [self._spawn(name, i) for i in range(count)]
@@ -150,19 +122,6 @@ class Stack:
                 server.stop()
                 last = error
         raise StackError(f"PostgreSQL for {service} did not start: {last}")
-
-    def _start_order(self) -> list[str]:
-        order: list[str] = []
-
-        def visit(name: str) -> None:
-            if name not in order:
-                for peer in self.topology[name].peers:
-                    visit(peer)
-                order.append(name)
-
-        for name in self.topology:
-            visit(name)
-        return order
 
     def _spawn(self, service: str, index: int, listen: str = "127.0.0.1:0") -> ServiceProcess:
         spec = self.topology[service]
@@ -213,15 +172,15 @@ class Stack:
         proc.address = proc.ready_file.read_text().strip()
         wait_healthy(proc.address, timeout_s=max(1.0, deadline - time.monotonic()))
 
-    def describe(self) -> dict:
-        """The stack.json document (LAB.md section 8)."""
-        described: dict = {
+    def describe(self) -> StackInfo:
+        """The stack.json document."""
+        described: StackInfo = {
             "impl": self.config.impl,
             "services": {
                 name: [p.address for p in self.services.get(name, [])] for name in SERVICES
             },
             "databases": {
-                name: {"pid": db.pid, "dsn": db.database.libpq_dsn, "log": str(db.log_path)}
+                name: {"pid": db.pid, "dsn": db.database.dsn, "log": str(db.log_path)}
                 for name, db in self.databases.items()
             },
             "processes": {
@@ -241,10 +200,7 @@ class Stack:
         return described
 
     def _write_stack_file(self) -> None:
-        tmp = self.stack_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.describe(), indent=2) + "\n")
-        tmp.chmod(0o600)  # it holds database passwords
-        tmp.replace(self.stack_file)
+        write_stack_file(self.stack_file, self.describe())
 
     # -- operate ----------------------------------------------------------------------------
     def restart_database(self, service: str) -> None:
@@ -302,7 +258,7 @@ class Stack:
     # -- stop -------------------------------------------------------------------------------
     def stop(self) -> None:
         """Stop services (SIGTERM, dependents first), then databases; never leaves a process."""
-        for name in reversed(self._start_order()):
+        for name in reversed(start_order(self.config.impl)):
             for proc in self.services.pop(name, []):
                 proc.process.stop("SIGTERM", timeout_s=10)
                 proc.ready_file.unlink(missing_ok=True)
@@ -337,7 +293,3 @@ def wait_healthy(address: str, timeout_s: float = 10.0, service: str = "") -> No
             if time.monotonic() > deadline:
                 raise StackError(f"{address} not healthy after {timeout_s:.0f}s")
             time.sleep(0.05)
-
-
-def load_stack_file(path: Path) -> dict:
-    return json.loads(path.read_text())

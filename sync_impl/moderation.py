@@ -1,21 +1,26 @@
-"""sync moderation service: decides a comment's status and records it in its own database."""
+"""sync moderation service: decides a comment's status when asked (Moderate) and records the
+decision in its own database."""
 
 from __future__ import annotations
+
+import asyncio
 
 import grpc
 
 from blog.v1 import internal_pb2, internal_pb2_grpc
-from lab import handlers
-from lab.config import ServiceSettings
-from lab.db import Database
+from lab import features
 from lab.domain import Moderator
-from lab.rpc import rpc_method, service_name
-from lab.service import Wiring, open_database, run
+from lab.ports import DecisionLog
+from lab.rpc.errors import rpc_method
+from lab.rpc.process import Assembly, open_database, run
+from lab.rpc.server import service_name
+from lab.rpc.settings import ServiceSettings
+from lab.store.repositories import DecisionRepository
 
 
 class ModerationServicer(internal_pb2_grpc.ModerationServiceServicer):
-    def __init__(self, db: Database, moderator: Moderator, delay_s: float = 0.0) -> None:
-        self.db = db
+    def __init__(self, decisions: DecisionLog, moderator: Moderator, delay_s: float = 0.0) -> None:
+        self.decisions = decisions
         self.moderator = moderator
         self.delay_s = delay_s
 
@@ -23,13 +28,10 @@ class ModerationServicer(internal_pb2_grpc.ModerationServiceServicer):
     async def Moderate(
         self, request: internal_pb2.ModerateRequest, context: grpc.aio.ServicerContext
     ) -> internal_pb2.ModerateResponse:
-        decision = await handlers.moderate(
-            self.db,
-            self.moderator,
-            request.comment_id,
-            request.post_id,
-            request.content,
-            self.delay_s,
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)  # --moderation-delay-ms: a slow dependency
+        decision = await features.moderate(
+            self.decisions, self.moderator, request.comment_id, request.post_id, request.content
         )
         return internal_pb2.ModerateResponse(
             status=int(decision.status),  # type: ignore[arg-type]
@@ -37,10 +39,12 @@ class ModerationServicer(internal_pb2_grpc.ModerationServiceServicer):
         )
 
 
-async def build(settings: ServiceSettings, wiring: Wiring) -> None:
-    db = await open_database("moderation", settings, wiring)
-    servicer = ModerationServicer(db, settings.moderator(), settings.moderation_delay_ms / 1000)
-    wiring.registrations.append(
+async def assemble(settings: ServiceSettings, assembly: Assembly) -> None:
+    database = await open_database(settings, assembly)
+    servicer = ModerationServicer(
+        DecisionRepository(database), settings.moderator(), settings.moderation_delay_ms / 1000
+    )
+    assembly.registrations.append(
         (
             internal_pb2_grpc.add_ModerationServiceServicer_to_server,
             servicer,
@@ -50,7 +54,7 @@ async def build(settings: ServiceSettings, wiring: Wiring) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    run("sync-moderation", "moderation", ["dsn"], build, argv)
+    run("sync-moderation", "moderation", ["dsn"], assemble, argv)
 
 
 if __name__ == "__main__":

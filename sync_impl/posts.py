@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from lab import posts_service
-from lab.config import ServiceSettings
-from lab.service import Wiring, open_database, run
+from lab.rpc import servicers
+from lab.rpc.process import Assembly, open_database, run
+from lab.rpc.settings import ServiceSettings
+from lab.store.repositories import PostRepository
 
 
-async def build(settings: ServiceSettings, wiring: Wiring) -> None:
-    db = await open_database("posts", settings, wiring)
-    wiring.registrations.append(posts_service.registration(posts_service.PostServicer(db)))
+async def assemble(settings: ServiceSettings, assembly: Assembly) -> None:
+    database = await open_database(settings, assembly)
+    posts = PostRepository(database)
+    servicer = servicers.PostServicer(lambda: posts)
+    assembly.registrations.append(servicers.post_service(servicer))
 
 
 def main(argv: list[str] | None = None) -> None:
-    run("sync-posts", "posts", ["dsn"], build, argv)
+    run("sync-posts", "posts", ["dsn"], assemble, argv)
 
 
 if __name__ == "__main__":

@@ -7,11 +7,13 @@ import asyncio
 import grpc
 
 from blog.v1 import api_pb2, api_pb2_grpc, internal_pb2, internal_pb2_grpc
-from lab.config import ServiceSettings
 from lab.domain import validate_uuid
 from lab.paging import PageRequest
-from lab.rpc import aio_channel, call_peer, remaining_timeout, rpc_method, service_name
-from lab.service import Wiring, run
+from lab.rpc.channels import aio_channel
+from lab.rpc.errors import call_peer, remaining_timeout, rpc_method
+from lab.rpc.process import Assembly, run
+from lab.rpc.server import service_name
+from lab.rpc.settings import ServiceSettings
 
 
 class QueryServicer(api_pb2_grpc.QueryServiceServicer):
@@ -81,17 +83,17 @@ class QueryServicer(api_pb2_grpc.QueryServiceServicer):
         )
 
 
-async def build(settings: ServiceSettings, wiring: Wiring) -> None:
+async def assemble(settings: ServiceSettings, assembly: Assembly) -> None:
     posts_channel = aio_channel(settings.posts_addr)
     comments_channel = aio_channel(settings.comments_addr)
-    wiring.cleanups += [posts_channel.close, comments_channel.close]
+    assembly.cleanups += [posts_channel.close, comments_channel.close]
     servicer = QueryServicer(
         api_pb2_grpc.PostServiceStub(posts_channel),
         api_pb2_grpc.CommentServiceStub(comments_channel),
         internal_pb2_grpc.CommentIndexServiceStub(comments_channel),
         settings.call_timeout_ms / 1000,
     )
-    wiring.registrations.append(
+    assembly.registrations.append(
         (
             api_pb2_grpc.add_QueryServiceServicer_to_server,
             servicer,
@@ -101,7 +103,7 @@ async def build(settings: ServiceSettings, wiring: Wiring) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    run("sync-query", "query", ["posts_addr", "comments_addr"], build, argv)
+    run("sync-query", "query", ["posts_addr", "comments_addr"], assemble, argv)
 
 
 if __name__ == "__main__":

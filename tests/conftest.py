@@ -12,8 +12,8 @@ import pytest
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from blog.v1 import api_pb2
-from lab.client import BlogClient
-from lab.runner import Stack, StackConfig
+from stack.client import BlogClient
+from stack.runner import Stack, StackConfig
 
 # The implementations the contract suite runs against, unchanged for both.
 IMPLS = ["sync", "async"]

@@ -22,10 +22,11 @@ from typing import Any
 
 import grpc
 
-from lab.db import Database
-from lab.procs import ManagedProcess
-from lab.rpc import channel_options, grpc_target, stop_signal
-from lab.runner import free_port, wait_healthy
+from lab.rpc.channels import channel_options, grpc_target
+from lab.rpc.server import stop_signal
+from lab.store.pool import Database
+from stack.processes import ManagedProcess
+from stack.runner import free_port, wait_healthy
 
 METHOD = "/lab.bare.Chain/Step"
 TABLE = "lab_bare_chain"
@@ -132,7 +133,7 @@ class BareChain:
             for role, address in self.addresses.items():
                 dsn = self.stack["databases"].get(role, {}).get("dsn", "")
                 args = [
-                    sys.executable, "-m", "benchmarks.bare_chain",
+                    sys.executable, "-m", "benchmarks.floor.bare_chain",
                     "--port", address.rsplit(":", 1)[1], "--dsn", dsn, *peers,
                 ]  # fmt: skip
                 self.processes.append(

@@ -18,9 +18,9 @@ import grpc
 import nats
 from nats.js.api import StorageType, StreamConfig
 
-from benchmarks.echo_server import METHOD
-from benchmarks.hdr import new_histogram, record, summary
-from lab.procs import ManagedProcess
+from benchmarks.floor.echo_server import METHOD
+from benchmarks.load.hdr import new_histogram, record, summary
+from stack.processes import ManagedProcess
 
 # The unavoidable parts of each operation: (gRPC hops, commits, reads) on its critical path.
 # sync CreateComment: client->comments, then posts (read) || moderation (commit), then its own
@@ -57,7 +57,7 @@ async def grpc_echo(n: int, run_dir: Path, log_dir: Path) -> dict:
     ready.unlink(missing_ok=True)
     server = ManagedProcess.start(
         "echo",
-        [sys.executable, "-m", "benchmarks.echo_server", "--ready-file", str(ready)],
+        [sys.executable, "-m", "benchmarks.floor.echo_server", "--ready-file", str(ready)],
         log_dir / "echo-server.log",
     )
     try:
@@ -70,7 +70,7 @@ async def grpc_echo(n: int, run_dir: Path, log_dir: Path) -> dict:
             payload = b"x" * 100
             aio = await _time(n, lambda: echo(payload, timeout=5))
         generator = subprocess.run(
-            [sys.executable, "-m", "benchmarks.client_echo", ready.read_text(), str(n)],
+            [sys.executable, "-m", "benchmarks.floor.client_echo", ready.read_text(), str(n)],
             capture_output=True,
             text=True,
             timeout=120,

@@ -1,7 +1,7 @@
 """Time echo round trips with the load generator's own client stack (gevent-patched blocking
 gRPC, as under Locust): the floor of the first hop, client included. Prints JSON.
 
-Usage: python -m benchmarks.client_echo ADDRESS N
+Usage: python -m benchmarks.floor.client_echo ADDRESS N
 """
 
 import grpc.experimental.gevent as grpc_gevent
@@ -14,8 +14,8 @@ import time  # noqa: E402
 
 import grpc  # noqa: E402
 
-from benchmarks.echo_server import METHOD  # noqa: E402
-from benchmarks.hdr import new_histogram, record, summary  # noqa: E402
+from benchmarks.floor.echo_server import METHOD  # noqa: E402
+from benchmarks.load.hdr import new_histogram, record, summary  # noqa: E402
 
 
 def main() -> None:

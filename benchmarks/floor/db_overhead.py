@@ -1,7 +1,7 @@
 """Measure what SQLAlchemy Core on the async engine adds over plain asyncpg, per statement, on a
 PostgreSQL server the lab starts (the figures quoted in lab/db.py come from this script).
 
-Usage: python -m benchmarks.db_overhead [N]
+Usage: python -m benchmarks.floor.db_overhead [N]
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from lab.postgres import PostgresServer
-from lab.runner import free_port
+from stack.postgres import PostgresServer
+from stack.runner import free_port
 
 
 async def per_call_ms(n: int, call: Callable[[], Awaitable[object]]) -> float:
@@ -73,7 +73,7 @@ def main() -> None:
         server = PostgresServer("overhead", Path(tmp) / "pg", free_port(), Path(tmp) / "logs")
         server.start()
         try:
-            asyncio.run(measure(server.database.libpq_dsn, n))
+            asyncio.run(measure(server.database.dsn, n))
         finally:
             server.stop()
 

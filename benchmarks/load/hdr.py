@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from hdrh.histogram import HdrHistogram
 
-from lab.metrics import HIST_DIGITS, HIST_HIGHEST_US, HIST_LOWEST_US, new_histogram
+from lab.rpc.metrics import HIST_DIGITS, HIST_HIGHEST_US, HIST_LOWEST_US, new_histogram
 
 PERCENTILES = (50.0, 90.0, 99.0, 99.9)
 

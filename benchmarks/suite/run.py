@@ -26,15 +26,17 @@ from typing import Any
 
 import grpc
 
-from benchmarks import calibration, cost
-from benchmarks.bare_chain import BareChain
-from benchmarks.hdr import merge, summary
+from benchmarks.floor import calibration
+from benchmarks.suite import cost
+from benchmarks.floor.bare_chain import BareChain
+from benchmarks.load.hdr import merge, summary
 from blog.v1 import api_pb2, internal_pb2
-from lab.client import BlogClient
-from lab.metrics import fetch as fetch_metrics
-from lab.runner import Stack, StackConfig, load_stack_file
+from lab.rpc.metrics import fetch as fetch_metrics
+from stack.client import BlogClient
+from stack.runner import Stack, StackConfig
+from stack.stackfile import load_stack_file
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SLO_P99_MS = 50.0
 SLO_ERROR_RATE = 0.001
 SATURATED_CPU_PERCENT = 90.0  # of one core, mean over the run: the generator is the bottleneck
@@ -124,8 +126,8 @@ def _cpu_model() -> str:
 
 
 def machine_meta() -> dict[str, Any]:
-    from lab.nats_server import find_nats_server, nats_server_version
-    from lab.postgres import find_bin_dir, server_version
+    from stack.nats_server import find_nats_server, nats_server_version
+    from stack.postgres import find_bin_dir, server_version
 
     packages: dict[str, str | None] = {}
     for name in ("grpcio", "protobuf", "asyncpg", "nats-py", "locust", "hdrhistogram", "psutil"):

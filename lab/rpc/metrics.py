@@ -8,9 +8,10 @@ import grpc
 from hdrh.histogram import HdrHistogram
 
 from blog.v1 import internal_pb2, internal_pb2_grpc
-from lab.rpc import Registration, service_name, sync_channel
+from lab.rpc.channels import sync_channel
+from lab.rpc.server import Registration, service_name
 
-# Microseconds, 1 us .. 1 h, 3 significant digits (LAB.md section 2).
+# Microseconds, 1 us .. 1 h, 3 significant digits (docs/METHOD.md, Latency).
 HIST_LOWEST_US = 1
 HIST_HIGHEST_US = 3_600_000_000
 HIST_DIGITS = 3

@@ -1,4 +1,5 @@
-"""The life of one service process: settings -> build -> serve -> graceful stop (both impls)."""
+"""The life of one service process, in both implementations: settings -> assemble -> serve ->
+graceful stop (health NOT_SERVING, server.stop(grace), then everything closed in reverse)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,20 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from lab import db as schemas
-from lab.config import ServiceSettings, load_settings
-from lab.db import Database
-from lab.metrics import Metrics
-from lab.metrics import registration as metrics_registration
-from lab.rpc import Registration, configure_logging, create_server, serve
+import sqlalchemy as sa
+
+from lab.rpc.metrics import Metrics
+from lab.rpc.metrics import registration as metrics_registration
+from lab.rpc.server import Registration, configure_logging, create_server, serve
+from lab.rpc.settings import ServiceSettings, load_settings
+from lab.store import schema
+from lab.store.pool import Database
 
 
 @dataclass
-class Wiring:
+class Assembly:
     """What a service process serves, what it runs beside the server, and what must be closed
-    after the server stopped (in order)."""
+    after the server stopped (closed last opened, first)."""
 
     service: str
     registrations: list[Registration] = field(default_factory=list)
@@ -30,46 +33,40 @@ class Wiring:
 
 
 async def open_database(
-    name: str, settings: ServiceSettings, wiring: Wiring, *, events: bool = False
+    settings: ServiceSettings, assembly: Assembly, *extra: sa.MetaData
 ) -> Database:
-    """Open this service's own database, create its schema if missing, and close it on stop.
-
-    `events`: also the tables of the asynchronous implementation (outbox, processed events,
-    read model).
-    """
+    """Open this service's own database, create its tables (and `extra` ones) if missing, and
+    close it on stop."""
     database = Database(
-        name, settings.dsn, pool_size=settings.db_pool_size, timeout_s=settings.db_timeout_s
+        assembly.service,
+        settings.dsn,
+        pool_size=settings.db_pool_size,
+        timeout_s=settings.db_timeout_s,
     )
     await database.open()
-    await database.create_schema(schemas.SCHEMAS[name])
-    if events:
-        await database.create_schema(schemas.EVENT_SCHEMAS[name])
-    wiring.cleanups.append(database.dispose)
+    for metadata in (schema.SCHEMAS[assembly.service], *extra):
+        await database.create_schema(metadata)
+    assembly.cleanups.append(database.dispose)
     return database
 
 
+Assemble = Callable[[ServiceSettings, Assembly], Awaitable[None]]
+
+
 def run(
-    prog: str,
-    service: str,
-    required: Sequence[str],
-    build: Callable[[ServiceSettings, Wiring], Awaitable[None]],
-    argv: list[str] | None = None,
+    prog: str, service: str, required: Sequence[str], assemble: Assemble, argv: list[str] | None
 ) -> None:
-    """Entry point of a service: parse settings (failing fast), build the wiring, serve."""
+    """Entry point of a service: parse settings (failing fast), assemble the process, serve."""
     settings = load_settings(prog, sys.argv[1:] if argv is None else argv)
     settings.require(*required)
     configure_logging(prog)
-    asyncio.run(_main(service, settings, build))
+    asyncio.run(_main(service, settings, assemble))
 
 
-async def _main(
-    service: str,
-    settings: ServiceSettings,
-    build: Callable[[ServiceSettings, Wiring], Awaitable[None]],
-) -> None:
-    wiring = Wiring(service)
-    await build(settings, wiring)
-    registrations = [*wiring.registrations, metrics_registration(wiring.metrics)]
+async def _main(service: str, settings: ServiceSettings, assemble: Assemble) -> None:
+    assembly = Assembly(service)
+    await assemble(settings, assembly)
+    registrations = [*assembly.registrations, metrics_registration(assembly.metrics)]
     server, port, health = create_server(settings.listen, registrations)
     host = settings.listen.rsplit(":", 1)[0]
     await serve(
@@ -79,5 +76,5 @@ async def _main(
         address=f"{host}:{port}",
         grace_s=settings.grace_s,
         ready_file=settings.ready_file,
-        cleanups=list(reversed(wiring.cleanups)),  # last opened, first closed
+        cleanups=list(reversed(assembly.cleanups)),  # last opened, first closed
     )

@@ -1,4 +1,5 @@
-"""PostService over gRPC: the same servicer in both implementations (posts calls nobody)."""
+"""Servicers both implementations share: PostService (posts calls nobody in either), and the
+reading half of CommentService. Each translates protobuf <-> a feature call, nothing more."""
 
 from __future__ import annotations
 
@@ -7,59 +8,80 @@ from collections.abc import Callable
 import grpc
 
 from blog.v1 import api_pb2, api_pb2_grpc
-from lab import handlers
-from lab.convert import post_to_pb
-from lab.db import Database
+from lab import features
+from lab.convert import comment_to_pb, post_to_pb
 from lab.domain import NewPost
-from lab.events import OutgoingEvent
 from lab.paging import PageRequest
-from lab.rpc import Registration, rpc_method, service_name
+from lab.ports import CommentReader, PostStore
+from lab.rpc.errors import rpc_method
+from lab.rpc.server import Registration, service_name
 
 
 class PostServicer(api_pb2_grpc.PostServiceServicer):
-    """with_events: queue PostCreated in the outbox, then hand it to `on_commit` (the relay)."""
+    """PostService on a post store. `store()` gives the store of one request (async: one that
+    also queues PostCreated in the outbox); `committed(store)` runs once the post is stored
+    (async: hand the queued event to the relay)."""
 
     def __init__(
         self,
-        db: Database,
-        *,
-        with_events: bool = False,
-        on_commit: Callable[[list[OutgoingEvent]], None] = lambda events: None,
+        store: Callable[[], PostStore],
+        committed: Callable[[PostStore], None] = lambda store: None,
     ) -> None:
-        self.db = db
-        self.with_events = with_events
-        self.on_commit = on_commit
+        self.store = store
+        self.committed = committed
 
     @rpc_method
     async def CreatePost(
         self, request: api_pb2.CreatePostRequest, context: grpc.aio.ServicerContext
     ) -> api_pb2.Post:
         new = NewPost.parse(request.title, request.body, request.request_id)
-        post, event = await handlers.create_post(self.db, new, with_event=self.with_events)
-        if event is not None:
-            self.on_commit([event])
+        store = self.store()
+        post, _ = await features.create_post(store, new)
+        self.committed(store)
         return post_to_pb(post)
 
     @rpc_method
     async def GetPost(
         self, request: api_pb2.GetPostRequest, context: grpc.aio.ServicerContext
     ) -> api_pb2.Post:
-        return post_to_pb(await handlers.get_post(self.db, request.id))
+        return post_to_pb(await features.get_post(self.store(), request.id))
 
     @rpc_method
     async def ListPosts(
         self, request: api_pb2.ListPostsRequest, context: grpc.aio.ServicerContext
     ) -> api_pb2.ListPostsResponse:
         page = PageRequest.parse(request.page_size, request.page_token)
-        posts, token = await handlers.list_posts(self.db, page)
+        posts, token = await features.list_posts(self.store(), page)
         return api_pb2.ListPostsResponse(
             posts=[post_to_pb(p) for p in posts], next_page_token=token
         )
 
 
-def registration(servicer: PostServicer) -> Registration:
+class CommentReads(api_pb2_grpc.CommentServiceServicer):
+    """ListComments from the comments service's own database; subclasses add CreateComment."""
+
+    def __init__(self, comments: CommentReader) -> None:
+        self.comments = comments
+
+    @rpc_method
+    async def ListComments(
+        self, request: api_pb2.ListCommentsRequest, context: grpc.aio.ServicerContext
+    ) -> api_pb2.ListCommentsResponse:
+        comments = await features.list_comments(self.comments, [request.post_id])
+        return api_pb2.ListCommentsResponse(comments=[comment_to_pb(c) for c in comments])
+
+
+def post_service(servicer: PostServicer) -> Registration:
     return (
         api_pb2_grpc.add_PostServiceServicer_to_server,
         servicer,
         service_name(api_pb2, "PostService"),
+    )
+
+
+def comment_service(servicer: CommentReads) -> Registration:
+    return (
+        api_pb2_grpc.add_CommentServiceServicer_to_server,
+        servicer,
+        service_name(api_pb2, "CommentService"),
     )

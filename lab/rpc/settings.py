@@ -21,7 +21,7 @@ class ServiceSettings(BaseSettings):
     )
 
     listen: str = Field("127.0.0.1:0", description="host:port to serve gRPC on (port 0: any)")
-    dsn: str = Field("", description="this service's own database (postgresql+asyncpg://...)")
+    dsn: str = Field("", description="this service's own database (postgresql://...)")
     posts_addr: str = Field("", description="posts service: host:port[,host:port...]")
     comments_addr: str = Field("", description="comments service: host:port[,host:port...]")
     moderation_addr: str = Field("", description="moderation service: host:port[,...]")

@@ -1,98 +1,70 @@
-"""Repositories: each service's persistence behind a few methods (SQL on an asyncpg connection).
+"""Repositories: each service's persistence behind a few methods (SQL on an Executor).
 
-Table names come from the SQLAlchemy declarations in lab.db (never from input); values are
-always bound parameters.
+Table names come from the SQLAlchemy declarations (never from input); values are always bound
+parameters. Every insert goes through `_statement`, so a subclass can make the same statement do
+more (the async implementation's outbox: the entity and its event in one statement).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-import asyncpg
-
-from lab import db
 from lab.domain import Comment, CommentStatus, Decision, Post
-from lab.events import OutgoingEvent
 from lab.paging import PageRequest, encode_token
+from lab.store import schema
+from lab.store.pool import Executor
 
 PENDING = int(CommentStatus.PENDING)
 
 
-def _post(row: asyncpg.Record) -> Post:
+def _post(row: Any) -> Post:
     return Post(row["id"], row["title"], row["body"], row["created_at"])
 
 
-def _comment(row: asyncpg.Record) -> Comment:
+def _comment(row: Any) -> Comment:
     return Comment(
         row["id"], row["post_id"], row["content"], CommentStatus(row["status"]), row["created_at"]
     )
 
 
-def with_event(insert_returning: str, outbox: str, first_param: int) -> str:
-    """Wrap an INSERT ... RETURNING so that, if it inserts a row, the same statement also queues
-    an event (parameters first_param.. : event id, subject, data) in `outbox`.
-
-    One statement is atomic even outside a transaction, so the entity and its event commit
-    together (the transactional outbox) for the cost of a single round trip.
-    """
-    n = first_param
-    return (
-        f"WITH inserted AS ({insert_returning}), "
-        f"queued AS (INSERT INTO {outbox} (event_id, subject, data) "
-        f"SELECT ${n}::uuid, ${n + 1}::text, ${n + 2}::bytea FROM inserted) "
-        "SELECT * FROM inserted"
-    )
-
-
-def _event_args(event: OutgoingEvent | None) -> tuple[object, ...]:
-    return (event.event_id, event.subject, event.data) if event else ()
-
-
-async def queue_event(conn: asyncpg.Connection, outbox: str, event: OutgoingEvent) -> None:
-    """Add `event` to the outbox, inside the caller's transaction."""
-    await conn.execute(
-        f"INSERT INTO {outbox} (event_id, subject, data) VALUES ($1, $2, $3)",
-        event.event_id,
-        event.subject,
-        event.data,
-    )
-
-
 class PostRepository:
-    """Posts: the posts service's own table, or the async query service's copy (post_views)."""
+    """Posts: the posts service's own table, or a copy of it (the async query's post_views)."""
 
     COLUMNS = "id, title, body, created_at"
 
-    def __init__(self, conn: asyncpg.Connection, table: str = db.posts.name) -> None:
-        self.conn = conn
+    def __init__(self, db: Executor, table: str = schema.posts.name) -> None:
+        self.db = db
         self.t = table
 
-    async def add(
-        self, post: Post, request_id: str | None = None, event: OutgoingEvent | None = None
-    ) -> tuple[Post, bool]:
-        """Insert `post` (and queue `event` in the outbox, atomically); with a request_id already
-        used, return that post instead. Returns (post, inserted?)."""
-        sql = (
+    def _statement(self, insert_returning: str, next_param: int, post: Post) -> tuple[str, tuple]:
+        """The statement that inserts `post` (a hook: see the module docstring)."""
+        return insert_returning, ()
+
+    async def add(self, post: Post, request_id: str | None = None) -> tuple[Post, bool]:
+        """Insert `post`; with a request_id already used, return that post instead.
+        Returns (post, inserted?)."""
+        sql, extra = self._statement(
             f"INSERT INTO {self.t} (id, title, body, created_at, request_id) "
             "VALUES ($1, $2, $3, $4, $5) "
-            f"ON CONFLICT (request_id) DO NOTHING RETURNING {self.COLUMNS}"
+            f"ON CONFLICT (request_id) DO NOTHING RETURNING {self.COLUMNS}",
+            6,
+            post,
         )
-        if event:
-            sql = with_event(sql, db.posts_outbox.name, 6)
-        row = await self.conn.fetchrow(
-            sql, post.id, post.title, post.body, post.created_at, request_id, *_event_args(event)
+        row = await self.db.fetchrow(
+            sql, post.id, post.title, post.body, post.created_at, request_id, *extra
         )
         if row is not None:
             return _post(row), True
-        existing = await self.conn.fetchrow(
+        existing = await self.db.fetchrow(
             f"SELECT {self.COLUMNS} FROM {self.t} WHERE request_id = $1", request_id
         )
         return _post(existing), False
 
     async def put(self, post: Post) -> None:
         """Store a copy of a post (read model); a copy already there is kept."""
-        await self.conn.execute(
+        await self.db.execute(
             f"INSERT INTO {self.t} ({self.COLUMNS}) VALUES ($1, $2, $3, $4) "
             "ON CONFLICT (id) DO NOTHING",
             post.id,
@@ -102,22 +74,20 @@ class PostRepository:
         )
 
     async def get(self, post_id: str) -> Post | None:
-        row = await self.conn.fetchrow(
-            f"SELECT {self.COLUMNS} FROM {self.t} WHERE id = $1", post_id
-        )
+        row = await self.db.fetchrow(f"SELECT {self.COLUMNS} FROM {self.t} WHERE id = $1", post_id)
         return _post(row) if row else None
 
     async def list_page(self, page: PageRequest) -> tuple[list[Post], str]:
         """Posts newest first, and the token of the next page ('' when this is the last)."""
         order = "ORDER BY created_at DESC, id DESC LIMIT"
         if page.after:
-            rows = await self.conn.fetch(
+            rows = await self.db.fetch(
                 f"SELECT {self.COLUMNS} FROM {self.t} WHERE (created_at, id) < ($1, $2) {order} $3",
                 *page.after,
                 page.size + 1,
             )
         else:
-            rows = await self.conn.fetch(
+            rows = await self.db.fetch(
                 f"SELECT {self.COLUMNS} FROM {self.t} {order} $1", page.size + 1
             )
         items = [_post(r) for r in rows[: page.size]]
@@ -126,63 +96,45 @@ class PostRepository:
 
 
 class CommentRepository:
-    """Comments: the comments service's own table, or the async query service's copy."""
+    """Comments: the comments service's own table, or a copy of it (the async query's)."""
 
     COLUMNS = "id, post_id, content, status, created_at"
 
-    def __init__(self, conn: asyncpg.Connection, table: str = db.comments.name) -> None:
-        self.conn = conn
+    def __init__(self, db: Executor, table: str = schema.comments.name) -> None:
+        self.db = db
         self.t = table
 
-    async def add(
-        self,
-        comment: Comment,
-        request_id: str | None = None,
-        event: OutgoingEvent | None = None,
-        *,
-        only_for_known_post: bool = False,
-    ) -> tuple[Comment | None, bool]:
-        """Insert `comment` (and queue `event`, atomically); with a request_id already used,
-        return that comment instead. Returns (comment, inserted?).
+    def _statement(
+        self, insert_returning: str, next_param: int, comment: Comment
+    ) -> tuple[str, tuple]:
+        """The statement that inserts `comment` (a hook: see the module docstring)."""
+        return insert_returning, ()
 
-        only_for_known_post: insert only if the post is in known_posts (async); (None, False)
-        when it is not. Check and insert are one statement: one round trip, no race.
-        """
-        insert = f"INSERT INTO {self.t} (id, post_id, content, status, created_at, request_id) "
-        if only_for_known_post:
-            insert += (
-                "SELECT $1::uuid, $2::uuid, $3::text, $4::smallint, $5::timestamptz, $6::uuid "
-                f"WHERE EXISTS (SELECT 1 FROM {db.known_posts.name} WHERE id = $2::uuid) "
-            )
-        else:
-            insert += "VALUES ($1, $2, $3, $4, $5, $6) "
-        sql = insert + f"ON CONFLICT (request_id) DO NOTHING RETURNING {self.COLUMNS}"
-        if event:
-            sql = with_event(sql, db.comments_outbox.name, 7)
+    async def add(self, comment: Comment, request_id: str | None = None) -> tuple[Comment, bool]:
+        """Insert `comment`; with a request_id already used, return that comment instead.
+        Returns (comment, inserted?)."""
         c = comment
-        row = await self.conn.fetchrow(
-            sql,
-            c.id,
-            c.post_id,
-            c.content,
-            int(c.status),
-            c.created_at,
-            request_id,
-            *_event_args(event),
+        sql, extra = self._statement(
+            f"INSERT INTO {self.t} (id, post_id, content, status, created_at, request_id) "
+            "VALUES ($1, $2, $3, $4, $5, $6) "
+            f"ON CONFLICT (request_id) DO NOTHING RETURNING {self.COLUMNS}",
+            7,
+            comment,
+        )
+        row = await self.db.fetchrow(
+            sql, c.id, c.post_id, c.content, int(c.status), c.created_at, request_id, *extra
         )
         if row is not None:
             return _comment(row), True
-        if request_id is None:
-            return None, False
-        found = await self.conn.fetchrow(
+        found = await self.db.fetchrow(
             f"SELECT {self.COLUMNS} FROM {self.t} WHERE request_id = $1", request_id
         )
-        return (_comment(found) if found else None), False
+        return _comment(found), False
 
     async def put(self, comment: Comment) -> None:
         """Store a copy of a comment (read model). Statuses only move forward: a final status
         replaces PENDING, and nothing replaces a final status (events may come in any order)."""
-        await self.conn.execute(
+        await self.db.execute(
             f"INSERT INTO {self.t} ({self.COLUMNS}) VALUES ($1, $2, $3, $4, $5) "
             "ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status "
             f"WHERE {self.t}.status = {PENDING} AND EXCLUDED.status <> {PENDING}",
@@ -198,12 +150,12 @@ class CommentRepository:
         if not post_ids:
             return []
         if len(post_ids) == 1:
-            rows = await self.conn.fetch(
+            rows = await self.db.fetch(
                 f"SELECT {self.COLUMNS} FROM {self.t} WHERE post_id = $1 ORDER BY created_at, id",
                 post_ids[0],
             )
         else:
-            rows = await self.conn.fetch(
+            rows = await self.db.fetch(
                 f"SELECT {self.COLUMNS} FROM {self.t} WHERE post_id = ANY($1::uuid[]) "
                 "ORDER BY post_id, created_at, id",
                 list(post_ids),
@@ -211,7 +163,7 @@ class CommentRepository:
         return [_comment(r) for r in rows]
 
     async def get(self, comment_id: str) -> Comment | None:
-        row = await self.conn.fetchrow(
+        row = await self.db.fetchrow(
             f"SELECT {self.COLUMNS} FROM {self.t} WHERE id = $1", comment_id
         )
         return _comment(row) if row else None
@@ -219,7 +171,7 @@ class CommentRepository:
     async def settle(self, comment_id: str, status: CommentStatus) -> tuple[Comment | None, bool]:
         """Give a PENDING comment its final status. A status never changes once final, so a
         replayed or late decision changes nothing. Returns (comment or None, changed?)."""
-        row = await self.conn.fetchrow(
+        row = await self.db.fetchrow(
             f"UPDATE {self.t} SET status = $2 WHERE id = $1 AND status = {PENDING} "
             f"RETURNING {self.COLUMNS}",
             comment_id,
@@ -233,15 +185,15 @@ class CommentRepository:
 class DecisionRepository:
     """The moderation service's audit log of decisions, one per comment."""
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.conn = conn
-        self.t = db.decisions.name
+    def __init__(self, db: Executor) -> None:
+        self.db = db
+        self.t = schema.decisions.name
 
     async def record(
         self, comment_id: str, post_id: str, decision: Decision, at: datetime
     ) -> Decision:
         """Record a decision; if one exists for this comment already, keep and return that one."""
-        inserted = await self.conn.fetchrow(
+        inserted = await self.db.fetchrow(
             f"INSERT INTO {self.t} (comment_id, post_id, status, reason, decided_at) "
             "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (comment_id) DO NOTHING RETURNING status",
             comment_id,
@@ -252,14 +204,7 @@ class DecisionRepository:
         )
         if inserted is not None:
             return decision
-        row = await self.conn.fetchrow(
+        row = await self.db.fetchrow(
             f"SELECT status, reason FROM {self.t} WHERE comment_id = $1", comment_id
         )
         return Decision(CommentStatus(row["status"]), row["reason"])
-
-
-def group_by_post(comments: Iterable[Comment]) -> dict[str, list[Comment]]:
-    grouped: dict[str, list[Comment]] = {}
-    for comment in comments:
-        grouped.setdefault(comment.post_id, []).append(comment)
-    return grouped

@@ -21,9 +21,9 @@ import pytest
 
 from async_impl import admin
 from blog.v1 import api_pb2, internal_pb2
-from lab.metrics import decode_histogram
-from lab.metrics import fetch as fetch_metrics
-from lab.runner import Stack
+from lab.rpc.metrics import decode_histogram
+from lab.rpc.metrics import fetch as fetch_metrics
+from stack.runner import Stack
 from tests.conftest import Api, comment_on, eventually, start_stack
 
 TIMEOUT = 5.0
@@ -50,7 +50,7 @@ def api(astack: Stack) -> Iterator[Api]:
 # --- helpers ---------------------------------------------------------------------------------
 def rows(stack: Stack, service: str, sql: str, *args: object) -> list[asyncpg.Record]:
     async def run() -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(stack.databases[service].database.libpq_dsn, timeout=5)
+        conn = await asyncpg.connect(stack.databases[service].database.dsn, timeout=5)
         try:
             return await conn.fetch(sql, *args)
         finally:
@@ -206,7 +206,7 @@ def test_poison_event_is_dead_lettered_and_later_events_flow(astack: Stack, api:
     assert all("poison" in x.reason and "not an Envelope" in x.reason for x in poisoned)
 
     listed = subprocess.run(
-        [sys.executable, "-m", "lab", "dlq", "list", "--stack", str(astack.stack_file), "--json"],
+        [sys.executable, "-m", "labcli", "dlq", "list", "--stack", str(astack.stack_file), "--json"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -221,7 +221,7 @@ def test_empty_query_database_is_rebuilt(astack: Stack, api: Api) -> None:
     converge(astack, posts, comments, "before rebuild")
     # 1. `lab rebuild query` on the running service.
     result = subprocess.run(
-        [sys.executable, "-m", "lab", "rebuild", "query", "--stack", str(astack.stack_file)],
+        [sys.executable, "-m", "labcli", "rebuild", "query", "--stack", str(astack.stack_file)],
         capture_output=True,
         text=True,
         timeout=180,

@@ -7,14 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.hdr import merge
+from benchmarks.load.hdr import merge
 
 PERCENTILES = ("p50_ms", "p90_ms", "p99_ms", "p99.9_ms", "max_ms")
 
 
 def test_smoke_bench_writes_consistent_results(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "lab", "bench", "--impl", "sync,async", "--profile", "smoke",
+        [sys.executable, "-m", "labcli", "bench", "--impl", "sync,async", "--profile", "smoke",
          "--rate", "30", "--results-dir", str(tmp_path)],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip

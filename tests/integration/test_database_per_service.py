@@ -8,7 +8,7 @@ import itertools
 import asyncpg
 import pytest
 
-from lab.runner import Stack
+from stack.runner import Stack
 
 
 async def _connect(host: str, port: int, user: str, password: str, database: str) -> str:

@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from blog.v1 import api_pb2
-from lab.postgres import find_bin_dir
+from stack.postgres import find_bin_dir
 from tests.conftest import Api, eventually
 
 
@@ -28,7 +28,7 @@ def start_lab_up(
 ) -> tuple[subprocess.Popen[str], list[str]]:
     env = dict(os.environ, LAB_PG_FROM_WHEEL="1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lab", "up", "--impl", impl, "--data-dir", str(data_dir), *extra],
+        [sys.executable, "-m", "labcli", "up", "--impl", impl, "--data-dir", str(data_dir), *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

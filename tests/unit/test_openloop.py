@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from benchmarks.hdr import merge, new_histogram, record, summary
-from benchmarks.openloop import Schedule, simulate
+from benchmarks.load.hdr import merge, new_histogram, record, summary
+from benchmarks.load.openloop import Schedule, simulate
 
 
 def stall_at(start: float, length: float, normal: float = 0.001):
@@ -78,7 +78,7 @@ def test_merged_histograms_hold_every_value() -> None:
 
 
 def test_capacity_sweep_steps_then_bisects() -> None:
-    from benchmarks.bench import PROFILES, capacity, next_rate
+    from benchmarks.suite.run import PROFILES, capacity, next_rate
 
     profile = PROFILES["quick"]  # rates 50, 100, 200, 400; two bisections
     slo_limit = 270.0  # a system that meets the SLO up to 270/s

@@ -7,10 +7,11 @@ import json
 import grpc
 import pytest
 
-from lab.cli import CliError, parse_replicas
-from lab.config import load_settings
 from lab.domain import InvalidArgument, NotFound, Unavailable
-from lab.rpc import _domain_error, channel_options, grpc_target, retry_service_config
+from lab.rpc.channels import channel_options, grpc_target, retry_service_config
+from lab.rpc.errors import _domain_error
+from lab.rpc.settings import load_settings
+from labcli.main import CliError, parse_replicas
 
 
 def test_grpc_target_balances_over_replicas() -> None:
@@ -48,7 +49,7 @@ def test_error_messages_name_what_failed() -> None:
 
 
 def test_status_codes_are_the_standard_ones() -> None:
-    from lab.rpc import _STATUS
+    from lab.rpc.errors import _STATUS
 
     assert dict((k.__name__, v) for k, v in _STATUS) == {
         "InvalidArgument": grpc.StatusCode.INVALID_ARGUMENT,

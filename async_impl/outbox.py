@@ -1,0 +1,92 @@
+"""The transactional outbox, write side: an entity and the event announcing it are written by
+one statement, so they commit together (the relay, async_impl.relay, publishes the event)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from async_impl.schema import OUTBOX
+from lab import events
+from lab.domain import Comment, Post
+from lab.events import OutgoingEvent
+from lab.store.pool import Executor
+from lab.store.repositories import CommentRepository, PostRepository
+
+
+def with_event(insert_returning: str, first_param: int) -> str:
+    """Wrap an INSERT ... RETURNING so that, if it inserts a row, the same statement also queues
+    an event (parameters first_param.. : event id, subject, data) in the outbox.
+
+    One statement is atomic even outside a transaction, so the entity and its event commit
+    together (the transactional outbox) for the cost of a single round trip.
+    """
+    n = first_param
+    return (
+        f"WITH inserted AS ({insert_returning}), "
+        f"queued AS (INSERT INTO {OUTBOX} (event_id, subject, data) "
+        f"SELECT ${n}::uuid, ${n + 1}::text, ${n + 2}::bytea FROM inserted) "
+        "SELECT * FROM inserted"
+    )
+
+
+async def queue_event(db: Executor, event: OutgoingEvent) -> None:
+    """Add `event` to the outbox (inside the caller's transaction)."""
+    await db.execute(
+        f"INSERT INTO {OUTBOX} (event_id, subject, data) VALUES ($1, $2, $3)",
+        event.event_id,
+        event.subject,
+        event.data,
+    )
+
+
+class _Announcing:
+    """Mixin for a repository whose inserts also queue the event `announce` makes of the entity,
+    in the same statement. The events of the inserts that happened wait in `queued`, for the
+    relay once the caller's unit of work has committed."""
+
+    queued: list[OutgoingEvent]
+    _pending: OutgoingEvent | None = None
+
+    def announce(self, entity: Any) -> OutgoingEvent:
+        raise NotImplementedError
+
+    def _statement(self, insert_returning: str, next_param: int, entity: Any) -> tuple[str, tuple]:
+        self._pending = event = self.announce(entity)
+        return with_event(insert_returning, next_param), (event.event_id, event.subject, event.data)
+
+    def _keep(self, inserted: bool) -> None:
+        if inserted and self._pending is not None:
+            self.queued.append(self._pending)
+        self._pending = None
+
+
+class OutboxPostRepository(_Announcing, PostRepository):
+    """Posts whose insert also queues PostCreated."""
+
+    def __init__(self, db: Executor) -> None:
+        super().__init__(db)
+        self.queued = []
+
+    def announce(self, entity: Post) -> OutgoingEvent:
+        return events.post_created(entity)
+
+    async def add(self, post: Post, request_id: str | None = None) -> tuple[Post, bool]:
+        stored, inserted = await super().add(post, request_id)
+        self._keep(inserted)
+        return stored, inserted
+
+
+class OutboxCommentRepository(_Announcing, CommentRepository):
+    """Comments whose insert also queues CommentCreated."""
+
+    def __init__(self, db: Executor) -> None:
+        super().__init__(db)
+        self.queued = []
+
+    def announce(self, entity: Comment) -> OutgoingEvent:
+        return events.comment_created(entity)
+
+    async def add(self, comment: Comment, request_id: str | None = None) -> tuple[Comment, bool]:
+        stored, inserted = await super().add(comment, request_id)
+        self._keep(inserted)
+        return stored, inserted

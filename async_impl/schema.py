@@ -1,0 +1,69 @@
+"""The tables only the async implementation has, per service: the outbox (events waiting to be
+published), the processed events (a consumer's idempotency record), the comments service's
+known posts, and the query service's read model."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import UUID
+
+from lab.store.schema import TS, comment_table, post_table
+
+
+def _outbox(metadata: sa.MetaData) -> sa.Table:
+    """Events written in the same statement as the change they describe; the relay publishes
+    them to JetStream and deletes them once the stream acknowledged them."""
+    return sa.Table(
+        "outbox",
+        metadata,
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("event_id", UUID(as_uuid=False), nullable=False, unique=True),
+        sa.Column("subject", sa.Text, nullable=False),
+        sa.Column("data", sa.LargeBinary, nullable=False),
+        sa.Column("created_at", TS, nullable=False, server_default=sa.func.now()),
+    )
+
+
+def _processed(metadata: sa.MetaData) -> sa.Table:
+    """Events a consumer has applied, recorded in the transaction of the effect (idempotency)."""
+    return sa.Table(
+        "processed_events",
+        metadata,
+        sa.Column("consumer", sa.Text, primary_key=True),
+        sa.Column("event_id", UUID(as_uuid=False), primary_key=True),
+        sa.Column("processed_at", TS, nullable=False, server_default=sa.func.now()),
+    )
+
+
+posts_metadata = sa.MetaData()
+posts_outbox = _outbox(posts_metadata)
+
+comments_metadata = sa.MetaData()
+comments_outbox = _outbox(comments_metadata)
+comments_processed = _processed(comments_metadata)
+known_posts = sa.Table(
+    "known_posts",  # posts this service has heard of (from PostCreated)
+    comments_metadata,
+    sa.Column("id", UUID(as_uuid=False), primary_key=True),
+)
+
+moderation_metadata = sa.MetaData()
+moderation_outbox = _outbox(moderation_metadata)
+moderation_processed = _processed(moderation_metadata)
+
+query_metadata = sa.MetaData()
+query_processed = _processed(query_metadata)
+post_views = post_table("post_views", query_metadata, with_request_id=False)
+comment_views = comment_table("comment_views", query_metadata, with_request_id=False)
+
+# Per service: its async-only tables, its outbox (if it publishes), its processed events (if it
+# consumes).
+TABLES: dict[str, sa.MetaData] = {
+    "posts": posts_metadata,
+    "comments": comments_metadata,
+    "moderation": moderation_metadata,
+    "query": query_metadata,
+}
+OUTBOX = "outbox"
+PROCESSED = "processed_events"
+READ_MODEL = (post_views.name, comment_views.name, query_processed.name)

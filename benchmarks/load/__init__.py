@@ -1,0 +1,1 @@
+"""The load: Locust scenarios, the open-loop schedule, HDR histograms."""

@@ -1,0 +1,58 @@
+"""Ports: what the features need from the outside, as small Protocols.
+
+Each implementation plugs in its own adapters: the repositories of lab.store (on the Database or
+on a connection the caller holds), and for the comment rule a post directory and a moderation
+port (sync: gRPC calls to the posts and moderation services; async: the comments service's own
+knowledge of posts, and a decision that comes later by event).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from lab.domain import Comment, CommentStatus, Decision, Post
+from lab.paging import PageRequest
+
+
+class PostReader(Protocol):
+    async def get(self, post_id: str) -> Post | None: ...
+
+    async def list_page(self, page: PageRequest) -> tuple[list[Post], str]: ...
+
+
+class PostStore(PostReader, Protocol):
+    async def add(self, post: Post, request_id: str | None = None) -> tuple[Post, bool]: ...
+
+
+class CommentReader(Protocol):
+    async def list_for_posts(self, post_ids: Sequence[str]) -> list[Comment]: ...
+
+
+class CommentStore(CommentReader, Protocol):
+    async def add(
+        self, comment: Comment, request_id: str | None = None
+    ) -> tuple[Comment, bool]: ...
+
+    async def settle(
+        self, comment_id: str, status: CommentStatus
+    ) -> tuple[Comment | None, bool]: ...
+
+
+class DecisionLog(Protocol):
+    async def record(
+        self, comment_id: str, post_id: str, decision: Decision, at: datetime
+    ) -> Decision: ...
+
+
+class PostDirectory(Protocol):
+    """Does a post exist (as far as this service can tell)?"""
+
+    async def exists(self, post_id: str) -> bool: ...
+
+
+class ModerationPort(Protocol):
+    """The moderation decision for a new comment (final, or PENDING when it comes later)."""
+
+    async def moderate(self, comment_id: str, post_id: str, content: str) -> Decision: ...

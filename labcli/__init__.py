@@ -1,0 +1,1 @@
+"""The `lab` command: runs stacks, talks to them, benchmarks them. Nothing imports it."""

@@ -1,0 +1,52 @@
+"""The topology of each implementation: the one list of services, which own a database, whom
+each calls, who needs the bus. Declared here, apart from how it runs (stack.runner)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SERVICES: tuple[str, ...] = ("posts", "comments", "moderation", "query")
+IMPLS: tuple[str, ...] = ("sync", "async")
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One service of an implementation: its module, its database, and its peers (by flag)."""
+
+    module: str
+    owns_database: bool
+    peers: tuple[str, ...] = ()  # services whose addresses it needs, started before it
+    uses_bus: bool = False
+
+
+TOPOLOGY: dict[str, dict[str, ServiceSpec]] = {
+    "sync": {
+        "posts": ServiceSpec("sync_impl.posts", owns_database=True),
+        "moderation": ServiceSpec("sync_impl.moderation", owns_database=True),
+        "comments": ServiceSpec(
+            "sync_impl.comments", owns_database=True, peers=("posts", "moderation")
+        ),
+        "query": ServiceSpec("sync_impl.query", owns_database=False, peers=("posts", "comments")),
+    },
+    # Nobody calls anybody: each service needs its own database and the bus, nothing else.
+    "async": {
+        name: ServiceSpec(f"async_impl.{name}", owns_database=True, uses_bus=True)
+        for name in SERVICES
+    },
+}
+
+
+def start_order(impl: str) -> list[str]:
+    """Services in an order where every peer starts before the services that call it."""
+    topology = TOPOLOGY[impl]
+    order: list[str] = []
+
+    def visit(name: str) -> None:
+        if name not in order:
+            for peer in topology[name].peers:
+                visit(peer)
+            order.append(name)
+
+    for name in topology:
+        visit(name)
+    return order

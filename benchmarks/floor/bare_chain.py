@@ -18,38 +18,25 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 import grpc
 
+from benchmarks.floor.shapes import Plan, chain_plans
 from lab.rpc.channels import channel_options, grpc_target
 from lab.rpc.server import stop_signal
 from lab.store.pool import Database
 from stack.processes import ManagedProcess
 from stack.runner import free_port, wait_healthy
+from stack.stackfile import StackInfo
+from stack.topology import SERVICES
 
 METHOD = "/lab.bare.Chain/Step"
 TABLE = "lab_bare_chain"
 
-# Per implementation and operation: (entry role, plan), mirroring calibration.SHAPES.
-PLANS: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
-    "sync": {
-        "CreatePost": ("posts", {"c": 1}),
-        "CreateComment": (
-            "comments",
-            {"par": [["posts", {"r": 1}], ["moderation", {"c": 1}]], "c": 1},
-        ),
-        "GetPostView": ("query", {"par": [["posts", {"r": 1}], ["comments", {"r": 1}]]}),
-        "ListPostViews": ("query", {"seq": [["posts", {"r": 1}], ["comments", {"r": 1}]]}),
-    },
-    "async": {
-        "CreatePost": ("posts", {"c": 1}),
-        "CreateComment": ("comments", {"c": 1}),
-        "GetPostView": ("query", {"r": 2}),
-        "ListPostViews": ("query", {"r": 2}),
-    },
-}
-ROLES = ("posts", "comments", "moderation", "query")
+# Per implementation and operation: (entry role, plan), derived from the operations' shapes
+# (shapes.OPERATIONS), like the floor's (calibration.SHAPES).
+PLANS: dict[str, dict[str, tuple[str, Plan]]] = chain_plans()
 
 
 class ChainServer:
@@ -77,7 +64,7 @@ class ChainServer:
                     await conn.execute(f"INSERT INTO {TABLE} (v) VALUES ('x')")
         return b"ok"
 
-    async def _call(self, role: str, plan: dict[str, Any]) -> None:
+    async def _call(self, role: str, plan: Plan) -> None:
         await self.calls[role](json.dumps(plan).encode(), timeout=5)
 
 
@@ -118,24 +105,31 @@ async def serve(port: int, dsn: str, peers: dict[str, str]) -> None:
         await db.dispose()
 
 
+class ChainRoutes(TypedDict):
+    """bare-chain-routes.json, read by the load generator (--lab-bare)."""
+
+    addresses: dict[str, str]  # role -> host:port
+    plans: dict[str, tuple[str, Plan]]  # operation -> (entry role, plan)
+
+
 class BareChain:
     """The four role servers of a bare chain, beside a running stack (using its databases)."""
 
-    def __init__(self, stack: dict, log_dir: Path) -> None:
+    def __init__(self, stack: StackInfo, log_dir: Path) -> None:
         self.stack = stack
         self.log_dir = log_dir
-        self.addresses = {role: f"127.0.0.1:{free_port()}" for role in ROLES}
+        self.addresses = {role: f"127.0.0.1:{free_port()}" for role in SERVICES}
         self.processes: list[ManagedProcess] = []
 
     def start(self) -> None:
         peers = [f"{role}={addr}" for role, addr in self.addresses.items()]
         try:
             for role, address in self.addresses.items():
-                dsn = self.stack["databases"].get(role, {}).get("dsn", "")
-                args = [
-                    sys.executable, "-m", "benchmarks.floor.bare_chain",
-                    "--port", address.rsplit(":", 1)[1], "--dsn", dsn, *peers,
-                ]  # fmt: skip
+                database = self.stack["databases"].get(role)
+                dsn = database["dsn"] if database else ""
+                port = address.rsplit(":", 1)[1]
+                args = [sys.executable, "-m", "benchmarks.floor.bare_chain", "--port", port]
+                args += ["--dsn", dsn, *peers]
                 self.processes.append(
                     ManagedProcess.start(f"bare-{role}", args, self.log_dir / f"bare-{role}.log")
                 )
@@ -145,7 +139,7 @@ class BareChain:
             self.stop()
             raise
 
-    def routes(self, impl: str) -> dict[str, Any]:
+    def routes(self, impl: str) -> ChainRoutes:
         """What the generator needs: where each role is, and each operation's plan."""
         return {"addresses": self.addresses, "plans": PLANS[impl]}
 

@@ -1,8 +1,9 @@
-"""The floor, measured in the same run on the same machine (LAB.md section 6): a bare grpc.aio
-unary echo round trip (service to service), the same round trip from the load generator's own
-client stack (the first hop of every operation), a bare JetStream publish-with-ack, a bare
-one-row INSERT (+ its COMMIT) and a bare primary-key SELECT on one of the lab's PostgreSQL
-servers. Each is timed one call at a time from a single client: the cost of the part alone."""
+"""The floor, measured in the same run on the same machine (docs/METHOD.md, Calibration): a
+bare grpc.aio unary echo round trip (service to service), the same round trip from the load
+generator's own client stack (the first hop of every operation), a bare JetStream
+publish-with-ack, a bare one-row INSERT (+ its COMMIT) and a bare primary-key SELECT on one of
+the lab's PostgreSQL servers. Each is timed one call at a time from a single client: the cost
+of the part alone."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import grpc
@@ -19,29 +22,23 @@ import nats
 from nats.js.api import StorageType, StreamConfig
 
 from benchmarks.floor.echo_server import METHOD
-from benchmarks.load.hdr import new_histogram, record, summary
+from benchmarks.floor.shapes import floor_shapes
+from benchmarks.load.hdr import LatencySummary, new_histogram, record, summary
 from stack.processes import ManagedProcess
+from stack.stackfile import StackInfo
 
-# The unavoidable parts of each operation: (gRPC hops, commits, reads) on its critical path.
-# sync CreateComment: client->comments, then posts (read) || moderation (commit), then its own
-# commit: 2 hops + 2 commits (the read runs beside the moderation call).
-SHAPES: dict[str, dict[str, tuple[int, int, int]]] = {
-    "sync": {
-        "CreatePost": (1, 1, 0),
-        "CreateComment": (2, 2, 0),
-        "GetPostView": (2, 0, 1),
-        "ListPostViews": (3, 0, 2),
-    },
-    "async": {
-        "CreatePost": (1, 1, 0),
-        "CreateComment": (1, 1, 0),
-        "GetPostView": (1, 0, 2),
-        "ListPostViews": (1, 0, 2),
-    },
-}
+# The unavoidable parts of each operation: (gRPC hops, commits, reads) on its critical path,
+# derived from the operations' shapes (shapes.OPERATIONS).
+SHAPES: dict[str, dict[str, tuple[int, int, int]]] = floor_shapes()
 
 
-async def _time(n: int, call) -> dict:
+class CalibrationPart(LatencySummary):
+    """One part's timings (hdr.summary) and its raw histogram."""
+
+    hdr: str
+
+
+async def _time(n: int, call: Callable[[], Awaitable[Any]]) -> CalibrationPart:
     hist = new_histogram()
     for _ in range(max(10, n // 10)):  # warm-up: connections, prepared statements
         await call()
@@ -52,7 +49,7 @@ async def _time(n: int, call) -> dict:
     return {**summary(hist), "hdr": hist.encode().decode()}
 
 
-async def grpc_echo(n: int, run_dir: Path, log_dir: Path) -> dict:
+async def grpc_echo(n: int, run_dir: Path, log_dir: Path) -> dict[str, CalibrationPart]:
     ready = run_dir / "echo.addr"
     ready.unlink(missing_ok=True)
     server = ManagedProcess.start(
@@ -81,7 +78,7 @@ async def grpc_echo(n: int, run_dir: Path, log_dir: Path) -> dict:
         server.stop("SIGTERM", timeout_s=5)
 
 
-async def postgres(dsn: str, n: int) -> tuple[dict, dict]:
+async def postgres(dsn: str, n: int) -> tuple[CalibrationPart, CalibrationPart]:
     conn = await asyncpg.connect(dsn, timeout=5)
     try:
         await conn.execute(
@@ -99,7 +96,7 @@ async def postgres(dsn: str, n: int) -> tuple[dict, dict]:
         await conn.close()
 
 
-async def jetstream(url: str, n: int) -> dict:
+async def jetstream(url: str, n: int) -> CalibrationPart:
     nc = await nats.connect(url)
     js = nc.jetstream()
     try:
@@ -115,12 +112,17 @@ async def jetstream(url: str, n: int) -> dict:
         await nc.close()
 
 
-def calibrate(stack: dict, run_dir: Path, log_dir: Path, n: int = 1000) -> dict:
+def calibrate(
+    stack: StackInfo, run_dir: Path, log_dir: Path, n: int = 1000
+) -> dict[str, CalibrationPart]:
     """Measure every part; p50s in ms, and the raw histograms."""
 
-    async def run() -> dict:
+    async def run() -> dict[str, CalibrationPart]:
         echo = await grpc_echo(n, run_dir, log_dir)
-        parts: dict = {"grpc_echo": echo["aio"], "grpc_echo_from_generator": echo["generator"]}
+        parts: dict[str, CalibrationPart] = {
+            "grpc_echo": echo["aio"],
+            "grpc_echo_from_generator": echo["generator"],
+        }
         dsn = stack["databases"]["posts"]["dsn"]
         parts["pg_insert_commit"], parts["pg_select"] = await postgres(dsn, n)
         if "bus" in stack:
@@ -130,7 +132,7 @@ def calibrate(stack: dict, run_dir: Path, log_dir: Path, n: int = 1000) -> dict:
     return asyncio.run(run())
 
 
-def floors(impl: str, parts: dict) -> dict[str, float]:
+def floors(impl: str, parts: dict[str, CalibrationPart]) -> dict[str, float]:
     """Each operation's floor in ms: the sum of its unavoidable parts' p50. The first hop is
     the generator's own round trip; further hops are service-to-service (grpc.aio)."""
     first_hop = parts["grpc_echo_from_generator"]["p50_ms"]

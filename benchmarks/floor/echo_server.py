@@ -1,4 +1,4 @@
-"""A bare grpc.aio unary echo server: the floor of one gRPC hop (LAB.md section 6)."""
+"""A bare grpc.aio unary echo server: the floor of one gRPC hop (docs/METHOD.md, Calibration)."""
 
 from __future__ import annotations
 

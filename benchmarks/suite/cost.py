@@ -1,5 +1,6 @@
-"""Cost (LAB.md section 5): CPU seconds and peak memory per component, database transactions,
-bus messages and bytes; sampled from outside the processes, so the services pay nothing."""
+"""Cost (docs/METHOD.md, Cost): CPU seconds and peak memory per component, database
+transactions, bus messages and bytes; sampled from outside the processes, so the services pay
+nothing."""
 
 from __future__ import annotations
 
@@ -12,10 +13,13 @@ from dataclasses import dataclass, field
 import asyncpg
 import psutil
 
+from benchmarks.suite.results import ComponentUsage, MachineShares
+from stack.stackfile import StackInfo
 
-def components(stack: dict) -> dict[str, list[int]]:
+
+def components(stack: StackInfo) -> dict[str, list[int | None]]:
     """Component name -> root pids (a database's postmaster stands for its backends too)."""
-    found: dict[str, list[int]] = {}
+    found: dict[str, list[int | None]] = {}
     for name, proc in stack["processes"].items():
         found.setdefault(name.rsplit("-", 1)[0], []).append(proc["pid"])
     for name, db in stack["databases"].items():
@@ -25,7 +29,7 @@ def components(stack: dict) -> dict[str, list[int]]:
     return found
 
 
-def _tree(pids: list[int]) -> list[psutil.Process]:
+def _tree(pids: list[int | None]) -> list[psutil.Process]:
     procs = []
     for pid in pids:
         try:
@@ -40,7 +44,7 @@ def _tree(pids: list[int]) -> list[psutil.Process]:
 class ProcessSampler:
     """CPU time (start to stop) and peak memory (PSS: shared pages counted once) per component."""
 
-    stack: dict
+    stack: StackInfo
     interval_s: float = 1.0
     cpu_start: dict[str, float] = field(default_factory=dict)
     peak_mb: dict[str, float] = field(default_factory=dict)
@@ -82,7 +86,7 @@ class ProcessSampler:
         self._thread = threading.Thread(target=loop, daemon=True)
         self._thread.start()
 
-    def stop(self) -> dict[str, dict[str, float]]:
+    def stop(self) -> dict[str, ComponentUsage]:
         self._stop.set()
         if self._thread:
             self._thread.join()
@@ -96,7 +100,7 @@ class ProcessSampler:
         }
 
 
-def db_transactions(stack: dict) -> dict[str, int]:
+def db_transactions(stack: StackInfo) -> dict[str, int]:
     """Committed + rolled back transactions per service database (pg_stat_database)."""
 
     async def one(dsn: str) -> int:
@@ -117,7 +121,7 @@ def db_transactions(stack: dict) -> dict[str, int]:
     return asyncio.run(every())
 
 
-def bus_counters(stack: dict) -> dict[str, int]:
+def bus_counters(stack: StackInfo) -> dict[str, int]:
     """Events in the event stream and the server's message/byte counters (async stacks)."""
     if "bus" not in stack:
         return {}
@@ -151,7 +155,7 @@ def cpu_ticks() -> dict[str, int]:
     return dict(zip(names, map(int, fields), strict=False))
 
 
-def machine_shares(after: dict[str, int], before: dict[str, int]) -> dict[str, float]:
+def machine_shares(after: dict[str, int], before: dict[str, int]) -> MachineShares:
     """Percent of all CPU time, between two cpu_ticks(): how busy the machine was, and how much
     time the hypervisor gave to someone else (steal: a noisy neighbour makes a run slower)."""
     d = delta(after, before)

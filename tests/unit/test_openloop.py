@@ -78,7 +78,8 @@ def test_merged_histograms_hold_every_value() -> None:
 
 
 def test_capacity_sweep_steps_then_bisects() -> None:
-    from benchmarks.suite.run import PROFILES, capacity, next_rate
+    from benchmarks.suite.profiles import PROFILES
+    from benchmarks.suite.sweep import capacity, next_rate
 
     profile = PROFILES["quick"]  # rates 50, 100, 200, 400; two bisections
     slo_limit = 270.0  # a system that meets the SLO up to 270/s

@@ -1,0 +1,212 @@
+"""The shapes of what `lab bench` writes (results/<run-id>/summary.json, meta.json and each
+measured run's summary.json) and of what its functions return, as TypedDicts: the JSON is the
+results' contract (docs/METHOD.md, Results and report). Key order is the order written."""
+
+from __future__ import annotations
+
+from typing import Literal, NotRequired, TypedDict
+
+from benchmarks.load.hdr import LatencySummary
+
+__all__ = [
+    "ComponentUsage",
+    "CostSummary",
+    "GeneratorCpu",
+    "ImplResult",
+    "ImplTargets",
+    "LatencySummary",
+    "LoadSummary",
+    "MachineMeta",
+    "MachineShares",
+    "MeasuredRun",
+    "MetaDocument",
+    "OperationSummary",
+    "RunSummary",
+    "ScenarioCapacity",
+    "Slo",
+    "StackSummary",
+    "SummaryDocument",
+    "SweepOutcome",
+    "SweepResult",
+    "SweepStep",
+    "Targets",
+]
+
+
+# --- one run ---------------------------------------------------------------------------------
+class OperationSummary(TypedDict):
+    """One operation of a run, over every generator process."""
+
+    ok: int
+    errors: dict[str, int]  # gRPC status name (or GENERATOR_*, TIMEOUT) -> count
+    error_rate: float
+    latency_ms: LatencySummary  # from the scheduled start (open loop)
+    service_time_ms: LatencySummary  # from the actual send
+
+
+class GeneratorCpu(TypedDict):
+    mean: float  # of the busiest generator process, percent of one core
+    max: float  # highest sample of any process
+
+
+class LoadSummary(TypedDict):
+    """What the generator processes measured in one Locust run (driver.summarize)."""
+
+    scenario: str
+    mode: Literal["open", "closed"]
+    offered_rate: float | None  # requests/s; None in a closed loop
+    achieved_rate: float
+    successful_rate: float
+    duration_s: float  # the measured window
+    users: int
+    generator_processes: int
+    requests: int
+    errors: int
+    error_rate: float
+    latency_ms: LatencySummary  # every operation together
+    operations: dict[str, OperationSummary]
+    probe_ms: dict[str, LatencySummary]  # the scenario's own histograms (read_your_writes)
+    probe_counters: dict[str, int]
+    generator_cpu_percent: GeneratorCpu
+    generator_saturated: bool
+
+
+class MachineShares(TypedDict, total=False):
+    """Percent of all the machine's CPU time during a run (empty without /proc/stat)."""
+
+    busy_percent: float
+    steal_percent: float  # given by the hypervisor to someone else
+
+
+class RunSummary(LoadSummary):
+    """One Locust run (driver.run_locust): a sweep step's, or the core of a measured run."""
+
+    machine: MachineShares
+
+
+class ComponentUsage(TypedDict):
+    cpu_s: float
+    peak_mb: float
+
+
+class CostSummary(TypedDict):
+    """Cost of a measured run (docs/METHOD.md, Cost), per successful request, warm-up included."""
+
+    per_1000_ok: dict[str, ComponentUsage]  # component (service, postgres-*, nats-server)
+    db_transactions_per_op: dict[str, float]  # service database -> transactions
+    bus_per_op: dict[str, float]  # stream and server counters (async)
+
+
+class MeasuredRun(RunSummary):
+    """A scenario run with cost and the services' own counters: <impl>/<label>/summary.json,
+    and summary.json's impls.<impl>.runs.<label> (which adds vs_floor)."""
+
+    cost: CostSummary
+    service_counters: dict[str, dict[str, int]]  # service -> counter -> increase
+    visibility_lag_ms: NotRequired[dict[str, LatencySummary]]  # async: the query service's
+    vs_floor: NotRequired[dict[str, float]]  # operation -> p50 / floor
+
+
+# --- capacity --------------------------------------------------------------------------------
+class SweepOutcome(TypedDict):
+    """What the sweep's choice of the next rate reads of a step."""
+
+    offered_rate: float
+    meets_slo: bool
+
+
+class SweepStep(SweepOutcome):
+    achieved_rate: float
+    p99_ms: float | None
+    error_rate: float
+    generator_saturated: bool
+    steal_percent: float | None
+
+
+class Slo(TypedDict):
+    p99_ms: float
+    error_rate: float
+
+
+class SweepResult(TypedDict):
+    """One capacity sweep of a scenario (docs/METHOD.md, Capacity)."""
+
+    slo: Slo
+    capacity_rate: float | None  # the highest rate met below every rate missed
+    steps: list[SweepStep]  # in the order run
+    note: str | None  # set when no rate missed: the capacity is higher
+
+
+class ScenarioCapacity(SweepResult):
+    """The implementation's sweep beside the bare chain's of the same shape."""
+
+    bare_chain: SweepResult
+    share_of_bare_chain: float | None
+    share_is_upper_bound: bool  # the bare chain never missed: its capacity is higher
+
+
+# --- one implementation, the whole run -------------------------------------------------------
+class StackSummary(TypedDict):
+    services: dict[str, list[str]]  # service -> host:port of each replica
+
+
+class ImplResult(TypedDict):
+    """summary.json's impls.<impl>."""
+
+    impl: str
+    stack: StackSummary
+    calibration_ms: dict[str, LatencySummary]  # part -> its timings (calibration.calibrate)
+    floors_ms: dict[str, float]  # operation -> floor
+    runs: dict[str, MeasuredRun]  # "<scenario>@<rate>" or "<scenario>@closed-<users>"
+    capacity: dict[str, ScenarioCapacity]  # scenario -> sweeps
+
+
+class ImplTargets(TypedDict):
+    """How close one implementation came to the benchmark's goals (measured, never asserted)."""
+
+    p50_over_floor: dict[str, float]  # "<label>/<operation>" -> p50 / floor
+    p50_within_1_3x_floor: bool | None
+    generator_saturated_anywhere: bool
+    visibility_lag_p99_ms: dict[str, float | None] | None  # label -> p99 (async)
+    capacity_share_of_bare_chain: dict[str, float | None] | None  # scenario -> share
+
+
+# summary.json's targets: the goals (p50_over_floor_max, lag_p99_ms_max,
+# capacity_share_of_bare_chain_min: numbers) beside one ImplTargets per implementation (keyed
+# by its name, so no TypedDict can say which key holds which).
+Targets = dict[str, float | ImplTargets]
+
+
+class MachineMeta(TypedDict):
+    """The machine and the code a run measured (meta.json's and summary.json's machine)."""
+
+    git_commit: str
+    git_dirty: bool
+    cpu_model: str
+    cpu_count: int | None
+    platform: str
+    python: str
+    packages: dict[str, str | None]  # distribution -> version (None: not installed)
+    postgres: str
+    nats_server: str
+
+
+class MetaDocument(TypedDict):
+    """results/<run-id>/meta.json."""
+
+    run_id: str
+    started_at: str  # ISO 8601, UTC
+    config: dict[str, object]  # BenchConfig's fields, paths as strings
+    profile: dict[str, object]  # Profile's fields
+    seed: int
+    machine: MachineMeta
+    ended_at: NotRequired[str]  # written again at the end
+
+
+class SummaryDocument(TypedDict):
+    """results/<run-id>/summary.json."""
+
+    run_id: str
+    machine: MachineMeta
+    impls: dict[str, ImplResult]
+    targets: Targets

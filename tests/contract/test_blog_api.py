@@ -12,7 +12,7 @@ import grpc
 import pytest
 
 from blog.v1 import api_pb2
-from tests.conftest import Api, comment_on, eventually
+from tests.helpers import Api, comment_on, eventually
 
 APPROVED, REJECTED, PENDING = api_pb2.APPROVED, api_pb2.REJECTED, api_pb2.PENDING
 TIMEOUT = 5.0

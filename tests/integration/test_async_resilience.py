@@ -24,7 +24,7 @@ from blog.v1 import api_pb2, internal_pb2
 from lab.rpc.metrics import decode_histogram
 from lab.rpc.metrics import fetch as fetch_metrics
 from stack.runner import Stack
-from tests.conftest import Api, comment_on, eventually, start_stack
+from tests.helpers import Api, comment_on, eventually, start_stack
 
 TIMEOUT = 5.0
 
@@ -206,7 +206,16 @@ def test_poison_event_is_dead_lettered_and_later_events_flow(astack: Stack, api:
     assert all("poison" in x.reason and "not an Envelope" in x.reason for x in poisoned)
 
     listed = subprocess.run(
-        [sys.executable, "-m", "labcli", "dlq", "list", "--stack", str(astack.stack_file), "--json"],
+        [
+            sys.executable,
+            "-m",
+            "labcli",
+            "dlq",
+            "list",
+            "--stack",
+            str(astack.stack_file),
+            "--json",
+        ],
         capture_output=True,
         text=True,
         timeout=60,

@@ -13,7 +13,7 @@ import pytest
 
 from blog.v1 import api_pb2
 from stack.runner import Stack
-from tests.conftest import Api, eventually, start_stack
+from tests.helpers import Api, eventually, start_stack
 
 DEADLINE_S = 3.0
 

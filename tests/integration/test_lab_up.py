@@ -20,7 +20,7 @@ import pytest
 
 from blog.v1 import api_pb2
 from stack.postgres import find_bin_dir
-from tests.conftest import Api, eventually
+from tests.helpers import Api, eventually
 
 
 def start_lab_up(

@@ -1,0 +1,65 @@
+"""Helpers the contract and integration tests import: the API client, bounded retries, stacks.
+
+Fixtures and hooks stay in tests/conftest.py (pytest loads it by itself; tests never import it).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import grpc
+from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from blog.v1 import api_pb2
+from stack.client import BlogClient
+from stack.runner import Stack, StackConfig
+
+# The implementations the contract suite runs against, unchanged for both.
+IMPLS = ["sync", "async"]
+
+T = TypeVar("T")
+
+
+# The tests' client of the public API: only protos and stack.json, like any outside client.
+Api = BlogClient
+
+
+class NotYet(AssertionError):
+    """Raised inside `eventually` blocks: the condition does not hold yet."""
+
+
+def eventually(check: Callable[[], T], timeout_s: float = 15.0) -> T:
+    """Retry `check` (bounded, with backoff) until it stops raising NotYet/AssertionError."""
+    wrapped = retry(
+        retry=retry_if_exception_type(AssertionError),
+        stop=stop_after_delay(timeout_s),
+        wait=wait_exponential(multiplier=0.01, max=0.5),
+        reraise=True,
+    )(check)
+    return wrapped()
+
+
+def comment_on(api: Api, post_id: str, content: str, timeout_s: float = 15.0) -> api_pb2.Comment:
+    """CreateComment, retried while the comments service has not heard of the post yet (async).
+    The same request_id throughout, so a retry can never create a second comment."""
+    request = api_pb2.CreateCommentRequest(
+        post_id=post_id, content=content, request_id=str(uuid.uuid4())
+    )
+
+    def attempt() -> api_pb2.Comment:
+        try:
+            return api.comments.CreateComment(request, timeout=5)
+        except grpc.RpcError as error:
+            assert error.code() != grpc.StatusCode.NOT_FOUND, "post not known yet"
+            raise
+
+    return eventually(attempt, timeout_s)
+
+
+def start_stack(impl: str, data_dir: Path, **config: object) -> Stack:
+    stack = Stack(StackConfig(impl=impl, data_dir=data_dir, fresh=True, **config))  # type: ignore[arg-type]
+    stack.start()
+    return stack

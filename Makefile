@@ -18,10 +18,11 @@ test: $(STAMP) lint  ## lint + format check, then the whole test suite (unit, co
 unit: $(STAMP)  ## the fast unit tests only
 	$(BIN)/python -m pytest -q tests/unit
 
-lint: $(STAMP)  ## ruff lint and format check, mypy
+lint: $(STAMP)  ## ruff lint and format check, mypy, import contracts (import-linter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy lab sync_impl async_impl stack benchmarks labcli
+	$(BIN)/lint-imports --no-cache
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -66,6 +66,7 @@ def durable_consumer(
         raise ValueError(f"{assembly.service} handles {sorted(handlers)}, subscribes {wanted}")
     consumer = DurableConsumer(
         assembly.service,
+        nc=connection.nc,
         js=connection.js,
         db=database,
         handlers=handlers,

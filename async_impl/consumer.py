@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
+from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -27,6 +29,7 @@ from nats.js.errors import NotFoundError
 
 from async_impl import bus
 from async_impl.outbox import queue_event
+from async_impl.pull import PullStream
 from async_impl.schema import PROCESSED
 from lab.domain import InvalidArgument, Unavailable
 from lab.events import IncomingEvent, OutgoingEvent, PoisonEvent, decode
@@ -54,7 +57,8 @@ class DurableConsumer:
         on_commit: Callable[[list[OutgoingEvent]], None] = lambda events: None,
         before: Callable[[IncomingEvent], Awaitable[None]] | None = None,
         after: Callable[[IncomingEvent], None] | None = None,
-        batch: int = 64,
+        nc: NATS | None = None,
+        window: int = 64,
         max_attempts: int = 5,
     ) -> None:
         self.name = name
@@ -65,10 +69,10 @@ class DurableConsumer:
         self.on_commit = on_commit
         self.before = before
         self.after = after
-        self.batch = batch
+        self.nc = nc
+        self.window = window
         self.max_attempts = max_attempts
         self._task: asyncio.Task[None] | None = None
-        self._sub: JetStreamContext.PullSubscription | None = None
 
     def config(self) -> ConsumerConfig:
         return ConsumerConfig(
@@ -76,8 +80,8 @@ class DurableConsumer:
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
             filter_subjects=sorted(self.handlers),
-            # Redelivery bound for a message delivered but never acked (e.g. to a fetch that had
-            # just given up). Handlers take milliseconds; a database stall is cut at 4 s.
+            # Redelivery bound for a message delivered but never acked (e.g. to a replica that
+            # stopped). Handlers take milliseconds; a database stall is cut at 4 s.
             ack_wait=10.0,
             max_deliver=-1,  # see the module docstring: poison is bounded by us, not here
             max_ack_pending=10_000,
@@ -109,44 +113,50 @@ class DurableConsumer:
             except asyncio.CancelledError:
                 pass
             self._task = None
-        await self._unsubscribe()
-
-    async def _unsubscribe(self) -> None:
-        # A cancelled fetch leaves its subscription open; drain() would wait on it.
-        if self._sub is not None:
-            sub, self._sub = self._sub, None
-            try:
-                await sub.unsubscribe()
-            except Exception as error:  # already closed with the connection
-                log.debug("unsubscribe %s: %s", self.name, error)
 
     async def _run(self) -> None:
+        assert self.nc is not None, "a consumer that runs needs its NATS connection (nc=)"
         backoff = 0.1
         while True:
+            stream = PullStream(self.nc, bus.EVENTS, self.name, window=self.window)
             try:
                 await self.ensure()
-                await self._unsubscribe()
-                sub = self._sub = await self.js.pull_subscribe_bind(
-                    durable=self.name, stream=bus.EVENTS
-                )
-                while True:
-                    # nats.py #504: after a server restart a parked pull request is never
-                    # answered. Each short fetch issues a fresh pull request, so consumption
-                    # resumes by itself after a reconnect (the client re-sends the SUB).
-                    # Re-subscribing instead would strand messages the server had already
-                    # delivered to the old inbox until ack_wait ran out.
-                    try:
-                        msgs = await sub.fetch(self.batch, timeout=1.0)
-                    except TimeoutError:  # nats.py raises its own and asyncio's: both are this
-                        continue
-                    backoff = 0.1
-                    await asyncio.gather(*(self.process(m) for m in msgs))
+                await stream.open()
+                backoff = 0.1
+                await self._consume(stream)
             except asyncio.CancelledError:
                 raise
             except Exception as error:
                 log.warning("consumer %s: %s; retrying in %.1fs", self.name, error, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
+            finally:
+                await _quietly(stream.close())
+
+    async def _consume(self, stream: PullStream) -> None:
+        """Process each message the moment it arrives, at most `window` at a time."""
+        in_flight: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                msg = await stream.next(len(in_flight))
+                if msg is None:
+                    continue
+                delay = datetime.now(UTC) - msg.metadata.timestamp  # stream publish -> here
+                self.metrics.record_us("delivery_delay_us", delay.total_seconds() * 1e6)
+                task = asyncio.create_task(self.process(msg))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+                task.add_done_callback(self._log_failure)
+        finally:
+            for task in in_flight:  # stopping: unacked messages are redelivered after ack_wait
+                task.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
+
+    def _log_failure(self, task: asyncio.Task[None]) -> None:
+        """process() handles every failure of an event; what escapes it (an ack or term the bus
+        refused) is logged here, and the message is redelivered after ack_wait."""
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("consumer %s: %r", self.name, task.exception())
 
     async def process(self, msg: Msg) -> None:
         delivered = msg.metadata.num_delivered
@@ -233,3 +243,10 @@ class DurableConsumer:
 def lag_us(event: IncomingEvent) -> float:
     """Microseconds from the event's occurrence to now (the time it became visible)."""
     return (datetime.now(UTC) - event.occurred_at).total_seconds() * 1e6
+
+
+async def _quietly(closing: Coroutine[Any, Any, None]) -> None:
+    try:
+        await closing
+    except Exception as error:  # already closed with the connection
+        log.debug("closing a pull stream: %s", error)

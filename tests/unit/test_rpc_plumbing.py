@@ -1,4 +1,4 @@
-"""Unit tests of the gRPC plumbing: targets, retry policy, error mapping, settings."""
+"""Unit tests of the gRPC plumbing: targets, retry policy, error mapping."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ import pytest
 from lab.domain import InvalidArgument, NotFound, Unavailable
 from lab.rpc.channels import channel_options, grpc_target, retry_service_config
 from lab.rpc.errors import _domain_error
-from lab.rpc.settings import load_settings
-from labcli.main import CliError, parse_replicas
 
 
 def test_grpc_target_balances_over_replicas() -> None:
@@ -57,25 +55,3 @@ def test_status_codes_are_the_standard_ones() -> None:
         "Unavailable": grpc.StatusCode.UNAVAILABLE,
         "DeadlineExceeded": grpc.StatusCode.DEADLINE_EXCEEDED,
     }
-
-
-def test_settings_from_flags_and_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LAB_DSN", "postgresql+asyncpg://u:p@127.0.0.1:1/d")
-    settings = load_settings("x", ["--call-timeout-ms", "250", "--blocklist", "a,b"])
-    assert settings.call_timeout_ms == 250
-    assert settings.dsn.endswith("/d")
-    assert settings.moderator().blocklist == ("a", "b")
-
-
-def test_missing_settings_fail_fast_naming_them() -> None:
-    settings = load_settings("x", [])
-    with pytest.raises(SystemExit, match="--posts-addr"):
-        settings.require("dsn", "posts_addr")
-
-
-def test_parse_replicas() -> None:
-    assert parse_replicas("") == {}
-    assert parse_replicas("2")["query"] == 2
-    assert parse_replicas("posts=2,comments=3") == {"posts": 2, "comments": 3}
-    with pytest.raises(CliError, match="--replicas"):
-        parse_replicas("posts=two")

@@ -1,0 +1,71 @@
+"""What every `lab` command shares: the one-line error, finding a running stack, the stack
+options of the commands that talk to one, and printing a reply as text or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeAlias
+
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message
+
+DEFAULT_DATA_ROOT = Path(".lab")
+CLIENT_TIMEOUT_S = 5.0
+
+# The one dispatch convention: every subcommand sets `run`, a function of its arguments
+# returning the exit code.
+Run: TypeAlias = Callable[[argparse.Namespace], int]
+SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+class CliError(Exception):
+    """An error to print as one line, with no traceback."""
+
+
+def find_stack_file(given: str | None) -> Path:
+    if given:
+        path = Path(given)
+        if path.is_dir():
+            path = path / "stack.json"
+        if not path.exists():
+            raise CliError(f"{path} does not exist: is `lab up` running with that data dir?")
+        return path
+    running = sorted(DEFAULT_DATA_ROOT.glob("*/stack.json"))
+    if not running:
+        raise CliError("no running stack found under .lab/: start one with `lab up --impl sync`")
+    if len(running) > 1:
+        names = ", ".join(str(p) for p in running)
+        raise CliError(f"several stacks are running ({names}); choose one with --stack")
+    return running[0]
+
+
+def stack_command(
+    parent: SubParsers, name: str, run: Run, help_text: str
+) -> argparse.ArgumentParser:
+    """A subcommand that talks to a running stack: --stack, --json and --timeout."""
+    p = parent.add_parser(name, help=help_text, description=help_text)
+    p.add_argument(
+        "--stack",
+        help="stack.json (or its directory) of a running `lab up`; "
+        "default: the only one under .lab/",
+    )
+    p.add_argument("--json", action="store_true", help="print the reply as JSON")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=CLIENT_TIMEOUT_S,
+        help=f"deadline in seconds (default {CLIENT_TIMEOUT_S:g})",
+    )
+    p.set_defaults(run=run)
+    return p
+
+
+def emit(args: argparse.Namespace, message: Message, text: str) -> None:
+    """Print a reply: `text`, or with --json the message itself."""
+    if args.json:
+        print(json.dumps(MessageToDict(message, preserving_proto_field_name=True), indent=2))
+    else:
+        print(text)

@@ -1,0 +1,111 @@
+"""`lab up`: run a whole stack in the foreground until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from labcli.common import DEFAULT_DATA_ROOT, CliError, SubParsers
+from stack.runner import Stack, StackConfig, StackError
+from stack.topology import SERVICES, TOPOLOGY
+
+
+def parse_replicas(text: str) -> dict[str, int]:
+    """'2' (every service) or 'posts=2,comments=3'."""
+    if not text:
+        return {}
+    try:
+        if "=" not in text:
+            return {name: int(text) for name in SERVICES}
+        pairs = (item.split("=", 1) for item in text.split(",") if item)
+        return {name.strip(): int(count) for name, count in pairs}
+    except ValueError:
+        raise CliError(f"--replicas: expected N or service=N[,...], got {text!r}") from None
+
+
+def run_up(args: argparse.Namespace) -> int:
+    data_dir = args.data_dir or DEFAULT_DATA_ROOT / args.impl
+    stop_requested = False
+
+    def request_stop(signum: int, _frame: Any) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+
+    config = StackConfig(
+        impl=args.impl,
+        data_dir=Path(data_dir),
+        replicas=parse_replicas(args.replicas),
+        blocklist=args.blocklist,
+        moderation_delay_ms=args.moderation_delay_ms,
+        call_timeout_ms=args.call_timeout_ms,
+        fresh=args.fresh,
+    )
+    # Handle SIGTERM like Ctrl-C, from the start: a stop during start-up must clean up too.
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    stack = Stack(config)
+    try:
+        stack.start(progress=True)
+        services = stack.describe()["services"]
+        summary = " ".join(f"{n}={','.join(a)}" for n, a in services.items() if a)
+        print(f"ready impl={args.impl} stack={stack.stack_file} {summary}", flush=True)
+        print("press Ctrl-C (or send SIGTERM) to stop everything", flush=True)
+        reported: set[str] = set()
+        while not stop_requested:
+            for part in stack.exited():
+                if part not in reported:
+                    reported.add(part)
+                    print(f"warning: {part} is not running", flush=True)
+            time.sleep(0.2)
+        print("stopping ...", flush=True)
+    except StackError as error:
+        raise CliError(str(error)) from None
+    finally:
+        # Ignore further signals while stopping, so a second Ctrl-C cannot leave orphans.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stack.stop()
+    print("stopped", flush=True)
+    return 0
+
+
+def add_commands(sub: SubParsers) -> None:
+    up = sub.add_parser(
+        "up",
+        help="run a whole stack in the foreground until Ctrl-C/SIGTERM",
+        description="Start one PostgreSQL server per data-owning service and every service "
+        "process, wait until all are healthy, write DATA_DIR/stack.json and print a line "
+        "starting with 'ready'. Ctrl-C or SIGTERM stops everything and removes stack.json.",
+    )
+    up.add_argument("--impl", required=True, choices=sorted(TOPOLOGY), help="implementation")
+    up.add_argument(
+        "--data-dir",
+        type=Path,
+        help="where data, logs and stack.json live "
+        "(default .lab/IMPL; databases persist across runs)",
+    )
+    up.add_argument("--fresh", action="store_true", help="delete existing data first")
+    up.add_argument(
+        "--replicas",
+        default="",
+        metavar="N|SVC=N,...",
+        help="replicas per service, e.g. 2 or posts=2,comments=2 (default 1)",
+    )
+    up.add_argument(
+        "--blocklist", help="comma-separated words moderation rejects (default: orange,spam,scam)"
+    )
+    up.add_argument(
+        "--moderation-delay-ms",
+        type=float,
+        default=0.0,
+        help="artificial cost of each moderation decision (default 0)",
+    )
+    up.add_argument(
+        "--call-timeout-ms",
+        type=int,
+        help="deadline of each service-to-service call (default 1000)",
+    )
+    up.set_defaults(run=run_up)

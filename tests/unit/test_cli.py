@@ -1,0 +1,154 @@
+"""Unit tests of the `lab` command: its parser, one-line errors and exit codes (no stack runs)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from labcli.common import CliError
+from labcli.main import build_parser, main
+from labcli.up import parse_replicas
+from stack.topology import SERVICES
+
+# Every subcommand, with the arguments it requires.
+COMMANDS = {
+    "up": ["--impl", "sync"],
+    "post create": ["--title", "t"],
+    "post get": ["p"],
+    "comment add": ["p", "c"],
+    "comment list": ["p"],
+    "view": ["p"],
+    "list": [],
+    "metrics": ["posts"],
+    "dlq list": [],
+    "dlq replay": [],
+    "rebuild query": [],
+    "bench": [],
+}
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run in an empty directory: no .lab/ with running stacks, nothing written to the repo."""
+    monkeypatch.chdir(tmp_path)
+
+
+def write_stack(impl: str, address: str) -> Path:
+    """A stack.json under .lab/IMPL/ as `lab up` writes it, whose services are at `address`."""
+    info: dict[str, object] = {
+        "impl": impl,
+        "services": {name: [address] for name in SERVICES},
+        "databases": {},
+        "processes": {},
+        "runner_pid": 1,
+    }
+    path = Path(".lab", impl, "stack.json")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(info))
+    return path
+
+
+@pytest.fixture
+def closed_address() -> Iterator[str]:
+    """host:port of a bound socket that does not listen: connecting is refused at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+def test_parse_replicas() -> None:
+    assert parse_replicas("") == {}
+    assert parse_replicas("2") == {name: 2 for name in SERVICES}
+    assert parse_replicas("posts=2,comments=3") == {"posts": 2, "comments": 3}
+    with pytest.raises(CliError, match="--replicas"):
+        parse_replicas("posts=two")
+
+
+@pytest.mark.parametrize(("command", "required"), COMMANDS.items(), ids=list(COMMANDS))
+def test_every_subcommand_has_help_and_a_run(
+    command: str, required: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert callable(build_parser().parse_args([*command.split(), *required]).run)
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command.split(), "--help"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: lab {command} [-h]")
+
+
+def test_top_level_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for name in {command.split()[0] for command in COMMANDS}:
+        assert f"\n    {name} " in out
+
+
+def test_metrics_offers_the_services(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["metrics", "bogus"])
+    assert exit_info.value.code == 2
+    assert "(choose from 'posts', 'comments', 'moderation', 'query')" in capsys.readouterr().err
+
+
+# A command line, and how the one line it prints to stderr starts.
+CLI_ERRORS = {
+    "bench --impl bogus": "--impl: choose from ['async', 'sync'], got 'bogus'",
+    "bench --impl sync,async --attach x": "--attach runs against one stack: give one --impl",
+    "bench --profile nope": "--profile: choose from ['full', 'quick', 'smoke']",
+    "bench --scenario nope": "--scenario: unknown ['nope']; choose from",
+    "bench --rate 0": "--rate must be positive (or use --closed-loop)",
+    "up --impl sync --replicas posts=two": "--replicas: expected N or service=N[,...]",
+    "dlq replay": "name the dead letters to replay",
+    "comment add p c": "no running stack found under .lab/: start one with `lab up --impl sync`",
+    "view p --stack nowhere": "nowhere does not exist: is `lab up` running with that data dir?",
+}
+
+
+@pytest.mark.parametrize(("command", "error"), CLI_ERRORS.items(), ids=list(CLI_ERRORS))
+def test_cli_errors_are_one_line_and_exit_2(
+    command: str, error: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    assert main(command.split()) == 2
+    # `lab up` checks its options before it takes over Ctrl-C and SIGTERM.
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(f"error: {error}")
+    assert captured.err.count("\n") == 1
+
+
+def test_bus_commands_refuse_a_sync_stack(capsys: pytest.CaptureFixture[str]) -> None:
+    write_stack("sync", "127.0.0.1:1")
+    for argv in (["dlq", "list"], ["dlq", "replay", "--all"], ["rebuild", "query"]):
+        assert main(argv) == 2
+        assert capsys.readouterr().err == (
+            "error: this is a sync stack: it has no bus (use an async stack)\n"
+        )
+
+
+def test_several_stacks_need_stack_option(capsys: pytest.CaptureFixture[str]) -> None:
+    write_stack("sync", "127.0.0.1:1")
+    write_stack("async", "127.0.0.1:1")
+    assert main(["view", "p"]) == 2
+    assert capsys.readouterr().err == (
+        "error: several stacks are running (.lab/async/stack.json, .lab/sync/stack.json); "
+        "choose one with --stack\n"
+    )
+
+
+def test_grpc_errors_are_one_line_and_exit_1(
+    closed_address: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_stack("sync", closed_address)
+    assert main(["view", "p", "--timeout", "2"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("error: UNAVAILABLE: ")
+    assert captured.err.count("\n") == 1

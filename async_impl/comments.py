@@ -33,26 +33,11 @@ from lab.store.pool import Database, Executor
 from lab.store.repositories import CommentRepository
 
 
-class KnownPosts:
-    """PostDirectory: the posts this service has heard of (PostCreated), in its own database.
-    Every 'no' is counted in `comments_unknown_post`."""
-
-    def __init__(self, db: Executor, metrics: Metrics | None = None) -> None:
-        self.db = db
-        self.metrics = metrics
-
-    async def exists(self, post_id: str) -> bool:
-        found = bool(
-            await self.db.fetchval(f"SELECT true FROM {known_posts.name} WHERE id = $1", post_id)
-        )
-        if not found and self.metrics is not None:
-            self.metrics.inc("comments_unknown_post")
-        return found
-
-    async def learn(self, post_id: str) -> None:
-        await self.db.execute(
-            f"INSERT INTO {known_posts.name} (id) VALUES ($1) ON CONFLICT DO NOTHING", post_id
-        )
+async def learn_post(db: Executor, post_id: str) -> None:
+    """Remember that a post exists (from its PostCreated)."""
+    await db.execute(
+        f"INSERT INTO {known_posts.name} (id) VALUES ($1) ON CONFLICT DO NOTHING", post_id
+    )
 
 
 class LaterModeration:
@@ -66,7 +51,7 @@ class CommentServicer(servicers.CommentReads):
     def __init__(self, database: Database, metrics: Metrics, relay: OutboxRelay) -> None:
         super().__init__(CommentRepository(database))
         self.db = database
-        self.posts = KnownPosts(database, metrics)
+        self.metrics = metrics
         self.relay = relay
 
     @rpc_method
@@ -74,10 +59,12 @@ class CommentServicer(servicers.CommentReads):
         self, request: api_pb2.CreateCommentRequest, context: grpc.aio.ServicerContext
     ) -> api_pb2.Comment:
         new = NewComment.parse(request.post_id, request.content, request.request_id)
+        # The store checks the post against known_posts in the insert itself (no `posts` port).
         store = OutboxCommentRepository(self.db)
         try:
-            comment, _ = await features.create_comment(store, new, self.posts, LaterModeration())
+            comment, _ = await features.create_comment(store, new, LaterModeration())
         except NotFound:
+            self.metrics.inc("comments_unknown_post")
             raise NotFound(
                 f"post {new.post_id} not found (not known to the comments service)"
             ) from None
@@ -87,7 +74,7 @@ class CommentServicer(servicers.CommentReads):
 
 async def on_post_created(db: Executor, event: IncomingEvent) -> Sequence[OutgoingEvent]:
     payload: events_pb2.PostCreated = event.payload  # type: ignore[assignment]
-    await KnownPosts(db).learn(payload.post.id)
+    await learn_post(db, payload.post.id)
     return ()
 
 

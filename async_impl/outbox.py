@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from async_impl.schema import OUTBOX
+from async_impl.schema import OUTBOX, known_posts
 from lab import events
 from lab.domain import Comment, Post
 from lab.events import OutgoingEvent
@@ -77,7 +77,14 @@ class OutboxPostRepository(_Announcing, PostRepository):
 
 
 class OutboxCommentRepository(_Announcing, CommentRepository):
-    """Comments whose insert also queues CommentCreated."""
+    """Comments whose insert also queues CommentCreated, and happens only on a post this
+    service knows (known_posts, learnt from PostCreated): checked in the same statement, so a
+    comment on an unknown post is refused with one round trip and no race."""
+
+    ROW = (
+        "SELECT $1::uuid, $2::uuid, $3::text, $4::smallint, $5::timestamptz, $6::uuid "
+        f"WHERE EXISTS (SELECT 1 FROM {known_posts.name} WHERE id = $2::uuid)"
+    )
 
     def __init__(self, db: Executor) -> None:
         super().__init__(db)
@@ -86,7 +93,9 @@ class OutboxCommentRepository(_Announcing, CommentRepository):
     def announce(self, entity: Comment) -> OutgoingEvent:
         return events.comment_created(entity)
 
-    async def add(self, comment: Comment, request_id: str | None = None) -> tuple[Comment, bool]:
+    async def add(
+        self, comment: Comment, request_id: str | None = None
+    ) -> tuple[Comment | None, bool]:
         stored, inserted = await super().add(comment, request_id)
         self._keep(inserted)
         return stored, inserted

@@ -63,21 +63,35 @@ async def list_posts(posts: PostReader, page: PageRequest) -> tuple[list[Post], 
 
 # --- comments and moderation -----------------------------------------------------------------
 async def create_comment(
-    comments: CommentStore, new: NewComment, posts: PostDirectory, moderation: ModerationPort
+    comments: CommentStore,
+    new: NewComment,
+    moderation: ModerationPort,
+    posts: PostDirectory | None = None,
 ) -> tuple[Comment, bool]:
     """The comment rule: a comment is stored only on a post that exists, with the status
     moderation gives it (final in sync, PENDING in async), idempotently per request_id.
-    Returns the comment and whether it is new."""
+
+    Whether the post exists is asked of `posts` (sync: the posts service), or, when `posts` is
+    None, enforced by the store in the insert itself (async: the posts this service has heard
+    of; one statement, no race). Returns the comment and whether it is new.
+    """
     comment_id = new_id()
-    # The two questions are independent: ask them concurrently, so a request that crosses the
-    # network pays one hop, not two. A TaskGroup cancels the other as soon as one fails.
-    async with asyncio.TaskGroup() as group:
-        exists = group.create_task(posts.exists(new.post_id))
-        decision = group.create_task(moderation.moderate(comment_id, new.post_id, new.content))
-    if not exists.result():
+    if posts is None:
+        decision = await moderation.moderate(comment_id, new.post_id, new.content)
+    else:
+        # Independent questions across the network: ask them concurrently, so the request pays
+        # one hop, not two. A TaskGroup cancels the other as soon as one fails.
+        async with asyncio.TaskGroup() as group:
+            exists = group.create_task(posts.exists(new.post_id))
+            asked = group.create_task(moderation.moderate(comment_id, new.post_id, new.content))
+        if not exists.result():
+            raise NotFound(f"post {new.post_id} not found")
+        decision = asked.result()
+    comment = Comment(comment_id, new.post_id, new.content, decision.status, now())
+    stored, inserted = await comments.add(comment, new.request_id)
+    if stored is None:
         raise NotFound(f"post {new.post_id} not found")
-    comment = Comment(comment_id, new.post_id, new.content, decision.result().status, now())
-    return await comments.add(comment, new.request_id)
+    return stored, inserted
 
 
 async def list_comments(comments: CommentReader, post_ids: Sequence[str]) -> list[Comment]:

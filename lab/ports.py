@@ -1,9 +1,10 @@
 """Ports: what the features need from the outside, as small Protocols.
 
 Each implementation plugs in its own adapters: the repositories of lab.store (on the Database or
-on a connection the caller holds), and for the comment rule a post directory and a moderation
-port (sync: gRPC calls to the posts and moderation services; async: the comments service's own
-knowledge of posts, and a decision that comes later by event).
+on a connection the caller holds), and for the comment rule a moderation port and, where the
+store cannot tell whether a post exists, a post directory (sync: gRPC calls to the moderation
+and posts services; async: a decision that comes later by event, and a store that refuses a
+comment on a post it has not heard of in the insert itself).
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ class CommentReader(Protocol):
 class CommentStore(CommentReader, Protocol):
     async def add(
         self, comment: Comment, request_id: str | None = None
-    ) -> tuple[Comment, bool]: ...
+    ) -> tuple[Comment | None, bool]:
+        """(None, False) when the store itself refuses a comment on a post it does not know."""
+        ...
 
     async def settle(
         self, comment_id: str, status: CommentStatus

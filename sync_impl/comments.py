@@ -42,8 +42,8 @@ class CommentServicer(servicers.CommentReads):
         comment, _ = await features.create_comment(
             self.store,
             new,
-            GrpcPostDirectory(self.posts, timeout),
             GrpcModeration(self.moderation, timeout),
+            GrpcPostDirectory(self.posts, timeout),
         )
         return comment_to_pb(comment)
 

@@ -110,14 +110,19 @@ class CommentRepository:
         """The statement that inserts `comment` (a hook: see the module docstring)."""
         return insert_returning, ()
 
-    async def add(self, comment: Comment, request_id: str | None = None) -> tuple[Comment, bool]:
+    # The row an insert writes, from parameters $1..$6. A subclass may make it conditional (a
+    # SELECT ... WHERE), like a foreign key the store checks in the same statement.
+    ROW = "VALUES ($1, $2, $3, $4, $5, $6)"
+
+    async def add(
+        self, comment: Comment, request_id: str | None = None
+    ) -> tuple[Comment | None, bool]:
         """Insert `comment`; with a request_id already used, return that comment instead.
-        Returns (comment, inserted?)."""
+        Returns (comment, inserted?); (None, False) when the store refused the row (see ROW)."""
         c = comment
         sql, extra = self._statement(
             f"INSERT INTO {self.t} (id, post_id, content, status, created_at, request_id) "
-            "VALUES ($1, $2, $3, $4, $5, $6) "
-            f"ON CONFLICT (request_id) DO NOTHING RETURNING {self.COLUMNS}",
+            f"{self.ROW} ON CONFLICT (request_id) DO NOTHING RETURNING {self.COLUMNS}",
             7,
             comment,
         )
@@ -126,10 +131,12 @@ class CommentRepository:
         )
         if row is not None:
             return _comment(row), True
+        if request_id is None:
+            return None, False
         found = await self.db.fetchrow(
             f"SELECT {self.COLUMNS} FROM {self.t} WHERE request_id = $1", request_id
         )
-        return _comment(found), False
+        return (_comment(found) if found else None), False
 
     async def put(self, comment: Comment) -> None:
         """Store a copy of a comment (read model). Statuses only move forward: a final status

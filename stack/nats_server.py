@@ -17,6 +17,13 @@ from pathlib import Path
 from stack.processes import ManagedProcess
 
 
+# JetStream acknowledges a publish before it is on disk unless told otherwise (sync_interval
+# defaults to 2 minutes), and the outbox relay deletes an event's row on that acknowledgement:
+# a machine crash could then lose an event PostgreSQL had committed. So every write is fsynced,
+# like PostgreSQL's commits; docs/METHOD.md (Cost) has what it costs on this machine.
+SYNC_ALWAYS = "  sync_interval: always\n"
+
+
 class NatsError(RuntimeError):
     """nats-server could not start; the message says why and where its log is."""
 
@@ -39,8 +46,17 @@ def nats_server_version(binary: Path) -> str:
 class NatsServer:
     """One nats-server process; stop() and start() keep its port and store (a restart)."""
 
-    def __init__(self, store_dir: Path, port: int, monitor_port: int, log_dir: Path) -> None:
+    def __init__(
+        self,
+        store_dir: Path,
+        port: int,
+        monitor_port: int,
+        log_dir: Path,
+        *,
+        sync_always: bool = True,
+    ) -> None:
         self.store_dir = store_dir
+        self.sync_always = sync_always
         self.port = port
         self.monitor_port = monitor_port
         self.binary = find_nats_server()
@@ -72,7 +88,8 @@ class NatsServer:
             f'  store_dir: "{self.store_dir}"\n'
             "  max_memory_store: 256MB\n"
             "  max_file_store: 4GB\n"
-            "}\n"
+            + (SYNC_ALWAYS if self.sync_always else "")
+            + "}\n"
         )
 
     def start(self, timeout_s: float = 30.0) -> None:

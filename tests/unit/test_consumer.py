@@ -16,6 +16,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from async_impl import bus
+from async_impl import consumer as consumer_module
 from async_impl.consumer import DurableConsumer, Handler
 from async_impl.schema import OUTBOX, PROCESSED
 from lab import events
@@ -23,7 +24,7 @@ from lab.domain import CommentStatus, Decision, InvalidArgument, Post, Unavailab
 from lab.events import IncomingEvent, OutgoingEvent, PoisonEvent
 from lab.rpc.metrics import Metrics
 from lab.store.pool import Database
-from tests.fakes import FakeConnection, FakeDatabase, FakeJetStream, FakeMsg, Log, Recorder
+from tests.fakes import FakeConnection, FakeDatabase, FakeJetStream, FakeMsg, Log, Recorder, until
 
 NAME = "moderation"
 DLQ = f"dlq.{NAME}"
@@ -207,17 +208,33 @@ class TestDatabaseDown:
         assert rig.log.names()[-2:] == ["commit-failed", "nak"]
         assert "ack" not in rig.log.names() and rig.on_commit.calls == []
 
-    def test_delay_grows_with_deliveries_and_is_capped_at_5_s(self) -> None:
+    def test_short_fixed_delay_and_pulling_pauses_until_the_database_answers(self) -> None:
         delays = []
-        for delivered in range(1, 16):
+        for delivered in (1, 2, 5, 50):
             rig = Rig()
             rig.db.unavailable = True
-            rig.process(rig.consumer(), rig.msg(post_created(), num_delivered=delivered))
+            consumer = rig.consumer()
+            rig.process(consumer, rig.msg(post_created(), num_delivered=delivered))
             delays.append(rig.nak_delay())
+            assert not consumer._database_up.is_set()  # _consume pulls nothing now
 
-        assert all(0 < delay <= 5.0 for delay in delays), delays
-        assert delays == sorted(delays), delays
-        assert delays[0] < delays[1] < delays[2] < delays[3], delays
+        assert delays == [consumer_module.UNAVAILABLE_NAK_S] * 4
+        assert 0 < consumer_module.UNAVAILABLE_NAK_S <= 0.5
+
+    def test_resumes_as_soon_as_the_database_answers(self, rig: Rig) -> None:
+        rig.db.unavailable = True
+        consumer = rig.consumer()
+        rig.process(consumer, rig.msg(post_created()))
+
+        async def back_after_three_probes() -> None:
+            waiting = asyncio.create_task(consumer._await_database())
+            await until(lambda: len(rig.log.of("unavailable")) >= 3)  # one per probe
+            assert not waiting.done()
+            rig.db.unavailable = False
+            await asyncio.wait_for(waiting, timeout=1.0)
+
+        asyncio.run(back_after_three_probes())
+        assert consumer._database_up.is_set()
 
     def test_never_dead_lettered_however_many_deliveries(self, rig: Rig) -> None:
         rig.db.unavailable = True

@@ -6,6 +6,12 @@ Closed loop (Locust's own model) by default; `--lab-rate R` switches to open loo
 gets a fixed schedule (R / users per second) and latency counts from the scheduled start.
 The lab records its own latencies in HDR histograms (us) and writes them, per process, to
 --lab-out at the end; Locust's statistics (rounded to whole ms under 100 ms) are a cross-check.
+
+Without --lab-seed-file (`lab bench` always gives one) each generator process creates its own
+posts at test start (--lab-seed-posts). A failure of the generator itself (GENERATOR_<exception>)
+or a probe's TIMEOUT is reported to Locust as a failure of the operation, so whatever the lab
+counts is also in what Locust shows. --lab-request-log DIR writes one JSON line per request
+(benchmarks/load/requestlog.py) to DIR/requests-<pid>.jsonl, for chaos experiments.
 """
 
 # gevent must patch grpc before any channel exists (Locust's gRPC example does this first).
@@ -14,10 +20,11 @@ import grpc.experimental.gevent as grpc_gevent
 grpc_gevent.init_gevent()
 
 import json  # noqa: E402
+import logging  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
 import time  # noqa: E402
-from collections import Counter  # noqa: E402
+from collections import Counter, deque  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -26,13 +33,29 @@ import grpc  # noqa: E402
 import psutil  # noqa: E402
 from locust import User, between, events, task  # noqa: E402
 from locust.exception import LocustError  # noqa: E402
+from locust.runners import MasterRunner  # noqa: E402
 
 from benchmarks.floor.bare_chain import METHOD as BARE_METHOD  # noqa: E402
 from benchmarks.load.hdr import new_histogram, record  # noqa: E402
 from benchmarks.load.openloop import Schedule  # noqa: E402
-from benchmarks.load.scenarios import OPERATIONS, Context, Mix, Stubs  # noqa: E402
+from benchmarks.load.requestlog import OK, RequestLog, RequestRecord  # noqa: E402
+from benchmarks.load.scenarios import (  # noqa: E402
+    FROM_RECENT,
+    NOTHING,
+    OPERATIONS,
+    RECENT_POSTS,
+    SCENARIOS,
+    Context,
+    Mix,
+    Outcome,
+    Stubs,
+    seed_posts,
+)
 from blog.v1 import api_pb2_grpc  # noqa: E402
 from lab.rpc.channels import channel_options, grpc_target  # noqa: E402
+
+logger = logging.getLogger(__name__)
+FLUSH_EVERY_S = 0.5  # the request log reaches the file at least this often
 
 
 @events.init_command_line_parser.add_listener
@@ -43,9 +66,7 @@ def _lab_options(parser: Any) -> None:
         default=os.environ.get("LAB_STACK", ""),
         help="stack.json of the stack under test",
     )
-    lab.add_argument(
-        "--lab-scenario", default="mixed", help="read_heavy, write_heavy, mixed or read_your_writes"
-    )
+    lab.add_argument("--lab-scenario", default="mixed", help=f"one of {', '.join(SCENARIOS)}")
     lab.add_argument(
         "--lab-rate",
         type=float,
@@ -59,6 +80,12 @@ def _lab_options(parser: Any) -> None:
         help="closed loop: mean think time between a user's requests",
     )
     lab.add_argument("--lab-seed-file", default="", help="JSON list of post ids to read")
+    lab.add_argument(
+        "--lab-seed-posts",
+        type=int,
+        default=20,
+        help="without --lab-seed-file: posts each generator process creates at test start",
+    )
     lab.add_argument("--lab-seed", type=int, default=1, help="random seed")
     lab.add_argument(
         "--lab-warmup-s",
@@ -71,6 +98,11 @@ def _lab_options(parser: Any) -> None:
         "--lab-bare",
         default="",
         help="routes JSON of a bare chain: run its plans instead of the blog API",
+    )
+    lab.add_argument(
+        "--lab-request-log",
+        default="",
+        help="directory: one JSON line per request to requests-<pid>.jsonl (warm-up included)",
     )
 
 
@@ -140,8 +172,127 @@ class Recorder:
 RECORDER = Recorder()
 
 
+class RequestLogger:
+    """This process's per-request log (--lab-request-log): monotonic times become wall-clock
+    times with one offset taken at test start; a greenlet flushes the buffer every
+    FLUSH_EVERY_S, and test stop flushes it too."""
+
+    def __init__(self) -> None:
+        self.log: RequestLog | None = None
+        self.offset = 0.0
+        self.flusher: gevent.Greenlet | None = None
+        self.directory: Path | None = None
+        # The drain (chaos experiments end with it, so that no write is sent without its record):
+        # once DIR/stop exists no request starts, and when none is in flight any more the log
+        # is flushed and DIR/drained-<pid> written.
+        self.in_flight = 0
+        self.draining = False
+        self.drained = False
+
+    def start(self, directory: str) -> None:
+        self.offset = time.time() - time.monotonic()
+        if not directory:
+            return
+        self.directory = Path(directory)
+        if self.log is None:
+            self.log = RequestLog(Path(directory))
+        if self.flusher is None:
+            self.flusher = gevent.spawn(self._flush_every, FLUSH_EVERY_S)
+
+    def add(self, op: str, scheduled: float, end: float, status: str, outcome: Outcome) -> None:
+        if self.log is None:
+            return
+        self.log.append(
+            RequestRecord(
+                op,
+                scheduled + self.offset,
+                end + self.offset,
+                status,
+                outcome.request_id,
+                outcome.id,
+                outcome.post_id,
+            )
+        )
+
+    def _flush_every(self, seconds: float) -> None:
+        while True:
+            gevent.sleep(seconds if not self.draining else 0.05)
+            self.flush()
+            if self.directory is None or self.drained:
+                continue
+            if not self.draining and (self.directory / STOP_FILE).exists():
+                self.draining = True
+            if self.draining and self.in_flight == 0:
+                self.flush()
+                (self.directory / f"drained-{os.getpid()}").touch()
+                self.drained = True
+
+    def flush(self) -> None:
+        if self.log is not None:
+            self.log.flush()
+
+    def close(self) -> None:
+        if self.flusher is not None:
+            self.flusher.kill(block=False)
+            self.flusher = None
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+
+
+REQUEST_LOG = RequestLogger()
+STOP_FILE = "stop"  # in --lab-request-log DIR: start no more requests (see RequestLogger)
+
+# This process's posts: the seeded ones, and the newest it created (shared by its users).
+_SEEDED: list[str] = []
+_CREATED: deque[tuple[str, float]] = deque(maxlen=RECENT_POSTS)
+
+
+def _seed(options: Any) -> None:
+    """The posts operations pick from: --lab-seed-file, or (without one) posts this process
+    creates now, through the public API, and waits for (bounded) until every service knows."""
+    if _SEEDED or options.lab_bare:
+        return
+    if options.lab_seed_file:
+        _SEEDED.extend(json.loads(Path(options.lab_seed_file).read_text()))
+        return
+    if not options.lab_stack or options.lab_seed_posts <= 0:
+        return
+    services = json.loads(Path(options.lab_stack).read_text())["services"]
+    channels = [
+        grpc.insecure_channel(grpc_target(services[s]), options=channel_options())
+        for s in ("posts", "comments", "query")
+    ]
+    stubs = Stubs(
+        api_pb2_grpc.PostServiceStub(channels[0]),
+        api_pb2_grpc.CommentServiceStub(channels[1]),
+        api_pb2_grpc.QueryServiceStub(channels[2]),
+    )
+    try:
+        ids, everywhere = seed_posts(stubs, options.lab_seed_posts)
+    except grpc.RpcError as error:
+        logger.error(
+            "could not create seed posts (%s: %s); operations on a post will fail",
+            error.code().name,  # type: ignore[attr-defined]
+            error.details(),  # type: ignore[attr-defined]
+        )
+        return
+    finally:
+        for channel in channels:
+            channel.close()
+    _SEEDED.extend(ids)
+    if everywhere:
+        logger.info("created %d seed posts (no --lab-seed-file)", len(ids))
+    else:
+        logger.warning("created %d seed posts, not yet known to every service", len(ids))
+
+
 @events.test_start.add_listener
 def _start(environment: Any, **_: Any) -> None:
+    options = environment.parsed_options
+    if not isinstance(environment.runner, MasterRunner):  # the master runs no users
+        _seed(options)
+        REQUEST_LOG.start(options.lab_request_log)
     RECORDER.t0 = time.monotonic()
     RECORDER.warmup_s = environment.parsed_options.lab_warmup_s
 
@@ -158,6 +309,16 @@ def _start(environment: Any, **_: Any) -> None:
 @events.test_stop.add_listener
 def _stop(environment: Any, **_: Any) -> None:
     RECORDER.dump(environment.parsed_options.lab_out)
+    REQUEST_LOG.flush()
+
+
+@events.quit.add_listener
+def _quit(**_: Any) -> None:
+    REQUEST_LOG.close()
+
+
+class GeneratorError(Exception):
+    """A failure of the generator itself (a bug), as Locust shows it: GENERATOR_<exception>."""
 
 
 class LocustInterceptor(grpc.UnaryUnaryClientInterceptor):
@@ -226,15 +387,10 @@ class GrpcUser(User):
             channel.close()
 
 
-_SEEDED: list[str] = []
-
-
 class BlogUser(GrpcUser):
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
         options = environment.parsed_options
-        if options.lab_seed_file and not _SEEDED:
-            _SEEDED.extend(json.loads(Path(options.lab_seed_file).read_text()))
         rng = random.Random(options.lab_seed * 1_000_003 + id(self) % 1_000_003)
         self.ctx = Context(
             self.stubs,
@@ -242,6 +398,8 @@ class BlogUser(GrpcUser):
             rng,
             extra=RECORDER.add_extra,
             count=lambda name: RECORDER.counters.update([name]),
+            created=_CREATED,
+            from_recent=options.lab_scenario in FROM_RECENT,
         )
         self.mix = Mix(options.lab_scenario, rng)
         users = max(1, environment.parsed_options.num_users or 1)
@@ -261,7 +419,16 @@ class BlogUser(GrpcUser):
     @task
     def step(self) -> None:
         scheduled = self.schedule.next_start() if self.schedule else time.monotonic()
+        # Never before its scheduled start: Locust runs a user's first task at once (before any
+        # wait_time), and a timer may wake a little early.
+        while (early := scheduled - time.monotonic()) > 0:
+            gevent.sleep(early)
+        if REQUEST_LOG.draining:
+            return  # the experiment is ending: no request may start without being logged
         op = self.mix.draw()
+        self.ctx.sent = outcome = NOTHING
+        REQUEST_LOG.in_flight += 1
+        unseen: Exception | None = None  # a failure no gRPC call showed to Locust
         sent = time.monotonic()
         error = None
         try:
@@ -269,11 +436,39 @@ class BlogUser(GrpcUser):
                 call, plan = self.bare[op]
                 call(plan, timeout=5)
             else:
-                OPERATIONS[op](self.ctx)
+                outcome = OPERATIONS[op](self.ctx)
         except grpc.RpcError as failure:
             error = failure.code().name  # type: ignore[attr-defined]
-        except TimeoutError:
+        except TimeoutError as failure:
             error = "TIMEOUT"
+            unseen = failure
         except Exception as failure:  # a bug in the generator: counted, never silently lost
             error = f"GENERATOR_{type(failure).__name__}"
-        RECORDER.add(op, scheduled, sent, time.monotonic(), error)
+            unseen = GeneratorError(f"{error}: {failure}")
+            _log_first(error, failure)
+        done = time.monotonic()
+        RECORDER.add(op, scheduled, sent, done, error)
+        if error is not None:
+            outcome = self.ctx.sent  # what was sent before the failure (a write's request id)
+        REQUEST_LOG.add(op, scheduled, done, error or OK, outcome)
+        REQUEST_LOG.in_flight -= 1
+        if unseen is not None:
+            self.environment.events.request.fire(
+                request_type="grpc",
+                name=op,
+                response_time=(done - sent) * 1000,
+                response_length=0,
+                response=None,
+                context=None,
+                exception=unseen,
+            )
+
+
+_LOGGED: set[str] = set()
+
+
+def _log_first(error: str, failure: Exception) -> None:
+    """The traceback of each kind of generator failure, once per process."""
+    if error not in _LOGGED:
+        _LOGGED.add(error)
+        logger.error("generator failure %s", error, exc_info=failure)

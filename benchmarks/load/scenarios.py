@@ -1,7 +1,13 @@
 """Scenarios: weighted mixes of the public operations, the same for both implementations.
 
-Operations use the blocking gRPC stubs (under Locust they run on gevent). Each returns nothing
-and raises grpc.RpcError on failure; the caller times it.
+Operations use the blocking gRPC stubs (under Locust they run on gevent). Each returns an
+Outcome (what it did: the request id it sent, the id acknowledged, the post it was about) and
+raises grpc.RpcError on failure; the caller times it. Before its call an operation puts what it
+is about to send in `ctx.sent`, so a failed write's request id is known too.
+
+Operations pick posts from the seeded ones; in the `chaos` scenario (Context.from_recent) they
+pick from the posts this generator process created most recently instead, so that a comment on
+a post created during a fault shows how the implementation catches up.
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -18,6 +25,20 @@ from blog.v1 import api_pb2, api_pb2_grpc
 
 TIMEOUT_S = 5.0
 BLOCKED_SHARE = 0.1  # share of comments that contain a blocklisted word
+RECENT_POSTS = 20  # from_recent: a random one of the last RECENT_POSTS posts created
+READ_AGE_S = 1.0  # from_recent: reads pick posts acknowledged at least this long ago
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What an operation did (empty strings where not applicable)."""
+
+    request_id: str = ""  # writes: the idempotency key sent
+    id: str = ""  # writes: the id acknowledged
+    post_id: str = ""  # the post a comment was written on, or a read was about
+
+
+NOTHING = Outcome()
 
 
 @dataclass
@@ -36,17 +57,32 @@ class Context:
     rng: random.Random
     extra: Callable[[str, float], None] = lambda name, value_us: None  # extra histograms
     count: Callable[[str], None] = lambda name: None  # extra counters
-    created: list[str] = field(default_factory=list)
+    # The posts created (CreatePost) with when each was acknowledged (time.monotonic()), newest
+    # last; share one deque to share them between users.
+    created: deque[tuple[str, float]] = field(default_factory=lambda: deque(maxlen=RECENT_POSTS))
+    from_recent: bool = False  # pick posts from `created` (the seeded ones while it is empty)
+    sent: Outcome = NOTHING  # what the current operation sent (set before its call)
 
-    def any_post(self) -> str:
+    def any_post(self, min_age_s: float = 0.0) -> str:
+        """A post to write on or read: with from_recent, a recent one acknowledged at least
+        `min_age_s` ago (reads wait READ_AGE_S, so that an async view that lags by a few
+        milliseconds is not taken for an outage); else, or while there is none, a seeded one."""
+        if self.from_recent and self.created:
+            now = time.monotonic()
+            old_enough = [post_id for post_id, at in self.created if now - at >= min_age_s]
+            if old_enough:
+                return self.rng.choice(old_enough)
         return self.rng.choice(self.post_ids)
 
 
-def create_post(ctx: Context) -> None:
+def create_post(ctx: Context) -> Outcome:
     request = api_pb2.CreatePostRequest(
         title=f"bench {ctx.rng.randrange(10**9)}", body="x" * 200, request_id=str(uuid.uuid4())
     )
-    ctx.stubs.posts.CreatePost(request, timeout=TIMEOUT_S)
+    ctx.sent = Outcome(request_id=request.request_id)
+    post = ctx.stubs.posts.CreatePost(request, timeout=TIMEOUT_S)
+    ctx.created.append((post.id, time.monotonic()))
+    return Outcome(request_id=request.request_id, id=post.id)
 
 
 def comment_text(ctx: Context) -> str:
@@ -55,20 +91,39 @@ def comment_text(ctx: Context) -> str:
     return "a thoughtful comment " + str(ctx.rng.randrange(10**6))
 
 
-def create_comment(ctx: Context) -> None:
+def create_comment(ctx: Context) -> Outcome:
     request = api_pb2.CreateCommentRequest(
         post_id=ctx.any_post(), content=comment_text(ctx), request_id=str(uuid.uuid4())
     )
-    ctx.stubs.comments.CreateComment(request, timeout=TIMEOUT_S)
+    ctx.sent = Outcome(request_id=request.request_id, post_id=request.post_id)
+    comment = ctx.stubs.comments.CreateComment(request, timeout=TIMEOUT_S)
+    return Outcome(request_id=request.request_id, id=comment.id, post_id=request.post_id)
 
 
-def get_post_view(ctx: Context) -> None:
-    request = api_pb2.GetPostViewRequest(post_id=ctx.any_post())
+def get_post_view(ctx: Context) -> Outcome:
+    request = api_pb2.GetPostViewRequest(post_id=ctx.any_post(READ_AGE_S))
+    ctx.sent = Outcome(post_id=request.post_id)
     ctx.stubs.query.GetPostView(request, timeout=TIMEOUT_S)
+    return ctx.sent
 
 
-def list_post_views(ctx: Context) -> None:
+def list_post_views(ctx: Context) -> Outcome:
     ctx.stubs.query.ListPostViews(api_pb2.ListPostViewsRequest(page_size=10), timeout=TIMEOUT_S)
+    return NOTHING
+
+
+def get_post(ctx: Context) -> Outcome:
+    request = api_pb2.GetPostRequest(id=ctx.any_post(READ_AGE_S))
+    ctx.sent = Outcome(post_id=request.id)
+    ctx.stubs.posts.GetPost(request, timeout=TIMEOUT_S)
+    return ctx.sent
+
+
+def list_comments(ctx: Context) -> Outcome:
+    request = api_pb2.ListCommentsRequest(post_id=ctx.any_post(READ_AGE_S))
+    ctx.sent = Outcome(post_id=request.post_id)
+    ctx.stubs.comments.ListComments(request, timeout=TIMEOUT_S)
+    return ctx.sent
 
 
 def _until(check: Callable[[], bool], limit_s: float = 5.0, pause_s: float = 0.002) -> bool:
@@ -80,15 +135,18 @@ def _until(check: Callable[[], bool], limit_s: float = 5.0, pause_s: float = 0.0
     return False
 
 
-def read_your_writes(ctx: Context) -> None:
+def read_your_writes(ctx: Context) -> Outcome:
     """Create a post, read it back through the query service; comment on it, read the comment's
-    final status back. Records how long each write took to become visible (from its ack)."""
+    final status back. Records how long each write took to become visible (from its ack).
+    Its Outcome is the post's: request id, id, and post_id."""
     stubs = ctx.stubs
-    post = stubs.posts.CreatePost(
-        api_pb2.CreatePostRequest(title="ryw", body="probe", request_id=str(uuid.uuid4())),
-        timeout=TIMEOUT_S,
+    post_request = api_pb2.CreatePostRequest(
+        title="ryw", body="probe", request_id=str(uuid.uuid4())
     )
+    ctx.sent = Outcome(request_id=post_request.request_id)
+    post = stubs.posts.CreatePost(post_request, timeout=TIMEOUT_S)
     acked = time.monotonic()
+    ctx.sent = Outcome(request_id=post_request.request_id, id=post.id, post_id=post.id)
 
     def post_visible() -> bool:
         try:
@@ -134,13 +192,54 @@ def read_your_writes(ctx: Context) -> None:
         ctx.count("ryw_comment_never_final")
         raise TimeoutError("comment status not final within 5 s")
     ctx.extra("ryw_comment_final_us", (time.monotonic() - acked) * 1e6)
+    return ctx.sent
 
 
-OPERATIONS: dict[str, Callable[[Context], None]] = {
+def seed_posts(stubs: Stubs, count: int, limit_s: float = 30.0) -> tuple[list[str], bool]:
+    """Create `count` posts through the public API (with request ids), then wait, bounded by
+    limit_s, until the comments service knows each one (a comment on it is accepted: one comment
+    per post, retried with the same request id while refused NOT_FOUND) and the query service
+    shows it. Both hold at once for sync; async learns posts from events. Returns the ids and
+    whether every post became known within the limit (the ids are usable either way)."""
+    ids = []
+    for i in range(count):
+        request = api_pb2.CreatePostRequest(
+            title=f"generator seed {i}", body="seed " * 40, request_id=str(uuid.uuid4())
+        )
+        ids.append(stubs.posts.CreatePost(request, timeout=TIMEOUT_S).id)
+    deadline = time.monotonic() + limit_s
+
+    def until_known(method: Callable[..., object], request: object) -> bool:
+        while True:
+            try:
+                method(request, timeout=TIMEOUT_S)
+                return True
+            except grpc.RpcError as error:
+                if error.code() != grpc.StatusCode.NOT_FOUND:
+                    raise
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+
+    for post_id in ids:
+        comment = api_pb2.CreateCommentRequest(
+            post_id=post_id, content="seed comment", request_id=str(uuid.uuid4())
+        )
+        view = api_pb2.GetPostViewRequest(post_id=post_id)
+        if not until_known(stubs.comments.CreateComment, comment):
+            return ids, False
+        if not until_known(stubs.query.GetPostView, view):
+            return ids, False
+    return ids, True
+
+
+OPERATIONS: dict[str, Callable[[Context], Outcome]] = {
     "CreatePost": create_post,
     "CreateComment": create_comment,
     "GetPostView": get_post_view,
     "ListPostViews": list_post_views,
+    "GetPost": get_post,
+    "ListComments": list_comments,
     "ReadYourWrites": read_your_writes,
 }
 
@@ -149,7 +248,18 @@ SCENARIOS: dict[str, dict[str, int]] = {
     "write_heavy": {"CreatePost": 40, "CreateComment": 50, "GetPostView": 10},
     "mixed": {"CreatePost": 15, "CreateComment": 25, "GetPostView": 45, "ListPostViews": 15},
     "read_your_writes": {"ReadYourWrites": 1},
+    # For chaos experiments: every read and comment is about a post this process created lately.
+    "chaos": {
+        "CreatePost": 20,
+        "GetPost": 15,
+        "CreateComment": 20,
+        "ListComments": 15,
+        "GetPostView": 20,
+        "ListPostViews": 10,
+    },
 }
+# Scenarios whose operations pick posts from the recently created ones (Context.from_recent).
+FROM_RECENT = frozenset({"chaos"})
 
 
 class Mix:

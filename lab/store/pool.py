@@ -45,8 +45,9 @@ _CONNECTIVITY_ERRORS = (
     OSError,  # includes ConnectionRefusedError and ConnectionResetError
     TimeoutError,  # connect timeout, pool acquire timeout, command timeout
     asyncpg.PostgresConnectionError,  # e.g. ConnectionDoesNotExistError
-    asyncpg.CannotConnectNowError,  # starting up or in recovery
-    asyncpg.AdminShutdownError,
+    # Class 57: admin shutdown, crash shutdown (a backend told that another process crashed or
+    # the postmaster died), cannot connect now (starting up or in recovery).
+    asyncpg.exceptions.OperatorInterventionError,
     asyncpg.TooManyConnectionsError,
     asyncpg.InterfaceError,  # e.g. "connection is closed"
 )

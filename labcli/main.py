@@ -1,6 +1,6 @@
 """`lab`: run a stack (`lab up`) and use it by hand (`lab post`, `lab comment`, `lab view`, ...).
 
-Each concern adds its subcommands (labcli.up, .client_commands, .admin, .bench); every
+Each concern adds its subcommands (labcli.up, .client_commands, .admin, .bench, .fault); every
 subcommand sets `run`, a function of its arguments returning the exit code.
 """
 
@@ -11,7 +11,7 @@ import sys
 
 import grpc
 
-from labcli import admin, bench, client_commands, up
+from labcli import admin, bench, chaos, client_commands, fault, up
 from labcli.common import CliError
 
 
@@ -21,13 +21,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="The sync-vs-async microservices lab: run a stack of real processes "
         "(PostgreSQL per service, gRPC services) and talk to it.",
         epilog="Typical use: `lab up --impl sync` in one terminal; in another, "
-        "`lab post create --title hello`, `lab comment add POST_ID 'nice'`, `lab view POST_ID`.",
+        "`lab post create --title hello`, `lab comment add POST_ID 'nice'`, `lab view POST_ID`; "
+        "`lab fault kill-db comments` then `lab fault restore comments` to see a fault.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     up.add_commands(sub)  # up
     client_commands.add_commands(sub)  # post, comment, view, list
     admin.add_commands(sub)  # metrics, dlq, rebuild
     bench.add_commands(sub)  # bench
+    fault.add_commands(sub)  # fault list/kill-db/freeze-db/kill/freeze/kill-bus/restore
+    chaos.add_commands(sub)  # chaos experiments and the blast-radius matrix
     return parser
 
 

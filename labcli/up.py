@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from labcli.common import DEFAULT_DATA_ROOT, CliError, SubParsers
+from stack.control import ControlServer
 from stack.runner import Stack, StackConfig, StackError
 from stack.topology import SERVICES, TOPOLOGY
 
@@ -24,6 +25,19 @@ def parse_replicas(text: str) -> dict[str, int]:
         return {name.strip(): int(count) for name, count in pairs}
     except ValueError:
         raise CliError(f"--replicas: expected N or service=N[,...], got {text!r}") from None
+
+
+def report_exits(reported: set[str], gone: list[str]) -> list[str]:
+    """Warnings for parts that stopped running since the last call. A part that is back is
+    forgotten, so that a later fault on it is reported again."""
+    lines = [f"warning: {part} is not running" for part in gone if part not in reported]
+    reported.clear()
+    reported.update(gone)
+    return lines
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
 
 
 def run_up(args: argparse.Namespace) -> int:
@@ -47,18 +61,24 @@ def run_up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     stack = Stack(config)
+    # The fault-control API (`lab fault`): listening before the stack starts, so the stack's
+    # one first write of stack.json already holds its address and token.
+    control = ControlServer(stack, announce=say)
     try:
+        control.start()
         stack.start(progress=True)
         services = stack.describe()["services"]
         summary = " ".join(f"{n}={','.join(a)}" for n, a in services.items() if a)
         print(f"ready impl={args.impl} stack={stack.stack_file} {summary}", flush=True)
+        print(
+            f"fault control at {control.url} (token in stack.json): see `lab fault --help`",
+            flush=True,
+        )
         print("press Ctrl-C (or send SIGTERM) to stop everything", flush=True)
         reported: set[str] = set()
         while not stop_requested:
-            for part in stack.exited():
-                if part not in reported:
-                    reported.add(part)
-                    print(f"warning: {part} is not running", flush=True)
+            for line in report_exits(reported, stack.exited()):  # exited() takes stack.lock
+                say(line)
             time.sleep(0.2)
         print("stopping ...", flush=True)
     except StackError as error:
@@ -67,6 +87,7 @@ def run_up(args: argparse.Namespace) -> int:
         # Ignore further signals while stopping, so a second Ctrl-C cannot leave orphans.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        control.stop()  # no fault may start while the stack stops
         stack.stop()
     print("stopped", flush=True)
     return 0
@@ -78,7 +99,9 @@ def add_commands(sub: SubParsers) -> None:
         help="run a whole stack in the foreground until Ctrl-C/SIGTERM",
         description="Start one PostgreSQL server per data-owning service and every service "
         "process, wait until all are healthy, write DATA_DIR/stack.json and print a line "
-        "starting with 'ready'. Ctrl-C or SIGTERM stops everything and removes stack.json.",
+        "starting with 'ready'. Ctrl-C or SIGTERM stops everything and removes stack.json. "
+        "While it runs it serves the fault-control API on loopback (`lab fault`; its address "
+        "and token are in stack.json) and warns of every part that stops running.",
     )
     up.add_argument("--impl", required=True, choices=sorted(TOPOLOGY), help="implementation")
     up.add_argument(

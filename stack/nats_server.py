@@ -16,7 +16,6 @@ from pathlib import Path
 
 from stack.processes import ManagedProcess
 
-
 # JetStream acknowledges a publish before it is on disk unless told otherwise (sync_interval
 # defaults to 2 minutes), and the outbox relay deletes an event's row on that acknowledgement:
 # a machine crash could then lose an event PostgreSQL had committed. So every write is fsynced,
@@ -87,9 +86,7 @@ class NatsServer:
             "jetstream {\n"
             f'  store_dir: "{self.store_dir}"\n'
             "  max_memory_store: 256MB\n"
-            "  max_file_store: 4GB\n"
-            + (SYNC_ALWAYS if self.sync_always else "")
-            + "}\n"
+            "  max_file_store: 4GB\n" + (SYNC_ALWAYS if self.sync_always else "") + "}\n"
         )
 
     def start(self, timeout_s: float = 30.0) -> None:

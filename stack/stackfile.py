@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import NotRequired, TypedDict
 
@@ -25,6 +26,14 @@ class ProcessInfo(TypedDict):
     log: str
 
 
+class ControlInfo(TypedDict):
+    """Where a running stack's fault-control API listens (stack.control), and its secret:
+    only who can read stack.json can send it `Authorization: Bearer <token>`."""
+
+    url: str  # http://127.0.0.1:PORT
+    token: str
+
+
 class StackInfo(TypedDict):
     """The document `lab up` writes to DATA_DIR/stack.json (0600: it holds passwords)."""
 
@@ -34,6 +43,7 @@ class StackInfo(TypedDict):
     processes: dict[str, ProcessInfo]  # "<service>-<replica>"
     runner_pid: int
     bus: NotRequired[BusInfo]  # async only
+    control: NotRequired[ControlInfo]  # while a fault-control API serves the stack
 
 
 def load_stack_file(path: Path) -> StackInfo:
@@ -42,8 +52,11 @@ def load_stack_file(path: Path) -> StackInfo:
 
 
 def write_stack_file(path: Path, info: StackInfo) -> None:
-    """Atomically, readable by its owner only."""
+    """Atomically, readable by its owner only (from its creation on: it holds secrets)."""
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(info, indent=2) + "\n")
-    tmp.chmod(0o600)
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        os.fchmod(out.fileno(), 0o600)  # whatever the umask
+        out.write(json.dumps(info, indent=2) + "\n")
     tmp.replace(path)

@@ -50,3 +50,25 @@ def start_order(impl: str) -> list[str]:
     for name in topology:
         visit(name)
     return order
+
+
+# The client-facing operations, the service that serves each, and (sync) the peers each one
+# calls at request time, as the servicers do (sync_impl/comments.py, sync_impl/query.py).
+# The chaos experiments derive each operation's static dependencies from these and compare
+# them with what a fault actually does.
+OPERATIONS: dict[str, str] = {
+    "CreatePost": "posts",
+    "GetPost": "posts",
+    "CreateComment": "comments",
+    "ListComments": "comments",
+    "GetPostView": "query",
+    "ListPostViews": "query",
+}
+CALLS: dict[str, dict[str, tuple[str, ...]]] = {
+    "sync": {
+        "CreateComment": ("posts", "moderation"),
+        "GetPostView": ("posts", "comments"),
+        "ListPostViews": ("posts", "comments"),
+    },
+    "async": {},  # no request waits on another service
+}

@@ -1,0 +1,183 @@
+"""`lab fault`: inject real faults into a running stack and restore them, through its
+fault-control API (stack.control; address and token in the stack's stack.json)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from labcli.common import CliError, SubParsers, find_stack_file
+from stack.control import ControlClient, ControlError, clock
+from stack.faults import ALL, BUS, KINDS, Fault
+from stack.topology import SERVICES
+
+FAULT_TIMEOUT_S = 60.0  # a restore restarts processes: seconds, not milliseconds
+
+DESCRIPTION = """\
+Inject a real fault into the stack a running `lab up` serves, and restore it. Faults are
+addressed by component name and act on the real processes:
+
+  kill-db SERVICE    SIGKILL of the service's PostgreSQL postmaster (its backends exit by
+                     themselves within ~2 s). Restore: PostgreSQL starts again on the same
+                     data directory and port (crash recovery keeps every committed row).
+  freeze-db SERVICE  SIGSTOP of the postmaster and all its children (stopping the postmaster
+                     alone would leave open sessions working): queries hang. Restore: SIGCONT.
+  kill SERVICE       SIGKILL of every replica of the service. Restore: each replica starts
+                     again on its own address, so clients and peers reconnect by themselves.
+  freeze SERVICE     SIGSTOP of every replica: calls to it hang until their deadline.
+                     Restore: SIGCONT.
+  kill-bus           SIGKILL of nats-server (async only). Restore: it starts again on the same
+                     store and ports; services reconnect and resubscribe.
+
+`lab fault restore SERVICE` undoes every active fault on that service (its database and its
+replicas), `restore bus` the bus, `restore all` everything. Restoring what is not faulted does
+nothing. Each command prints one line with what happened and when (local time of day);
+`lab fault list` shows the active faults and every fault this stack can take. `lab up` prints
+the same lines, and warns when a part stops running.
+
+The API listens on 127.0.0.1 only and obeys only who can read stack.json (0600): its
+"control" block holds the URL and a random token every request must carry as
+`Authorization: Bearer <token>`."""
+
+
+def _client(args: argparse.Namespace) -> ControlClient:
+    try:
+        return ControlClient.from_stack_file(find_stack_file(args.stack), timeout_s=args.timeout)
+    except ControlError as error:
+        raise CliError(str(error)) from None
+
+
+def _call(args: argparse.Namespace, action: str, argument: str = "") -> dict[str, Any]:
+    client = _client(args)
+    try:
+        if action == "list":
+            return client.list()
+        if action == "restore":
+            return client.restore(argument)
+        return client.inject(argument)
+    except ControlError as error:
+        raise CliError(f"fault control: {error}") from None
+
+
+def _print_json(reply: dict[str, Any]) -> None:
+    print(json.dumps(reply, indent=2))
+
+
+# --- commands --------------------------------------------------------------------------------
+def run_inject(args: argparse.Namespace) -> int:
+    reply = _call(args, "inject", fault_text(args))
+    if args.json:
+        _print_json(reply)
+    else:
+        print(f"injected {reply['fault']} at {clock(reply['injected_at'])} ({reply['detail']})")
+    return 0
+
+
+def run_restore(args: argparse.Namespace) -> int:
+    reply = _call(args, "restore", args.target)
+    if args.json:
+        _print_json(reply)
+        return 0
+    if not reply["restored"]:
+        print(reply["message"])
+    for record in reply["records"]:
+        print(
+            f"restored {record['fault']} at {clock(record['restored_at'])} "
+            f"({record['restore_detail']})"
+        )
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    reply = _call(args, "list")
+    if args.json:
+        _print_json(reply)
+        return 0
+    active = reply["active"]
+    print(f"{reply['impl']} stack: {len(active)} active fault(s)")
+    for record in active:
+        print(f"  {record['fault']:<20} since {clock(record['injected_at'])} ({record['detail']})")
+    restored = [r for r in reply["history"] if r["restored_at"] is not None]
+    if restored:
+        print("restored:")
+    for r in restored:
+        print(
+            f"  {r['fault']:<20} {clock(r['injected_at'])} -> {clock(r['restored_at'])} "
+            f"({r['restored_at'] - r['injected_at']:.1f} s)"
+        )
+    print("faults this stack can take (`lab fault KIND [SERVICE]`; `lab fault --help`):")
+    targets: dict[str, list[str]] = {}
+    for item in reply["catalogue"]:
+        targets.setdefault(item["kind"], [])
+        if item["target"] != BUS:
+            targets[item["kind"]].append(item["target"])
+    for kind, services in targets.items():
+        print(f"  {kind:<10} {' '.join(services)}".rstrip())
+    return 0
+
+
+# --- the parser ------------------------------------------------------------------------------
+def _options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--stack",
+        help="stack.json (or its directory) of a running `lab up`; "
+        "default: the only one under .lab/",
+    )
+    p.add_argument("--json", action="store_true", help="print the API's reply as JSON")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=FAULT_TIMEOUT_S,
+        help=f"seconds to wait for the API (default {FAULT_TIMEOUT_S:g}: a restore restarts "
+        "processes)",
+    )
+
+
+def add_commands(sub: SubParsers) -> None:
+    fault = sub.add_parser(
+        "fault",
+        help="inject a real fault (kill/freeze a database, a service, the bus) and restore it",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    kinds = fault.add_subparsers(dest="fault_command", required=True, metavar="ACTION")
+
+    p = kinds.add_parser(
+        "list",
+        help="active faults, restored ones, and every fault this stack can take",
+        description="Show the active faults (with when each was injected), those restored, "
+        "and the catalogue of faults this stack's implementation can take.",
+    )
+    _options(p)
+    p.set_defaults(run=run_list)
+
+    for kind, info in KINDS.items():
+        text = f"{info.does}. Restore (`lab fault restore`): {info.restore}."
+        p = kinds.add_parser(kind, help=info.does, description=text)
+        if info.scope != "bus":
+            p.add_argument(
+                "service",
+                choices=SERVICES,
+                help="the service"
+                + ("" if info.scope == "service" else " whose database (sync query owns none)"),
+            )
+        _options(p)
+        p.set_defaults(run=run_inject, kind=kind)
+
+    p = kinds.add_parser(
+        "restore",
+        help="undo the active faults on a service, the bus, or all",
+        description="Undo every active fault on TARGET: a service (its database and its "
+        "replicas: a killed PostgreSQL or replica starts again on the same port, a frozen one "
+        "gets SIGCONT), the bus (nats-server starts again on the same ports and store) or all. "
+        "Restoring something that is not faulted does nothing and says so.",
+    )
+    p.add_argument("target", choices=[*SERVICES, BUS, ALL], help="what to restore")
+    _options(p)
+    p.set_defaults(run=run_restore)
+
+
+def fault_text(args: argparse.Namespace) -> str:
+    """The fault an inject command's arguments name (kill-db:comments, kill-bus)."""
+    return str(Fault(args.kind, BUS if KINDS[args.kind].scope == "bus" else args.service))

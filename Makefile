@@ -21,7 +21,7 @@ unit: $(STAMP)  ## the fast unit tests only
 lint: $(STAMP)  ## ruff lint and format check, mypy, import contracts (import-linter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy lab sync_impl async_impl stack benchmarks labcli
+	$(BIN)/mypy lab sync_impl async_impl stack benchmarks chaos labcli
 	$(BIN)/lint-imports --no-cache
 
 format: $(STAMP)

@@ -1,0 +1,108 @@
+"""Experiments as Chaos Toolkit files: a steady-state hypothesis (every part healthy, the load's
+error rate <= 0.1 %), a method (fault -> hold -> restore -> observe) and rollbacks that always
+restore everything. The probes and actions are plain functions of the lab (chaos.probes,
+chaos.actions): Chaos Toolkit only calls them, so `lab fault` and the tests use the same ones.
+
+Built around the runner's traps (docs/METHOD.md, Coupling and failure isolation): it is run with
+`--rollback-strategy always` (else rollbacks are skipped when the opening steady state fails or
+the run is interrupted); a failed action does not fail a run, so the runner checks every
+activity's status in the journal; probes return small values (the journal keeps outputs
+verbatim), never per-second arrays; every call the providers make has its own timeout, since a
+Python provider has none.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MAX_ERROR_RATE = 0.001  # the steady state: at most 0.1 % of the load's requests fail
+
+
+@dataclass(frozen=True)
+class Phases:
+    """Seconds of each phase of an experiment."""
+
+    warmup_s: float
+    hold_s: float
+    observe_s: float
+    steady_window_s: float = 2.0  # how much of the recent load the steady-state probe reads
+
+
+def _python(func: str, module: str, **arguments: Any) -> dict[str, Any]:
+    return {"type": "python", "module": module, "func": func, "arguments": arguments}
+
+
+def restore_target(fault: str) -> str:
+    """What `restore` needs to undo a fault: the service it hit, or the bus."""
+    return fault.partition(":")[2] or "bus"
+
+
+def experiment(
+    impl: str, fault: str, stack_file: Path, request_log: Path, phases: Phases
+) -> dict[str, Any]:
+    """The Chaos Toolkit experiment for one fault on one running stack."""
+    stack = str(stack_file)
+    steady = {
+        "title": "Every part is healthy and the load's error rate is at most 0.1 %",
+        "probes": [
+            {
+                "type": "probe",
+                "name": "every-service-serving",
+                "tolerance": True,
+                "provider": _python("all_serving", "chaos.probes", stack_file=stack),
+            },
+            {
+                "type": "probe",
+                "name": "load-error-rate",
+                # A range, not a set: [0, 0.001].
+                "tolerance": [0, MAX_ERROR_RATE],
+                "provider": _python(
+                    "error_rate",
+                    "chaos.probes",
+                    request_log=str(request_log),
+                    window_s=phases.steady_window_s,
+                ),
+            },
+        ],
+    }
+    return {
+        "version": "1.0.0",
+        "title": f"{impl}: {fault} under load",
+        "description": (
+            f"Inject {fault} into a running {impl} stack under open-loop load, hold it "
+            f"{phases.hold_s:g} s, restore it, observe {phases.observe_s:g} s. The per-request "
+            "log and the audit are the results; this journal records the phases."
+        ),
+        "tags": ["sync-async-lab", impl, fault],
+        "steady-state-hypothesis": steady,
+        "method": [
+            {
+                "type": "action",
+                "name": "inject-fault",
+                "provider": _python("inject", "chaos.actions", stack_file=stack, fault=fault),
+                "pauses": {"after": phases.hold_s},
+            },
+            {
+                "type": "action",
+                "name": "restore",
+                "provider": _python(
+                    "restore", "chaos.actions", stack_file=stack, target=restore_target(fault)
+                ),
+                "pauses": {"after": phases.observe_s},
+            },
+        ],
+        "rollbacks": [
+            {
+                "type": "action",
+                "name": "restore-everything",
+                "provider": _python("restore", "chaos.actions", stack_file=stack, target="all"),
+            }
+        ],
+    }
+
+
+def write_experiment(path: Path, document: dict[str, Any]) -> None:
+    path.write_text(json.dumps(document, indent=2) + "\n")

@@ -1,0 +1,272 @@
+"""One chaos experiment, end to end: a fresh stack, load, Chaos Toolkit's run of the experiment
+(steady state -> fault -> hold -> restore -> observe -> steady state, rollbacks always), then
+convergence, the audit and every figure, written to the experiment's results directory."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks.suite.seeding import seed, wait_quiet
+from chaos import analysis
+from chaos.audit import AuditReport, Observed, audit
+from chaos.coupling import dependencies, predicted_up
+from chaos.experiment import experiment, write_experiment
+from chaos.journal import run_chaostoolkit, summarize_journal
+from chaos.load import Load
+from chaos.observe import ConvergenceWatch, Found, find
+from chaos.profiles import ChaosProfile
+from chaos.records import WRITES, FaultWindow, RequestRecord, read_request_log
+from stack.control import ControlServer
+from stack.runner import Stack, StackConfig
+from stack.stackfile import load_stack_file
+
+CONVERGENCE_TIMEOUT_S = 60.0
+
+
+@dataclass
+class ExperimentContext:
+    """What every experiment of a run shares."""
+
+    run_dir: Path
+    profile_name: str
+    profile: ChaosProfile
+    seed: int = 1
+    keep_data: bool = False
+    say: Callable[[str], None] = print
+
+
+def _clock(epoch_s: float | None) -> str:
+    if epoch_s is None:
+        return "-"
+    return datetime.fromtimestamp(epoch_s, UTC).strftime("%H:%M:%S.%f")[:-3]
+
+
+def slug(fault: str) -> str:
+    return fault.replace(":", "-")
+
+
+def run_experiment(ctx: ExperimentContext, impl: str, fault: str) -> dict[str, Any]:
+    """Run one experiment; return (and write to summary.json) what it measured."""
+    out = ctx.run_dir / impl / slug(fault)
+    out.mkdir(parents=True, exist_ok=True)
+    phases = ctx.profile.phases
+    label = f"[{impl} {fault}]"
+    # Databases and logs live outside results/: a run keeps measurements, not data files.
+    data_dir = Path(tempfile.mkdtemp(prefix=f"lab-chaos-{impl}-"))
+    stack = Stack(StackConfig(impl=impl, data_dir=data_dir, fresh=True))
+    control = ControlServer(stack)
+    load: Load | None = None
+    watch: ConvergenceWatch | None = None
+    try:
+        ctx.say(f"{label} starting the stack ...")
+        stack.start()
+        control.start()
+        info = load_stack_file(stack.stack_file)
+        seed_file = out / "seed-posts.json"
+        seed_file.write_text(json.dumps(seed(info, ctx.profile.seed_posts, random.Random(1))))
+        document = experiment(impl, fault, stack.stack_file, out / "requests", phases)
+        write_experiment(out / "experiment.json", document)
+        max_s = phases.warmup_s + phases.hold_s + phases.observe_s + 120
+        load = Load.start(
+            stack.stack_file,
+            seed_file,
+            out,
+            rate=ctx.profile.rate,
+            users=ctx.profile.users,
+            max_s=max_s,
+            seed=ctx.seed,
+        )
+        load_started = time.time()
+        ctx.say(
+            f"{label} load {ctx.profile.rate:g}/s started at {_clock(load_started)}; "
+            f"warm-up {phases.warmup_s:g} s"
+        )
+        if "bus" in info:
+            watch = ConvergenceWatch(
+                info, load.request_log, lambda: _restored_at(stack), CONVERGENCE_TIMEOUT_S
+            )
+            watch.start()
+        time.sleep(phases.warmup_s + 1.0)  # + the request log's flush interval
+        ctx.say(
+            f"{label} chaos run: steady state, {fault}, hold {phases.hold_s:g} s, "
+            f"restore, observe {phases.observe_s:g} s"
+        )
+        code = run_chaostoolkit(
+            out / "experiment.json",
+            out / "journal.json",
+            out / "chaostoolkit.log",
+            timeout_s=max_s + 60,
+        )
+        load.stop()
+        load_stopped = time.time()
+        journal = summarize_journal(out / "journal.json")
+        window = _window(stack, fault)
+        ctx.say(
+            f"{label} steady state {'met' if journal.steady_state_before else 'NOT met'}; "
+            f"fault at {_clock(window.injected_at if window else None)}, restored at "
+            f"{_clock(window.restored_at if window else None)} (chaos exit {code})"
+        )
+        if watch is not None:
+            _wait_for(watch)
+        if "bus" in info:
+            wait_quiet(info, timeout_s=60)  # every event applied before the audit
+        records = read_request_log(load.log_files())
+        found = find(info, load_started, records)
+        result = _measure(impl, fault, records, found, window, load_started, phases.warmup_s, out)
+        result.update(
+            profile=ctx.profile_name,
+            phases=vars(phases),
+            load={"rate": ctx.profile.rate, "users": ctx.profile.users},
+            times={
+                "load_started_at": load_started,
+                "load_stopped_at": load_stopped,
+                "injected_at": window.injected_at if window else None,
+                "restored_at": window.restored_at if window else None,
+                "converged_at": watch.converged_at if watch else None,
+            },
+            chaostoolkit={"exit_code": code, **journal.to_dict()},
+        )
+        result["convergence_s"] = (
+            watch.converged_at - window.restored_at
+            if watch and watch.converged_at and window
+            else None
+        )
+        result["convergence_error"] = watch.error if watch else None
+        result["valid"] = bool(
+            result["audit"]["valid"] and journal.every_activity_succeeded and window is not None
+        )
+        _report(ctx, label, result)
+        (out / "summary.json").write_text(json.dumps(result, indent=2) + "\n")
+        return result
+    finally:
+        if watch is not None:
+            watch.stop()
+        if load is not None:
+            load.stop()
+        control.stop()
+        stack.stop()
+        if ctx.keep_data:
+            ctx.say(f"{label} data kept in {data_dir}")
+        else:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _restored_at(stack: Stack) -> float | None:
+    history = stack.faults.history()
+    return history[-1].restored_at if history else None
+
+
+def _window(stack: Stack, fault: str) -> FaultWindow | None:
+    for record in stack.faults.history():
+        if str(record.fault) == fault and record.restored_at is not None:
+            return FaultWindow(fault, record.injected_at, record.restored_at)
+    return None
+
+
+def _wait_for(watch: ConvergenceWatch) -> None:
+    deadline = time.time() + CONVERGENCE_TIMEOUT_S
+    while watch.converged_at is None and watch.error is None and time.time() < deadline:
+        time.sleep(0.1)
+    watch.stop()
+
+
+def observed(records: Sequence[RequestRecord], found: Found) -> dict[str, Observed]:
+    """What the audit compares the log with: per kind of write, the owner's rows by request id,
+    the rows nobody asked for, and the view (restricted to the experiment's own rows)."""
+    result = {}
+    for op, owner, view_ids in (
+        ("CreatePost", found.posts, found.view_posts),
+        ("CreateComment", found.comments, set(found.view_comments)),
+    ):
+        attempted = {r.request_id for r in records if r.op == op and r.request_id}
+        acknowledged = {r.id for r in records if r.op == op and r.ok and r.id}
+        mine = {rid: ids for rid, ids in owner.items() if rid in attempted}
+        others = [i for rid, ids in owner.items() if rid not in attempted for i in ids]
+        rows = {i for ids in owner.values() for i in ids} | acknowledged
+        result[op] = Observed(owner=mine, view_ids=view_ids & rows, unexpected_ids=others)
+    return result
+
+
+def _measure(
+    impl: str,
+    fault: str,
+    records: Sequence[RequestRecord],
+    found: Found,
+    window: FaultWindow | None,
+    load_started: float,
+    warmup_s: float,
+    out: Path,
+) -> dict[str, Any]:
+    report: AuditReport = audit([r for r in records if r.op in WRITES], observed(records, found))
+    result: dict[str, Any] = {
+        "impl": impl,
+        "fault": fault,
+        "requests": len(records),
+        "audit": report.to_dict(),
+    }
+    if window is None:  # the fault never happened (or was never restored): nothing to time
+        result.update(availability={}, recovery_s={}, p99_ms={}, catch_up=None)
+        return result
+    warmup_end = load_started + warmup_s
+    end = max((r.scheduled for r in records), default=window.restored_at) + 1
+    tl = analysis.timeline(records, window, warmup_end, end)
+    analysis.write_timeline_csv(tl, out / "timeline.csv")
+    (out / "timeline.json").write_text(json.dumps(tl.to_dict()) + "\n")
+    availability = analysis.availability(records, window, warmup_end)
+    p99 = analysis.phase_p99(records, window, warmup_end)
+    result.update(
+        availability={op: a.to_dict() for op, a in availability.items()},
+        recovery_s=analysis.recovery_s(tl, window),
+        p99_ms={op: p.to_dict() for op, p in p99.items()},
+        catch_up=analysis.catch_up(records, window).to_dict(),
+        static={
+            op: {
+                "depends_on": sorted(dependencies(impl, op)),
+                "predicted_up": predicted_up(impl, fault, op),
+            }
+            for op in availability
+        },
+    )
+    return result
+
+
+def _report(ctx: ExperimentContext, label: str, result: dict[str, Any]) -> None:
+    """The phase lines and a compact table of what the experiment measured."""
+    times = result["times"]
+    if result["availability"]:
+        recovered = [
+            times["restored_at"] + s for s in result["recovery_s"].values() if s is not None
+        ]
+        ctx.say(
+            f"{label} recovered at {_clock(max(recovered) if recovered else None)}"
+            + (f"; converged at {_clock(times['converged_at'])}" if times["converged_at"] else "")
+        )
+        ctx.say(
+            f"{label} {'operation':14} {'before':>7} {'during':>7} {'after':>7} {'recovery':>9}"
+        )
+        for op, a in result["availability"].items():
+            rec = result["recovery_s"].get(op)
+            ctx.say(
+                f"{label} {op:14} {_pct(a['before'])} {_pct(a['during'])} {_pct(a['after'])} "
+                f"{'-' if rec is None else f'{rec:.2f} s':>9}"
+            )
+    total = result["audit"]["total"]
+    ctx.say(
+        f"{label} audit: attempted {total['attempted']}, acknowledged {total['acknowledged']}, "
+        f"lost {total['lost']}, duplicated {total['duplicated']}, unexpected "
+        f"{total['unexpected']}, indeterminate {total['indeterminate']}, recovered "
+        f"{total['recovered']} -> {'valid' if result['valid'] else 'FAILED RUN'}"
+    )
+
+
+def _pct(value: float | None) -> str:
+    return f"{'-':>7}" if value is None else f"{value:7.1%}"

@@ -1,0 +1,91 @@
+"""`lab chaos`: chaos experiments (real faults under load, run by Chaos Toolkit) per
+implementation and fault, or the whole catalogue as the blast-radius matrix."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from chaos.profiles import PROFILES
+from labcli.common import CliError, SubParsers
+from stack.faults import FaultError, parse_fault
+from stack.topology import IMPLS
+
+
+def run(args: argparse.Namespace) -> int:
+    # Imported here: the runner loads asyncpg, psutil and the benchmark suite.
+    from chaos.suite import ChaosConfig, run_chaos, table
+
+    impls = [i.strip() for i in args.impl.split(",") if i.strip()]
+    if not impls or any(i not in IMPLS for i in impls):
+        raise CliError(f"--impl: choose from {list(IMPLS)}, got {args.impl!r}")
+    if args.profile not in PROFILES:
+        raise CliError(f"--profile: choose from {sorted(PROFILES)}, got {args.profile!r}")
+    faults = [f.strip() for f in (args.fault or "").split(",") if f.strip()]
+    if bool(faults) == bool(args.matrix):
+        raise CliError("give --fault FAULT[,FAULT...] or --matrix (the whole catalogue)")
+    for text in faults:
+        refusals = []
+        for impl in impls:
+            try:
+                parse_fault(text, impl)
+            except FaultError as error:
+                refusals.append(str(error))
+        if len(refusals) == len(impls):  # applies to none of them: say why
+            raise CliError(f"--fault: {refusals[0]}")
+    config = ChaosConfig(
+        impls=impls,
+        faults=faults,
+        matrix=args.matrix,
+        profile=args.profile,
+        results_dir=Path(args.results_dir),
+        keep_data=args.keep_data,
+        seed=args.seed,
+    )
+    run_dir = run_chaos(config)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    print()
+    print(table(summary))
+    print(f"results: {run_dir}")
+    if not summary["valid"]:
+        failed = [f"{e['impl']} {e['fault']}" for e in summary["experiments"] if not e["valid"]]
+        print(f"FAILED RUN: {', '.join(failed)} (lost or unexpected writes, or a failed action)")
+        return 1
+    return 0
+
+
+def add_commands(sub: SubParsers) -> None:
+    chaos = sub.add_parser(
+        "chaos",
+        help="chaos experiments: real faults under load; write results/<run-id>/",
+        description="For each implementation and fault: start a fresh stack, seed it, start "
+        "open-loop Locust load that logs every request, and let Chaos Toolkit run the "
+        "experiment (steady state: every service serving and <= 0.1%% errors; inject the "
+        "fault; hold; restore; observe; steady state again; rollbacks always restore "
+        "everything). Then the audit (every acknowledged write in its owner's database and "
+        "in the query view, exactly once) and the figures: per-second timeline, availability "
+        "before/during/after, recovery time per operation, async convergence and catch-up. "
+        "Faults: kill-db:SVC (SIGKILL of the postmaster), freeze-db:SVC (SIGSTOP of the "
+        "postmaster and its backends), kill:SVC, freeze:SVC (every replica), kill-bus (async).",
+    )
+    chaos.add_argument("--impl", default="sync,async", help="sync, async or sync,async")
+    chaos.add_argument(
+        "--fault", help="e.g. kill-db:comments or kill:posts,kill-bus (see `lab fault list`)"
+    )
+    chaos.add_argument(
+        "--matrix",
+        action="store_true",
+        help="every database, every service and the bus: the blast-radius matrix",
+    )
+    chaos.add_argument(
+        "--profile",
+        default="quick",
+        help="phase lengths and load: smoke (CI, seconds), quick (default), full",
+    )
+    chaos.add_argument("--seed", type=int, default=1, help="random seed of the load")
+    chaos.add_argument(
+        "--keep-data", action="store_true", help="keep each stack's data and logs (else removed)"
+    )
+    chaos.add_argument("--results-dir", default="results", help="where runs are written")
+    chaos.set_defaults(run=run)

@@ -12,6 +12,10 @@ posts at test start (--lab-seed-posts). A failure of the generator itself (GENER
 or a probe's TIMEOUT is reported to Locust as a failure of the operation, so whatever the lab
 counts is also in what Locust shows. --lab-request-log DIR writes one JSON line per request
 (benchmarks/load/requestlog.py) to DIR/requests-<pid>.jsonl, for chaos experiments.
+
+Here: the lab's options, the test's life cycle and the user's task. Elsewhere: the gRPC user
+(benchmarks/load/grpc_user.py), this process's measurements (benchmarks/load/recorder.py) and
+its request log (benchmarks/load/request_logger.py).
 """
 
 # gevent must patch grpc before any channel exists (Locust's gRPC example does this first).
@@ -24,21 +28,20 @@ import logging  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
 import time  # noqa: E402
-from collections import Counter, deque  # noqa: E402
+from collections import deque  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import gevent  # noqa: E402
 import grpc  # noqa: E402
-import psutil  # noqa: E402
-from locust import User, between, events, task  # noqa: E402
-from locust.exception import LocustError  # noqa: E402
+from locust import between, events, task  # noqa: E402
 from locust.runners import MasterRunner  # noqa: E402
 
-from benchmarks.floor.bare_chain import METHOD as BARE_METHOD  # noqa: E402
-from benchmarks.load.hdr import new_histogram, record  # noqa: E402
+from benchmarks.load.grpc_user import GrpcUser  # noqa: E402
 from benchmarks.load.openloop import Schedule  # noqa: E402
-from benchmarks.load.requestlog import OK, RequestLog, RequestRecord  # noqa: E402
+from benchmarks.load.recorder import Recorder  # noqa: E402
+from benchmarks.load.request_logger import RequestLogger  # noqa: E402
+from benchmarks.load.requestlog import OK  # noqa: E402
 from benchmarks.load.scenarios import (  # noqa: E402
     FROM_RECENT,
     NOTHING,
@@ -47,7 +50,6 @@ from benchmarks.load.scenarios import (  # noqa: E402
     SCENARIOS,
     Context,
     Mix,
-    Outcome,
     Stubs,
     seed_posts,
 )
@@ -55,7 +57,6 @@ from blog.v1 import api_pb2_grpc  # noqa: E402
 from lab.rpc.channels import channel_options, grpc_target  # noqa: E402
 
 logger = logging.getLogger(__name__)
-FLUSH_EVERY_S = 0.5  # the request log reaches the file at least this often
 
 
 @events.init_command_line_parser.add_listener
@@ -106,142 +107,8 @@ def _lab_options(parser: Any) -> None:
     )
 
 
-class Recorder:
-    """This process's measurements: per operation, corrected and service-time histograms."""
-
-    def __init__(self) -> None:
-        self.corrected: dict[str, Any] = {}
-        self.service: dict[str, Any] = {}
-        self.extra: dict[str, Any] = {}
-        self.ok: Counter[str] = Counter()
-        self.errors: dict[str, Counter[str]] = {}
-        self.counters: Counter[str] = Counter()
-        self.cpu_samples: list[float] = []
-        self.t0 = time.monotonic()
-        self.warmup_s = 0.0
-        self.first: float | None = None
-        self.last: float | None = None
-
-    def measuring(self, scheduled: float) -> bool:
-        return scheduled >= self.t0 + self.warmup_s
-
-    def add(self, op: str, scheduled: float, sent: float, done: float, error: str | None) -> None:
-        if not self.measuring(scheduled):
-            return
-        self.first = scheduled if self.first is None else min(self.first, scheduled)
-        self.last = scheduled if self.last is None else max(self.last, scheduled)
-        if error:
-            self.errors.setdefault(op, Counter())[error] += 1
-            return
-        self.ok[op] += 1
-        record(self.corrected.setdefault(op, new_histogram()), (done - scheduled) * 1e6)
-        record(self.service.setdefault(op, new_histogram()), (done - sent) * 1e6)
-
-    def add_extra(self, name: str, value_us: float) -> None:
-        record(self.extra.setdefault(name, new_histogram()), value_us)
-
-    def dump(self, directory: str) -> None:
-        if not directory or not (self.ok or self.errors):
-            return
-        data = {
-            "pid": os.getpid(),
-            "ops": {
-                op: {
-                    "ok": self.ok[op],
-                    "errors": dict(self.errors.get(op, {})),
-                    "corrected": self.corrected[op].encode().decode()
-                    if op in self.corrected
-                    else "",
-                    "service": self.service[op].encode().decode() if op in self.service else "",
-                }
-                for op in set(self.ok) | set(self.errors)
-            },
-            "extra": {name: h.encode().decode() for name, h in self.extra.items()},
-            "counters": dict(self.counters),
-            "cpu_percent": self.cpu_samples,
-            "window_s": (
-                [self.first - self.t0, self.last - self.t0]
-                if self.first is not None and self.last is not None
-                else None
-            ),
-        }
-        path = Path(directory) / f"generator-{os.getpid()}.json"
-        path.write_text(json.dumps(data))
-
-
 RECORDER = Recorder()
-
-
-class RequestLogger:
-    """This process's per-request log (--lab-request-log): monotonic times become wall-clock
-    times with one offset taken at test start; a greenlet flushes the buffer every
-    FLUSH_EVERY_S, and test stop flushes it too."""
-
-    def __init__(self) -> None:
-        self.log: RequestLog | None = None
-        self.offset = 0.0
-        self.flusher: gevent.Greenlet | None = None
-        self.directory: Path | None = None
-        # The drain (chaos experiments end with it, so that no write is sent without its record):
-        # once DIR/stop exists no request starts, and when none is in flight any more the log
-        # is flushed and DIR/drained-<pid> written.
-        self.in_flight = 0
-        self.draining = False
-        self.drained = False
-
-    def start(self, directory: str) -> None:
-        self.offset = time.time() - time.monotonic()
-        if not directory:
-            return
-        self.directory = Path(directory)
-        if self.log is None:
-            self.log = RequestLog(Path(directory))
-        if self.flusher is None:
-            self.flusher = gevent.spawn(self._flush_every, FLUSH_EVERY_S)
-
-    def add(self, op: str, scheduled: float, end: float, status: str, outcome: Outcome) -> None:
-        if self.log is None:
-            return
-        self.log.append(
-            RequestRecord(
-                op,
-                scheduled + self.offset,
-                end + self.offset,
-                status,
-                outcome.request_id,
-                outcome.id,
-                outcome.post_id,
-            )
-        )
-
-    def _flush_every(self, seconds: float) -> None:
-        while True:
-            gevent.sleep(seconds if not self.draining else 0.05)
-            self.flush()
-            if self.directory is None or self.drained:
-                continue
-            if not self.draining and (self.directory / STOP_FILE).exists():
-                self.draining = True
-            if self.draining and self.in_flight == 0:
-                self.flush()
-                (self.directory / f"drained-{os.getpid()}").touch()
-                self.drained = True
-
-    def flush(self) -> None:
-        if self.log is not None:
-            self.log.flush()
-
-    def close(self) -> None:
-        if self.flusher is not None:
-            self.flusher.kill(block=False)
-            self.flusher = None
-        if self.log is not None:
-            self.log.close()
-            self.log = None
-
-
 REQUEST_LOG = RequestLogger()
-STOP_FILE = "stop"  # in --lab-request-log DIR: start no more requests (see RequestLogger)
 
 # This process's posts: the seeded ones, and the newest it created (shared by its users).
 _SEEDED: list[str] = []
@@ -296,14 +163,7 @@ def _start(environment: Any, **_: Any) -> None:
     RECORDER.t0 = time.monotonic()
     RECORDER.warmup_s = environment.parsed_options.lab_warmup_s
 
-    def sample_cpu() -> None:
-        me = psutil.Process()
-        me.cpu_percent(None)
-        while True:
-            gevent.sleep(1.0)
-            RECORDER.cpu_samples.append(me.cpu_percent(None))
-
-    gevent.spawn(sample_cpu)
+    gevent.spawn(RECORDER.sample_cpu)
 
 
 @events.test_stop.add_listener
@@ -319,72 +179,6 @@ def _quit(**_: Any) -> None:
 
 class GeneratorError(Exception):
     """A failure of the generator itself (a bug), as Locust shows it: GENERATOR_<exception>."""
-
-
-class LocustInterceptor(grpc.UnaryUnaryClientInterceptor):
-    """Fires Locust's request event for every call (Locust's own statistics)."""
-
-    def __init__(self, environment: Any) -> None:
-        self.env = environment
-
-    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
-        exception = None
-        length = 0
-        start = time.perf_counter()
-        response = continuation(details, request)
-        try:
-            result = response.result()
-            length = len(result) if isinstance(result, bytes) else result.ByteSize()
-        except grpc.RpcError as error:
-            exception = error
-        self.env.events.request.fire(
-            request_type="grpc",
-            name=details.method.rsplit("/", 1)[-1],
-            response_time=(time.perf_counter() - start) * 1000,
-            response_length=length,
-            response=None,
-            context=None,
-            exception=exception,
-        )
-        return response
-
-
-class GrpcUser(User):
-    """An abstract Locust user with the blog's stubs on one channel (its 'connection')."""
-
-    abstract = True
-
-    def __init__(self, environment: Any) -> None:
-        super().__init__(environment)
-        options = environment.parsed_options
-        if not options.lab_stack:
-            raise LocustError("--lab-stack (or LAB_STACK) must name a stack.json")
-        services = json.loads(Path(options.lab_stack).read_text())["services"]
-
-        def channel(service: str, addresses: Any = None) -> grpc.Channel:
-            target = grpc_target(addresses or services[service])
-            return grpc.intercept_channel(
-                grpc.insecure_channel(target, options=channel_options()),
-                LocustInterceptor(environment),
-            )
-
-        self.bare: dict[str, Any] = {}
-        if options.lab_bare:  # a bare chain: one generic call per operation, its plan as body
-            routes = json.loads(Path(options.lab_bare).read_text())
-            for op, (role, plan) in routes["plans"].items():
-                step = channel(role, routes["addresses"][role]).unary_unary(BARE_METHOD)
-                self.bare[op] = (step, json.dumps(plan).encode())
-
-        self.channels = [channel("posts"), channel("comments"), channel("query")]
-        self.stubs = Stubs(
-            api_pb2_grpc.PostServiceStub(self.channels[0]),
-            api_pb2_grpc.CommentServiceStub(self.channels[1]),
-            api_pb2_grpc.QueryServiceStub(self.channels[2]),
-        )
-
-    def on_stop(self) -> None:
-        for channel in self.channels:
-            channel.close()
 
 
 class BlogUser(GrpcUser):

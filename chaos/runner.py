@@ -16,15 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.suite.seeding import seed, wait_quiet
-from chaos import analysis
 from chaos.audit import AuditReport, Observed, audit
+from chaos.catchup import catch_up
 from chaos.coupling import dependencies, predicted_up
 from chaos.experiment import experiment, write_experiment
 from chaos.journal import run_chaostoolkit, summarize_journal
 from chaos.load import Load
 from chaos.observe import ConvergenceWatch, Found, find
+from chaos.phases import availability, phase_p99
 from chaos.profiles import ChaosProfile
 from chaos.records import WRITES, FaultWindow, RequestRecord, read_request_log
+from chaos.recovery import recovery_s
+from chaos.timeline import timeline, write_timeline_csv
 from stack.control import ControlServer
 from stack.runner import Stack, StackConfig
 from stack.stackfile import load_stack_file
@@ -41,7 +44,7 @@ class ExperimentContext:
     profile: ChaosProfile
     seed: int = 1
     keep_data: bool = False
-    say: Callable[[str], None] = print
+    say: Callable[[str], None] = lambda line: print(line, flush=True)
 
 
 def _clock(epoch_s: float | None) -> str:
@@ -218,22 +221,22 @@ def _measure(
         return result
     warmup_end = load_started + warmup_s
     end = max((r.scheduled for r in records), default=window.restored_at) + 1
-    tl = analysis.timeline(records, window, warmup_end, end)
-    analysis.write_timeline_csv(tl, out / "timeline.csv")
+    tl = timeline(records, window, warmup_end, end)
+    write_timeline_csv(tl, out / "timeline.csv")
     (out / "timeline.json").write_text(json.dumps(tl.to_dict()) + "\n")
-    availability = analysis.availability(records, window, warmup_end)
-    p99 = analysis.phase_p99(records, window, warmup_end)
+    available = availability(records, window, warmup_end)
+    p99 = phase_p99(records, window, warmup_end)
     result.update(
-        availability={op: a.to_dict() for op, a in availability.items()},
-        recovery_s=analysis.recovery_s(tl, window),
+        availability={op: a.to_dict() for op, a in available.items()},
+        recovery_s=recovery_s(tl, window),
         p99_ms={op: p.to_dict() for op, p in p99.items()},
-        catch_up=analysis.catch_up(records, window).to_dict(),
+        catch_up=catch_up(records, window).to_dict(),
         static={
             op: {
                 "depends_on": sorted(dependencies(impl, op)),
                 "predicted_up": predicted_up(impl, fault, op),
             }
-            for op in availability
+            for op in available
         },
     )
     return result

@@ -31,7 +31,7 @@ class ChaosConfig:
     results_dir: Path = ROOT / "results"
     keep_data: bool = False
     seed: int = 1
-    say: Callable[[str], None] = print
+    say: Callable[[str], None] = lambda line: print(line, flush=True)
     run_id: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
 
 

@@ -10,7 +10,8 @@ from typing import Any
 
 from labcli.common import DEFAULT_DATA_ROOT, CliError, SubParsers
 from stack.control import ControlServer
-from stack.runner import Stack, StackConfig, StackError
+from stack.errors import StackError
+from stack.runner import Stack, StackConfig
 from stack.topology import SERVICES, TOPOLOGY
 
 

@@ -7,7 +7,7 @@ A fault is text: `kill-db:<service>`, `freeze-db:<service>`, `kill:<service>`,
 active and restores them by component (`restore("comments")`, `"bus"`, `"all"`), recording
 wall-clock epoch times (time.time()) of both. The control API (stack.control) serves it over HTTP.
 
-What each fault does to the processes is the Stack's (stack.runner); what it means is here.
+What each fault does to the processes is the Stack's (stack.operations); what it means is here.
 """
 
 from __future__ import annotations

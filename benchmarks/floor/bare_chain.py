@@ -26,8 +26,8 @@ from benchmarks.floor.shapes import Plan, chain_plans
 from lab.rpc.channels import channel_options, grpc_target
 from lab.rpc.server import stop_signal
 from lab.store.pool import Database
+from stack.net import free_port, wait_healthy
 from stack.processes import ManagedProcess
-from stack.runner import free_port, wait_healthy
 from stack.stackfile import StackInfo
 from stack.topology import SERVICES
 

@@ -1,1 +1,2 @@
-"""The load: Locust scenarios, the open-loop schedule, HDR histograms."""
+"""The load: Locust scenarios, the open-loop schedule, HDR histograms, the gRPC user, and each
+generator process's recorder and request log."""

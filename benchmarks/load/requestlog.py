@@ -2,8 +2,9 @@
 written by each generator process to DIR/requests-<pid>.jsonl (benchmarks/locustfile.py with
 --lab-request-log DIR). chaos/records.py reads these records back (and re-exports RequestRecord).
 
-Writes are buffered and flushed by the caller (the locustfile: at least once a second and at test
-stop), so a process killed late loses at most about a second of records; nothing is fsynced.
+Writes are buffered and flushed by the caller (the locustfile's RequestLogger,
+benchmarks/load/request_logger.py: at least once a second and at test stop), so a process killed
+late loses at most about a second of records; nothing is fsynced.
 """
 
 from __future__ import annotations

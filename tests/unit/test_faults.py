@@ -31,7 +31,8 @@ from stack.faults import (
     check_target,
     parse_fault,
 )
-from stack.runner import Stack, StackConfig, freeze_tree, thaw_pids
+from stack.freezing import freeze_tree, thaw_pids
+from stack.runner import Stack, StackConfig
 from stack.stackfile import load_stack_file
 from stack.topology import SERVICES
 

@@ -1,0 +1,89 @@
+"""gRPC users for Locust, built the way Locust documents for other protocols: an abstract user
+holding the blog's stubs on one channel per service, and an interceptor that fires Locust's
+request event for every call.
+
+Defines classes only: the locustfile imports it after grpc.experimental.gevent.init_gevent(),
+which must run before any channel exists.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import grpc
+from locust import User
+from locust.exception import LocustError
+
+from benchmarks.floor.bare_chain import METHOD as BARE_METHOD
+from benchmarks.load.scenarios import Stubs
+from blog.v1 import api_pb2_grpc
+from lab.rpc.channels import channel_options, grpc_target
+
+
+class LocustInterceptor(grpc.UnaryUnaryClientInterceptor):
+    """Fires Locust's request event for every call (Locust's own statistics)."""
+
+    def __init__(self, environment: Any) -> None:
+        self.env = environment
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        exception = None
+        length = 0
+        start = time.perf_counter()
+        response = continuation(details, request)
+        try:
+            result = response.result()
+            length = len(result) if isinstance(result, bytes) else result.ByteSize()
+        except grpc.RpcError as error:
+            exception = error
+        self.env.events.request.fire(
+            request_type="grpc",
+            name=details.method.rsplit("/", 1)[-1],
+            response_time=(time.perf_counter() - start) * 1000,
+            response_length=length,
+            response=None,
+            context=None,
+            exception=exception,
+        )
+        return response
+
+
+class GrpcUser(User):
+    """An abstract Locust user with the blog's stubs on one channel (its 'connection')."""
+
+    abstract = True
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        options = environment.parsed_options
+        if not options.lab_stack:
+            raise LocustError("--lab-stack (or LAB_STACK) must name a stack.json")
+        services = json.loads(Path(options.lab_stack).read_text())["services"]
+
+        def channel(service: str, addresses: Any = None) -> grpc.Channel:
+            target = grpc_target(addresses or services[service])
+            return grpc.intercept_channel(
+                grpc.insecure_channel(target, options=channel_options()),
+                LocustInterceptor(environment),
+            )
+
+        self.bare: dict[str, Any] = {}
+        if options.lab_bare:  # a bare chain: one generic call per operation, its plan as body
+            routes = json.loads(Path(options.lab_bare).read_text())
+            for op, (role, plan) in routes["plans"].items():
+                step = channel(role, routes["addresses"][role]).unary_unary(BARE_METHOD)
+                self.bare[op] = (step, json.dumps(plan).encode())
+
+        self.channels = [channel("posts"), channel("comments"), channel("query")]
+        self.stubs = Stubs(
+            api_pb2_grpc.PostServiceStub(self.channels[0]),
+            api_pb2_grpc.CommentServiceStub(self.channels[1]),
+            api_pb2_grpc.QueryServiceStub(self.channels[2]),
+        )
+
+    def on_stop(self) -> None:
+        for channel in self.channels:
+            channel.close()

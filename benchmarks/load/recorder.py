@@ -1,0 +1,90 @@
+"""The measurements of one generator process (benchmarks/locustfile.py): per operation, HDR
+histograms of the corrected (from the scheduled start) and service (from the send) latency,
+errors by status, extra histograms and counters of the scenarios, and the process's CPU; written
+to --lab-out DIR/generator-<pid>.json at test stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import gevent
+import psutil
+
+from benchmarks.load.hdr import new_histogram, record
+
+
+class Recorder:
+    """This process's measurements: per operation, corrected and service-time histograms."""
+
+    def __init__(self) -> None:
+        self.corrected: dict[str, Any] = {}
+        self.service: dict[str, Any] = {}
+        self.extra: dict[str, Any] = {}
+        self.ok: Counter[str] = Counter()
+        self.errors: dict[str, Counter[str]] = {}
+        self.counters: Counter[str] = Counter()
+        self.cpu_samples: list[float] = []
+        self.t0 = time.monotonic()
+        self.warmup_s = 0.0
+        self.first: float | None = None
+        self.last: float | None = None
+
+    def measuring(self, scheduled: float) -> bool:
+        return scheduled >= self.t0 + self.warmup_s
+
+    def add(self, op: str, scheduled: float, sent: float, done: float, error: str | None) -> None:
+        if not self.measuring(scheduled):
+            return
+        self.first = scheduled if self.first is None else min(self.first, scheduled)
+        self.last = scheduled if self.last is None else max(self.last, scheduled)
+        if error:
+            self.errors.setdefault(op, Counter())[error] += 1
+            return
+        self.ok[op] += 1
+        record(self.corrected.setdefault(op, new_histogram()), (done - scheduled) * 1e6)
+        record(self.service.setdefault(op, new_histogram()), (done - sent) * 1e6)
+
+    def add_extra(self, name: str, value_us: float) -> None:
+        record(self.extra.setdefault(name, new_histogram()), value_us)
+
+    def dump(self, directory: str) -> None:
+        if not directory or not (self.ok or self.errors):
+            return
+        data = {
+            "pid": os.getpid(),
+            "ops": {
+                op: {
+                    "ok": self.ok[op],
+                    "errors": dict(self.errors.get(op, {})),
+                    "corrected": self.corrected[op].encode().decode()
+                    if op in self.corrected
+                    else "",
+                    "service": self.service[op].encode().decode() if op in self.service else "",
+                }
+                for op in set(self.ok) | set(self.errors)
+            },
+            "extra": {name: h.encode().decode() for name, h in self.extra.items()},
+            "counters": dict(self.counters),
+            "cpu_percent": self.cpu_samples,
+            "window_s": (
+                [self.first - self.t0, self.last - self.t0]
+                if self.first is not None and self.last is not None
+                else None
+            ),
+        }
+        path = Path(directory) / f"generator-{os.getpid()}.json"
+        path.write_text(json.dumps(data))
+
+    def sample_cpu(self) -> None:
+        """Append this process's CPU percent to cpu_samples every second, for ever (run it in a
+        greenlet)."""
+        me = psutil.Process()
+        me.cpu_percent(None)
+        while True:
+            gevent.sleep(1.0)
+            self.cpu_samples.append(me.cpu_percent(None))

@@ -1,0 +1,207 @@
+"""Fault-time operations on a running stack's processes: kill, freeze and thaw its databases,
+services and bus, and start them again.
+
+`StackOperations` is a mixin of `stack.runner.Stack`, which owns the processes and provides
+what is declared at the top of the class. `stack.faults` (FaultController) injects and restores
+faults with these primitives.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
+from stack.errors import StackError
+from stack.faults import FaultConflict, StackNotRunning
+from stack.freezing import freeze_tree, thaw_pids
+
+if TYPE_CHECKING:
+    from stack.nats_server import NatsServer
+    from stack.owner_thread import OwnerThread
+    from stack.postgres import PostgresServer
+    from stack.runner import ServiceProcess, StackConfig
+
+T = TypeVar("T")
+
+
+class StackOperations:
+    """Kill, freeze, thaw and restart the parts of a running stack (a mixin of Stack).
+
+    Each operation takes the lock; those that start processes run via as_owner (see
+    stack.owner_thread.OwnerThread: children die with their parent thread).
+    """
+
+    if TYPE_CHECKING:  # provided by Stack (stack.runner)
+        config: StackConfig
+        databases: dict[str, PostgresServer]
+        services: dict[str, list[ServiceProcess]]
+        bus: NatsServer | None
+        lock: threading.RLock
+        running: bool
+        _owner_thread: threading.Thread | None
+        _operator: OwnerThread
+
+        def write_stack_file(self) -> None: ...
+
+        def _spawn(
+            self, service: str, index: int, listen: str = "127.0.0.1:0"
+        ) -> ServiceProcess: ...
+
+        def _await_ready(self, proc: ServiceProcess, timeout_s: float = 60.0) -> None: ...
+
+    def as_owner(self, work: Callable[[], T]) -> T:
+        """Run `work` on a thread that outlives it when called from a thread other than the
+        one that started the stack (see OwnerThread: children die with their parent thread)."""
+        here = threading.current_thread()
+        if here is self._owner_thread or here is self._operator.thread:
+            return work()
+        return self._operator.call(work)
+
+    def _require_running(self) -> None:
+        if not self.running:
+            raise StackNotRunning("the stack is not running")
+
+    def kill_database(self, service: str) -> int:
+        """SIGKILL the postmaster of `service`'s database; returns its pid."""
+        with self.lock:
+            self._require_running()
+            server = self.databases[service]
+            pid = server.pid
+            if pid is None:
+                raise FaultConflict(f"database {service} is not running: nothing to kill")
+            server.kill()
+            return pid
+
+    def freeze_database(self, service: str) -> list[int]:
+        """SIGSTOP the postmaster of `service`'s database and all its children (a stopped
+        postmaster alone leaves open sessions working); returns their pids, postmaster first."""
+        with self.lock:
+            self._require_running()
+            pid = self.databases[service].pid
+            if pid is None:
+                raise FaultConflict(f"database {service} is not running: nothing to freeze")
+            return freeze_tree(pid)
+
+    def kill_service(self, service: str) -> list[tuple[str, int]]:
+        """SIGKILL every replica of `service` at once; returns (replica, pid) of each killed."""
+        with self.lock:
+            self._require_running()
+            alive = [p for p in self.services[service] if p.process.alive()]
+            if not alive:
+                raise FaultConflict(f"no replica of {service} is running: nothing to kill")
+            for proc in alive:
+                proc.process.signal(signal.SIGKILL)
+            for proc in alive:
+                proc.process.kill()  # reaps it
+            return [(p.name, p.process.pid) for p in alive]
+
+    def freeze_service(self, service: str) -> list[tuple[str, list[int]]]:
+        """SIGSTOP every replica of `service` (and its children); returns (replica, pids)."""
+        with self.lock:
+            self._require_running()
+            alive = [p for p in self.services[service] if p.process.alive()]
+            if not alive:
+                raise FaultConflict(f"no replica of {service} is running: nothing to freeze")
+            return [(p.name, freeze_tree(p.process.pid)) for p in alive]
+
+    def kill_bus(self) -> int:
+        """SIGKILL nats-server; returns its pid."""
+        with self.lock:
+            self._require_running()
+            if self.bus is None:
+                raise FaultConflict(f"the {self.config.impl} stack has no bus")
+            pid = self.bus.pid
+            if pid is None or self.bus.process is None:
+                raise FaultConflict("nats-server is not running: nothing to kill")
+            self.bus.process.kill()
+            return pid
+
+    def thaw(self, pids: list[int]) -> list[int]:
+        """SIGCONT `pids` and their children (the undo of a freeze); returns who got it."""
+        with self.lock:
+            return thaw_pids(pids)
+
+    def restart_database(self, service: str) -> None:
+        """Start a (killed or stopped) database server again on the same port and data."""
+        self.as_owner(lambda: self._restart_database(service))
+
+    def _restart_database(self, service: str) -> None:
+        with self.lock:
+            self._require_running()
+            server = self.databases[service]
+            if server.pid is not None:
+                thaw_pids([server.pid])  # a frozen one cannot act on its stop signal
+            server.stop()
+            # After a SIGKILL the old backends hold the shared memory for up to ~2 s: the new
+            # postmaster refuses to start until they are gone. Retry, never leaving one behind.
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    server.start()
+                    break
+                except Exception as error:
+                    server.stop()
+                    if time.monotonic() > deadline:
+                        raise StackError(
+                            f"PostgreSQL for {service} did not start again: {error}"
+                        ) from error
+                    time.sleep(0.25)
+            self.write_stack_file()
+
+    def stop_service(self, service: str, index: int = 0) -> None:
+        """Stop one replica gracefully (SIGTERM); restart_service brings it back."""
+        with self.lock:
+            self.services[service][index].process.stop("SIGTERM", timeout_s=10)
+
+    def restart_service(self, service: str, index: int = 0) -> None:
+        """Start a stopped (or killed) replica again, on the same address."""
+        self.as_owner(lambda: self._restart_replica(service, index))
+
+    def restart_replicas(self, service: str) -> None:
+        """Start every replica of `service` again, each on its own address."""
+
+        def restart_each() -> None:
+            with self.lock:
+                for index in range(len(self.services[service])):
+                    self._restart_replica(service, index)
+
+        self.as_owner(restart_each)
+
+    def _restart_replica(self, service: str, index: int) -> None:
+        with self.lock:
+            self._require_running()
+            old = self.services[service][index]
+            if old.process.alive():
+                thaw_pids([old.process.pid])  # a frozen one cannot act on its SIGTERM
+            old.process.stop("SIGTERM", timeout_s=10)
+            last: Exception | None = None
+            for _ in range(3):  # the address may still be held for a moment
+                new = self._spawn(service, index, listen=old.address)
+                self.services[service][index] = new
+                try:
+                    self._await_ready(new)
+                    break
+                except StackError as error:
+                    new.process.stop("SIGTERM", timeout_s=10)
+                    last = error
+                    time.sleep(0.5)
+            else:
+                raise StackError(f"{old.name} did not start again on {old.address}: {last}")
+            self.write_stack_file()
+
+    def restart_bus(self) -> None:
+        """Start a (killed or stopped) nats-server again on the same ports and store."""
+        self.as_owner(self._restart_bus)
+
+    def _restart_bus(self) -> None:
+        with self.lock:
+            self._require_running()
+            assert self.bus is not None
+            if self.bus.pid is not None:
+                thaw_pids([self.bus.pid])
+            self.bus.stop()
+            self.bus.start()
+            self.write_stack_file()

@@ -30,6 +30,18 @@ def bench_config(args: argparse.Namespace) -> BenchConfig:
         raise CliError(f"--scenario: unknown {unknown}; choose from {sorted(SCENARIOS)}")
     if args.rate <= 0 and not args.closed_loop:
         raise CliError("--rate must be positive (or use --closed-loop)")
+    replicas = None
+    if args.replicas:
+        try:
+            replicas = [int(n) for n in args.replicas.split(",") if n.strip()]
+        except ValueError:
+            raise CliError(
+                f"--replicas: expected counts like 1,2,3, got {args.replicas!r}"
+            ) from None
+        if not replicas or min(replicas) < 1 or args.attach or args.closed_loop:
+            raise CliError("--replicas: counts of 1 or more, open loop, and no --attach")
+    if args.repeat < 1:
+        raise CliError("--repeat must be 1 or more")
     return BenchConfig(
         impls=impls,
         profile=args.profile,
@@ -42,17 +54,21 @@ def bench_config(args: argparse.Namespace) -> BenchConfig:
         results_dir=Path(args.results_dir),
         seed=args.seed,
         sweep=not args.no_sweep,
+        replicas=replicas,
+        repeat=args.repeat,
     )
 
 
 def run(args: argparse.Namespace) -> int:
     # Imported here: the suite loads asyncpg, SQLAlchemy, nats and psutil, which every other
     # `lab` command would otherwise pay for at start-up (0.18 -> 0.47 s for `lab view`).
+    from benchmarks.suite import replicas
     from benchmarks.suite.suite import run_bench
 
     run_dir = run_bench(bench_config(args))
+    summary = json.loads((run_dir / "summary.json").read_text())
     print()
-    print(table(json.loads((run_dir / "summary.json").read_text())))
+    print(replicas.table(summary["replicas"]) if "replicas" in summary else table(summary))
     print(f"results: {run_dir}")
     return 0
 
@@ -96,6 +112,16 @@ def add_commands(sub: SubParsers) -> None:
     )
     bench.add_argument("--attach", help="stack.json of a running `lab up` (one --impl)")
     bench.add_argument("--no-sweep", action="store_true", help="skip the capacity sweep")
+    bench.add_argument(
+        "--replicas",
+        metavar="N,N,...",
+        help="instead of the suite: the same load (--scenario, default write_heavy, at --rate) "
+        "against N replicas of comments, moderation and query for each N, on fresh stacks; "
+        "reports lag p50/p99, achieved rate and each replica's share of the work",
+    )
+    bench.add_argument(
+        "--repeat", type=int, default=1, help="--replicas: runs per count, interleaved"
+    )
     bench.add_argument("--seed", type=int, default=1, help="random seed (recorded in meta.json)")
     bench.add_argument("--results-dir", default="results", help="where runs are written")
     bench.set_defaults(run=run)

@@ -29,6 +29,8 @@ class BenchConfig:
     seed: int = 1
     sweep: bool = True
     progress: bool = True
+    replicas: list[int] | None = None  # compare replica counts instead of the suite
+    repeat: int = 1  # repetitions of each replica count
     run_id: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
 
 

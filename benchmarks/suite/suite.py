@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -25,6 +27,7 @@ from benchmarks.suite.driver import users_for
 from benchmarks.suite.machine import machine_meta
 from benchmarks.suite.measured import measured_run
 from benchmarks.suite.profiles import PROFILES, RYW_MAX_RATE
+from benchmarks.suite.replicas import replica_comparison
 from benchmarks.suite.results import (
     ImplResult,
     ImplTargets,
@@ -56,6 +59,13 @@ def run_bench(config: BenchConfig) -> Path:
     }
     (run_dir / "meta.json").write_text(json.dumps(meta, indent=2))
     say(config, f"results -> {run_dir}")
+    if config.replicas:
+        runs = replica_comparison(config, run_dir)
+        meta["ended_at"] = datetime.now(UTC).isoformat()
+        (run_dir / "meta.json").write_text(json.dumps(meta, indent=2))
+        document = {"run_id": config.run_id, "machine": meta["machine"], "replicas": runs}
+        (run_dir / "summary.json").write_text(json.dumps(document, indent=2))
+        return run_dir
     results = {impl: bench_impl(impl, config, run_dir) for impl in config.impls}
     meta["ended_at"] = datetime.now(UTC).isoformat()
     (run_dir / "meta.json").write_text(json.dumps(meta, indent=2))
@@ -82,13 +92,17 @@ def stack_under_test(
         yield stack, stack_file
         return
     say(config, f"[{impl}] starting the stack ...")
-    stack_obj = Stack(StackConfig(impl=impl, data_dir=run_dir / f"stack-{impl}", fresh=True))
-    stack_obj.start()
+    # Databases and service logs live outside results/ (a run keeps measurements, small enough
+    # to commit) and are removed after the run.
+    data_dir = Path(tempfile.mkdtemp(prefix=f"lab-bench-{impl}-"))
+    stack_obj = Stack(StackConfig(impl=impl, data_dir=data_dir, fresh=True))
     try:
+        stack_obj.start()
         yield load_stack_file(stack_obj.stack_file), stack_obj.stack_file
     finally:
         say(config, f"[{impl}] stopping the stack")
         stack_obj.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def bench_impl(impl: str, config: BenchConfig, run_dir: Path) -> ImplResult:

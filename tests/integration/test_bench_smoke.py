@@ -68,3 +68,43 @@ def test_smoke_bench_writes_consistent_results(tmp_path: Path) -> None:
         assert bare_ops and bare_ops <= mix
     assert result.stdout.count("; bare chain of the same shape:") == 2  # one table line each
     assert "results:" in result.stdout
+    assert not list(run_dir.rglob("PG_VERSION")), "database files inside results/"
+
+
+def test_replica_comparison_reports_each_count_and_each_replicas_share(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "labcli",
+            "bench",
+            "--impl",
+            "async",
+            "--profile",
+            "smoke",
+            "--replicas",
+            "1,2",
+            "--rate",
+            "30",
+            "--duration",
+            "3",
+            "--results-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (run_dir,) = tmp_path.iterdir()
+    runs = json.loads((run_dir / "summary.json").read_text())["replicas"]["async"]
+    assert [r["replicas"] for r in runs] == [1, 2]
+    for run in runs:
+        assert run["achieved_rate"] > 0
+        assert run["visibility_lag_ms"]["visibility_lag_us"]["count"] > 0
+        for service in ("comments", "moderation", "query"):
+            replicas = run["per_replica"][service]
+            assert len(replicas) == run["replicas"]
+            assert sum(r["events_applied"] for r in replicas) > 0
+    assert "visibility p50 / p99" in result.stdout
+    assert not list(run_dir.rglob("PG_VERSION")), "database files inside results/"

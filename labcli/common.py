@@ -42,23 +42,31 @@ def find_stack_file(given: str | None) -> Path:
     return running[0]
 
 
-def stack_command(
-    parent: SubParsers, name: str, run: Run, help_text: str
-) -> argparse.ArgumentParser:
-    """A subcommand that talks to a running stack: --stack, --json and --timeout."""
-    p = parent.add_parser(name, help=help_text, description=help_text)
+def stack_options(
+    p: argparse.ArgumentParser,
+    *,
+    timeout_s: float = CLIENT_TIMEOUT_S,
+    timeout_help: str = "deadline in seconds",
+    json_help: str = "print the reply as JSON",
+) -> None:
+    """The options of every command that talks to a running stack: --stack, --json, --timeout."""
     p.add_argument(
         "--stack",
         help="stack.json (or its directory) of a running `lab up`; "
         "default: the only one under .lab/",
     )
-    p.add_argument("--json", action="store_true", help="print the reply as JSON")
+    p.add_argument("--json", action="store_true", help=json_help)
     p.add_argument(
-        "--timeout",
-        type=float,
-        default=CLIENT_TIMEOUT_S,
-        help=f"deadline in seconds (default {CLIENT_TIMEOUT_S:g})",
+        "--timeout", type=float, default=timeout_s, help=f"{timeout_help} (default {timeout_s:g})"
     )
+
+
+def stack_command(
+    parent: SubParsers, name: str, run: Run, help_text: str
+) -> argparse.ArgumentParser:
+    """A subcommand that talks to a running stack: --stack, --json and --timeout."""
+    p = parent.add_parser(name, help=help_text, description=help_text)
+    stack_options(p)
     p.set_defaults(run=run)
     return p
 

@@ -7,7 +7,7 @@ import argparse
 import json
 from typing import Any
 
-from labcli.common import CliError, SubParsers, find_stack_file
+from labcli.common import CliError, SubParsers, find_stack_file, stack_options
 from stack.control import ControlClient, ControlError, clock
 from stack.faults import ALL, BUS, KINDS, Fault
 from stack.topology import SERVICES
@@ -119,18 +119,11 @@ def run_list(args: argparse.Namespace) -> int:
 
 # --- the parser ------------------------------------------------------------------------------
 def _options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--stack",
-        help="stack.json (or its directory) of a running `lab up`; "
-        "default: the only one under .lab/",
-    )
-    p.add_argument("--json", action="store_true", help="print the API's reply as JSON")
-    p.add_argument(
-        "--timeout",
-        type=float,
-        default=FAULT_TIMEOUT_S,
-        help=f"seconds to wait for the API (default {FAULT_TIMEOUT_S:g}: a restore restarts "
-        "processes)",
+    stack_options(
+        p,
+        timeout_s=FAULT_TIMEOUT_S,
+        timeout_help="seconds to wait for the API (a restore restarts processes)",
+        json_help="print the API's reply as JSON",
     )
 
 

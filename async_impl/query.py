@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -33,6 +34,7 @@ from lab.store.pool import Database, Executor
 from lab.store.repositories import CommentRepository, PostRepository
 
 log = logging.getLogger(__name__)
+REBUILD_LOCK = 727275  # pg_advisory_lock key: one replica at a time decides on a rebuild
 
 
 def post_copies(db: Executor) -> PostRepository:
@@ -140,6 +142,29 @@ class Rebuilder(internal_pb2_grpc.QueryAdminServiceServicer):
             log.info("rebuilding the read model: replaying up to seq %d", info.state.last_seq)
             return int(info.state.last_seq)
 
+    async def start(self, replay_wait_s: float = 10.0) -> None:
+        """Start consuming; first rebuild the read model if it is empty while the event store is
+        not (a new or emptied database). Replicas start together and share the durable consumer:
+        an advisory lock on the query database lets one at a time decide, and the one that
+        rebuilds keeps the lock until its replay has begun, so the others find the read model
+        filling and just consume (two resets at once made nats-server fail one of them)."""
+        async with self.db.connect() as conn:
+            await conn.execute("SELECT pg_advisory_lock($1)", REBUILD_LOCK)
+            try:
+                info = await self.js.stream_info(bus.EVENTS)
+                if info.state.messages and await self.is_empty():
+                    await self.rebuild()
+                    await self._replay_begun(replay_wait_s)
+                else:
+                    self.consumer.start()
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock($1)", REBUILD_LOCK)
+
+    async def _replay_begun(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while await self.is_empty() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
     @rpc_method
     async def Rebuild(
         self, request: internal_pb2.RebuildRequest, context: grpc.aio.ServicerContext
@@ -158,10 +183,7 @@ async def assemble(settings: ServiceSettings, assembly: Assembly) -> None:
     }
     consumer = durable_consumer(database, connection, assembly, handlers, after=lag)
     rebuilder = Rebuilder(database, consumer, lag, connection.js)
-    if await rebuilder.is_empty():
-        await rebuilder.rebuild()  # a new or emptied database: replay the event store
-    else:
-        consumer.start()
+    await rebuilder.start()
     assembly.registrations += [
         (
             api_pb2_grpc.add_QueryServiceServicer_to_server,

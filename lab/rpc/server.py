@@ -65,7 +65,7 @@ async def serve(
     """Serve until SIGTERM/SIGINT, then shut down in order.
 
     Order: health NOT_SERVING -> server.stop(grace) (in-flight RPCs finish) -> cleanups
-    (close channels, bus connections, database engines).
+    (close channels, bus connections, database pools).
     """
     stop = stop_signal()
     await server.start()

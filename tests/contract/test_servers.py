@@ -1,4 +1,4 @@
-"""Every server in stack.json serves grpc.health.v1 and server reflection (LAB.md section 8)."""
+"""Every server in stack.json serves grpc.health.v1 and server reflection (the public contract)."""
 
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ def test_generated_code_is_fresh(tmp_path: Path) -> None:
 
 
 def test_public_contract_names() -> None:
-    """LAB.md section 8: these names may not be renamed."""
+    """The public contract: these names may not be renamed (fields may be added)."""
     from blog.v1 import api_pb2
 
     services = {

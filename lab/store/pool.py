@@ -50,6 +50,7 @@ _CONNECTIVITY_ERRORS = (
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.TooManyConnectionsError,
     asyncpg.InterfaceError,  # e.g. "connection is closed"
+    asyncpg.exceptions.InternalClientError,  # a connection left broken by a dead server
 )
 
 
@@ -108,7 +109,14 @@ class Database:
         """A pooled connection held by the caller; each statement commits by itself."""
         try:
             async with self.pool.acquire(timeout=self.timeout_s) as conn:
-                yield conn
+                try:
+                    yield conn
+                except asyncpg.exceptions.InternalClientError:
+                    # Its protocol state is broken ("cannot switch to state ...; another
+                    # operation is in progress": seen right after the server was killed, since
+                    # the pool skips the reset that would have found out): never reuse it.
+                    conn.terminate()
+                    raise
         except Exception as error:
             if is_connectivity_error(error):
                 raise Unavailable(self.name, _short(error)) from error

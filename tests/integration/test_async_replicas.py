@@ -24,7 +24,7 @@ from tests.helpers import Api, comment_on, eventually, start_stack
 
 RATE = 60.0  # operations per second, half posts and half comments
 DURATION_S = 6.0
-NOISE_ALLOWANCE_MS = 50.0  # the defect added ~600 ms
+NOISE_ALLOWANCE_MS = 100.0  # this machine is noisy; the defect added 600-900 ms
 
 
 def lag_p99_ms(stack: Stack) -> tuple[float, float, int]:

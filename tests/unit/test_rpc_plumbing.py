@@ -55,3 +55,17 @@ def test_status_codes_are_the_standard_ones() -> None:
         "Unavailable": grpc.StatusCode.UNAVAILABLE,
         "DeadlineExceeded": grpc.StatusCode.DEADLINE_EXCEEDED,
     }
+
+
+def test_a_connection_a_dead_server_left_broken_is_an_outage_not_a_bug() -> None:
+    import asyncpg
+
+    from lab.store.pool import is_connectivity_error
+
+    # Seen under load right after a SIGKILL of the postmaster (was INTERNAL to the client).
+    broken = asyncpg.exceptions.InternalClientError(
+        "cannot switch to state 12; another operation (2) is in progress"
+    )
+    assert is_connectivity_error(broken)
+    assert is_connectivity_error(asyncpg.exceptions.CrashShutdownError("crash of another server"))
+    assert not is_connectivity_error(asyncpg.exceptions.UniqueViolationError("duplicate key"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from stack.faults import Fault
 from stack.topology import CALLS, OPERATIONS, TOPOLOGY
 
 AVAILABLE = 0.99  # an operation at or above this share of successes counts as up
@@ -28,10 +29,8 @@ def dependencies(impl: str, operation: str) -> frozenset[str]:
 def component_of(fault: str) -> str:
     """The component a fault takes away: "kill-db:comments" -> "db:comments", "kill:posts" ->
     "posts", "kill-bus" -> "bus"."""
-    kind, _, target = fault.partition(":")
-    if kind.endswith("-db"):
-        return database(target)
-    return target or "bus"
+    parsed = Fault.parse(fault)
+    return database(parsed.target) if parsed.scope == "database" else parsed.target
 
 
 def owner(operation: str) -> frozenset[str]:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stack.faults import Fault
+
 MAX_ERROR_RATE = 0.001  # the steady state: at most 0.1 % of the load's requests fail
 
 
@@ -37,7 +39,7 @@ def _python(func: str, module: str, **arguments: Any) -> dict[str, Any]:
 
 def restore_target(fault: str) -> str:
     """What `restore` needs to undo a fault: the service it hit, or the bus."""
-    return fault.partition(":")[2] or "bus"
+    return Fault.parse(fault).target
 
 
 def experiment(

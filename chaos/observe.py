@@ -15,6 +15,7 @@ import asyncpg
 import grpc
 
 from blog.v1 import api_pb2
+from chaos.probes import FLUSH_S
 from chaos.records import RequestRecord, read_request_log
 from stack.client import BlogClient
 from stack.stackfile import StackInfo
@@ -137,6 +138,7 @@ class ConvergenceWatch:
         self.timeout_s = timeout_s
         self.converged_at: float | None = None
         self.error: str | None = None
+        self._acked: tuple[list[str], list[str]] | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="convergence", daemon=True)
 
@@ -171,16 +173,28 @@ class ConvergenceWatch:
             await owners.close()
             await query.close()
 
-    async def _converged(
-        self, restored: float, owners: asyncpg.Connection, query: asyncpg.Connection
-    ) -> bool:
+    def _acknowledged_before(self, restored: float) -> tuple[list[str], list[str]]:
+        """Ids of the posts and comments acknowledged before the restore. The log is read
+        again only until it is known to hold every such write (FLUSH_S after the restore)."""
+        if self._acked is not None:
+            return self._acked
         acked = [
             r
             for r in read_request_log(self.request_log.glob("requests-*.jsonl"))
             if r.ok and r.id and r.end <= restored
         ]
-        posts = [r.id for r in acked if r.op == "CreatePost"]
-        comments = [r.id for r in acked if r.op == "CreateComment"]
+        found = (
+            [r.id for r in acked if r.op == "CreatePost"],
+            [r.id for r in acked if r.op == "CreateComment"],
+        )
+        if time.time() >= restored + FLUSH_S:
+            self._acked = found
+        return found
+
+    async def _converged(
+        self, restored: float, owners: asyncpg.Connection, query: asyncpg.Connection
+    ) -> bool:
+        posts, comments = self._acknowledged_before(restored)
         shown = await query.fetch("SELECT id FROM post_views WHERE id = ANY($1)", posts)
         if len(shown) < len(set(posts)):
             return False

@@ -11,6 +11,7 @@ import random
 import shutil
 import tempfile
 from pathlib import Path
+from statistics import median
 from typing import TypedDict
 
 from benchmarks.load.hdr import merge, summary
@@ -138,7 +139,7 @@ def table(runs: dict[str, list[ReplicaRun]]) -> str:
             cells = [
                 _lag_cell(mine, name) for name in ("visibility_lag_us", "comment_status_lag_us")
             ]
-            rate = _median([r["achieved_rate"] for r in mine])
+            rate = median([r["achieved_rate"] for r in mine])
             lines.append(
                 f"{impl:6} {count:>8} {len(mine):>4} {rate:>10.1f} {cells[0]:>34} {cells[1]:>34}"
             )
@@ -156,10 +157,4 @@ def _lag_cell(runs: list[ReplicaRun], name: str) -> str:
     p99s = [v for v in p99 if v is not None]
     if not p99s:
         return "-"
-    return f"{_median(p50s):.1f} / {_median(p99s):.1f} [{min(p99s):.1f}-{max(p99s):.1f}] ms"
-
-
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+    return f"{median(p50s):.1f} / {median(p99s):.1f} [{min(p99s):.1f}-{max(p99s):.1f}] ms"

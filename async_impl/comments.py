@@ -2,11 +2,18 @@
 posts from PostCreated and final statuses from CommentModerated, and announces CommentCreated and
 CommentUpdated.
 
-A comment on a post this service has not heard of is refused with NOT_FOUND, whether the post
-does not exist or its PostCreated has not arrived yet: accepting it would let comments on posts
-that never exist in, with no owner able to say so. The price is that a comment sent right after
-its post was created may be refused for a moment; the `comments_unknown_post` counter (served by
-MetricsService) counts every such refusal, so the benchmark can report how often it happens.
+A comment on a post this service has not heard of (the post does not exist, or its PostCreated
+has not arrived yet) is handled by the causality policy (setting `causality`; docs/METHOD.md,
+Causality across services; the machinery is in async_impl.causality):
+- refuse: NOT_FOUND at once. Accepting it would let comments on posts that never exist in; the
+  price is that a comment sent right after its post may be refused for a moment.
+- wait: with the consistency token CreatePost returned, wait (bounded by `causality_wait_ms` and
+  the caller's deadline) until this service has applied that post, then decide; without one,
+  NOT_FOUND at once.
+- accept: store it PENDING and announce nothing until the post is known; REJECTED ("unknown
+  post") if it is not known within `causality_accept_s`.
+Every NOT_FOUND of this kind is counted in `comments_unknown_post` (MetricsService), so the
+benchmark can report how often it happens.
 """
 
 from __future__ import annotations
@@ -16,13 +23,28 @@ from collections.abc import Sequence
 import grpc
 
 from async_impl.assembly import durable_consumer, open_bus, open_store, start_relay
-from async_impl.outbox import OutboxCommentRepository
+from async_impl.causality import (
+    HeldCommentsTable,
+    HeldCommentSweeper,
+    HoldingCommentRepository,
+    KnownPostsListener,
+    KnownPostsTable,
+    learn_post,
+    lock_post,
+)
+from async_impl.consumer import Handler
 from async_impl.relay import OutboxRelay
-from async_impl.schema import known_posts
 from blog.v1 import api_pb2, events_pb2
 from lab import events, features
 from lab.convert import comment_to_pb
-from lab.domain import CommentStatus, Decision, NewComment, NotFound
+from lab.domain import (
+    CausalityPolicy,
+    CommentStatus,
+    ConsistencyToken,
+    Decision,
+    NewComment,
+    NotFound,
+)
 from lab.events import IncomingEvent, OutgoingEvent, PoisonEvent
 from lab.rpc import servicers
 from lab.rpc.errors import rpc_method
@@ -32,12 +54,9 @@ from lab.rpc.settings import ServiceSettings
 from lab.store.pool import Database, Executor
 from lab.store.repositories import CommentRepository
 
-
-async def learn_post(db: Executor, post_id: str) -> None:
-    """Remember that a post exists (from its PostCreated)."""
-    await db.execute(
-        f"INSERT INTO {known_posts.name} (id) VALUES ($1) ON CONFLICT DO NOTHING", post_id
-    )
+# Time kept back from the caller's deadline when waiting for a post: enough to answer NOT_FOUND
+# (one insert) before the client gives up, so a wait never turns into DEADLINE_EXCEEDED.
+DEADLINE_MARGIN_S = 0.05
 
 
 class LaterModeration:
@@ -48,34 +67,67 @@ class LaterModeration:
 
 
 class CommentServicer(servicers.CommentReads):
-    def __init__(self, database: Database, metrics: Metrics, relay: OutboxRelay) -> None:
+    def __init__(
+        self,
+        database: Database,
+        metrics: Metrics,
+        relay: OutboxRelay,
+        causality: features.Causality | None = None,
+        sweeper: HeldCommentSweeper | None = None,
+    ) -> None:
         super().__init__(CommentRepository(database))
         self.db = database
         self.metrics = metrics
         self.relay = relay
+        self.causality = causality or features.Causality()
+        self.sweeper = sweeper
 
     @rpc_method
     async def CreateComment(
         self, request: api_pb2.CreateCommentRequest, context: grpc.aio.ServicerContext
     ) -> api_pb2.Comment:
         new = NewComment.parse(request.post_id, request.content, request.request_id)
+        token = ConsistencyToken.decode(request.consistency_token)
+        remaining = context.time_remaining()
+        time_left = None if remaining is None else remaining - DEADLINE_MARGIN_S
         # The store checks the post against known_posts in the insert itself (no `posts` port).
-        store = OutboxCommentRepository(self.db)
+        store = HoldingCommentRepository(self.db)
         try:
-            comment, _ = await features.create_comment(store, new, LaterModeration())
+            comment, _, outcome = await features.create_comment_causally(
+                store, new, LaterModeration(), self.causality, token, time_left
+            )
         except NotFound:
             self.metrics.inc("comments_unknown_post")
             raise NotFound(
                 f"post {new.post_id} not found (not known to the comments service)"
             ) from None
         self.relay.published_later(store.queued)
+        if outcome.waited_s is not None:
+            self.metrics.inc("comments_waited")
+            self.metrics.record_us("causality_wait_us", outcome.waited_s * 1e6)
+        if outcome.held:
+            self.metrics.inc("comments_held")
+            if self.sweeper is not None:
+                self.sweeper.held.set()  # its deadline may be the earliest now
         return comment_to_pb(comment)
 
 
-async def on_post_created(db: Executor, event: IncomingEvent) -> Sequence[OutgoingEvent]:
-    payload: events_pb2.PostCreated = event.payload  # type: ignore[assignment]
-    await learn_post(db, payload.post.id)
-    return ()
+def on_post_created(policy: CausalityPolicy) -> Handler:
+    """Learn the post; under wait, notify every replica's waiters (at commit); under accept,
+    release the comments held for it. (Refuse does what it always did: one insert.)"""
+
+    async def handle(db: Executor, event: IncomingEvent) -> Sequence[OutgoingEvent]:
+        payload: events_pb2.PostCreated = event.payload  # type: ignore[assignment]
+        post_id = payload.post.id
+        if policy is not CausalityPolicy.ACCEPT:
+            await learn_post(db, post_id, notify=policy is CausalityPolicy.WAIT)
+            return ()
+        await lock_post(db, post_id)  # see async_impl.causality: hold vs learn
+        await learn_post(db, post_id)
+        released = await features.post_became_known(HeldCommentsTable(db), post_id)
+        return [events.comment_created(comment) for comment in released]
+
+    return handle
 
 
 async def on_comment_moderated(db: Executor, event: IncomingEvent) -> Sequence[OutgoingEvent]:
@@ -93,12 +145,38 @@ async def assemble(settings: ServiceSettings, assembly: Assembly) -> None:
     database = await open_store(settings, assembly)
     connection = await open_bus(settings, assembly)
     relay = start_relay(database, connection, assembly)
+    policy = settings.causality
+    causality = features.Causality(
+        policy,
+        wait_s=settings.causality_wait_ms / 1000,
+        accept_s=settings.causality_accept_s,
+        known=KnownPostsTable(database),
+    )
+    if policy is CausalityPolicy.WAIT:
+        # Listening before the server serves: no waiter can miss another replica's NOTIFY.
+        listener = KnownPostsListener(database.dsn, causality.arrivals, assembly.metrics)
+        await listener.start(settings.db_timeout_s)
+        assembly.cleanups.append(listener.stop)
+    # Always running (one query a second when idle): comments held under `accept` reach their
+    # final state (REJECTED at their bound) even after a restart under another policy.
+    sweeper = HeldCommentSweeper(database, relay, assembly.metrics)
+    sweeper.start()
+    assembly.cleanups.append(sweeper.stop)
+
+    def applied(event: IncomingEvent) -> None:
+        """After the commit: wake this replica's own waiters at once (no round trip)."""
+        if event.event_type == events.POST_CREATED:
+            post_id = event.payload.post.id  # type: ignore[attr-defined]
+            if causality.arrivals.arrived(post_id):
+                assembly.metrics.inc("causality_wakeups_local")
+
     handlers = {
-        events.POST_CREATED: on_post_created,
+        events.POST_CREATED: on_post_created(policy),
         events.COMMENT_MODERATED: on_comment_moderated,
     }
-    durable_consumer(database, connection, assembly, handlers, relay).start()
-    servicer = CommentServicer(database, assembly.metrics, relay)
+    consumer = durable_consumer(database, connection, assembly, handlers, relay, after=applied)
+    consumer.start()
+    servicer = CommentServicer(database, assembly.metrics, relay, causality, sweeper)
     assembly.registrations.append(servicers.comment_service(servicer))
 
 

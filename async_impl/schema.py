@@ -1,6 +1,6 @@
 """The tables only the async implementation has, per service: the outbox (events waiting to be
 published), the processed events (a consumer's idempotency record), the comments service's
-known posts, and the query service's read model."""
+known posts and held comments, and the query service's read model."""
 
 from __future__ import annotations
 
@@ -45,6 +45,15 @@ known_posts = sa.Table(
     "known_posts",  # posts this service has heard of (from PostCreated)
     comments_metadata,
     sa.Column("id", UUID(as_uuid=False), primary_key=True),
+)
+held_comments = sa.Table(
+    # Comments stored PENDING on a post not known yet, under the `accept` policy: announced when
+    # the post becomes known, REJECTED ("unknown post") once `until` has passed.
+    "held_comments",
+    comments_metadata,
+    sa.Column("comment_id", UUID(as_uuid=False), primary_key=True),
+    sa.Column("post_id", UUID(as_uuid=False), nullable=False, index=True),
+    sa.Column("until", TS, nullable=False, index=True),
 )
 
 moderation_metadata = sa.MetaData()

@@ -30,7 +30,7 @@ from chaos.recovery import recovery_s
 from chaos.timeline import timeline, write_timeline_csv
 from stack.control import ControlServer
 from stack.runner import Stack, StackConfig
-from stack.stackfile import load_stack_file
+from stack.stackfile import StackInfo, load_stack_file
 
 CONVERGENCE_TIMEOUT_S = 60.0
 
@@ -45,6 +45,10 @@ class ExperimentContext:
     seed: int = 1
     keep_data: bool = False
     say: Callable[[str], None] = lambda line: print(line, flush=True)
+    causality: str | None = None  # the stacks' causality policy (None: the services' default)
+    # Read once the stack is seeded and again after the audit; the increase of each counter is
+    # the result's "counters" (e.g. the comments service's causality counters).
+    counters: Callable[[StackInfo], dict[str, int]] | None = None
 
 
 def _clock(epoch_s: float | None) -> str:
@@ -65,7 +69,7 @@ def run_experiment(ctx: ExperimentContext, impl: str, fault: str) -> dict[str, A
     label = f"[{impl} {fault}]"
     # Databases and logs live outside results/: a run keeps measurements, not data files.
     data_dir = Path(tempfile.mkdtemp(prefix=f"lab-chaos-{impl}-"))
-    stack = Stack(StackConfig(impl=impl, data_dir=data_dir, fresh=True))
+    stack = Stack(StackConfig(impl=impl, data_dir=data_dir, fresh=True, causality=ctx.causality))
     control = ControlServer(stack)
     load: Load | None = None
     watch: ConvergenceWatch | None = None
@@ -76,6 +80,7 @@ def run_experiment(ctx: ExperimentContext, impl: str, fault: str) -> dict[str, A
         info = load_stack_file(stack.stack_file)
         seed_file = out / "seed-posts.json"
         seed_file.write_text(json.dumps(seed(info, ctx.profile.seed_posts, random.Random(1))))
+        counters_before = ctx.counters(info) if ctx.counters else {}
         document = experiment(impl, fault, stack.stack_file, out / "requests", phases)
         write_experiment(out / "experiment.json", document)
         max_s = phases.warmup_s + phases.hold_s + phases.observe_s + 120
@@ -125,6 +130,9 @@ def run_experiment(ctx: ExperimentContext, impl: str, fault: str) -> dict[str, A
         records = read_request_log(load.log_files())
         found = find(info, load_started, records)
         result = _measure(impl, fault, records, found, window, load_started, phases.warmup_s, out)
+        if ctx.counters:
+            after = ctx.counters(info)
+            result["counters"] = {k: v - counters_before.get(k, 0) for k, v in after.items()}
         result.update(
             profile=ctx.profile_name,
             phases=vars(phases),

@@ -32,6 +32,7 @@ class ChaosConfig:
     keep_data: bool = False
     seed: int = 1
     say: Callable[[str], None] = lambda line: print(line, flush=True)
+    causality: str | None = None  # async comments on posts not known yet; None: the default
     run_id: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
 
 
@@ -64,6 +65,7 @@ def run_chaos(config: ChaosConfig) -> Path:
             "matrix": config.matrix,
             "profile": config.profile,
             "seed": config.seed,
+            "causality": config.causality,
         },
         "profile": {
             "phases": vars(profile.phases),
@@ -75,7 +77,13 @@ def run_chaos(config: ChaosConfig) -> Path:
     }
     (run_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     ctx = ExperimentContext(
-        run_dir, config.profile, profile, config.seed, config.keep_data, config.say
+        run_dir,
+        config.profile,
+        profile,
+        config.seed,
+        config.keep_data,
+        config.say,
+        causality=config.causality,
     )
     pairs = plan(config)
     config.say(f"results -> {run_dir} ({len(pairs)} experiments, profile {config.profile})")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import enum
 import re
 import uuid
@@ -155,6 +157,59 @@ class Moderator:
         if match:
             return Decision(CommentStatus.REJECTED, f"blocklisted word {match.group(1).lower()!r}")
         return Decision(CommentStatus.APPROVED)
+
+
+class CausalityPolicy(enum.StrEnum):
+    """What the async comments service does with a comment on a post it has not heard of
+    (docs/METHOD.md, Causality across services)."""
+
+    REFUSE = "refuse"  # NOT_FOUND at once (counted)
+    WAIT = "wait"  # with a consistency token: wait (bounded) until the post is known, then decide
+    ACCEPT = "accept"  # store it PENDING, publish nothing until the post is known; REJECTED after
+    # a bound ("unknown post")
+
+    @classmethod
+    def parse(cls, text: str) -> CausalityPolicy:
+        try:
+            return cls(text.strip().lower())
+        except ValueError:
+            choices = ", ".join(p.value for p in cls)
+            raise InvalidArgument("causality", f"choose from {choices}, got {text!r}") from None
+
+
+DEFAULT_CAUSALITY = CausalityPolicy.WAIT  # the measurements' choice (docs/METHOD.md)
+UNKNOWN_POST_REASON = "unknown post"
+
+
+@dataclass(frozen=True, slots=True)
+class ConsistencyToken:
+    """What a client has seen, as an opaque string it hands back: today, the creation of one
+    post (CreatePost returns it; CreateComment may carry it). Versioned so it can grow."""
+
+    post_id: str
+
+    _PREFIX = "1:post:"
+
+    def encode(self) -> str:
+        raw = (self._PREFIX + self.post_id).encode()
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    @classmethod
+    def decode(cls, text: str) -> ConsistencyToken | None:
+        """The token in `text`; None when empty; InvalidArgument when it is not one of ours."""
+        if not text:
+            return None
+        bad = InvalidArgument("consistency_token", "is not a token returned by CreatePost")
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            raise bad from None
+        if not raw.startswith(cls._PREFIX):
+            raise bad
+        try:
+            return cls(str(uuid.UUID(raw[len(cls._PREFIX) :])))
+        except ValueError:
+            raise bad from None
 
 
 def parse_blocklist(text: str) -> tuple[str, ...]:

@@ -115,8 +115,9 @@ def comment_moderated(comment_id: str, post_id: str, decision: Decision) -> Outg
     return envelope(COMMENT_MODERATED, comment_id, "moderation", payload)
 
 
-def comment_updated(comment: Comment) -> OutgoingEvent:
-    payload = events_pb2.CommentUpdated(comment=comment_to_pb(comment))
+def comment_updated(comment: Comment, reason: str = "") -> OutgoingEvent:
+    """A comment's status changed; `reason` when it was not moderation's decision."""
+    payload = events_pb2.CommentUpdated(comment=comment_to_pb(comment), reason=reason)
     return envelope(COMMENT_UPDATED, comment.id, "comments", payload)
 
 

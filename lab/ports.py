@@ -59,3 +59,34 @@ class ModerationPort(Protocol):
     """The moderation decision for a new comment (final, or PENDING when it comes later)."""
 
     async def moderate(self, comment_id: str, post_id: str, content: str) -> Decision: ...
+
+
+class KnownPosts(Protocol):
+    """Has this service applied a post's creation (async: its copy of known post ids)?"""
+
+    async def knows(self, post_id: str) -> bool: ...
+
+
+class HoldingCommentStore(CommentStore, Protocol):
+    """A comment store that can hold a comment on a post it does not know yet (the async
+    `accept` policy): stored PENDING, announced only once the post is known."""
+
+    async def add_or_hold(
+        self, comment: Comment, request_id: str | None, until: datetime
+    ) -> tuple[Comment, bool]:
+        """Store `comment`. If its post is known, announce it as usual; else hold it until
+        the post becomes known or `until` passes. Atomic against the post becoming known.
+        Returns (the comment, or the one stored before under request_id; inserted?)."""
+        ...
+
+
+class HeldComments(Protocol):
+    """Comments held for a post not known yet: released when it is, rejected when too late."""
+
+    async def release(self, post_id: str) -> list[Comment]:
+        """Stop holding the comments on `post_id` (now known); they proceed as usual."""
+        ...
+
+    async def expire(self, at: datetime, status: CommentStatus) -> list[Comment]:
+        """Give every comment held past `at` the final `status`; return them (changed)."""
+        ...

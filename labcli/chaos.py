@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
         results_dir=Path(args.results_dir),
         keep_data=args.keep_data,
         seed=args.seed,
+        causality=args.causality,
     )
     run_dir = run_chaos(config)
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -84,6 +85,14 @@ def add_commands(sub: SubParsers) -> None:
         help="phase lengths and load: smoke (CI, seconds), quick (default), full",
     )
     chaos.add_argument("--seed", type=int, default=1, help="random seed of the load")
+    chaos.add_argument(
+        "--causality",
+        choices=["refuse", "wait", "accept"],
+        help="async: how the comments service treats a comment on a post it has not heard of "
+        "yet (default: the services' default; docs/METHOD.md, Causality across services). "
+        "The policies side by side under faults: lab bench --causality refuse,wait,accept "
+        "--causality-faults FAULT,...",
+    )
     chaos.add_argument(
         "--keep-data", action="store_true", help="keep each stack's data and logs (else removed)"
     )

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lab.domain import DEFAULT_CAUSALITY, CausalityPolicy
 from labcli.common import DEFAULT_DATA_ROOT, CliError, SubParsers
 from stack.control import ControlServer
 from stack.errors import StackError
@@ -57,6 +58,9 @@ def run_up(args: argparse.Namespace) -> int:
         moderation_delay_ms=args.moderation_delay_ms,
         call_timeout_ms=args.call_timeout_ms,
         fresh=args.fresh,
+        causality=args.causality,
+        causality_wait_ms=args.causality_wait_ms,
+        causality_accept_s=args.causality_accept_s,
     )
     # Handle SIGTERM like Ctrl-C, from the start: a stop during start-up must clean up too.
     signal.signal(signal.SIGTERM, request_stop)
@@ -132,4 +136,26 @@ def add_commands(sub: SubParsers) -> None:
         type=int,
         help="deadline of each service-to-service call (default 1000)",
     )
+    add_causality_options(up)
     up.set_defaults(run=run_up)
+
+
+def add_causality_options(parser: argparse.ArgumentParser) -> None:
+    """--causality and its bounds (async: a comment on a post not heard of yet)."""
+    parser.add_argument(
+        "--causality",
+        choices=[p.value for p in CausalityPolicy],
+        help="async: a comment on a post the comments service has not heard of yet is refused "
+        "at once, waited for (with CreatePost's consistency token) or accepted and decided "
+        f"later (default {DEFAULT_CAUSALITY.value}; docs/METHOD.md, Causality across services)",
+    )
+    parser.add_argument(
+        "--causality-wait-ms",
+        type=float,
+        help="wait: longest a comment with a token waits for its post (default 2000)",
+    )
+    parser.add_argument(
+        "--causality-accept-s",
+        type=float,
+        help="accept: longest a comment is held for its post before REJECTED (default 5)",
+    )

@@ -37,6 +37,11 @@ class StackConfig:
     moderation_delay_ms: float = 0.0
     call_timeout_ms: int | None = None
     fresh: bool = False  # wipe data_dir's databases first
+    # Async comments on posts not heard of yet: refuse | wait | accept, and the bounds of wait
+    # and accept (None: the services' defaults; docs/METHOD.md, Causality across services).
+    causality: str | None = None
+    causality_wait_ms: float | None = None
+    causality_accept_s: float | None = None
 
     def replica_count(self, service: str) -> int:
         return max(1, self.replicas.get(service, 1))
@@ -151,6 +156,10 @@ class Stack(StackOperations):
         env["LAB_MODERATION_DELAY_MS"] = str(self.config.moderation_delay_ms)
         if self.config.call_timeout_ms is not None:
             env["LAB_CALL_TIMEOUT_MS"] = str(self.config.call_timeout_ms)
+        for name in ("causality", "causality_wait_ms", "causality_accept_s"):
+            value = getattr(self.config, name)
+            if value is not None:
+                env[f"LAB_{name.upper()}"] = str(value)
         args = [
             sys.executable,
             "-m",

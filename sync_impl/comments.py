@@ -8,7 +8,7 @@ import grpc
 from blog.v1 import api_pb2, api_pb2_grpc, internal_pb2, internal_pb2_grpc
 from lab import features
 from lab.convert import comment_to_pb
-from lab.domain import NewComment
+from lab.domain import ConsistencyToken, NewComment
 from lab.rpc import servicers
 from lab.rpc.channels import aio_channel
 from lab.rpc.errors import remaining_timeout, rpc_method
@@ -38,6 +38,9 @@ class CommentServicer(servicers.CommentReads):
         self, request: api_pb2.CreateCommentRequest, context: grpc.aio.ServicerContext
     ) -> api_pb2.Comment:
         new = NewComment.parse(request.post_id, request.content, request.request_id)
+        # Sync asks the posts service itself, at request time: a token adds nothing, but a
+        # malformed one is refused as in async, so a client behaves the same on both.
+        ConsistencyToken.decode(request.consistency_token)
         timeout = remaining_timeout(context, self.call_timeout_s)
         comment, _ = await features.create_comment(
             self.store,

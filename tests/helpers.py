@@ -59,6 +59,18 @@ def comment_on(api: Api, post_id: str, content: str, timeout_s: float = 15.0) ->
     return eventually(attempt, timeout_s)
 
 
+# policy_stacks(impl, **StackConfig fields) -> a running stack with those settings (conftest).
+PolicyStacks = Callable[..., Stack]
+
+# The async stack every causality test under `accept` shares: a short bound so the REJECTED
+# path is quick, two comments replicas so holding and releasing meet across processes.
+ACCEPT_STACK: dict[str, object] = {
+    "causality": "accept",
+    "causality_accept_s": 1.0,
+    "replicas": {"comments": 2},
+}
+
+
 def start_stack(impl: str, data_dir: Path, **config: object) -> Stack:
     stack = Stack(StackConfig(impl=impl, data_dir=data_dir, fresh=True, **config))  # type: ignore[arg-type]
     stack.start()

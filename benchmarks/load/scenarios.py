@@ -27,6 +27,22 @@ TIMEOUT_S = 5.0
 BLOCKED_SHARE = 0.1  # share of comments that contain a blocklisted word
 RECENT_POSTS = 20  # from_recent: a random one of the last RECENT_POSTS posts created
 READ_AGE_S = 1.0  # from_recent: reads pick posts acknowledged at least this long ago
+TOKENS_KEPT = 1000
+
+# CreatePost's consistency token of each post this process created (newest last, bounded): a
+# comment on one carries it, as a client that just created the post would (the async `wait`
+# policy waits for it; other policies and sync ignore it; docs/METHOD.md, Causality).
+_TOKENS: dict[str, str] = {}
+
+
+def remember_token(post: api_pb2.Post) -> None:
+    _TOKENS[post.id] = post.consistency_token
+    if len(_TOKENS) > TOKENS_KEPT:
+        del _TOKENS[next(iter(_TOKENS))]
+
+
+def token_of(post_id: str) -> str:
+    return _TOKENS.get(post_id, "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +97,7 @@ def create_post(ctx: Context) -> Outcome:
     )
     ctx.sent = Outcome(request_id=request.request_id)
     post = ctx.stubs.posts.CreatePost(request, timeout=TIMEOUT_S)
+    remember_token(post)
     ctx.created.append((post.id, time.monotonic()))
     return Outcome(request_id=request.request_id, id=post.id)
 
@@ -92,8 +109,12 @@ def comment_text(ctx: Context) -> str:
 
 
 def create_comment(ctx: Context) -> Outcome:
+    post_id = ctx.any_post()
     request = api_pb2.CreateCommentRequest(
-        post_id=ctx.any_post(), content=comment_text(ctx), request_id=str(uuid.uuid4())
+        post_id=post_id,
+        content=comment_text(ctx),
+        request_id=str(uuid.uuid4()),
+        consistency_token=token_of(post_id),
     )
     ctx.sent = Outcome(request_id=request.request_id, post_id=request.post_id)
     comment = ctx.stubs.comments.CreateComment(request, timeout=TIMEOUT_S)
@@ -164,7 +185,10 @@ def read_your_writes(ctx: Context) -> Outcome:
     ctx.extra("ryw_post_visible_us", (time.monotonic() - acked) * 1e6)
 
     request = api_pb2.CreateCommentRequest(
-        post_id=post.id, content=comment_text(ctx), request_id=str(uuid.uuid4())
+        post_id=post.id,
+        content=comment_text(ctx),
+        request_id=str(uuid.uuid4()),
+        consistency_token=post.consistency_token,
     )
     for _ in range(500):  # the comments service may not know the post yet (async)
         try:

@@ -22,16 +22,18 @@ APPROVED: CommentStatus
 REJECTED: CommentStatus
 
 class Post(_message.Message):
-    __slots__ = ("id", "title", "body", "created_at")
+    __slots__ = ("id", "title", "body", "created_at", "consistency_token")
     ID_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
     BODY_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_TOKEN_FIELD_NUMBER: _ClassVar[int]
     id: str
     title: str
     body: str
     created_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., title: _Optional[str] = ..., body: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    consistency_token: str
+    def __init__(self, id: _Optional[str] = ..., title: _Optional[str] = ..., body: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., consistency_token: _Optional[str] = ...) -> None: ...
 
 class Comment(_message.Message):
     __slots__ = ("id", "post_id", "content", "status", "created_at")
@@ -80,14 +82,16 @@ class ListPostsResponse(_message.Message):
     def __init__(self, posts: _Optional[_Iterable[_Union[Post, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class CreateCommentRequest(_message.Message):
-    __slots__ = ("post_id", "content", "request_id")
+    __slots__ = ("post_id", "content", "request_id", "consistency_token")
     POST_ID_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_TOKEN_FIELD_NUMBER: _ClassVar[int]
     post_id: str
     content: str
     request_id: str
-    def __init__(self, post_id: _Optional[str] = ..., content: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+    consistency_token: str
+    def __init__(self, post_id: _Optional[str] = ..., content: _Optional[str] = ..., request_id: _Optional[str] = ..., consistency_token: _Optional[str] = ...) -> None: ...
 
 class ListCommentsRequest(_message.Message):
     __slots__ = ("post_id",)

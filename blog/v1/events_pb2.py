@@ -26,7 +26,7 @@ from blog.v1 import api_pb2 as blog_dot_v1_dot_api__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x62log/v1/events.proto\x12\x07\x62log.v1\x1a\x11\x62log/v1/api.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb2\x01\n\x08\x45nvelope\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x12\n\nevent_type\x18\x02 \x01(\t\x12/\n\x0boccurred_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08producer\x18\x04 \x01(\t\x12\x14\n\x0c\x61ggregate_id\x18\x05 \x01(\t\x12\x16\n\x0eschema_version\x18\x06 \x01(\r\x12\x0f\n\x07payload\x18\x07 \x01(\x0c\"*\n\x0bPostCreated\x12\x1b\n\x04post\x18\x01 \x01(\x0b\x32\r.blog.v1.Post\"3\n\x0e\x43ommentCreated\x12!\n\x07\x63omment\x18\x01 \x01(\x0b\x32\x10.blog.v1.Comment\"o\n\x10\x43ommentModerated\x12\x12\n\ncomment_id\x18\x01 \x01(\t\x12\x0f\n\x07post_id\x18\x02 \x01(\t\x12&\n\x06status\x18\x03 \x01(\x0e\x32\x16.blog.v1.CommentStatus\x12\x0e\n\x06reason\x18\x04 \x01(\t\"3\n\x0e\x43ommentUpdated\x12!\n\x07\x63omment\x18\x01 \x01(\x0b\x32\x10.blog.v1.Commentb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x62log/v1/events.proto\x12\x07\x62log.v1\x1a\x11\x62log/v1/api.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb2\x01\n\x08\x45nvelope\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x12\n\nevent_type\x18\x02 \x01(\t\x12/\n\x0boccurred_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08producer\x18\x04 \x01(\t\x12\x14\n\x0c\x61ggregate_id\x18\x05 \x01(\t\x12\x16\n\x0eschema_version\x18\x06 \x01(\r\x12\x0f\n\x07payload\x18\x07 \x01(\x0c\"*\n\x0bPostCreated\x12\x1b\n\x04post\x18\x01 \x01(\x0b\x32\r.blog.v1.Post\"3\n\x0e\x43ommentCreated\x12!\n\x07\x63omment\x18\x01 \x01(\x0b\x32\x10.blog.v1.Comment\"o\n\x10\x43ommentModerated\x12\x12\n\ncomment_id\x18\x01 \x01(\t\x12\x0f\n\x07post_id\x18\x02 \x01(\t\x12&\n\x06status\x18\x03 \x01(\x0e\x32\x16.blog.v1.CommentStatus\x12\x0e\n\x06reason\x18\x04 \x01(\t\"C\n\x0e\x43ommentUpdated\x12!\n\x07\x63omment\x18\x01 \x01(\x0b\x32\x10.blog.v1.Comment\x12\x0e\n\x06reason\x18\x02 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,5 +42,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_COMMENTMODERATED']._serialized_start=363
   _globals['_COMMENTMODERATED']._serialized_end=474
   _globals['_COMMENTUPDATED']._serialized_start=476
-  _globals['_COMMENTUPDATED']._serialized_end=527
+  _globals['_COMMENTUPDATED']._serialized_end=543
 # @@protoc_insertion_point(module_scope)

@@ -52,7 +52,9 @@ class CommentModerated(_message.Message):
     def __init__(self, comment_id: _Optional[str] = ..., post_id: _Optional[str] = ..., status: _Optional[_Union[_api_pb2.CommentStatus, str]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class CommentUpdated(_message.Message):
-    __slots__ = ("comment",)
+    __slots__ = ("comment", "reason")
     COMMENT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     comment: _api_pb2.Comment
-    def __init__(self, comment: _Optional[_Union[_api_pb2.Comment, _Mapping]] = ...) -> None: ...
+    reason: str
+    def __init__(self, comment: _Optional[_Union[_api_pb2.Comment, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...

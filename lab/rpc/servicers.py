@@ -10,7 +10,7 @@ import grpc
 from blog.v1 import api_pb2, api_pb2_grpc
 from lab import features
 from lab.convert import comment_to_pb, post_to_pb
-from lab.domain import NewPost
+from lab.domain import ConsistencyToken, NewPost
 from lab.paging import PageRequest
 from lab.ports import CommentReader, PostStore
 from lab.rpc.errors import rpc_method
@@ -38,7 +38,11 @@ class PostServicer(api_pb2_grpc.PostServiceServicer):
         store = self.store()
         post, _ = await features.create_post(store, new)
         self.committed(store)
-        return post_to_pb(post)
+        reply = post_to_pb(post)
+        # What a client must hand CreateComment to comment at once under the async `wait`
+        # policy; the same for a retried request (it names the same post).
+        reply.consistency_token = ConsistencyToken(post.id).encode()
+        return reply
 
     @rpc_method
     async def GetPost(

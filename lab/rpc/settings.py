@@ -7,7 +7,13 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from lab.domain import DEFAULT_BLOCKLIST, Moderator, parse_blocklist
+from lab.domain import (
+    DEFAULT_BLOCKLIST,
+    DEFAULT_CAUSALITY,
+    CausalityPolicy,
+    Moderator,
+    parse_blocklist,
+)
 
 
 class ServiceSettings(BaseSettings):
@@ -33,6 +39,16 @@ class ServiceSettings(BaseSettings):
     db_timeout_s: float = Field(2.0, gt=0, description="bound on connecting to the database")
     grace_s: float = Field(5.0, ge=0, description="time given to in-flight RPCs on SIGTERM")
     ready_file: Path | None = Field(None, description="write the bound host:port here once serving")
+    # Async comments service: a comment on a post not heard of yet (docs/METHOD.md, Causality).
+    causality: CausalityPolicy = Field(
+        DEFAULT_CAUSALITY, description="refuse | wait | accept (async comments service)"
+    )
+    causality_wait_ms: float = Field(
+        2000.0, ge=0, description="wait: longest a comment with a token waits for its post"
+    )
+    causality_accept_s: float = Field(
+        5.0, gt=0, description="accept: longest a comment is held for its post, then REJECTED"
+    )
 
     def require(self, *names: str) -> None:
         """Fail fast, naming every missing setting, before anything starts."""

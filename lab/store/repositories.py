@@ -29,6 +29,9 @@ def _comment(row: Any) -> Comment:
     )
 
 
+comment_from_row = _comment  # for stores elsewhere that read CommentRepository.COLUMNS
+
+
 class PostRepository:
     """Posts: the posts service's own table, or a copy of it (the async query's post_views)."""
 

@@ -12,7 +12,9 @@ import grpc
 import pytest
 
 from blog.v1 import api_pb2
-from tests.helpers import Api, comment_on, eventually
+from lab.domain import DEFAULT_CAUSALITY, ConsistencyToken
+from stack.runner import Stack
+from tests.helpers import ACCEPT_STACK, Api, PolicyStacks, comment_on, eventually
 
 APPROVED, REJECTED, PENDING = api_pb2.APPROVED, api_pb2.REJECTED, api_pb2.PENDING
 TIMEOUT = 5.0
@@ -27,6 +29,14 @@ def expect_error(code: grpc.StatusCode, call, *args, **kwargs) -> str:
 
 def create_post(api: Api, title: str = "A post", body: str = "Body") -> api_pb2.Post:
     return api.posts.CreatePost(api_pb2.CreatePostRequest(title=title, body=body), timeout=TIMEOUT)
+
+
+def as_read(post: api_pb2.Post) -> api_pb2.Post:
+    """The post as reads return it: CreatePost's reply alone carries the consistency token."""
+    read = api_pb2.Post()
+    read.CopyFrom(post)
+    read.ClearField("consistency_token")
+    return read
 
 
 def view_when(api: Api, post_id: str, ready) -> api_pb2.PostView:
@@ -50,7 +60,8 @@ def test_create_and_get_post(api: Api) -> None:
     assert uuid.UUID(post.id)
     assert (post.title, post.body) == ("Hello", "World")
     assert post.created_at.seconds > 0
-    assert api.posts.GetPost(api_pb2.GetPostRequest(id=post.id), timeout=TIMEOUT) == post
+    assert post.consistency_token
+    assert api.posts.GetPost(api_pb2.GetPostRequest(id=post.id), timeout=TIMEOUT) == as_read(post)
 
 
 def test_create_post_is_idempotent_per_request_id(api: Api) -> None:
@@ -127,6 +138,60 @@ def test_comment_on_unknown_post_is_not_found(api: Api) -> None:
     )
 
 
+# --- causality: a comment right after its post (docs/METHOD.md, Causality across services) ----
+IMMEDIATE_COMMENTS = 50  # enough to meet the race: async refuse loses most of them
+
+
+@pytest.mark.parametrize("policy", ["wait", "accept"])
+def test_comment_right_after_its_post_is_taken(
+    api: Api, stack: Stack, policy_stacks: PolicyStacks, policy: str
+) -> None:
+    """CreatePost, then at once CreateComment with the post's token: never refused."""
+    if stack.config.impl == "async" and policy != DEFAULT_CAUSALITY.value:
+        settings = {**ACCEPT_STACK, "causality": policy}
+        other = Api.from_stack_file(policy_stacks("async", **settings).stack_file)
+    else:
+        other = None  # sync ignores the policy; the shared async stack runs the default
+    client = other or api
+    try:
+        taken = []
+        for i in range(IMMEDIATE_COMMENTS):
+            post = create_post(client, f"causal {i}")
+            request = api_pb2.CreateCommentRequest(
+                post_id=post.id, content=f"first! {i}", consistency_token=post.consistency_token
+            )
+            comment = client.comments.CreateComment(request, timeout=TIMEOUT)
+            assert comment.post_id == post.id and comment.status in (PENDING, APPROVED)
+            taken.append(comment)
+        last = taken[-1]
+        view_when(
+            client,
+            last.post_id,
+            lambda v: [(c.id, c.status) for c in v.comments] == [(last.id, APPROVED)],
+        )
+    finally:
+        if other is not None:
+            other.close()
+
+
+def test_comment_with_a_token_of_a_post_that_never_existed_is_not_found(api: Api) -> None:
+    """async wait: after the bound (never past the client's deadline); sync: at once."""
+    never = str(uuid.uuid4())
+    request = api_pb2.CreateCommentRequest(
+        post_id=never, content="hello?", consistency_token=ConsistencyToken(never).encode()
+    )
+    with pytest.raises(grpc.RpcError) as raised:
+        api.comments.CreateComment(request, timeout=1.0)  # shorter than the default bound
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND, raised.value.details()
+
+
+def test_malformed_token_is_invalid_argument(api: Api) -> None:
+    post = create_post(api)
+    request = api_pb2.CreateCommentRequest(post_id=post.id, content="x", consistency_token="??")
+    details = expect_error(grpc.StatusCode.INVALID_ARGUMENT, api.comments.CreateComment, request)
+    assert details.startswith("consistency_token")
+
+
 @pytest.mark.parametrize(
     ("post_id", "content", "field"),
     [
@@ -164,7 +229,7 @@ def test_create_comment_is_idempotent_per_request_id(api: Api) -> None:
 def test_post_view_of_a_post_without_comments(api: Api) -> None:
     post = create_post(api, "Lonely")
     view = view_when(api, post.id, lambda v: True)
-    assert view.post == post
+    assert view.post == as_read(post)
     assert list(view.comments) == []
 
 

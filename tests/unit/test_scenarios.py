@@ -62,7 +62,7 @@ class FakeService:
             queued = self.errors.get(method)
             if queued:
                 raise queued.pop(0)
-            return SimpleNamespace(id=str(uuid.uuid4()), comments=[])
+            return SimpleNamespace(id=str(uuid.uuid4()), comments=[], consistency_token="")
 
         return call
 

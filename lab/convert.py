@@ -9,11 +9,15 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from blog.v1 import api_pb2
 from lab.domain import Comment, CommentStatus, Post
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 def timestamp(value: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts
+    """Same as Timestamp.FromDatetime (a naive value is UTC), in integer arithmetic: 0.8 us
+    instead of 3.6 us per call, and a post view converts one per comment (py-spy showed it in
+    every read path; docs/METHOD.md, Where the time goes)."""
+    delta = (value if value.tzinfo else value.replace(tzinfo=UTC)) - _EPOCH
+    return Timestamp(seconds=delta.days * 86400 + delta.seconds, nanos=delta.microseconds * 1000)
 
 
 def from_timestamp(ts: Timestamp) -> datetime:

@@ -30,7 +30,7 @@ class BenchConfig:
     sweep: bool = True
     progress: bool = True
     replicas: list[int] | None = None  # compare replica counts instead of the suite
-    repeat: int = 1  # repetitions of each replica count
+    repeat: int = 0  # repetitions (of each replica count, with --replicas); 0: the profile's
     run_id: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
 
 

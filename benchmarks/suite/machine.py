@@ -9,6 +9,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+import psutil
+
 from benchmarks.suite.context import ROOT
 from benchmarks.suite.results import MachineMeta
 
@@ -49,6 +51,7 @@ def machine_meta() -> MachineMeta:
         "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
         "cpu_model": _cpu_model(),
         "cpu_count": os.cpu_count(),
+        "memory_mb": round(psutil.virtual_memory().total / 2**20),
         "platform": platform.platform(),
         "python": sys.version.split()[0],
         "packages": packages,

@@ -24,29 +24,58 @@ class Profile:
     warmup_s: float
     sweep_rates: tuple[float, ...]
     sweep_scenarios: tuple[str, ...]
-    sweep_duration_s: float
+    sweep_duration_s: float  # at least; longer at low rates (SWEEP_MIN_REQUESTS)
     calibration_n: int
     seed_posts: int
     refine_steps: int = 0  # bisections between the highest rate met and the lowest missed
+    repetitions: int = 1  # of everything, the implementations interleaved (docs/METHOD.md, Noise)
+    cpu_profile: bool = False  # py-spy every service during one extra run of the first scenario
+    # A sweep step runs long enough for this many requests (and at least sweep_duration_s): a
+    # p99 over 2,000 requests rests on its 20 slowest, whatever the rate.
+    sweep_min_requests: int = 0
 
 
 PROFILES: dict[str, Profile] = {
     # CI: proves the pipeline end to end in seconds; its numbers mean nothing.
-    "smoke": Profile(("mixed",), 3, 1, (20,), ("mixed",), 2, 200, 20, 0),
-    # `make bench`: both implementations in a few minutes on 2 cores.
-    "quick": Profile(
-        ("mixed", "read_your_writes"), 15, 3, (50, 100, 200, 400), ("mixed",), 8, 1000, 200, 2
+    "smoke": Profile(
+        scenarios=("mixed",),
+        duration_s=3,
+        warmup_s=1,
+        sweep_rates=(20,),
+        sweep_scenarios=("mixed",),
+        sweep_duration_s=3,
+        calibration_n=200,
+        seed_posts=20,
+        cpu_profile=True,
     ),
-    # The published report.
+    # `make bench`: both implementations, twice each (enough to show a spread), ~20 minutes.
+    "quick": Profile(
+        scenarios=("mixed", "read_your_writes"),
+        duration_s=15,
+        warmup_s=3,
+        sweep_rates=(200, 400, 600, 800),
+        sweep_scenarios=("mixed",),
+        sweep_duration_s=5,
+        sweep_min_requests=2000,
+        calibration_n=1000,
+        seed_posts=200,
+        refine_steps=2,
+        repetitions=2,
+        cpu_profile=True,
+    ),
+    # The published report: every scenario, three repetitions (~20 minutes each).
     "full": Profile(
-        ("read_heavy", "write_heavy", "mixed", "read_your_writes"),
-        60,
-        10,
-        (25, 50, 100, 150, 200, 300, 400, 600, 800),
-        ("read_heavy", "write_heavy", "mixed"),
-        30,
-        5000,
-        1000,
-        3,
+        scenarios=("read_heavy", "write_heavy", "mixed", "read_your_writes"),
+        duration_s=30,
+        warmup_s=5,
+        sweep_rates=(200, 300, 400, 500, 600, 800, 1000),
+        sweep_scenarios=("mixed",),
+        sweep_duration_s=10,
+        sweep_min_requests=4000,
+        calibration_n=3000,
+        seed_posts=1000,
+        refine_steps=2,
+        repetitions=3,
+        cpu_profile=True,
     ),
 }

@@ -119,7 +119,7 @@ def replica_comparison(config: BenchConfig, run_dir: Path) -> dict[str, list[Rep
     (1 2 3 1 2 3 ...) so that drift hits every count alike."""
     runs: dict[str, list[ReplicaRun]] = {impl: [] for impl in config.impls}
     assert config.replicas, "no replica counts to compare"
-    for repetition in range(1, config.repeat + 1):
+    for repetition in range(1, (config.repeat or 1) + 1):
         for count in config.replicas:
             for impl in config.impls:
                 runs[impl].append(replica_run(impl, count, repetition, config, run_dir))

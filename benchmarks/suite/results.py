@@ -7,11 +7,15 @@ from __future__ import annotations
 from typing import Literal, NotRequired, TypedDict
 
 from benchmarks.load.hdr import LatencySummary
+from benchmarks.suite.stats import CapacityFlags, Comparison, Spread
 
 __all__ = [
+    "CapacityAggregate",
+    "Comparisons",
     "ComponentUsage",
     "CostSummary",
     "GeneratorCpu",
+    "ImplAggregate",
     "ImplResult",
     "ImplTargets",
     "LatencySummary",
@@ -20,7 +24,11 @@ __all__ = [
     "MachineShares",
     "MeasuredRun",
     "MetaDocument",
+    "OperationAggregate",
     "OperationSummary",
+    "Profiled",
+    "Repetition",
+    "RunAggregate",
     "RunSummary",
     "ScenarioCapacity",
     "Slo",
@@ -105,6 +113,9 @@ class MeasuredRun(RunSummary):
     service_counters: dict[str, dict[str, int]]  # service -> counter -> increase
     visibility_lag_ms: NotRequired[dict[str, LatencySummary]]  # async: the query service's
     vs_floor: NotRequired[dict[str, float]]  # operation -> p50 / floor
+    bare_chain: NotRequired[RunSummary]  # the bare chain of the same shape at the same rate
+    vs_bare_chain: NotRequired[dict[str, float]]  # operation -> p50 / the bare chain's p50
+    profile: NotRequired[Profiled]  # py-spy's top frames per service, when profiled
 
 
 # --- capacity --------------------------------------------------------------------------------
@@ -141,8 +152,21 @@ class ScenarioCapacity(SweepResult):
     """The implementation's sweep beside the bare chain's of the same shape."""
 
     bare_chain: SweepResult
-    share_of_bare_chain: float | None
+    share_of_bare_chain: float | None  # None when over 1: see over_bare_chain
     share_is_upper_bound: bool  # the bare chain never missed: its capacity is higher
+    over_bare_chain: bool  # a measurement problem: the floor cannot be slower than the real thing
+
+
+class Profiled(TypedDict):
+    """A CPU profile of every process of a stack during one measured run (py-spy, sampled
+    from outside): per service replica, its top frames by own (self) samples."""
+
+    rate_hz: int
+    duration_s: float
+    services: dict[str, list[tuple[str, float]]]  # "posts-0" -> [(frame, own share of samples)]
+    own_code: dict[str, list[tuple[str, float]]]  # the lab's own functions, inclusive shares
+    files: dict[str, str]  # "posts-0" -> its flame graph SVG, in the run's profile/ folder
+    problems: list[str]  # a process py-spy could not sample, and why
 
 
 # --- one implementation, the whole run -------------------------------------------------------
@@ -162,18 +186,21 @@ class ImplResult(TypedDict):
 
 
 class ImplTargets(TypedDict):
-    """How close one implementation came to the benchmark's goals (measured, never asserted)."""
+    """How close one implementation came to the benchmark's goals (measured, never asserted),
+    on the medians over repetitions."""
 
-    p50_over_floor: dict[str, float]  # "<label>/<operation>" -> p50 / floor
-    p50_within_1_3x_floor: bool | None
-    generator_saturated_anywhere: bool
-    visibility_lag_p99_ms: dict[str, float | None] | None  # label -> p99 (async)
-    capacity_share_of_bare_chain: dict[str, float | None] | None  # scenario -> share
+    p50_over_floor: dict[str, float]  # "<label>/<operation>" -> p50 / calibrated floor
+    p50_over_bare_chain: dict[str, float]  # "<label>/<operation>" -> p50 / bare chain's p50
+    p50_within_1_5x_bare_chain: bool | None
+    invalid_runs: list[str]  # "<label>: rep N: why"
+    visibility_lag_p99_ms: dict[str, float] | None  # label -> p99 (async)
+    capacity_relative_range: dict[str, float | None] | None  # scenario -> (max-min)/median
+    capacity_within_10_percent: bool | None
 
 
-# summary.json's targets: the goals (p50_over_floor_max, lag_p99_ms_max,
-# capacity_share_of_bare_chain_min: numbers) beside one ImplTargets per implementation (keyed
-# by its name, so no TypedDict can say which key holds which).
+# summary.json's targets: the goals (p50_over_bare_chain_max, capacity_relative_range_max:
+# numbers) beside one ImplTargets per implementation (keyed by its name, so no TypedDict can say
+# which key holds which).
 Targets = dict[str, float | ImplTargets]
 
 
@@ -184,6 +211,7 @@ class MachineMeta(TypedDict):
     git_dirty: bool
     cpu_model: str
     cpu_count: int | None
+    memory_mb: NotRequired[int]  # physical memory (runs before it was recorded lack it)
     platform: str
     python: str
     packages: dict[str, str | None]  # distribution -> version (None: not installed)
@@ -195,6 +223,7 @@ class MetaDocument(TypedDict):
     """results/<run-id>/meta.json."""
 
     run_id: str
+    kind: Literal["bench", "replicas"]
     started_at: str  # ISO 8601, UTC
     config: dict[str, object]  # BenchConfig's fields, paths as strings
     profile: dict[str, object]  # Profile's fields
@@ -203,10 +232,65 @@ class MetaDocument(TypedDict):
     ended_at: NotRequired[str]  # written again at the end
 
 
+# --- over repetitions ------------------------------------------------------------------------
+class Repetition(TypedDict):
+    """One repetition: every implementation measured once, in the order given."""
+
+    rep: int  # from 1
+    order: list[str]
+    impls: dict[str, ImplResult]
+
+
+class OperationAggregate(TypedDict):
+    latency_ms: dict[str, Spread]  # "p50_ms", "p90_ms", "p99_ms", "p99.9_ms" -> spread
+    error_rate: Spread
+    vs_floor: Spread | None  # p50 over the calibrated floor, per repetition
+    vs_bare_chain: Spread | None  # p50 over the bare chain's at the same rate, per repetition
+
+
+class RunAggregate(TypedDict):
+    """One measured run (scenario at a rate) over the repetitions."""
+
+    scenario: str
+    offered_rate: float | None
+    achieved_rate: Spread
+    operations: dict[str, OperationAggregate]
+    lag_ms: dict[str, dict[str, Spread]]  # async: histogram -> percentile -> spread
+    probe_ms: dict[str, dict[str, Spread]]  # read_your_writes' own histograms
+    cpu_s_per_1000_ok: dict[str, Spread]  # component -> CPU seconds per 1,000 requests
+    peak_mb: dict[str, Spread]  # component -> peak resident memory
+    invalid: list[str]  # why a repetition's figures cannot be trusted ("rep 2: generator ...")
+
+
+class CapacityAggregate(TypedDict):
+    capacity_rate: Spread | None
+    bare_chain_rate: Spread | None
+    share_of_bare_chain: Spread | None  # repetitions with a valid share only
+    relative_range: float | None  # (max - min) / median of capacity_rate
+    flags: CapacityFlags
+
+
+class ImplAggregate(TypedDict):
+    floors_ms: dict[str, Spread]
+    runs: dict[str, RunAggregate]  # label -> aggregate
+    capacity: dict[str, CapacityAggregate]  # scenario -> aggregate
+
+
+class Comparisons(TypedDict):
+    """sync vs async, per figure; present when both implementations ran."""
+
+    latency: dict[str, dict[str, dict[str, Comparison]]]  # label -> operation -> pct -> cmp
+    capacity: dict[str, Comparison]  # scenario -> capacity (higher is better)
+
+
 class SummaryDocument(TypedDict):
     """results/<run-id>/summary.json."""
 
     run_id: str
     machine: MachineMeta
-    impls: dict[str, ImplResult]
+    profile: str
+    repetitions: int
+    reps: list[Repetition]
+    aggregate: dict[str, ImplAggregate]  # impl -> its figures over the repetitions
+    comparisons: Comparisons
     targets: Targets

@@ -1,11 +1,15 @@
 """`lab bench`: run the benchmark suite and write results/<run-id>/ (docs/METHOD.md: Load,
 Capacity, Cost, Calibration, Results and report).
 
-For each implementation: start its stack (unless --attach), seed data, calibrate the floor,
-run each scenario under Locust (open loop by default), sweep the offered rate to find the
-capacity at the SLO, sample cost, read the async visibility lag, stop the stack. Everything
-measured is written raw (HDR histograms, Locust CSVs, generator files) beside a summary.json
-and a meta.json describing the machine and the code.
+Repetitions of everything, the implementations interleaved (sync async, async sync, ...: the
+machine's drift hits both sides alike). In each repetition, for each implementation: start its
+stack (unless --attach) and a bare chain of the same shape beside it, seed data, calibrate the
+floor, run each scenario under Locust (open loop by default) and the bare chain at the same
+rate, profile the services' CPU once, sweep the offered rate for the capacity at the SLO of
+both, sample cost, read the async visibility lag, stop everything. Everything measured is
+written raw (HDR histograms, Locust CSVs, generator files, profiles) under rep-<n>/<impl>/,
+beside a summary.json (each repetition, and every figure as its spread over them) and a
+meta.json describing the machine and the code.
 """
 
 from __future__ import annotations
@@ -22,21 +26,25 @@ from pathlib import Path
 from typing import cast
 
 from benchmarks.floor import calibration
+from benchmarks.floor.bare_chain import BareChain
+from benchmarks.load.scenarios import SCENARIOS
+from benchmarks.profiling.stack_profile import StackProfiler
+from benchmarks.suite import aggregate
 from benchmarks.suite.context import BenchConfig, Load, RunContext, say
-from benchmarks.suite.driver import users_for
+from benchmarks.suite.driver import run_locust, users_for
 from benchmarks.suite.machine import machine_meta
 from benchmarks.suite.measured import measured_run
 from benchmarks.suite.profiles import PROFILES, RYW_MAX_RATE
 from benchmarks.suite.replicas import replica_comparison
 from benchmarks.suite.results import (
     ImplResult,
-    ImplTargets,
     LatencySummary,
     MeasuredRun,
     MetaDocument,
+    Profiled,
+    Repetition,
     ScenarioCapacity,
     SummaryDocument,
-    Targets,
 )
 from benchmarks.suite.seeding import seed
 from benchmarks.suite.sweep import capacities
@@ -51,6 +59,7 @@ def run_bench(config: BenchConfig) -> Path:
     started = datetime.now(UTC)
     meta: MetaDocument = {
         "run_id": config.run_id,
+        "kind": "replicas" if config.replicas else "bench",
         "started_at": started.isoformat(),
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
         "profile": asdict(profile),
@@ -66,17 +75,38 @@ def run_bench(config: BenchConfig) -> Path:
         document = {"run_id": config.run_id, "machine": meta["machine"], "replicas": runs}
         (run_dir / "summary.json").write_text(json.dumps(document, indent=2))
         return run_dir
-    results = {impl: bench_impl(impl, config, run_dir) for impl in config.impls}
+    count = config.repeat or profile.repetitions
+    reps: list[Repetition] = []
+    for rep in range(1, count + 1):
+        # Counterbalanced (A B, B A, ...): neither side always runs on the warmer machine.
+        order = list(config.impls) if rep % 2 else list(reversed(config.impls))
+        say(config, f"== repetition {rep}/{count}: {', then '.join(order)}")
+        results = {impl: bench_impl(impl, config, run_dir / f"rep-{rep}", rep) for impl in order}
+        reps.append({"rep": rep, "order": order, "impls": results})
+        # After every repetition: an interrupted run keeps what it measured.
+        (run_dir / "summary.json").write_text(json.dumps(summarize(config, meta, reps), indent=2))
     meta["ended_at"] = datetime.now(UTC).isoformat()
     (run_dir / "meta.json").write_text(json.dumps(meta, indent=2))
-    summary_doc: SummaryDocument = {
+    return run_dir
+
+
+def summarize(config: BenchConfig, meta: MetaDocument, reps: list[Repetition]) -> SummaryDocument:
+    """summary.json: the repetitions, and every figure as its spread over them."""
+    figures = {
+        impl: aggregate.aggregate(aggregate.per_impl(reps, impl))
+        for impl in config.impls
+        if aggregate.per_impl(reps, impl)
+    }
+    return {
         "run_id": config.run_id,
         "machine": meta["machine"],
-        "impls": results,
-        "targets": targets(results),
+        "profile": config.profile,
+        "repetitions": len(reps),
+        "reps": reps,
+        "aggregate": figures,
+        "comparisons": aggregate.comparisons(figures),
+        "targets": aggregate.targets(figures),
     }
-    (run_dir / "summary.json").write_text(json.dumps(summary_doc, indent=2))
-    return run_dir
 
 
 @contextmanager
@@ -105,11 +135,11 @@ def stack_under_test(
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def bench_impl(impl: str, config: BenchConfig, run_dir: Path) -> ImplResult:
+def bench_impl(impl: str, config: BenchConfig, rep_dir: Path, rep: int) -> ImplResult:
     profile = PROFILES[config.profile]
-    impl_dir = run_dir / impl
+    impl_dir = rep_dir / impl
     impl_dir.mkdir(parents=True, exist_ok=True)
-    with stack_under_test(impl, config, run_dir) as (stack, stack_file):
+    with stack_under_test(impl, config, rep_dir) as (stack, stack_file):
         rng = random.Random(config.seed)
         say(config, f"[{impl}] seeding {profile.seed_posts} posts ...")
         seed_file = impl_dir / "seed-posts.json"
@@ -121,10 +151,11 @@ def bench_impl(impl: str, config: BenchConfig, run_dir: Path) -> ImplResult:
         (impl_dir / "calibration.json").write_text(json.dumps(parts, indent=2))
         floors = calibration.floors(impl, parts)
 
-        runs = scenario_runs(ctx, floors)
-        capacity: dict[str, ScenarioCapacity] = {}
-        if config.sweep and config.rate > 0 and profile.sweep_scenarios:
-            capacity = capacities(ctx)
+        with bare_chain_beside(ctx) as routes:
+            runs = scenario_runs(ctx, floors, routes, cpu_profile=rep == 1 and profile.cpu_profile)
+            capacity: dict[str, ScenarioCapacity] = {}
+            if config.sweep and config.rate > 0 and profile.sweep_scenarios:
+                capacity = capacities(ctx, routes)
         return {
             "impl": impl,
             "stack": {"services": stack["services"]},
@@ -135,16 +166,35 @@ def bench_impl(impl: str, config: BenchConfig, run_dir: Path) -> ImplResult:
         }
 
 
+@contextmanager
+def bare_chain_beside(ctx: RunContext) -> Iterator[Path]:
+    """A bare chain of the same shape (benchmarks/floor/bare_chain.py) beside the stack, using
+    its databases; yields its routes file for the generator (--lab-bare), stopped after."""
+    ctx.say(f"[{ctx.impl}] starting a bare chain of the same shape (for comparison)")
+    bare = BareChain(ctx.stack, ctx.impl_dir)
+    bare.start()
+    try:
+        routes = ctx.impl_dir / "bare-chain-routes.json"
+        routes.write_text(json.dumps(bare.routes(ctx.impl)))
+        yield routes
+    finally:
+        bare.stop()
+
+
 def without_hdr(part: calibration.CalibrationPart) -> LatencySummary:
     """A calibration part's timings (its raw histogram is in calibration.json)."""
     return cast(LatencySummary, {k: v for k, v in part.items() if k != "hdr"})
 
 
-def scenario_runs(ctx: RunContext, floors: dict[str, float]) -> dict[str, MeasuredRun]:
-    """One measured run per scenario at the configured rate, each compared with the floor."""
+def scenario_runs(
+    ctx: RunContext, floors: dict[str, float], routes: Path, cpu_profile: bool
+) -> dict[str, MeasuredRun]:
+    """One measured run per scenario at the configured rate, each compared with the floor and
+    with the bare chain driven at the same rate right after it (docs/METHOD.md, Calibration)."""
     config, profile = ctx.config, ctx.profile
     runs: dict[str, MeasuredRun] = {}
     duration = config.duration_s or profile.duration_s
+    bare_ops = set(json.loads(routes.read_text())["plans"])
     for scenario in config.scenarios or profile.scenarios:
         rate = config.rate
         if scenario == "read_your_writes" and rate > RYW_MAX_RATE:
@@ -153,47 +203,43 @@ def scenario_runs(ctx: RunContext, floors: dict[str, float]) -> dict[str, Measur
         label = f"{scenario}@{rate:g}" if rate > 0 else f"{scenario}@closed-{users}"
         ctx.say(f"[{ctx.impl}] {label}: {users} users, {profile.warmup_s:g}+{duration:g} s")
         load = Load(scenario, rate, users, duration, profile.warmup_s)
-        runs[label] = measured_run(ctx, load, ctx.impl_dir / label)
-        runs[label]["vs_floor"] = {
+        run = runs[label] = measured_run(ctx, load, ctx.impl_dir / label)
+        run["vs_floor"] = {
             op: round(o["latency_ms"]["p50_ms"] / floors[op], 3)
-            for op, o in runs[label]["operations"].items()
+            for op, o in run["operations"].items()
             if op in floors and o["latency_ms"].get("count")
         }
+        if rate > 0 and set(SCENARIOS[scenario]) <= bare_ops:
+            ctx.say(f"[{ctx.impl}] {label} on the bare chain of the same shape")
+            bare_load = Load(scenario, rate, users, duration, profile.warmup_s, routes)
+            bare = run_locust(ctx, bare_load, ctx.impl_dir / label / "bare-chain")
+            run["bare_chain"] = bare
+            run["vs_bare_chain"] = {
+                op: round(o["latency_ms"]["p50_ms"] / b["latency_ms"]["p50_ms"], 3)
+                for op, o in run["operations"].items()
+                if (b := bare["operations"].get(op))
+                and b["latency_ms"].get("p50_ms")
+                and o["latency_ms"].get("p50_ms")
+            }
+        if cpu_profile:
+            cpu_profile = False  # one profiled run per implementation: the first scenario's
+            run["profile"] = profiled_run(ctx, load, ctx.impl_dir / label / "profile")
     return runs
 
 
-def targets(results: dict[str, ImplResult]) -> Targets:
-    """How close each run came to the goals of the benchmark issue (measured, never asserted)."""
-    out: Targets = {
-        "p50_over_floor_max": 1.3,
-        "lag_p99_ms_max": 5.0,
-        "capacity_share_of_bare_chain_min": 0.7,
-    }
-    for impl, r in results.items():
-        ratios = {
-            f"{label}/{op}": x
-            for label, run in r["runs"].items()
-            for op, x in run["vs_floor"].items()
-        }
-        lag = {
-            label: visibility_lag_p99(run["visibility_lag_ms"])
-            for label, run in r["runs"].items()
-            if "visibility_lag_ms" in run
-        }
-        impl_targets: ImplTargets = {
-            "p50_over_floor": ratios,
-            "p50_within_1_3x_floor": all(x <= 1.3 for x in ratios.values()) if ratios else None,
-            "generator_saturated_anywhere": any(
-                run["generator_saturated"] for run in r["runs"].values()
-            ),
-            "visibility_lag_p99_ms": lag or None,
-            "capacity_share_of_bare_chain": {
-                scenario: cap["share_of_bare_chain"] for scenario, cap in r["capacity"].items()
-            }
-            or None,
-        }
-        out[impl] = impl_targets
-    return out
+def profiled_run(ctx: RunContext, load: Load, out: Path) -> Profiled:
+    """The same load again with py-spy on every service process (docs/METHOD.md, Where the time
+    goes). An extra run, so the sampling cannot touch the published latencies."""
+    ctx.say(f"[{ctx.impl}] {load.scenario}@{load.rate:g} again, profiled (py-spy, every service)")
+    profiler = StackProfiler(ctx.stack, out, load.warmup_s + load.duration_s)
+    profiler.start()
+    try:
+        run_locust(ctx, load, out / "load")
+    finally:
+        profiled = profiler.finish()
+    for problem in profiled["problems"]:
+        ctx.say(f"      profile: {problem}")
+    return profiled
 
 
 def visibility_lag_p99(lag: dict[str, LatencySummary]) -> float | None:

@@ -1,78 +1,96 @@
-"""A plain-text table of every run (printed by `lab bench` when no report exists)."""
+"""The plain-text tables `lab bench` prints at the end: every figure as median [min-max] over the
+repetitions, and sync vs async marked only where the ranges do not overlap (docs/METHOD.md,
+Noise)."""
 
 from __future__ import annotations
 
 from benchmarks.suite.profiles import SLO_P99_MS
-from benchmarks.suite.results import ImplResult, MeasuredRun, ScenarioCapacity, SummaryDocument
+from benchmarks.suite.results import CapacityAggregate, Comparisons, RunAggregate, SummaryDocument
+from benchmarks.suite.stats import Spread
 
-HEAD = (
-    f"{'impl':6} {'run':24} {'operation':15} {'ok':>7} {'err':>5} {'p50':>7} {'p90':>7} "
-    f"{'p99':>7} {'p99.9':>7} {'x floor':>7}"
-)
-INDENT = f"{'':6} {'':24}"
+MARKS = {"sync": "sync<", "async": "async<", "~": "~", "n/a": ""}
+CAPACITY_VERDICTS = {
+    "sync": "sync higher, beyond the spread",
+    "async": "async higher, beyond the spread",
+    "~": "no significant difference",
+    "n/a": "one repetition: no verdict",
+}
 
 
-def table(summary_doc: SummaryDocument) -> str:
-    """Per implementation: a header, each run's lines, each scenario's capacity, a blank line."""
-    lines = []
-    for impl, r in summary_doc["impls"].items():
-        lines.append(HEAD)
-        for label, run in r["runs"].items():
-            lines += run_lines(impl, label, run)
-        lines += capacity_lines(impl, r)
+def fmt(s: Spread | None, digits: int = 1) -> str:
+    if s is None:
+        return "-"
+    if s["n"] == 1 or s["min"] == s["max"]:
+        return f"{s['median']:.{digits}f}"
+    return f"{s['median']:.{digits}f} [{s['min']:.{digits}f}-{s['max']:.{digits}f}]"
+
+
+def table(doc: SummaryDocument) -> str:
+    n = doc["repetitions"]
+    lines = [
+        f"{n} repetition(s), implementations interleaved; figures: median [min-max]; "
+        "'sync<'/'async<': lower p99 beyond the spread, '~': no significant difference"
+    ]
+    for impl, agg in doc["aggregate"].items():
         lines.append("")
+        lines.append(
+            f"{'impl':6} {'run / operation':32} {'p50 ms':>20} {'p99 ms':>20} "
+            f"{'x floor':>8} {'x bare':>8} {'p99':>6}"
+        )
+        for label, run in agg["runs"].items():
+            lines += run_lines(impl, label, run, doc["comparisons"])
+        for scenario, cap in agg["capacity"].items():
+            lines.append(capacity_line(impl, scenario, cap))
+    if doc["comparisons"]["capacity"]:
+        lines.append("")
+        for scenario, cmp in doc["comparisons"]["capacity"].items():
+            lines.append(f"capacity {scenario}: {CAPACITY_VERDICTS[cmp['verdict']]}")
     return "\n".join(lines)
 
 
-def run_lines(impl: str, label: str, run: MeasuredRun) -> list[str]:
-    offered = run["offered_rate"]
-    cpu = run["generator_cpu_percent"]["mean"]
-    steal = run.get("machine", {}).get("steal_percent")
-    lines = [
-        f"{impl:6} {label:24} offered {offered or '-'}/s "
-        f"achieved {run['achieved_rate']:.1f}/s errors {run['error_rate']:.2%} "
-        f"generator CPU {cpu:.0f}%"
-        + (" SATURATED" if run["generator_saturated"] else "")
-        + (f" steal {steal:.1f}%" if steal is not None else "")
-    ]
+def run_lines(impl: str, label: str, run: RunAggregate, cmp: Comparisons) -> list[str]:
+    lines = [f"{impl:6} {label:32} achieved {fmt(run['achieved_rate'])}/s"]
+    lines += [f"{'':6}   INVALID {why}" for why in run["invalid"]]
     for op, o in run["operations"].items():
-        lat = o["latency_ms"]
-        ratio = run["vs_floor"].get(op)
+        verdict = cmp["latency"].get(label, {}).get(op, {}).get("p99_ms")
         lines.append(
-            f"{INDENT} {op:15} {o['ok']:>7} {sum(o['errors'].values()):>5} "
-            + " ".join(
-                f"{lat.get(k, float('nan')):7.2f}"
-                for k in ("p50_ms", "p90_ms", "p99_ms", "p99.9_ms")
-            )
-            + (f" {ratio:7.2f}" if ratio else f" {'-':>7}")
+            f"{'':6}   {op:30} {fmt(o['latency_ms'].get('p50_ms'), 2):>20} "
+            f"{fmt(o['latency_ms'].get('p99_ms'), 2):>20} "
+            f"{fmt(o['vs_floor'], 2) if o['vs_floor'] else '-':>8} "
+            f"{fmt(o['vs_bare_chain'], 2) if o['vs_bare_chain'] else '-':>8} "
+            f"{MARKS[verdict['verdict']] if verdict else '':>6}"
         )
-    for name, probe in run.get("probe_ms", {}).items():
-        lines.append(
-            f"{INDENT} probe {name}: p50 {probe.get('p50_ms', 0):.2f} "
-            f"p99 {probe.get('p99_ms', 0):.2f} ms (n={probe['count']})"
-        )
-    if run.get("probe_counters"):
-        shown = ", ".join(f"{k}={v}" for k, v in sorted(run["probe_counters"].items()))
-        lines.append(f"{INDENT} probe counters: {shown}")
-    for name, lag in run.get("visibility_lag_ms", {}).items():
+    for name, pcts in run["lag_ms"].items():
         if name in ("visibility_lag_us", "comment_status_lag_us"):
             lines.append(
-                f"{INDENT} lag {name}: p50 {lag.get('p50_ms', 0):.2f} "
-                f"p99 {lag.get('p99_ms', 0):.2f} ms (n={lag['count']})"
+                f"{'':6}   lag {name:26} {fmt(pcts.get('p50_ms'), 2):>20} "
+                f"{fmt(pcts.get('p99_ms'), 2):>20}"
             )
+    for name, pcts in run["probe_ms"].items():
+        lines.append(
+            f"{'':6}   probe {name:24} {fmt(pcts.get('p50_ms'), 2):>20} "
+            f"{fmt(pcts.get('p99_ms'), 2):>20}"
+        )
     return lines
 
 
-def capacity_lines(impl: str, r: ImplResult) -> list[str]:
-    return [capacity_line(impl, scenario, cap) for scenario, cap in r["capacity"].items()]
+def cap_n(cap: CapacityAggregate) -> int:
+    return cap["capacity_rate"]["n"] if cap["capacity_rate"] else 0
 
 
-def capacity_line(impl: str, scenario: str, cap: ScenarioCapacity) -> str:
-    share = cap["share_of_bare_chain"]
+def capacity_line(impl: str, scenario: str, cap: CapacityAggregate) -> str:
+    flags = cap["flags"]
+    notes = []
+    if flags["lower_bound"]:
+        notes.append(f"never missed in rep {flags['lower_bound']}: at least this")
+    if flags["over_bare_chain"]:
+        notes.append(f"MEASUREMENT PROBLEM: above its bare chain in rep {flags['over_bare_chain']}")
+    moved = cap["relative_range"]
     return (
         f"{impl:6} capacity at SLO (p99<={SLO_P99_MS:g} ms, errors<=0.1%) {scenario}: "
-        f"{cap['capacity_rate']}/s"
-        + (f" ({cap['note']})" if cap["note"] else "")
-        + f"; bare chain of the same shape: {cap['bare_chain']['capacity_rate']}/s"
-        + (f" (share {'<=' if cap['share_is_upper_bound'] else ''}{share:.0%})" if share else "")
+        f"{fmt(cap['capacity_rate'], 0)}/s"
+        + (f" (moved {moved:.0%})" if moved is not None and cap_n(cap) > 1 else "")
+        + f"; bare chain of the same shape: {fmt(cap['bare_chain_rate'], 0)}/s"
+        + (f"; share {fmt(cap['share_of_bare_chain'], 2)}" if cap["share_of_bare_chain"] else "")
+        + (f" ({'; '.join(notes)})" if notes else "")
     )

@@ -23,13 +23,16 @@ def test_smoke_bench_writes_consistent_results(tmp_path: Path) -> None:
     for key in ("git_commit", "cpu_model", "cpu_count", "python", "packages", "postgres"):
         assert meta["machine"][key], key
     assert meta["started_at"] < meta["ended_at"]
+    assert meta["kind"] == "bench"
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert set(summary["impls"]) == {"sync", "async"}
-    for impl, r in summary["impls"].items():
+    ((rep,),) = [summary["reps"]]  # the smoke profile: one repetition
+    assert summary["repetitions"] == 1 and rep["order"] == ["sync", "async"]
+    assert set(rep["impls"]) == set(summary["aggregate"]) == {"sync", "async"}
+    for impl, r in rep["impls"].items():
         assert set(r["calibration_ms"]) >= {"grpc_echo", "pg_insert_commit", "pg_select"}
         assert ("jetstream_publish" in r["calibration_ms"]) == (impl == "async")
         ((label, run),) = r["runs"].items()
-        out = run_dir / impl / label
+        out = run_dir / "rep-1" / impl / label
         assert (out / "locust_stats.csv").exists()
         generators = [json.loads(p.read_text()) for p in out.glob("generator-*.json")]
         assert generators
@@ -45,6 +48,20 @@ def test_smoke_bench_writes_consistent_results(tmp_path: Path) -> None:
             # Open loop: latency from the scheduled start is never below the service time.
             assert o["latency_ms"]["p50_ms"] >= o["service_time_ms"]["p50_ms"] * 0.999
             assert op in run["vs_floor"]
+            # The bare chain of the same shape ran at the same rate right after.
+            bare = run["bare_chain"]["operations"].get(op)
+            if bare and bare["ok"]:
+                ratio = o["latency_ms"]["p50_ms"] / bare["latency_ms"]["p50_ms"]
+                assert run["vs_bare_chain"][op] == round(ratio, 3)
+            figure = summary["aggregate"][impl]["runs"][label]["operations"][op]
+            assert figure["latency_ms"]["p99_ms"]["values"] == [o["latency_ms"]["p99_ms"]]
+        assert run["bare_chain"]["offered_rate"] == 30 and run["bare_chain"]["requests"] > 0
+        # One profiled run per implementation: every service process sampled, a flame graph each.
+        profiled = run["profile"]
+        assert profiled["problems"] == []
+        assert set(profiled["services"]) == {f"{s}-0" for s in SERVICES}
+        for name, svg in profiled["files"].items():
+            assert (out / "profile" / svg).read_text().startswith("<svg"), name
         assert set(run["cost"]["per_1000_ok"]) >= set(SERVICES)
         assert 0 < run["machine"]["busy_percent"] <= 100
         assert 0 <= run["machine"]["steal_percent"] <= run["machine"]["busy_percent"]
@@ -58,7 +75,7 @@ def test_smoke_bench_writes_consistent_results(tmp_path: Path) -> None:
             assert len(steps) == 1 or not steps[0]["meets_slo"]
         met = any(s["meets_slo"] for s in cap["steps"])
         assert cap["capacity_rate"] == (20 if met else None)
-        bare_dir = run_dir / impl / "bare-sweep-mixed@20"
+        bare_dir = run_dir / "rep-1" / impl / "bare-sweep-mixed@20"
         bare_ops = {p.name for p in bare_dir.glob("hdr-*-corrected.txt")}
         # The same mix of operations (a 2 s step may draw no CreatePost at all).
         mix = {
@@ -67,5 +84,6 @@ def test_smoke_bench_writes_consistent_results(tmp_path: Path) -> None:
         }
         assert bare_ops and bare_ops <= mix
     assert result.stdout.count("; bare chain of the same shape:") == 2  # one table line each
+    assert "1 repetition(s)" in result.stdout
     assert "results:" in result.stdout
     assert not list(run_dir.rglob("PG_VERSION")), "database files inside results/"

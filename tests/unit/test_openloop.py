@@ -78,10 +78,11 @@ def test_merged_histograms_hold_every_value() -> None:
 
 
 def test_capacity_sweep_steps_then_bisects() -> None:
-    from benchmarks.suite.profiles import PROFILES
+    from benchmarks.suite.profiles import Profile
     from benchmarks.suite.sweep import capacity, next_rate
 
-    profile = PROFILES["quick"]  # rates 50, 100, 200, 400; two bisections
+    # rates 50, 100, 200, 400; two bisections
+    profile = Profile(("mixed",), 1, 1, (50, 100, 200, 400), ("mixed",), 1, 1, 1, refine_steps=2)
     slo_limit = 270.0  # a system that meets the SLO up to 270/s
     steps: list[dict] = []
     while (rate := next_rate(steps, profile)) is not None:
@@ -110,8 +111,8 @@ def test_capacity_sweep_steps_then_bisects() -> None:
         {"offered_rate": 300, "meets_slo": True},
     ]
     assert capacity(noisy) == 100
-    # Missing at the first rate twice: no capacity, and nothing to bisect.
+    # Missing at the first rate twice: no capacity yet, and the sweep bisects below it.
     missed_twice = [{"offered_rate": 50, "meets_slo": False}] * 2
     assert capacity(missed_twice) is None
-    assert next_rate(missed_twice, profile) is None
+    assert next_rate(missed_twice, profile) == 25
     assert next_rate(missed_twice[:1], profile) == 50

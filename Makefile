@@ -6,8 +6,9 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: bench demo test unit lint format proto venv clean
 
-bench: $(STAMP)  ## quick benchmark suite on both implementations (results/<run-id>/)
+bench: $(STAMP)  ## quick benchmark suite on both implementations (results/<run-id>/), then REPORT.md
 	$(BIN)/lab bench --impl sync,async --profile quick
+	$(BIN)/lab report
 
 demo: $(STAMP)  ## start the sync stack, walk a short scenario with the lab CLI, stop it
 	$(BIN)/python -m labcli.demo
@@ -21,7 +22,7 @@ unit: $(STAMP)  ## the fast unit tests only
 lint: $(STAMP)  ## ruff lint and format check, mypy, import contracts (import-linter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy lab sync_impl async_impl stack benchmarks chaos labcli
+	$(BIN)/mypy lab sync_impl async_impl stack benchmarks chaos report labcli
 	$(BIN)/lint-imports --no-cache
 
 format: $(STAMP)

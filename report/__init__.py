@@ -1,0 +1,1 @@
+"""REPORT.md from the lab's own runs (docs/METHOD.md, Results and report)."""

@@ -1,0 +1,21 @@
+"""What the report's parts share: the two sides in the order every table lists them, the
+availability threshold of the chaos figures, and a finding."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+IMPLS = ("sync", "async")
+AVAILABLE = 0.99  # an operation at or above this share of successes counts as up (chaos)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One finding: a sentence, its sub-points, the section behind it; `failed` marks what
+    invalidates a run (a lost write), shown first and in bold."""
+
+    topic: str
+    text: str
+    ref: str
+    details: tuple[str, ...] = ()
+    failed: bool = False

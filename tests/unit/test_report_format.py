@@ -1,0 +1,70 @@
+"""How `lab report` writes numbers and reads raw files it may find in either of two shapes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from report import fmt
+from report.load import Run, read_timeline
+
+
+def test_a_shortfall_never_rounds_up_to_100_percent() -> None:
+    assert fmt.share(0.996) == "99.6 %"
+    assert fmt.share(0.9999) == "99.9 %"
+    assert fmt.share(1.0) == "100 %"
+    assert fmt.share(0.004) == "0.4 %"
+    assert fmt.share(0.0) == "0 %"
+    assert fmt.share(None) == "-"
+
+
+def test_a_spread_is_median_with_its_range() -> None:
+    s = {"median": 4.2, "min": 4.0, "max": 4.4, "n": 3, "values": [4.0, 4.2, 4.4]}
+    assert fmt.spread(s, "ms") == "4.20 [4.00–4.40] ms"
+    assert fmt.spread({**s, "n": 1}, "ms") == "4.20 ms"  # one repetition: no range to show
+    assert fmt.spread({"median": 29.0, "min": 28.0, "max": 30.0, "n": 2}, counts=True) == (
+        "29 [28–30]"
+    )
+    assert fmt.spread(None) == "-"
+
+
+def test_numbers_keep_about_three_significant_figures() -> None:
+    assert [fmt.num(x) for x in (1234.5, 12.34, 1.234, 0.1234, 0.001234)] == [
+        "1,234",
+        "12.3",
+        "1.23",
+        "0.123",
+        "0.0012",
+    ]
+
+
+def test_a_timeline_is_read_from_json_or_csv(tmp_path: Path) -> None:
+    run = Run("r", "chaos", tmp_path, {}, {})
+    d = tmp_path / "async" / "kill-db-posts"
+    d.mkdir(parents=True)
+    assert read_timeline(run, "async", "kill-db:posts") is None  # neither file: said, not raised
+    (d / "timeline.csv").write_text(
+        "second,op,requests,ok,errors,availability,p50_ms,p99_ms\n"
+        "0,GetPost,2,1,UNAVAILABLE:1,0.5,1.5,2.5\n1,GetPost,0,0,,,,\n"
+    )
+    rows = read_timeline(run, "async", "kill-db:posts")
+    assert rows == [
+        {"second": 0.0, "op": "GetPost", "requests": 2, "availability": 0.5, "p99_ms": 2.5},
+        {"second": 1.0, "op": "GetPost", "requests": 0, "availability": None, "p99_ms": None},
+    ]
+    doc = {
+        "rows": [
+            {
+                "second": 0,
+                "op": "GetPost",
+                "requests": 2,
+                "ok": 1,
+                "errors": {},
+                "availability": 0.5,
+                "p50_ms": 1.5,
+                "p99_ms": 2.5,
+            }
+        ]
+    }
+    (d / "timeline.json").write_text(json.dumps(doc))
+    assert read_timeline(run, "async", "kill-db:posts") == [rows[0] | {"second": 0}]

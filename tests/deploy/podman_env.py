@@ -1,6 +1,6 @@
 """Podman on a machine that pulls nothing from a registry, as tests/deploy needs it.
 
-What /work/shared/FACTS.md found, made repeatable:
+What this CI machine needs for podman (README, Containers), made repeatable:
 - a containers.conf of our own (CONTAINERS_CONF, only for the commands we run): lower ulimits
   (root here lacks CAP_SYS_RESOURCE) and runc (cgroups v1 in hybrid mode, which crun refuses);
 - images built locally: a Debian base made with debootstrap (kept in podman's store between runs:
@@ -36,7 +36,7 @@ NATS_IMAGE = "localhost/lab-nats:2"
 LAB_IMAGE = "localhost/sync-async-lab:ci"
 
 CONTAINERS_CONF = """\
-# written by tests/deploy/podman_env.py (see /work/shared/FACTS.md)
+# written by tests/deploy/podman_env.py (see its docstring)
 [containers]
 default_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]
 

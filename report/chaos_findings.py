@@ -9,7 +9,7 @@ from typing import Any
 from benchmarks.suite.stats import spread
 from report import fmt, sections
 from report.load import Run
-from report.model import AVAILABLE, IMPLS, Finding
+from report.model import AUDIT_COLUMNS, AVAILABLE, IMPLS, Finding
 
 
 def experiments(chaos: Iterable[Run]) -> list[tuple[Run, dict[str, Any]]]:
@@ -36,15 +36,7 @@ def lost_writes(chaos: Sequence[Run]) -> list[Finding]:
     every = experiments(chaos)
     totals = {
         k: sum(e.get("audit", {}).get("total", {}).get(k, 0) for _, e in every)
-        for k in (
-            "attempted",
-            "acknowledged",
-            "lost",
-            "duplicated",
-            "unexpected",
-            "indeterminate",
-            "recovered",
-        )
+        for k in AUDIT_COLUMNS
     }
     counts = (
         f"{totals['attempted']:,} writes attempted, {totals['acknowledged']:,} acknowledged, "
@@ -194,11 +186,7 @@ def recovery(chaos: Sequence[Run]) -> list[Finding]:
             + (
                 f"Meanwhile {refused} comments were refused on posts acknowledged ≥ 1 s earlier, "
                 f"in {fmt.join(list(dict.fromkeys(e['fault'] for e in caught)))}"
-                + (
-                    f"; the last {fmt.seconds(max(lasts)[0])} after the restore ({max(lasts)[1]})"
-                    if lasts
-                    else ""
-                )
+                + (f"; the last {last_refusal(*max(lasts))}" if lasts else "")
                 + "."
                 if caught
                 else "No comment was refused on a post acknowledged ≥ 1 s earlier."
@@ -206,3 +194,9 @@ def recovery(chaos: Sequence[Run]) -> list[Finding]:
         )
         out.append(Finding("recovery", text, sections.RECOVERY))
     return out
+
+
+def last_refusal(after_restore_s: float, fault: str) -> str:
+    """When the last refusal came, relative to the restore (it may precede it)."""
+    side = "after" if after_restore_s >= 0 else "before"
+    return f"{fmt.seconds(abs(after_restore_s))} {side} the restore ({fault})"

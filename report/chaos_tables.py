@@ -9,7 +9,7 @@ from benchmarks.suite.stats import spread
 from report import fmt
 from report.chaos_findings import during, experiments, slowest_recovery, why_failed
 from report.load import Run
-from report.model import AVAILABLE, IMPLS
+from report.model import AUDIT_COLUMNS, AVAILABLE, IMPLS
 from report.tables import table
 
 
@@ -141,17 +141,6 @@ def recovery(chaos: Sequence[Run]) -> list[str]:
             rows,
         ),
     ]
-
-
-AUDIT_COLUMNS = (
-    "attempted",
-    "acknowledged",
-    "lost",
-    "duplicated",
-    "unexpected",
-    "indeterminate",
-    "recovered",
-)
 
 
 def audit(run: Run) -> list[str]:

@@ -6,6 +6,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 IMPLS = ("sync", "async")
+# The audit's counts (chaos/audit.py), in the order every table and sentence lists them.
+AUDIT_COLUMNS = (
+    "attempted",
+    "acknowledged",
+    "lost",
+    "duplicated",
+    "unexpected",
+    "indeterminate",
+    "recovered",
+)
 AVAILABLE = 0.99  # an operation at or above this share of successes counts as up (chaos)
 
 

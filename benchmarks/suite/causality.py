@@ -44,6 +44,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -726,8 +727,7 @@ def row(name: str, runs: list[ProbeRun]) -> str:
     agg = aggregate(runs)
 
     def pair(figure: str) -> str:
-        p50, p99 = agg[f"{figure}_p50_ms"]["median"], agg[f"{figure}_p99_ms"]["median"]
-        return "-" if p50 is None or p99 is None else f"{p50:.1f} / {p99:.1f}"
+        return _pair(agg, figure)
 
     answers = Counter[str]()
     token_answers = Counter[str]()
@@ -741,6 +741,12 @@ def row(name: str, runs: list[ProbeRun]) -> str:
         f"{pair('create_comment'):>22} {pair('acknowledged'):>16} {pair('final_status'):>18} "
         f"{pair('send_to_final'):>20} {bad:>24} {bad_token:>20}"
     )
+
+
+def _pair(agg: Mapping[str, Spread], figure: str) -> str:
+    """'p50 / p99' of a figure's medians, ms."""
+    p50, p99 = agg[f"{figure}_p50_ms"]["median"], agg[f"{figure}_p99_ms"]["median"]
+    return "-" if p50 is None or p99 is None else f"{p50:.1f} / {p99:.1f}"
 
 
 def _top(answers: Counter[str]) -> str:
@@ -757,8 +763,7 @@ def mixed_row(name: str, runs: list[MixedRun]) -> str:
     agg = mixed_aggregate(runs)
 
     def pair(figure: str) -> str:
-        p50, p99 = agg[f"{figure}_p50_ms"]["median"], agg[f"{figure}_p99_ms"]["median"]
-        return "-" if p50 is None or p99 is None else f"{p50:.1f} / {p99:.1f}"
+        return _pair(agg, figure)
 
     return (
         f"{name:13} {len(runs):>4} {_cell(agg['refusals_per_1000'], 0):>14} "

@@ -53,6 +53,7 @@ def aggregate(results: Sequence[ImplResult]) -> ImplAggregate:
 def run_aggregate(runs: Sequence[MeasuredRun | None]) -> RunAggregate:
     present = [r for r in runs if r is not None]
     first = present[0]
+    parts = components(present)
     ops = list(dict.fromkeys(op for r in present for op in r["operations"]))
     return {
         "scenario": first["scenario"],
@@ -62,11 +63,9 @@ def run_aggregate(runs: Sequence[MeasuredRun | None]) -> RunAggregate:
         "lag_ms": histograms_spread([r.get("visibility_lag_ms", {}) for r in present]),
         "probe_ms": histograms_spread([r["probe_ms"] for r in present]),
         "cpu_s_per_1000_ok": {
-            c: must(spread(usage(r, c, "cpu_s") for r in present)) for c in components(present)
+            c: must(spread(usage(r, c, "cpu_s") for r in present)) for c in parts
         },
-        "peak_mb": {
-            c: must(spread(usage(r, c, "peak_mb") for r in present)) for c in components(present)
-        },
+        "peak_mb": {c: must(spread(usage(r, c, "peak_mb") for r in present)) for c in parts},
         "invalid": [
             f"rep {i}: {why}"
             for i, r in enumerate(runs, start=1)

@@ -726,9 +726,6 @@ def row(name: str, runs: list[ProbeRun]) -> str:
     """Medians over the runs (the refusals with their min-max); ms."""
     agg = aggregate(runs)
 
-    def pair(figure: str) -> str:
-        return _pair(agg, figure)
-
     answers = Counter[str]()
     token_answers = Counter[str]()
     for r in runs:
@@ -738,8 +735,9 @@ def row(name: str, runs: list[ProbeRun]) -> str:
     bad_token = f"{_top(token_answers)} {_cell(agg['bad_input_token_p50_ms'], 0)}"
     return (
         f"{name:13} {len(runs):>4} {_cell(agg['refusals_per_1000'], 0):>14} "
-        f"{pair('create_comment'):>22} {pair('acknowledged'):>16} {pair('final_status'):>18} "
-        f"{pair('send_to_final'):>20} {bad:>24} {bad_token:>20}"
+        f"{_pair(agg, 'create_comment'):>22} {_pair(agg, 'acknowledged'):>16} "
+        f"{_pair(agg, 'final_status'):>18} {_pair(agg, 'send_to_final'):>20} "
+        f"{bad:>24} {bad_token:>20}"
     )
 
 
@@ -762,12 +760,9 @@ MIXED_HEADER = (
 def mixed_row(name: str, runs: list[MixedRun]) -> str:
     agg = mixed_aggregate(runs)
 
-    def pair(figure: str) -> str:
-        return _pair(agg, figure)
-
     return (
         f"{name:13} {len(runs):>4} {_cell(agg['refusals_per_1000'], 0):>14} "
-        f"{pair('create_comment'):>24} {pair('comment_status_lag'):>22} "
+        f"{_pair(agg, 'create_comment'):>24} {_pair(agg, 'comment_status_lag'):>22} "
         f"{_cell(agg['achieved_rate']):>11} {_cell(agg['error_rate_percent'], 2):>9}"
     )
 

@@ -89,10 +89,15 @@ class CapacityFlags(TypedDict):
     lower_bound: list[int]  # repetitions where no rate missed: capacity is at least this
 
 
+def over_bare_chain(capacity: float | None, bare: float | None) -> bool:
+    """A capacity above its own bare chain's: a measurement problem (the bare chain does
+    strictly less work), never a finding."""
+    return bool(capacity and bare and capacity > bare)
+
+
 def share_of_bare_chain(capacity: float | None, bare: float | None) -> float | None:
     """The implementation's capacity as a share of its bare chain's, or None when either is
-    missing or the share would exceed 1: a capacity above its own floor's is a measurement
-    problem (the bare chain does strictly less work), never a share over 100 %."""
-    if not capacity or not bare or capacity > bare:
+    missing or the capacity is over its bare chain's (never a share over 100 %)."""
+    if not capacity or not bare or over_bare_chain(capacity, bare):
         return None
     return capacity / bare

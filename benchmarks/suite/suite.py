@@ -92,11 +92,8 @@ def run_bench(config: BenchConfig) -> Path:
 
 def summarize(config: BenchConfig, meta: MetaDocument, reps: list[Repetition]) -> SummaryDocument:
     """summary.json: the repetitions, and every figure as its spread over them."""
-    figures = {
-        impl: aggregate.aggregate(aggregate.per_impl(reps, impl))
-        for impl in config.impls
-        if aggregate.per_impl(reps, impl)
-    }
+    measured = {impl: aggregate.per_impl(reps, impl) for impl in config.impls}
+    figures = {impl: aggregate.aggregate(results) for impl, results in measured.items() if results}
     return {
         "run_id": config.run_id,
         "machine": meta["machine"],
@@ -240,8 +237,3 @@ def profiled_run(ctx: RunContext, load: Load, out: Path) -> Profiled:
     for problem in profiled["problems"]:
         ctx.say(f"      profile: {problem}")
     return profiled
-
-
-def visibility_lag_p99(lag: dict[str, LatencySummary]) -> float | None:
-    visible = lag.get("visibility_lag_us")
-    return None if visible is None else visible.get("p99_ms")

@@ -19,7 +19,7 @@ from benchmarks.suite.results import (
     SweepStep,
 )
 from benchmarks.suite.seeding import wait_quiet
-from benchmarks.suite.stats import share_of_bare_chain
+from benchmarks.suite.stats import over_bare_chain, share_of_bare_chain
 
 SWEEP_WARMUP_S = 2.0
 
@@ -115,11 +115,6 @@ def sweep(ctx: RunContext, scenario: str, bare_routes: Path | None) -> SweepResu
 
 def compare(real: SweepResult, chain: SweepResult) -> ScenarioCapacity:
     """The implementation's sweep with the bare chain's beside it."""
-    over = bool(
-        real["capacity_rate"]
-        and chain["capacity_rate"]
-        and real["capacity_rate"] > chain["capacity_rate"]
-    )
     return {
         **real,
         "bare_chain": chain,
@@ -129,7 +124,7 @@ def compare(real: SweepResult, chain: SweepResult) -> ScenarioCapacity:
         "share_is_upper_bound": chain["note"] is not None,
         # The bare chain does strictly less work than the implementation: a capacity above its
         # own is the noise of the machine, never a share over 100 % (docs/METHOD.md, Capacity).
-        "over_bare_chain": over,
+        "over_bare_chain": over_bare_chain(real["capacity_rate"], chain["capacity_rate"]),
     }
 
 

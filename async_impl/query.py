@@ -32,6 +32,7 @@ from lab.rpc.server import service_name
 from lab.rpc.settings import ServiceSettings
 from lab.store.pool import Database, Executor
 from lab.store.repositories import CommentRepository, PostRepository
+from lab.store.views import PostViewRepository
 
 log = logging.getLogger(__name__)
 REBUILD_LOCK = 727275  # pg_advisory_lock key: one replica at a time decides on a rebuild
@@ -43,6 +44,11 @@ def post_copies(db: Executor) -> PostRepository:
 
 def comment_copies(db: Executor) -> CommentRepository:
     return CommentRepository(db, comment_views.name)
+
+
+def views(db: Executor) -> PostViewRepository:
+    """Each view in one statement (lab.store.views: one round trip, not two)."""
+    return PostViewRepository(db, post_views.name, comment_views.name)
 
 
 async def on_post_created(db: Executor, event: IncomingEvent) -> Sequence[OutgoingEvent]:
@@ -90,10 +96,7 @@ class QueryServicer(api_pb2_grpc.QueryServiceServicer):
     async def GetPostView(
         self, request: api_pb2.GetPostViewRequest, context: grpc.aio.ServicerContext
     ) -> api_pb2.PostView:
-        async with self.db.connect() as conn:  # both reads on one pooled connection
-            post, comments = await features.get_post_view(
-                post_copies(conn), comment_copies(conn), request.post_id
-            )
+        post, comments = await features.get_post_view(views(self.db), request.post_id)
         return view_to_pb(post, comments)
 
     @rpc_method
@@ -101,12 +104,9 @@ class QueryServicer(api_pb2_grpc.QueryServiceServicer):
         self, request: api_pb2.ListPostViewsRequest, context: grpc.aio.ServicerContext
     ) -> api_pb2.ListPostViewsResponse:
         page = PageRequest.parse(request.page_size, request.page_token)
-        async with self.db.connect() as conn:
-            views, token = await features.list_post_views(
-                post_copies(conn), comment_copies(conn), page
-            )
+        page_views, token = await features.list_post_views(views(self.db), page)
         return api_pb2.ListPostViewsResponse(
-            views=[view_to_pb(p, c) for p, c in views], next_page_token=token
+            views=[view_to_pb(p, c) for p, c in page_views], next_page_token=token
         )
 
 

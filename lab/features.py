@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -39,6 +39,7 @@ from lab.ports import (
     PostDirectory,
     PostReader,
     PostStore,
+    PostViewReader,
 )
 
 
@@ -267,28 +268,17 @@ async def settle_comment(
 
 
 # --- views -----------------------------------------------------------------------------------
-async def get_post_view(
-    posts: PostReader, comments: CommentReader, post_id: str
-) -> tuple[Post, list[Comment]]:
-    """A post and its comments, read from the given stores."""
+async def get_post_view(views: PostViewReader, post_id: str) -> tuple[Post, list[Comment]]:
+    """A post and its comments."""
     post_id = validate_uuid("post_id", post_id)
-    post = await posts.get(post_id)
-    if post is None:
+    view = await views.view(post_id)
+    if view is None:
         raise NotFound(f"post {post_id} not found")
-    return post, await comments.list_for_posts([post_id])
+    return view
 
 
 async def list_post_views(
-    posts: PostReader, comments: CommentReader, page: PageRequest
+    views: PostViewReader, page: PageRequest
 ) -> tuple[list[tuple[Post, list[Comment]]], str]:
-    """A page of posts (newest first) with their comments, read from the given stores."""
-    page_posts, token = await posts.list_page(page)
-    by_post = group_by_post(await comments.list_for_posts([p.id for p in page_posts]))
-    return [(p, by_post.get(p.id, [])) for p in page_posts], token
-
-
-def group_by_post(comments: Iterable[Comment]) -> dict[str, list[Comment]]:
-    grouped: dict[str, list[Comment]] = {}
-    for comment in comments:
-        grouped.setdefault(comment.post_id, []).append(comment)
-    return grouped
+    """A page of posts (newest first) with their comments."""
+    return await views.view_page(page)

@@ -31,6 +31,16 @@ class CommentReader(Protocol):
     async def list_for_posts(self, post_ids: Sequence[str]) -> list[Comment]: ...
 
 
+class PostViewReader(Protocol):
+    """Posts with their comments, read together (the async query's read model: one statement)."""
+
+    async def view(self, post_id: str) -> tuple[Post, list[Comment]] | None: ...
+
+    async def view_page(
+        self, page: PageRequest
+    ) -> tuple[list[tuple[Post, list[Comment]]], str]: ...
+
+
 class CommentStore(CommentReader, Protocol):
     async def add(
         self, comment: Comment, request_id: str | None = None

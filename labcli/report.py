@@ -16,12 +16,13 @@ def run(args: argparse.Namespace) -> int:
     from report.load import ReportError, select
 
     try:
-        runs = select(Path(args.results_dir), args.run_ids)
+        runs = select(Path(args.results_dir), args.run_ids, args.baseline)
         if args.keep_runs:
             # Report from the compact copies, so that `lab report <the copies>` gives the same.
             keep = Path(args.keep_runs)
-            copies = [str(compact_copy(r.path, keep)) for r in runs.all()]
-            runs = select(keep, copies)
+            copies = [str(compact_copy(r.path, keep)) for r in runs.all() if r is not runs.baseline]
+            base = str(compact_copy(runs.baseline.path, keep)) if runs.baseline else None
+            runs = select(keep, copies, base)
             print(f"compact copies of the runs in {keep}/")
     except ReportError as error:
         raise CliError(str(error)) from None
@@ -42,6 +43,12 @@ def add_commands(sub: SubParsers) -> None:
     )
     report.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="run ids (or run directories)")
     report.add_argument("--results-dir", default="results", help="where runs are (default results)")
+    report.add_argument(
+        "--baseline",
+        metavar="RUN_ID",
+        help="a benchmark run of the same suite to compare the benchmark run with (what a change "
+        "did: each figure before and after, named a change only beyond both spreads)",
+    )
     report.add_argument("--out", default="REPORT.md", help="the report file (default REPORT.md)")
     report.add_argument(
         "--figures-dir", help="where the figures go (default: report-figures/ beside --out)"

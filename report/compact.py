@@ -26,6 +26,8 @@ def kept(name: str) -> bool:
 def compact_copy(run: Path, into: Path) -> Path:
     """Copy `run`'s kept files to into/<run's name>/ (replacing an older copy); returns it."""
     target = into / run.name
+    if target.resolve() == run.resolve():
+        return target  # already the compact copy (removing it would remove the run)
     if target.exists():
         shutil.rmtree(target)
     for path in sorted(run.rglob("*")):

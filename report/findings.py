@@ -12,7 +12,7 @@ from benchmarks.suite.results import Comparison
 from benchmarks.suite.stats import Spread, spread
 from report import chaos_findings, fmt, sections
 from report.load import BenchRun, Runs
-from report.model import IMPLS, Finding
+from report.model import IMPLS, Finding, swept_scenarios
 
 __all__ = ["Finding", "findings"]
 
@@ -154,9 +154,7 @@ def _percent(s: Spread) -> Spread:
 def capacity(bench: BenchRun) -> list[Finding]:
     doc = bench.doc
     agg = doc.get("aggregate", {})
-    scenarios = list(
-        dict.fromkeys(s for impl in IMPLS for s in agg.get(impl, {}).get("capacity", {}))
-    )
+    scenarios = swept_scenarios(doc)
     if not scenarios:
         return [Finding("capacity", "No capacity sweep in the benchmark run.", sections.LOAD)]
     out = []

@@ -51,14 +51,17 @@ class BenchRun(Run):
 @dataclass(frozen=True)
 class Runs:
     """What one report is generated from: at most one benchmark run, the chaos runs (oldest
-    first; the newest one's timelines are drawn), at most one causality comparison."""
+    first; the newest one's timelines are drawn), at most one causality comparison, and a
+    baseline benchmark run the benchmark run is compared with (report/baseline.py)."""
 
     bench: BenchRun | None = None
     chaos: list[Run] = field(default_factory=list)
     causality: Run | None = None
+    baseline: BenchRun | None = None
 
     def all(self) -> list[Run]:
-        return [r for r in (self.bench, *self.chaos, self.causality) if r is not None]
+        runs = (self.bench, *self.chaos, self.causality, self.baseline)
+        return [r for r in runs if r is not None]
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
@@ -101,9 +104,10 @@ def read_run(path: Path) -> Run:
     return cls(run_id=run_id, kind=kind, path=path, meta=meta, summary=summary)
 
 
-def select(results_dir: Path, run_ids: Sequence[str] = ()) -> Runs:
+def select(results_dir: Path, run_ids: Sequence[str] = (), baseline: str | None = None) -> Runs:
     """The runs named (each must be usable), or by default the newest benchmark run, the
-    newest chaos run and the newest causality comparison under results_dir."""
+    newest chaos run and the newest causality comparison under results_dir; `baseline`: a
+    benchmark run to compare the benchmark run with."""
     if run_ids:
         # A run id names results_dir/<id>; a path to a run directory works too.
         runs = [read_run(run_path(results_dir, r)) for r in run_ids]
@@ -123,10 +127,19 @@ def select(results_dir: Path, run_ids: Sequence[str] = ()) -> Runs:
     if len(benches) > 1 or len(causality) > 1:
         raise ReportError("give at most one benchmark run and one causality run")
     chaos = sorted((r for r in runs if r.kind == "chaos"), key=lambda r: (r.started_at, r.run_id))
+    base = read_run(run_path(results_dir, baseline)) if baseline else None
+    if base is not None:
+        if not isinstance(base, BenchRun):
+            raise ReportError(f"the baseline {base.run_id} is not a benchmark run")
+        if not benches:
+            raise ReportError("a baseline needs a benchmark run to compare with")
+        if base.run_id == benches[0].run_id:
+            raise ReportError(f"the baseline {base.run_id} is the benchmark run itself")
     return Runs(
         bench=benches[0] if benches else None,
         chaos=chaos,
         causality=causality[0] if causality else None,
+        baseline=base,
     )
 
 

@@ -9,11 +9,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from report import chaos_tables, fmt, sections, tables
+from report import baseline, capacity_noise, chaos_tables, fmt, sections, tables
 from report.causality import causality_section
 from report.chaos_findings import why_failed
 from report.findings import Finding, findings
-from report.load import Run, Runs
+from report.load import BenchRun, Run, Runs
 from report.style import Drawn
 
 METHOD_DOC = Path(__file__).resolve().parent.parent / "docs" / "METHOD.md"
@@ -53,8 +53,17 @@ def finding_lines(f: Finding) -> list[str]:
     return out
 
 
+def with_capacity_noise(found: list[Finding], bench: BenchRun) -> list[Finding]:
+    """The findings, with how far each capacity moved right after the capacity findings."""
+    noise = [f for s in capacity_noise.scenarios(bench) if (f := capacity_noise.finding(bench, s))]
+    last = max((i for i, f in enumerate(found) if f.topic == "capacity"), default=len(found) - 1)
+    return found[: last + 1] + noise + found[last + 1 :]
+
+
 def render(runs: Runs, figs: Figures, figures_rel: str, report_dir: Path) -> str:
-    ids = [r.run_id for r in runs.all()]
+    ids = [r.run_id for r in runs.all() if r is not runs.baseline]
+    if runs.baseline is not None:
+        ids.append(f"--baseline {runs.baseline.run_id}")
     # The command that regenerates this report: where the runs are, when not in results/.
     parents = {rel(r.path.parent, report_dir) for r in runs.all()}
     where = (
@@ -71,7 +80,12 @@ def render(runs: Runs, figs: Figures, figures_rel: str, report_dir: Path) -> str
         "## Findings",
         "",
     ]
-    for f in findings(runs):
+    found = findings(runs)
+    if runs.bench is not None:
+        found = with_capacity_noise(found, runs.bench)
+        if runs.baseline is not None:
+            found.append(baseline.finding(runs.bench, runs.baseline))
+    for f in found:
         lines += finding_lines(f)
     lines.append("")
     if runs.bench is not None:
@@ -83,6 +97,8 @@ def render(runs: Runs, figs: Figures, figures_rel: str, report_dir: Path) -> str
         lines += [f"## {sections.LOAD}", ""]
         lines += image(figs.load, figures_rel)
         lines += tables.capacity(bench)
+        for scenario in capacity_noise.scenarios(bench):
+            lines += capacity_noise.lines(bench, scenario)
         lines += [f"## {sections.LAG}", ""]
         lines += image(figs.lag, figures_rel)
         lines += tables.lag(bench)
@@ -92,6 +108,8 @@ def render(runs: Runs, figs: Figures, figures_rel: str, report_dir: Path) -> str
         profiled = tables.profiles(bench, report_dir)
         if profiled:
             lines += [f"## {sections.PROFILES}", "", *profiled]
+        if runs.baseline is not None:
+            lines += baseline.section(bench, runs.baseline)
     if runs.chaos:
         lines += [f"## {sections.BLAST}", ""]
         lines += image(figs.heatmap, figures_rel)

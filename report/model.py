@@ -4,6 +4,7 @@ availability threshold of the chaos figures, and a finding."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 IMPLS = ("sync", "async")
 # The audit's counts (chaos/audit.py), in the order every table and sentence lists them.
@@ -29,3 +30,10 @@ class Finding:
     ref: str
     details: tuple[str, ...] = ()
     failed: bool = False
+
+
+def swept_scenarios(doc: dict[str, Any]) -> list[str]:
+    """The scenarios either implementation's capacity was swept for (a benchmark summary's
+    aggregate), in the summary's order."""
+    agg = doc.get("aggregate", {})
+    return list(dict.fromkeys(s for impl in IMPLS for s in agg.get(impl, {}).get("capacity", {})))

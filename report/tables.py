@@ -12,7 +12,7 @@ from benchmarks.suite.stats import spread
 from report import fmt
 from report.findings import label_rate, main_label
 from report.load import BenchRun, label_dirs
-from report.model import IMPLS
+from report.model import IMPLS, swept_scenarios
 
 PERCENTILES = (("p50_ms", "p50"), ("p90_ms", "p90"), ("p99_ms", "p99"), ("p99.9_ms", "p99.9"))
 MARK = {"sync": "sync ✓", "async": "async ✓", "~": "~", "n/a": "n/a"}
@@ -156,9 +156,7 @@ def capacity(bench: BenchRun) -> list[str]:
     doc = bench.doc
     agg = doc.get("aggregate", {})
     rows = []
-    for scenario in dict.fromkeys(
-        s for impl in IMPLS for s in agg.get(impl, {}).get("capacity", {})
-    ):
+    for scenario in swept_scenarios(doc):
         cmp = doc.get("comparisons", {}).get("capacity", {}).get(scenario)
         for impl in IMPLS:
             cap = agg.get(impl, {}).get("capacity", {}).get(scenario)

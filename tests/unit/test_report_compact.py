@@ -40,3 +40,6 @@ def test_compact_copy_keeps_measurements_only(tmp_path: Path) -> None:
     (run / "summary.json").write_text('{"again": 1}')
     compact_copy(run, tmp_path / "kept")  # replaces the older copy
     assert (copy / "summary.json").read_text() == '{"again": 1}'
+    # A copy made from itself (the committed copies reported again) is left as it is.
+    assert compact_copy(copy, tmp_path / "kept") == copy
+    assert (copy / "summary.json").read_text() == '{"again": 1}'

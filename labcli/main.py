@@ -11,7 +11,7 @@ import sys
 
 import grpc
 
-from labcli import admin, bench, chaos, client_commands, fault, report, up
+from labcli import admin, bench, chaos, client_commands, compare, fault, report, up
 from labcli.common import CliError
 
 
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     fault.add_commands(sub)  # fault list/kill-db/freeze-db/kill/freeze/kill-bus/restore
     chaos.add_commands(sub)  # chaos experiments and the blast-radius matrix
     report.add_commands(sub)  # REPORT.md from results/
+    compare.add_commands(sub)  # before and after a change, from benchmark runs
     return parser
 
 

@@ -14,10 +14,11 @@ from report import fmt, sections
 from report.findings import label_rate, main_label
 from report.load import BenchRun
 from report.model import IMPLS, Finding
+from report.pool import commit_of
 from report.tables import table
 
 PERCENTILES = ("p50_ms", "p99_ms")
-COLUMNS = ["figure", "baseline", "this run", "change"]
+SIDES = ("baseline", "this run")  # the column names of the two sides
 # stats.verdict names the lower side "sync" (here: the baseline) or "async" (here: this run).
 _CHANGE = {"sync": "higher", "async": "lower", "~": "~", "n/a": "n/a"}
 
@@ -31,8 +32,7 @@ def change(before: Spread | None, after: Spread | None) -> str:
 
 
 def _commit(run: BenchRun) -> str:
-    machine = run.meta.get("machine") or run.doc.get("machine") or {}
-    return str(machine.get("git_commit", "-"))[:12]
+    return commit_of(run)[:12]
 
 
 def _aggregate(run: BenchRun, impl: str) -> dict[str, Any]:
@@ -120,10 +120,9 @@ def _cost_rows(bench: BenchRun, baseline: BenchRun, impl: str, label: str) -> li
 
 
 def section(bench: BenchRun, baseline: BenchRun) -> list[str]:
-    """The Markdown of the comparison: latency per operation at every load both runs measured,
-    cost per component at the main load, and capacity."""
+    """The Markdown of the comparison, with its heading (REPORT.md's section)."""
     reps = f"{baseline.doc.get('repetitions', '-')} and {bench.doc.get('repetitions', '-')}"
-    out = [
+    return [
         f"## {sections.BASELINE}",
         "",
         f"This run `{bench.run_id}` (commit `{_commit(bench)}`) against the baseline "
@@ -133,15 +132,23 @@ def section(bench: BenchRun, baseline: BenchRun) -> list[str]:
         "the machine between them shows here too, so a change the code explains is one that "
         "also moves the counters of its cost.",
         "",
+        *tables(bench, baseline),
     ]
+
+
+def tables(bench: BenchRun, baseline: BenchRun, sides: tuple[str, str] = SIDES) -> list[str]:
+    """Per implementation: latency per operation at every load both runs measured, cost per
+    component at the main load, and capacity; `sides` names the columns (old, new)."""
+    columns = ["figure", *sides, "change"]
+    out: list[str] = []
     label = main_label(bench.doc)
     for impl in IMPLS:
         latency = [_row(*figures) for figures in _latencies(bench, baseline, impl)]
         if latency:
-            out += [f"**{impl}: latency, ms**", "", *table(COLUMNS, latency)]
+            out += [f"**{impl}: latency, ms**", "", *table(columns, latency)]
         if label and _run(bench, impl, label) and _run(baseline, impl, label):
             out += [f"**{impl}: cost at {label_rate(bench.doc, label)}**", ""]
-            out += table(COLUMNS, _cost_rows(bench, baseline, impl, label))
+            out += table(columns, _cost_rows(bench, baseline, impl, label))
         before = _aggregate(baseline, impl).get("capacity", {})
         capacity = [
             _row(
@@ -153,15 +160,26 @@ def section(bench: BenchRun, baseline: BenchRun) -> list[str]:
             if scenario in before
         ]
         if capacity:
-            out += [f"**{impl}: capacity**", "", *table(COLUMNS, capacity)]
+            out += [f"**{impl}: capacity**", "", *table(columns, capacity)]
     return out
 
 
 def finding(bench: BenchRun, baseline: BenchRun) -> Finding:
+    """REPORT.md's finding: the details below, under the baseline's name."""
+    return Finding(
+        "baseline",
+        f"Against the baseline run {baseline.run_id} (commit {_commit(baseline)}; not "
+        "interleaved with this run):",
+        sections.BASELINE,
+        tuple(details(bench, baseline)),
+    )
+
+
+def details(bench: BenchRun, baseline: BenchRun) -> list[str]:
     """Per implementation: how many latency figures moved beyond both spreads, the total CPU
     per operation, and each database's transactions per operation that moved."""
     label = main_label(bench.doc) or ""
-    details = []
+    out = []
     for impl in IMPLS:
         moved = [
             _CHANGE[verdict(before, after)]
@@ -190,11 +208,5 @@ def finding(bench: BenchRun, baseline: BenchRun) -> Finding:
                     f"{name} database transactions per operation {fmt.spread(a)} → "
                     f"{fmt.spread(b)} ({change(a, b)})"
                 )
-        details.append(f"{impl}: " + "; ".join(parts))
-    return Finding(
-        "baseline",
-        f"Against the baseline run {baseline.run_id} (commit {_commit(baseline)}; not "
-        "interleaved with this run):",
-        sections.BASELINE,
-        tuple(details),
-    )
+        out.append(f"{impl}: " + "; ".join(parts))
+    return out

@@ -53,7 +53,9 @@ def retried(bench: BenchRun, scenario: str) -> list[Retried]:
                 for rate, tries in by_rate.items():
                     p99s = tuple(t["p99_ms"] for t in tries if t.get("p99_ms") is not None)
                     if len(p99s) > 1:
-                        steal = [t["steal_percent"] for t in tries if t.get("steal_percent")]
+                        steal = [
+                            t["steal_percent"] for t in tries if t.get("steal_percent") is not None
+                        ]
                         out.append(
                             Retried(impl, rep["rep"], sweep, rate, p99s, max(steal, default=None))
                         )

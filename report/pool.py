@@ -26,6 +26,12 @@ def pool(runs: Sequence[BenchRun]) -> BenchRun:
         raise ReportError("no benchmark run to pool")
     if len(runs) == 1:
         return runs[0]
+    profiles = {str(r.doc.get("profile")) for r in runs}
+    if len(profiles) > 1:
+        raise ReportError(
+            f"runs of different profiles ({', '.join(sorted(profiles))}) measure different "
+            "loads: pool runs of one profile"
+        )
     reps: list[Repetition] = []
     for run in runs:
         for rep in run.doc.get("reps", []):

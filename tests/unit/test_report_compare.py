@@ -61,6 +61,9 @@ def test_pooling_puts_every_repetition_of_every_run_in_one_spread(results: Path)
     assert pool([one]) is one
     with pytest.raises(ReportError):
         pool([])
+    other = BenchRun("x", "bench", one.path, one.meta, {**one.doc, "profile": "full"})
+    with pytest.raises(ReportError, match="different profiles"):
+        pool([one, other])
 
 
 def test_compare_names_what_moved_and_lists_the_runs_in_the_order_taken(

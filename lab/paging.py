@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from lab.domain import InvalidArgument, validate_uuid
 
@@ -26,6 +28,18 @@ class PageRequest:
             raise InvalidArgument("page_size", "must not be negative")
         size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         return cls(size, decode_token(page_token) if page_token else None)
+
+
+T = TypeVar("T")
+
+
+def cut_page(
+    fetched: Sequence[T], size: int, key: Callable[[T], tuple[datetime, str]]
+) -> tuple[list[T], str]:
+    """Of up to size + 1 items fetched (one more than asked: is there a next page?), the page
+    and the next page's token after its last item's key ('' when this page is the last)."""
+    items = list(fetched[:size])
+    return items, encode_token(*key(items[-1])) if len(fetched) > size and items else ""
 
 
 def encode_token(created_at: datetime, item_id: str) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 from benchmarks.suite.stats import Spread, spread, verdict
 from report import fmt, sections
-from report.findings import label_rate, main_label
+from report.findings import cost_spread, label_rate, main_label
 from report.load import BenchRun
 from report.model import IMPLS, Finding
 from report.pool import commit_of
@@ -56,12 +56,6 @@ def _transactions(run: BenchRun, impl: str, label: str, database: str) -> Spread
     return spread(c.get(database) for c in counts)
 
 
-def _total_cpu(run: BenchRun, impl: str, label: str) -> Spread | None:
-    return spread(
-        sum(u["cpu_s"] for u in c["per_1000_ok"].values()) for c in _costs(run, impl, label)
-    )
-
-
 def _databases(runs: tuple[BenchRun, BenchRun], impl: str, label: str) -> list[str]:
     """The databases whose transactions either run counted at `label`."""
     return list(
@@ -104,8 +98,8 @@ def _cost_rows(bench: BenchRun, baseline: BenchRun, impl: str, label: str) -> li
     rows.append(
         _row(
             "CPU s / 1,000 ok: every component",
-            _total_cpu(baseline, impl, label),
-            _total_cpu(bench, impl, label),
+            cost_spread(baseline.doc, impl, label, "cpu_s"),
+            cost_spread(bench.doc, impl, label, "cpu_s"),
         )
     )
     rows += [
@@ -194,7 +188,8 @@ def details(bench: BenchRun, baseline: BenchRun) -> list[str]:
             f"{moved.count('lower')} lower, {moved.count('higher')} higher, {within} within "
             "the spread"
         ]
-        cpu_before, cpu_now = _total_cpu(baseline, impl, label), _total_cpu(bench, impl, label)
+        cpu_before = cost_spread(baseline.doc, impl, label, "cpu_s")
+        cpu_now = cost_spread(bench.doc, impl, label, "cpu_s")
         if cpu_before and cpu_now:
             parts.append(
                 f"CPU s per 1,000 ok at {label} {fmt.spread(cpu_before)} → "

@@ -7,8 +7,7 @@ from collections.abc import Sequence
 
 from report import baseline
 from report.load import BenchRun
-from report.markdown import steal
-from report.pool import commit_of
+from report.markdown import commit_cell, steal
 from report.tables import table
 
 
@@ -28,7 +27,7 @@ def render(
         [
             f"`{run.run_id}`",
             side,
-            f"`{commit_of(run)[:12]}`" + (" (dirty tree)" if _dirty(run) else ""),
+            commit_cell(run),
             run.started_at or "-",
             str(run.doc.get("repetitions", "-")),
             steal(run),
@@ -51,7 +50,3 @@ def render(
         *baseline.tables(after, before, ("before", "after")),
     ]
     return "\n".join(lines).rstrip("\n") + "\n"
-
-
-def _dirty(run: BenchRun) -> bool:
-    return bool((run.meta.get("machine") or {}).get("git_dirty"))

@@ -14,6 +14,7 @@ from report.causality import causality_section
 from report.chaos_findings import why_failed
 from report.findings import Finding, findings
 from report.load import BenchRun, Run, Runs
+from report.pool import commit_of
 from report.style import Drawn
 
 METHOD_DOC = Path(__file__).resolve().parent.parent / "docs" / "METHOD.md"
@@ -149,6 +150,13 @@ def duration(meta: dict[str, Any]) -> str:
     return fmt.seconds((end - start).total_seconds())
 
 
+def commit_cell(run: Run) -> str:
+    """The commit a run measured, short, and whether its tree had uncommitted changes."""
+    machine = run.meta.get("machine") or run.summary.get("machine") or {}
+    dirty = " (dirty tree)" if machine.get("git_dirty") else ""
+    return f"`{commit_of(run)[:12]}{dirty}`"
+
+
 def profile_of(run: Run) -> str:
     if run.kind == "bench":
         n = run.summary.get("repetitions")
@@ -217,10 +225,6 @@ def method(runs: Runs, report_dir: Path) -> list[str]:
     ]
     rows = []
     for run in runs.all():
-        machine = run.meta.get("machine") or run.summary.get("machine") or {}
-        commit = str(machine.get("git_commit", "-"))[:12] + (
-            " (dirty tree)" if machine.get("git_dirty") else ""
-        )
         rows.append(
             [
                 f"`{run.run_id}`",
@@ -228,7 +232,7 @@ def method(runs: Runs, report_dir: Path) -> list[str]:
                 f"`{rel(run.path, report_dir)}`",
                 str(run.meta.get("started_at", "-")),
                 duration(run.meta),
-                f"`{commit}`",
+                commit_cell(run),
                 profile_of(run),
                 steal(run) if run.kind == "bench" else "-",
             ]

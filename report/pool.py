@@ -12,11 +12,12 @@ from typing import Any, cast
 
 from benchmarks.suite.aggregate import aggregate, comparisons, per_impl, targets
 from benchmarks.suite.results import Repetition
-from report.load import BenchRun, ReportError
+from report.load import BenchRun, ReportError, Run
 
 
-def commit_of(run: BenchRun) -> str:
-    machine = run.meta.get("machine") or run.doc.get("machine") or {}
+def commit_of(run: Run) -> str:
+    """The commit a run measured (its meta.json's machine, else its summary's)."""
+    machine = run.meta.get("machine") or run.summary.get("machine") or {}
     return str(machine.get("git_commit") or "-")
 
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from lab.domain import Comment, CommentStatus, Decision, Post
-from lab.paging import PageRequest, encode_token
+from lab.paging import PageRequest, cut_page
 from lab.store import schema
 from lab.store.pool import Executor
 
@@ -82,20 +82,19 @@ class PostRepository:
 
     async def list_page(self, page: PageRequest) -> tuple[list[Post], str]:
         """Posts newest first, and the token of the next page ('' when this is the last)."""
-        order = "ORDER BY created_at DESC, id DESC LIMIT"
-        if page.after:
-            rows = await self.db.fetch(
-                f"SELECT {self.COLUMNS} FROM {self.t} WHERE (created_at, id) < ($1, $2) {order} $3",
-                *page.after,
-                page.size + 1,
-            )
-        else:
-            rows = await self.db.fetch(
-                f"SELECT {self.COLUMNS} FROM {self.t} {order} $1", page.size + 1
-            )
-        items = [_post(r) for r in rows[: page.size]]
-        more = len(rows) > page.size
-        return items, encode_token(items[-1].created_at, items[-1].id) if more else ""
+        sql, args = newest_first(f"SELECT {self.COLUMNS} FROM {self.t}", page)
+        rows = await self.db.fetch(sql, *args)
+        return cut_page([_post(r) for r in rows], page.size, lambda p: (p.created_at, p.id))
+
+
+def newest_first(select: str, page: PageRequest) -> tuple[str, tuple[Any, ...]]:
+    """`select` (SELECT ... FROM a posts table) as the page after page.after, newest first,
+    with one row more than the page (is there a next one?), and its parameters."""
+    order = "ORDER BY created_at DESC, id DESC LIMIT"
+    size = page.size + 1
+    if page.after:
+        return f"{select} WHERE (created_at, id) < ($1, $2) {order} $3", (*page.after, size)
+    return f"{select} {order} $1", (size,)
 
 
 class CommentRepository:

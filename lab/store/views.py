@@ -14,15 +14,15 @@ from __future__ import annotations
 from typing import Any
 
 from lab.domain import Comment, CommentStatus, Post
-from lab.paging import PageRequest, encode_token
+from lab.paging import PageRequest, cut_page
 from lab.store.pool import Executor
+from lab.store.repositories import newest_first
 
 View = tuple[Post, list[Comment]]
 
 _POSTS = "id, title, body, created_at"
 _POST = "p.id, p.title, p.body, p.created_at"
 _COMMENT = "c.id AS c_id, c.content AS c_content, c.status AS c_status, c.created_at AS c_at"
-_NEWEST_FIRST = "ORDER BY created_at DESC, id DESC"
 
 
 class PostViewRepository:
@@ -51,25 +51,9 @@ class PostViewRepository:
 
     async def view_page(self, page: PageRequest) -> tuple[list[View], str]:
         """Posts newest first with their comments, and the next page's token ('' if last)."""
-        if page.after:
-            rows = await self.db.fetch(
-                self._joined(
-                    f"SELECT {_POSTS} FROM {self.posts} WHERE (created_at, id) < ($1, $2) "
-                    f"{_NEWEST_FIRST} LIMIT $3"
-                ),
-                *page.after,
-                page.size + 1,  # one more than asked: is there a next page?
-            )
-        else:
-            rows = await self.db.fetch(
-                self._joined(f"SELECT {_POSTS} FROM {self.posts} {_NEWEST_FIRST} LIMIT $1"),
-                page.size + 1,
-            )
-        views = _group(rows)
-        items = views[: page.size]
-        more = len(views) > page.size
-        last = items[-1][0] if items else None
-        return items, encode_token(last.created_at, last.id) if more and last else ""
+        posts, args = newest_first(f"SELECT {_POSTS} FROM {self.posts}", page)
+        rows = await self.db.fetch(self._joined(posts), *args)
+        return cut_page(_group(rows), page.size, lambda v: (v[0].created_at, v[0].id))
 
 
 def _group(rows: list[Any]) -> list[View]:

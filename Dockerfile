@@ -4,10 +4,10 @@
 #   docker run --rm sync-async-lab async posts     # IMPL SERVICE: python -m async_impl.posts
 #   docker run --rm sync-async-lab locust --help   # anything else runs as given
 #
-# Settings are those of `lab up` (lab/rpc/settings.py): LAB_DSN, LAB_NATS_URL, LAB_POSTS_ADDR,
+# Settings are those of `lab up` (blog/rpc/settings.py): LAB_DSN, LAB_NATS_URL, LAB_POSTS_ADDR,
 # LAB_COMMENTS_ADDR, LAB_MODERATION_ADDR, LAB_BLOCKLIST, LAB_MODERATION_DELAY_MS,
 # LAB_CALL_TIMEOUT_MS; LAB_LISTEN defaults to 0.0.0.0:50051 here. Health check:
-# `python -m lab.rpc.healthcheck` (grpc.health.v1 against this container's own port).
+# `python -m blog.rpc.healthcheck` (grpc.health.v1 against this container's own port).
 # The base is a build argument: a CI machine that cannot pull builds from a local stand-in.
 ARG PYTHON_IMAGE=python:3.11-slim
 
@@ -30,14 +30,11 @@ RUN python -c "import re, sys, tomllib; skip = set(sys.argv[1].split()); deps = 
 COPY protos ./protos
 COPY scripts/gen_protos.py ./scripts/
 RUN /opt/lab/bin/python scripts/gen_protos.py /src
-COPY lab ./lab
+COPY blog ./blog
 COPY sync_impl ./sync_impl
 COPY async_impl ./async_impl
-COPY stack ./stack
 COPY benchmarks ./benchmarks
-COPY chaos ./chaos
-COPY labcli ./labcli
-COPY report ./report
+COPY lab ./lab
 COPY README.md ./
 RUN /opt/lab/bin/pip install --no-deps . \
     && /opt/lab/bin/python -c "import blog.v1.api_pb2_grpc, sync_impl.comments, async_impl.query" \
@@ -60,7 +57,7 @@ WORKDIR /app
 USER 10001:10001
 EXPOSE 50051
 HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=3 \
-    CMD ["python", "-m", "lab.rpc.healthcheck"]
+    CMD ["python", "-m", "blog.rpc.healthcheck"]
 # No CMD: without arguments the entry point runs the service LAB_IMPL and LAB_SERVICE name
 # (how the Kubernetes manifests start it).
 ENTRYPOINT ["lab-entrypoint"]

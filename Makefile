@@ -11,7 +11,7 @@ bench: $(STAMP)  ## quick benchmark suite on both implementations (results/<run-
 	$(BIN)/lab report
 
 demo: $(STAMP)  ## start the sync stack, walk a short scenario with the lab CLI, stop it
-	$(BIN)/python -m labcli.demo
+	$(BIN)/python -m lab.cli.demo
 
 test: $(STAMP) lint  ## lint + format check, then the whole test suite (unit, contract, integration)
 	$(BIN)/python -m pytest -q
@@ -22,7 +22,7 @@ unit: $(STAMP)  ## the fast unit tests only
 lint: $(STAMP)  ## ruff lint and format check, mypy, import contracts (import-linter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy lab sync_impl async_impl stack benchmarks chaos report labcli
+	$(BIN)/mypy blog sync_impl async_impl benchmarks lab
 	$(BIN)/lint-imports --no-cache
 
 format: $(STAMP)

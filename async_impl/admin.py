@@ -11,7 +11,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from async_impl import bus
-from lab.events import PoisonEvent, decode
+from blog.events import PoisonEvent, decode
 
 
 @dataclass(frozen=True)

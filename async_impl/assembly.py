@@ -15,9 +15,9 @@ from async_impl.consumer import DurableConsumer, Handler
 from async_impl.relay import OutboxRelay
 from async_impl.schema import TABLES
 from async_impl.subscriptions import SUBSCRIPTIONS
-from lab.rpc.process import Assembly, open_database
-from lab.rpc.settings import ServiceSettings
-from lab.store.pool import Database
+from blog.rpc.process import Assembly, open_database
+from blog.rpc.settings import ServiceSettings
+from blog.store.pool import Database
 
 
 @dataclass

@@ -37,12 +37,12 @@ import asyncpg
 from async_impl.outbox import OutboxCommentRepository, queue_event
 from async_impl.relay import OutboxRelay
 from async_impl.schema import OUTBOX, held_comments, known_posts
-from lab import events, features
-from lab.domain import UNKNOWN_POST_REASON, Comment, CommentStatus, Unavailable
-from lab.events import OutgoingEvent
-from lab.rpc.metrics import Metrics
-from lab.store.pool import Database, Executor
-from lab.store.repositories import PENDING, CommentRepository, comment_from_row
+from blog import events, features
+from blog.domain import UNKNOWN_POST_REASON, Comment, CommentStatus, Unavailable
+from blog.events import OutgoingEvent
+from blog.rpc.metrics import Metrics
+from blog.store.pool import Database, Executor
+from blog.store.repositories import PENDING, CommentRepository, comment_from_row
 
 log = logging.getLogger(__name__)
 

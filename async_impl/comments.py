@@ -34,10 +34,9 @@ from async_impl.causality import (
 )
 from async_impl.consumer import Handler
 from async_impl.relay import OutboxRelay
-from blog.v1 import api_pb2, events_pb2
-from lab import events, features
-from lab.convert import comment_to_pb
-from lab.domain import (
+from blog import events, features
+from blog.convert import comment_to_pb
+from blog.domain import (
     CausalityPolicy,
     CommentStatus,
     ConsistencyToken,
@@ -45,14 +44,15 @@ from lab.domain import (
     NewComment,
     NotFound,
 )
-from lab.events import IncomingEvent, OutgoingEvent, PoisonEvent
-from lab.rpc import servicers
-from lab.rpc.errors import rpc_method
-from lab.rpc.metrics import Metrics
-from lab.rpc.process import Assembly, run
-from lab.rpc.settings import ServiceSettings
-from lab.store.pool import Database, Executor
-from lab.store.repositories import CommentRepository
+from blog.events import IncomingEvent, OutgoingEvent, PoisonEvent
+from blog.rpc import servicers
+from blog.rpc.errors import rpc_method
+from blog.rpc.metrics import Metrics
+from blog.rpc.process import Assembly, run
+from blog.rpc.settings import ServiceSettings
+from blog.store.pool import Database, Executor
+from blog.store.repositories import CommentRepository
+from blog.v1 import api_pb2, events_pb2
 
 # Time kept back from the caller's deadline when waiting for a post: enough to answer NOT_FOUND
 # (one insert) before the client gives up, so a wait never turns into DEADLINE_EXCEEDED.

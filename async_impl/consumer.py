@@ -35,10 +35,10 @@ from async_impl import bus
 from async_impl.outbox import queue_event
 from async_impl.pull import PullStream
 from async_impl.schema import PROCESSED
-from lab.domain import InvalidArgument, Unavailable
-from lab.events import IncomingEvent, OutgoingEvent, PoisonEvent, decode
-from lab.rpc.metrics import Metrics
-from lab.store.pool import Database, Executor
+from blog.domain import InvalidArgument, Unavailable
+from blog.events import IncomingEvent, OutgoingEvent, PoisonEvent, decode
+from blog.rpc.metrics import Metrics
+from blog.store.pool import Database, Executor
 
 log = logging.getLogger(__name__)
 

@@ -9,14 +9,14 @@ from collections.abc import Sequence
 
 from async_impl.assembly import durable_consumer, open_bus, open_store, start_relay
 from async_impl.consumer import Handler
+from blog import events, features
+from blog.domain import Moderator
+from blog.events import IncomingEvent, OutgoingEvent
+from blog.rpc.process import Assembly, run
+from blog.rpc.settings import ServiceSettings
+from blog.store.pool import Executor
+from blog.store.repositories import DecisionRepository
 from blog.v1 import events_pb2
-from lab import events, features
-from lab.domain import Moderator
-from lab.events import IncomingEvent, OutgoingEvent
-from lab.rpc.process import Assembly, run
-from lab.rpc.settings import ServiceSettings
-from lab.store.pool import Executor
-from lab.store.repositories import DecisionRepository
 
 
 def on_comment_created(moderator: Moderator) -> Handler:

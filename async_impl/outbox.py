@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from async_impl.schema import OUTBOX, known_posts
-from lab import events
-from lab.domain import Comment, Post
-from lab.events import OutgoingEvent
-from lab.store.pool import Executor
-from lab.store.repositories import CommentRepository, PostRepository
+from blog import events
+from blog.domain import Comment, Post
+from blog.events import OutgoingEvent
+from blog.store.pool import Executor
+from blog.store.repositories import CommentRepository, PostRepository
 
 
 def with_event(insert_returning: str, first_param: int) -> str:

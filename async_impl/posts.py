@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from async_impl.assembly import open_bus, open_store, start_relay
 from async_impl.outbox import OutboxPostRepository
-from lab.ports import PostStore
-from lab.rpc import servicers
-from lab.rpc.process import Assembly, run
-from lab.rpc.settings import ServiceSettings
+from blog.ports import PostStore
+from blog.rpc import servicers
+from blog.rpc.process import Assembly, run
+from blog.rpc.settings import ServiceSettings
 
 
 async def assemble(settings: ServiceSettings, assembly: Assembly) -> None:

@@ -20,19 +20,19 @@ from async_impl import bus
 from async_impl.assembly import durable_consumer, open_bus, open_store
 from async_impl.consumer import DurableConsumer, lag_us
 from async_impl.schema import READ_MODEL, comment_views, post_views
+from blog import events, features
+from blog.convert import comment_from_pb, post_from_pb, view_to_pb
+from blog.events import IncomingEvent, OutgoingEvent
+from blog.paging import PageRequest
+from blog.rpc.errors import rpc_method
+from blog.rpc.metrics import Metrics
+from blog.rpc.process import Assembly, run
+from blog.rpc.server import service_name
+from blog.rpc.settings import ServiceSettings
+from blog.store.pool import Database, Executor
+from blog.store.repositories import CommentRepository, PostRepository
+from blog.store.views import PostViewRepository
 from blog.v1 import api_pb2, api_pb2_grpc, events_pb2, internal_pb2, internal_pb2_grpc
-from lab import events, features
-from lab.convert import comment_from_pb, post_from_pb, view_to_pb
-from lab.events import IncomingEvent, OutgoingEvent
-from lab.paging import PageRequest
-from lab.rpc.errors import rpc_method
-from lab.rpc.metrics import Metrics
-from lab.rpc.process import Assembly, run
-from lab.rpc.server import service_name
-from lab.rpc.settings import ServiceSettings
-from lab.store.pool import Database, Executor
-from lab.store.repositories import CommentRepository, PostRepository
-from lab.store.views import PostViewRepository
 
 log = logging.getLogger(__name__)
 REBUILD_LOCK = 727275  # pg_advisory_lock key: one replica at a time decides on a rebuild

@@ -21,9 +21,9 @@ from datetime import UTC, datetime, timedelta
 from nats.js import JetStreamContext
 
 from async_impl.schema import OUTBOX
-from lab.events import OutgoingEvent
-from lab.rpc.metrics import Metrics
-from lab.store.pool import Database
+from blog.events import OutgoingEvent
+from blog.rpc.metrics import Metrics
+from blog.store.pool import Database
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import UUID
 
-from lab.store.schema import TS, comment_table, post_table
+from blog.store.schema import TS, comment_table, post_table
 
 
 def _outbox(metadata: sa.MetaData) -> sa.Table:

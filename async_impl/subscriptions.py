@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lab.events import COMMENT_CREATED, COMMENT_MODERATED, COMMENT_UPDATED, POST_CREATED
+from blog.events import COMMENT_CREATED, COMMENT_MODERATED, COMMENT_UPDATED, POST_CREATED
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ Without --lab-seed-file (`lab bench` always gives one) each generator process cr
 posts at test start (--lab-seed-posts). A failure of the generator itself (GENERATOR_<exception>)
 or a probe's TIMEOUT is reported to Locust as a failure of the operation, so whatever the lab
 counts is also in what Locust shows. --lab-request-log DIR writes one JSON line per request
-(benchmarks/load/requestlog.py) to DIR/requests-<pid>.jsonl, for chaos experiments.
+(benchmarks/load/request_log.py) to DIR/requests-<pid>.jsonl, for chaos experiments.
 
 Here: the lab's options, the test's life cycle and the user's task. Elsewhere: the gRPC user
 (benchmarks/load/grpc_user.py), this process's measurements (benchmarks/load/recorder.py) and
@@ -40,8 +40,8 @@ from locust.runners import MasterRunner  # noqa: E402
 from benchmarks.load.grpc_user import GrpcUser  # noqa: E402
 from benchmarks.load.openloop import Schedule  # noqa: E402
 from benchmarks.load.recorder import Recorder  # noqa: E402
+from benchmarks.load.request_log import OK  # noqa: E402
 from benchmarks.load.request_logger import RequestLogger  # noqa: E402
-from benchmarks.load.requestlog import OK  # noqa: E402
 from benchmarks.load.scenarios import (  # noqa: E402
     FROM_RECENT,
     NOTHING,
@@ -53,8 +53,8 @@ from benchmarks.load.scenarios import (  # noqa: E402
     Stubs,
     seed_posts,
 )
+from blog.rpc.channels import channel_options, grpc_target  # noqa: E402
 from blog.v1 import api_pb2_grpc  # noqa: E402
-from lab.rpc.channels import channel_options, grpc_target  # noqa: E402
 
 logger = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from blog.domain import Comment, CommentStatus, Post
 from blog.v1 import api_pb2
-from lab.domain import Comment, CommentStatus, Post
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 from google.protobuf.message import DecodeError, Message
 
+from blog.convert import comment_to_pb, from_timestamp, post_to_pb, timestamp
+from blog.domain import Comment, CommentStatus, Decision, Post
 from blog.v1 import events_pb2
-from lab.convert import comment_to_pb, from_timestamp, post_to_pb, timestamp
-from lab.domain import Comment, CommentStatus, Decision, Post
 
 SCHEMA_VERSION = 1
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from lab.domain import (
+from blog.domain import (
     CausalityPolicy,
     Comment,
     CommentStatus,
@@ -27,8 +27,8 @@ from lab.domain import (
     Post,
     validate_uuid,
 )
-from lab.paging import PageRequest
-from lab.ports import (
+from blog.paging import PageRequest
+from blog.ports import (
     CommentReader,
     CommentStore,
     DecisionLog,

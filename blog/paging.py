@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from lab.domain import InvalidArgument, validate_uuid
+from blog.domain import InvalidArgument, validate_uuid
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from lab.domain import Comment, CommentStatus, Decision, Post
-from lab.paging import PageRequest
+from blog.domain import Comment, CommentStatus, Decision, Post
+from blog.paging import PageRequest
 
 
 class PostReader(Protocol):

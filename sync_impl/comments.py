@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import grpc
 
+from blog import features
+from blog.convert import comment_to_pb
+from blog.domain import ConsistencyToken, NewComment
+from blog.rpc import servicers
+from blog.rpc.channels import aio_channel
+from blog.rpc.errors import remaining_timeout, rpc_method
+from blog.rpc.process import Assembly, open_database, run
+from blog.rpc.server import service_name
+from blog.rpc.settings import ServiceSettings
+from blog.store.repositories import CommentRepository
 from blog.v1 import api_pb2, api_pb2_grpc, internal_pb2, internal_pb2_grpc
-from lab import features
-from lab.convert import comment_to_pb
-from lab.domain import ConsistencyToken, NewComment
-from lab.rpc import servicers
-from lab.rpc.channels import aio_channel
-from lab.rpc.errors import remaining_timeout, rpc_method
-from lab.rpc.process import Assembly, open_database, run
-from lab.rpc.server import service_name
-from lab.rpc.settings import ServiceSettings
-from lab.store.repositories import CommentRepository
 from sync_impl.peers import GrpcModeration, GrpcPostDirectory
 
 

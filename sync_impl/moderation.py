@@ -7,15 +7,15 @@ import asyncio
 
 import grpc
 
+from blog import features
+from blog.domain import Moderator
+from blog.ports import DecisionLog
+from blog.rpc.errors import rpc_method
+from blog.rpc.process import Assembly, open_database, run
+from blog.rpc.server import service_name
+from blog.rpc.settings import ServiceSettings
+from blog.store.repositories import DecisionRepository
 from blog.v1 import internal_pb2, internal_pb2_grpc
-from lab import features
-from lab.domain import Moderator
-from lab.ports import DecisionLog
-from lab.rpc.errors import rpc_method
-from lab.rpc.process import Assembly, open_database, run
-from lab.rpc.server import service_name
-from lab.rpc.settings import ServiceSettings
-from lab.store.repositories import DecisionRepository
 
 
 class ModerationServicer(internal_pb2_grpc.ModerationServiceServicer):

@@ -3,9 +3,9 @@ exists, the moderation service decides (both at request time, within the caller'
 
 from __future__ import annotations
 
+from blog.domain import CommentStatus, Decision, NotFound
+from blog.rpc.errors import call_peer
 from blog.v1 import api_pb2, api_pb2_grpc, internal_pb2, internal_pb2_grpc
-from lab.domain import CommentStatus, Decision, NotFound
-from lab.rpc.errors import call_peer
 
 
 class GrpcPostDirectory:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from lab.rpc import servicers
-from lab.rpc.process import Assembly, open_database, run
-from lab.rpc.settings import ServiceSettings
-from lab.store.repositories import PostRepository
+from blog.rpc import servicers
+from blog.rpc.process import Assembly, open_database, run
+from blog.rpc.settings import ServiceSettings
+from blog.store.repositories import PostRepository
 
 
 async def assemble(settings: ServiceSettings, assembly: Assembly) -> None:

@@ -6,14 +6,14 @@ import asyncio
 
 import grpc
 
+from blog.domain import validate_uuid
+from blog.paging import PageRequest
+from blog.rpc.channels import aio_channel
+from blog.rpc.errors import call_peer, remaining_timeout, rpc_method
+from blog.rpc.process import Assembly, run
+from blog.rpc.server import service_name
+from blog.rpc.settings import ServiceSettings
 from blog.v1 import api_pb2, api_pb2_grpc, internal_pb2, internal_pb2_grpc
-from lab.domain import validate_uuid
-from lab.paging import PageRequest
-from lab.rpc.channels import aio_channel
-from lab.rpc.errors import call_peer, remaining_timeout, rpc_method
-from lab.rpc.process import Assembly, run
-from lab.rpc.server import service_name
-from lab.rpc.settings import ServiceSettings
 
 
 class QueryServicer(api_pb2_grpc.QueryServiceServicer):

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from stack.runner import Stack
+from lab.stack.runner import Stack
 from tests.helpers import IMPLS, Api, PolicyStacks, start_stack
 
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from lab.domain import Unavailable
-from lab.events import OutgoingEvent
+from blog.domain import Unavailable
+from blog.events import OutgoingEvent
 
 Call = tuple[Any, ...]
 

@@ -14,8 +14,8 @@ import grpc
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from blog.v1 import api_pb2
-from stack.client import BlogClient
-from stack.runner import Stack, StackConfig
+from lab.stack.client import BlogClient
+from lab.stack.runner import Stack, StackConfig
 
 # The implementations the contract suite runs against, unchanged for both.
 IMPLS = ["sync", "async"]

@@ -23,13 +23,13 @@ from typing import TypedDict
 import grpc
 
 from benchmarks.floor.shapes import Plan, chain_plans
-from lab.rpc.channels import channel_options, grpc_target
-from lab.rpc.server import stop_signal
-from lab.store.pool import Database
-from stack.net import free_port, wait_healthy
-from stack.processes import ManagedProcess
-from stack.stackfile import StackInfo
-from stack.topology import SERVICES
+from blog.rpc.channels import channel_options, grpc_target
+from blog.rpc.server import stop_signal
+from blog.store.pool import Database
+from lab.stack.net import free_port, wait_healthy
+from lab.stack.processes import ManagedProcess
+from lab.stack.stackfile import StackInfo
+from lab.stack.topology import SERVICES
 
 METHOD = "/lab.bare.Chain/Step"
 TABLE = "lab_bare_chain"

@@ -24,8 +24,8 @@ from nats.js.api import StorageType, StreamConfig
 from benchmarks.floor.echo_server import METHOD
 from benchmarks.floor.shapes import floor_shapes
 from benchmarks.load.hdr import LatencySummary, new_histogram, record, summary
-from stack.processes import ManagedProcess
-from stack.stackfile import StackInfo
+from lab.stack.processes import ManagedProcess
+from lab.stack.stackfile import StackInfo
 
 # The unavoidable parts of each operation: (gRPC hops, commits, reads) on its critical path,
 # derived from the operations' shapes (shapes.OPERATIONS).

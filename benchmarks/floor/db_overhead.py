@@ -17,8 +17,8 @@ import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from stack.net import free_port
-from stack.postgres import PostgresServer
+from lab.stack.net import free_port
+from lab.stack.postgres import PostgresServer
 
 
 async def per_call_ms(n: int, call: Callable[[], Awaitable[object]]) -> float:

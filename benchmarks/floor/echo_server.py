@@ -8,7 +8,7 @@ from pathlib import Path
 
 import grpc
 
-from lab.rpc.server import stop_signal
+from blog.rpc.server import stop_signal
 
 METHOD = "/lab.calibration.Echo/Echo"
 

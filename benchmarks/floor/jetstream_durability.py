@@ -21,7 +21,7 @@ from nats.js.api import StorageType, StreamConfig
 
 from benchmarks.load.hdr import merge, new_histogram, record, summary
 from benchmarks.suite.machine import machine_meta
-from stack.nats_server import NatsServer
+from lab.stack.nats_server import NatsServer
 
 
 def free_port() -> int:

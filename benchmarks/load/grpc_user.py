@@ -19,8 +19,8 @@ from locust.exception import LocustError
 
 from benchmarks.floor.bare_chain import METHOD as BARE_METHOD
 from benchmarks.load.scenarios import Stubs
+from blog.rpc.channels import channel_options, grpc_target
 from blog.v1 import api_pb2_grpc
-from lab.rpc.channels import channel_options, grpc_target
 
 
 class LocustInterceptor(grpc.UnaryUnaryClientInterceptor):

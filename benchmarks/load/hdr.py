@@ -7,7 +7,7 @@ from typing import NotRequired, TypedDict
 
 from hdrh.histogram import HdrHistogram
 
-from lab.rpc.metrics import HIST_DIGITS, HIST_HIGHEST_US, HIST_LOWEST_US, new_histogram
+from blog.rpc.metrics import HIST_DIGITS, HIST_HIGHEST_US, HIST_LOWEST_US, new_histogram
 
 # A summary in milliseconds; an empty histogram has its count only. ("p99.9_ms" is no Python
 # name, hence the functional syntax.)

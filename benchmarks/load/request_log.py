@@ -1,6 +1,7 @@
 """The per-request log of the load (for chaos experiments): one JSON object per line per request,
 written by each generator process to DIR/requests-<pid>.jsonl (benchmarks/locustfile.py with
---lab-request-log DIR). chaos/records.py reads these records back (and re-exports RequestRecord).
+--lab-request-log DIR). lab/chaos/records.py reads these records back (and re-exports
+RequestRecord).
 
 Writes are buffered and flushed by the caller (the locustfile's RequestLogger,
 benchmarks/load/request_logger.py: at least once a second and at test stop), so a process killed

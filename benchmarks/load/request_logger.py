@@ -1,5 +1,5 @@
 """The per-request log of one generator process (benchmarks/locustfile.py, --lab-request-log DIR):
-buffered records flushed to DIR/requests-<pid>.jsonl (benchmarks/load/requestlog.py), and the
+buffered records flushed to DIR/requests-<pid>.jsonl (benchmarks/load/request_log.py), and the
 drain that chaos experiments end with."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import gevent
 
-from benchmarks.load.requestlog import RequestLog, RequestRecord
+from benchmarks.load.request_log import RequestLog, RequestRecord
 from benchmarks.load.scenarios import Outcome
 
 FLUSH_EVERY_S = 0.5  # the request log reaches the file at least this often

@@ -24,11 +24,11 @@ CreateComment refusals (NOT_FOUND) per 1,000 CreateComment, its p50/p99 from the
 the error rate, and (async) the query service's own `comment_status_lag_us` (a comment's creation
 to its final status in the view; sync answers with the final status).
 
-Then, once per repetition and fault of `faults` (given a FaultRunner: chaos/causality.py runs a
-chaos experiment; this package may not import chaos), every variant the fault applies to, in
+Then, once per repetition and fault of `faults` (given a FaultRunner: lab/chaos/policy_faults.py
+runs a chaos experiment; this package may not import chaos), every variant the fault applies to, in
 the same order: what a client sees during the fault (CreateComment availability and refusals per
-1,000), after it, the time to converge, and the audit of the comments (nothing acknowledged may
-be lost).
+1,000), after it, the time to converge, and the audit of the comments (nothing acknowledged may be
+lost).
 
 Writes results/<run-id>/meta.json, summary.json (every run, and per variant the median and
 min-max over repetitions; "mixed"/"mixed_aggregate" and "faults"/"faults_aggregate" for the
@@ -61,14 +61,14 @@ from benchmarks.suite.machine import machine_meta
 from benchmarks.suite.measured import measured_run
 from benchmarks.suite.results import MeasuredRun
 from benchmarks.suite.seeding import seed
+from blog.domain import ConsistencyToken
+from blog.rpc.metrics import decode_histogram
+from blog.rpc.metrics import fetch as fetch_metrics
 from blog.v1 import api_pb2
-from lab.domain import ConsistencyToken
-from lab.rpc.metrics import decode_histogram
-from lab.rpc.metrics import fetch as fetch_metrics
-from stack.client import BlogClient
-from stack.faults import catalogue
-from stack.runner import Stack, StackConfig
-from stack.stackfile import load_stack_file
+from lab.stack.client import BlogClient
+from lab.stack.faults import catalogue
+from lab.stack.runner import Stack, StackConfig
+from lab.stack.stackfile import load_stack_file
 
 POLICIES = ("refuse", "wait", "accept")
 FINAL = (api_pb2.APPROVED, api_pb2.REJECTED)
@@ -107,7 +107,7 @@ class CausalityConfig:
     seed_posts: int = 20  # posts (with 0-3 comments each) seeded before the load
     seed: int = 1  # the load's random seed
     faults: list[str] = field(default_factory=list)  # chaos faults, e.g. kill-db:comments
-    chaos_profile: str = "quick"  # the experiments' phases and load (chaos/profiles.py)
+    chaos_profile: str = "quick"  # the experiments' phases and load (lab/chaos/profiles.py)
     results_dir: Path = Path("results")
     progress: bool = True
     run_id: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
@@ -176,7 +176,7 @@ class CommentOutcomes(TypedDict):
 
 
 class CommentAudit(TypedDict):
-    """The chaos audit's counts for the comments (chaos/audit.py)."""
+    """The chaos audit's counts for the comments (lab/chaos/audit.py)."""
 
     attempted: int
     acknowledged: int
@@ -209,7 +209,8 @@ class FaultRun(TypedDict):
 
 
 class FaultRunner(Protocol):
-    """Runs one chaos experiment for the comparison and returns its row (chaos/causality.py)."""
+    """Runs one chaos experiment for the comparison and returns its row
+    (lab/chaos/policy_faults.py)."""
 
     def __call__(
         self, impl: str, policy: str | None, fault: str, repetition: int, out: Path

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from benchmarks.profiling import collapsed, flamegraph
 from benchmarks.suite.results import Profiled
-from stack.stackfile import StackInfo
+from lab.stack.stackfile import StackInfo
 
 RATE_HZ = 100
 TOP_FRAMES = 12

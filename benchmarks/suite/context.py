@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.suite.profiles import PROFILES, Profile
-from stack.stackfile import StackInfo
+from lab.stack.stackfile import StackInfo
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,7 +14,7 @@ import asyncpg
 import psutil
 
 from benchmarks.suite.results import ComponentUsage, MachineShares
-from stack.stackfile import StackInfo
+from lab.stack.stackfile import StackInfo
 
 
 def components(stack: StackInfo) -> dict[str, list[int | None]]:

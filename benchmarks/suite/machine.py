@@ -37,8 +37,8 @@ def _cpu_model() -> str:
 
 
 def machine_meta() -> MachineMeta:
-    from stack.nats_server import find_nats_server, nats_server_version
-    from stack.postgres import find_bin_dir, server_version
+    from lab.stack.nats_server import find_nats_server, nats_server_version
+    from lab.stack.postgres import find_bin_dir, server_version
 
     packages: dict[str, str | None] = {}
     for name in PACKAGES:

@@ -14,9 +14,9 @@ from benchmarks.suite.context import Load, RunContext
 from benchmarks.suite.driver import run_locust
 from benchmarks.suite.results import CostSummary, LatencySummary, MeasuredRun
 from benchmarks.suite.seeding import wait_quiet
+from blog.rpc.metrics import fetch as fetch_metrics
 from blog.v1 import internal_pb2
-from lab.rpc.metrics import fetch as fetch_metrics
-from stack.stackfile import StackInfo
+from lab.stack.stackfile import StackInfo
 
 
 def metrics(

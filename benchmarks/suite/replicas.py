@@ -21,9 +21,9 @@ from benchmarks.suite.measured import measured_run
 from benchmarks.suite.profiles import PROFILES
 from benchmarks.suite.results import LatencySummary
 from benchmarks.suite.seeding import seed
-from lab.rpc.metrics import fetch as fetch_metrics
-from stack.runner import Stack, StackConfig
-from stack.stackfile import StackInfo, load_stack_file
+from blog.rpc.metrics import fetch as fetch_metrics
+from lab.stack.runner import Stack, StackConfig
+from lab.stack.stackfile import StackInfo, load_stack_file
 
 # The services that consume events in the async implementation (and that are called, in sync).
 REPLICATED = ("comments", "moderation", "query")

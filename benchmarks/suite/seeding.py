@@ -11,9 +11,9 @@ import uuid
 import grpc
 
 from blog.v1 import api_pb2
-from stack.client import BlogClient
-from stack.stackfile import StackInfo
-from stack.topology import SERVICES
+from lab.stack.client import BlogClient
+from lab.stack.stackfile import StackInfo
+from lab.stack.topology import SERVICES
 
 
 def seed(stack: StackInfo, posts: int, rng: random.Random) -> list[str]:

@@ -48,8 +48,8 @@ from benchmarks.suite.results import (
 )
 from benchmarks.suite.seeding import seed
 from benchmarks.suite.sweep import capacities
-from stack.runner import Stack, StackConfig
-from stack.stackfile import StackInfo, load_stack_file
+from lab.stack.runner import Stack, StackConfig
+from lab.stack.stackfile import StackInfo, load_stack_file
 
 
 def run_bench(config: BenchConfig) -> Path:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from lab.domain import DeadlineExceeded, DomainError, InvalidArgument, NotFound, Unavailable
+from blog.domain import DeadlineExceeded, DomainError, InvalidArgument, NotFound, Unavailable
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""A health check for containers: `python -m lab.rpc.healthcheck [ADDRESS] [--service NAME]`.
+"""A health check for containers: `python -m blog.rpc.healthcheck [ADDRESS] [--service NAME]`.
 
 Asks the gRPC server at ADDRESS (default: this container's own LAB_LISTEN port on 127.0.0.1)
 the standard grpc.health.v1 `Check`; exits 0 when the answer is SERVING, 1 otherwise, with one
@@ -35,7 +35,7 @@ def check(address: str, service: str = "", timeout_s: float = 2.0) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m lab.rpc.healthcheck", description=__doc__.splitlines()[0]
+        prog="python -m blog.rpc.healthcheck", description=__doc__.splitlines()[0]
     )
     parser.add_argument("address", nargs="?", default=None, help="host:port (default: own port)")
     parser.add_argument("--service", default="", help="service name ('' = the whole server)")

@@ -7,9 +7,9 @@ from collections import defaultdict
 import grpc
 from hdrh.histogram import HdrHistogram
 
+from blog.rpc.channels import sync_channel
+from blog.rpc.server import Registration, service_name
 from blog.v1 import internal_pb2, internal_pb2_grpc
-from lab.rpc.channels import sync_channel
-from lab.rpc.server import Registration, service_name
 
 # Microseconds, 1 us .. 1 h, 3 significant digits (docs/METHOD.md, Latency).
 HIST_LOWEST_US = 1

@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from lab.rpc.metrics import Metrics
-from lab.rpc.metrics import registration as metrics_registration
-from lab.rpc.server import Registration, configure_logging, create_server, serve
-from lab.rpc.settings import ServiceSettings, load_settings
-from lab.store import schema
-from lab.store.pool import Database
+from blog.rpc.metrics import Metrics
+from blog.rpc.metrics import registration as metrics_registration
+from blog.rpc.server import Registration, configure_logging, create_server, serve
+from blog.rpc.settings import ServiceSettings, load_settings
+from blog.store import schema
+from blog.store.pool import Database
 
 
 @dataclass

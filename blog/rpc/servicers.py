@@ -7,14 +7,14 @@ from collections.abc import Callable
 
 import grpc
 
+from blog import features
+from blog.convert import comment_to_pb, post_to_pb
+from blog.domain import ConsistencyToken, NewPost
+from blog.paging import PageRequest
+from blog.ports import CommentReader, PostStore
+from blog.rpc.errors import rpc_method
+from blog.rpc.server import Registration, service_name
 from blog.v1 import api_pb2, api_pb2_grpc
-from lab import features
-from lab.convert import comment_to_pb, post_to_pb
-from lab.domain import ConsistencyToken, NewPost
-from lab.paging import PageRequest
-from lab.ports import CommentReader, PostStore
-from lab.rpc.errors import rpc_method
-from lab.rpc.server import Registration, service_name
 
 
 class PostServicer(api_pb2_grpc.PostServiceServicer):

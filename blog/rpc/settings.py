@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from lab.domain import (
+from blog.domain import (
     DEFAULT_BLOCKLIST,
     DEFAULT_CAUSALITY,
     CausalityPolicy,

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from lab.domain import Unavailable
+from blog.domain import Unavailable
 
 
 class Executor(Protocol):

@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from lab.domain import Comment, CommentStatus, Decision, Post
-from lab.paging import PageRequest, cut_page
-from lab.store import schema
-from lab.store.pool import Executor
+from blog.domain import Comment, CommentStatus, Decision, Post
+from blog.paging import PageRequest, cut_page
+from blog.store import schema
+from blog.store.pool import Executor
 
 PENDING = int(CommentStatus.PENDING)
 

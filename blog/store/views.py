@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from lab.domain import Comment, CommentStatus, Post
-from lab.paging import PageRequest, cut_page
-from lab.store.pool import Executor
-from lab.store.repositories import newest_first
+from blog.domain import Comment, CommentStatus, Post
+from blog.paging import PageRequest, cut_page
+from blog.store.pool import Executor
+from blog.store.repositories import newest_first
 
 View = tuple[Post, list[Comment]]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from stack.control import ControlClient
+from lab.stack.control import ControlClient
 
 
 def inject(stack_file: str, fault: str) -> dict[str, Any]:

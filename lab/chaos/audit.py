@@ -46,7 +46,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, fields
 from typing import TypedDict
 
-from chaos.records import INDETERMINATE, OK, WRITES, RequestRecord
+from lab.chaos.records import INDETERMINATE, OK, WRITES, RequestRecord
 
 MAX_EXAMPLES = 10
 VIOLATIONS = (

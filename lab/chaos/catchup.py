@@ -1,7 +1,7 @@
 """Figure 4 of a chaos experiment: comments refused after the restore for posts acknowledged well
 before (the comments service catching up on the events of the outage).
 
-Conventions shared by every figure: chaos/figures.py.
+Conventions shared by every figure: lab/chaos/figures.py.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TypedDict
 
-from chaos.records import FaultWindow, RequestRecord
+from lab.chaos.records import FaultWindow, RequestRecord
 
 
 class CatchUpDict(TypedDict):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from stack.faults import Fault
-from stack.topology import CALLS, OPERATIONS, TOPOLOGY
+from lab.stack.faults import Fault
+from lab.stack.topology import CALLS, OPERATIONS, TOPOLOGY
 
 AVAILABLE = 0.99  # an operation at or above this share of successes counts as up
 

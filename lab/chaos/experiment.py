@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stack.faults import Fault
+from lab.stack.faults import Fault
 
 MAX_ERROR_RATE = 0.001  # the steady state: at most 0.1 % of the load's requests fail
 
@@ -54,7 +54,7 @@ def experiment(
                 "type": "probe",
                 "name": "every-service-serving",
                 "tolerance": True,
-                "provider": _python("all_serving", "chaos.probes", stack_file=stack),
+                "provider": _python("all_serving", "lab.chaos.probes", stack_file=stack),
             },
             {
                 "type": "probe",
@@ -63,7 +63,7 @@ def experiment(
                 "tolerance": [0, MAX_ERROR_RATE],
                 "provider": _python(
                     "error_rate",
-                    "chaos.probes",
+                    "lab.chaos.probes",
                     request_log=str(request_log),
                     window_s=phases.steady_window_s,
                 ),
@@ -84,14 +84,14 @@ def experiment(
             {
                 "type": "action",
                 "name": "inject-fault",
-                "provider": _python("inject", "chaos.actions", stack_file=stack, fault=fault),
+                "provider": _python("inject", "lab.chaos.actions", stack_file=stack, fault=fault),
                 "pauses": {"after": phases.hold_s},
             },
             {
                 "type": "action",
                 "name": "restore",
                 "provider": _python(
-                    "restore", "chaos.actions", stack_file=stack, target=restore_target(fault)
+                    "restore", "lab.chaos.actions", stack_file=stack, target=restore_target(fault)
                 ),
                 "pauses": {"after": phases.observe_s},
             },
@@ -100,7 +100,7 @@ def experiment(
             {
                 "type": "action",
                 "name": "restore-everything",
-                "provider": _python("restore", "chaos.actions", stack_file=stack, target="all"),
+                "provider": _python("restore", "lab.chaos.actions", stack_file=stack, target="all"),
             }
         ],
     }

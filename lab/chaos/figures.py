@@ -1,10 +1,10 @@
 """What the figures of a chaos experiment share: how they count, the order they list operations
 in, and the percentile they use. The figures, each computed from the request log and the fault
-window: chaos/timeline.py (per second), chaos/phases.py (availability and p99 before, during and
-after the fault), chaos/recovery.py (time to recover), chaos/catchup.py (comments refused while
-the comments service catches up).
+window: lab/chaos/timeline.py (per second), lab/chaos/phases.py (availability and p99 before,
+during and after the fault), lab/chaos/recovery.py (time to recover), lab/chaos/catchup.py
+(comments refused while the comments service catches up).
 
-Pure functions of `RequestRecord`s (chaos/records.py) and one `FaultWindow`; the only I/O is
+Pure functions of `RequestRecord`s (lab/chaos/records.py) and one `FaultWindow`; the only I/O is
 `write_timeline_csv`. Every time is bucketed or phased by the request's SCHEDULED start (open
 loop: a request due during the fault belongs to the fault even if it was sent or answered later),
 and every latency runs from the scheduled start to the end (docs/METHOD.md, Latency).
@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 
-from chaos.records import RequestRecord
+from lab.chaos.records import RequestRecord
 
 # The public operations in the order figures list them; any other op seen follows, sorted.
 OPERATIONS = (

@@ -15,10 +15,10 @@ import asyncpg
 import grpc
 
 from blog.v1 import api_pb2
-from chaos.probes import FLUSH_S
-from chaos.records import RequestRecord, read_request_log
-from stack.client import BlogClient
-from stack.stackfile import StackInfo
+from lab.chaos.probes import FLUSH_S
+from lab.chaos.records import RequestRecord, read_request_log
+from lab.stack.client import BlogClient
+from lab.stack.stackfile import StackInfo
 
 FINAL = (int(api_pb2.APPROVED), int(api_pb2.REJECTED))
 

@@ -1,7 +1,7 @@
 """Figures 2 and 5 of a chaos experiment: per operation, availability and p99 latency in each
 phase (before, during and after the fault).
 
-Conventions shared by every figure: chaos/figures.py.
+Conventions shared by every figure: lab/chaos/figures.py.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal, TypedDict
 
-from chaos.figures import operations, percentile
-from chaos.records import FaultWindow, RequestRecord
+from lab.chaos.figures import operations, percentile
+from lab.chaos.records import FaultWindow, RequestRecord
 
 Phase = Literal["before", "during", "after"]
 PHASES: tuple[Phase, ...] = ("before", "during", "after")

@@ -1,7 +1,7 @@
 """The faults of the causality comparison (`lab bench --causality P,P --causality-faults F,F`;
 docs/METHOD.md, Causality across services): one chaos experiment per variant (sync, or async
-under one policy), fault and repetition, run as `lab chaos` runs it (chaos/runner.py), and the
-comparison's row it gives (benchmarks/suite/causality.py, FaultRun): what a client saw of
+under one policy), fault and repetition, run as `lab chaos` runs it (lab/chaos/runner.py), and the
+comparison's row it gives (benchmarks/policies/compare.py, FaultRun): what a client saw of
 CreateComment during the fault and after the restore, the time to converge, the audit of the
 comments and, under `accept`, the comments held past the bound and REJECTED."""
 
@@ -15,7 +15,7 @@ from typing import Any
 
 import grpc
 
-from benchmarks.suite.causality import (
+from benchmarks.policies.compare import (
     SERVER_COUNTERS,
     CommentAudit,
     CommentOutcomes,
@@ -23,18 +23,18 @@ from benchmarks.suite.causality import (
     label,
 )
 from benchmarks.suite.measured import metrics
-from chaos.phases import phase_of
-from chaos.profiles import PROFILES
-from chaos.records import FaultWindow, RequestRecord, read_request_log
-from chaos.runner import ExperimentContext, run_experiment, slug
-from stack.stackfile import StackInfo
+from lab.chaos.phases import phase_of
+from lab.chaos.profiles import PROFILES
+from lab.chaos.records import FaultWindow, RequestRecord, read_request_log
+from lab.chaos.runner import ExperimentContext, run_experiment, slug
+from lab.stack.stackfile import StackInfo
 
 
 @dataclass
 class FaultExperiments:
-    """benchmarks.suite.causality.FaultRunner: one experiment in out/<impl>/<fault>/."""
+    """benchmarks.policies.compare.FaultRunner: one experiment in out/<impl>/<fault>/."""
 
-    profile: str = "quick"  # chaos/profiles.py
+    profile: str = "quick"  # lab/chaos/profiles.py
     seed: int = 1
     keep_data: bool = False
     say: Callable[[str], None] = lambda line: print(line, flush=True)
@@ -99,7 +99,7 @@ def fault_run(
     repetition: int,
     directory: str,
 ) -> FaultRun:
-    """The comparison's row of one experiment (its result as chaos/runner.py returns it, and
+    """The comparison's row of one experiment (its result as lab/chaos/runner.py returns it, and
     its request log). Phases as the experiment's availability has them: during = scheduled in
     [injected, restored), after = from restored on; the warm-up is left out."""
     times = result.get("times") or {}

@@ -9,8 +9,8 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from chaos.records import read_request_log
-from stack.stackfile import load_stack_file
+from lab.chaos.records import read_request_log
+from lab.stack.stackfile import load_stack_file
 
 FLUSH_S = 1.0  # the load generator writes its request log at least this often
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chaos.experiment import Phases
+from lab.chaos.experiment import Phases
 
 
 @dataclass(frozen=True)

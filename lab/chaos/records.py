@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # The record is written by the load generator, which may not import chaos: defined there.
-from benchmarks.load.requestlog import OK, RequestRecord
+from benchmarks.load.request_log import OK, RequestRecord
 
 __all__ = ["INDETERMINATE", "OK", "WRITES", "FaultWindow", "RequestRecord", "read_request_log"]
 

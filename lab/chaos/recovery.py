@@ -1,13 +1,13 @@
 """Figure 3 of a chaos experiment: per operation, how long after the restore it is back for good
-(read off the timeline, chaos/timeline.py).
+(read off the timeline, lab/chaos/timeline.py).
 
-Conventions shared by every figure: chaos/figures.py.
+Conventions shared by every figure: lab/chaos/figures.py.
 """
 
 from __future__ import annotations
 
-from chaos.records import FaultWindow
-from chaos.timeline import Timeline, TimelineRow
+from lab.chaos.records import FaultWindow
+from lab.chaos.timeline import Timeline, TimelineRow
 
 
 def recovery_s(

@@ -16,21 +16,21 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.suite.seeding import seed, wait_quiet
-from chaos.audit import AuditReport, Observed, audit
-from chaos.catchup import catch_up
-from chaos.coupling import dependencies, predicted_up
-from chaos.experiment import experiment, write_experiment
-from chaos.journal import run_chaostoolkit, summarize_journal
-from chaos.load import Load
-from chaos.observe import ConvergenceWatch, Found, find
-from chaos.phases import availability, phase_p99
-from chaos.profiles import ChaosProfile
-from chaos.records import WRITES, FaultWindow, RequestRecord, read_request_log
-from chaos.recovery import recovery_s
-from chaos.timeline import timeline, write_timeline_csv
-from stack.control import ControlServer
-from stack.runner import Stack, StackConfig
-from stack.stackfile import StackInfo, load_stack_file
+from lab.chaos.audit import AuditReport, Observed, audit
+from lab.chaos.catchup import catch_up
+from lab.chaos.coupling import dependencies, predicted_up
+from lab.chaos.experiment import experiment, write_experiment
+from lab.chaos.journal import run_chaostoolkit, summarize_journal
+from lab.chaos.load import Load
+from lab.chaos.observe import ConvergenceWatch, Found, find
+from lab.chaos.phases import availability, phase_p99
+from lab.chaos.profiles import ChaosProfile
+from lab.chaos.records import WRITES, FaultWindow, RequestRecord, read_request_log
+from lab.chaos.recovery import recovery_s
+from lab.chaos.timeline import timeline, write_timeline_csv
+from lab.stack.control import ControlServer
+from lab.stack.runner import Stack, StackConfig
+from lab.stack.stackfile import StackInfo, load_stack_file
 
 CONVERGENCE_TIMEOUT_S = 60.0
 

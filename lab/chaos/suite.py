@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.suite.machine import machine_meta
-from chaos.coupling import coupling_index, dependencies, predicted_up
-from chaos.profiles import PROFILES
-from chaos.runner import ExperimentContext, run_experiment
-from stack.faults import catalogue
-from stack.topology import OPERATIONS
+from lab.chaos.coupling import coupling_index, dependencies, predicted_up
+from lab.chaos.profiles import PROFILES
+from lab.chaos.runner import ExperimentContext, run_experiment
+from lab.stack.faults import catalogue
+from lab.stack.topology import OPERATIONS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MATRIX_KINDS = ("kill-db", "kill", "kill-bus")  # freezes: by --fault
 
 

@@ -1,7 +1,7 @@
 """Figure 1, the timeline of a chaos experiment: per second (bucket) and per operation, requests,
 errors by status, availability and p50/p99 latency; and its CSV (timeline.csv).
 
-Conventions shared by every figure: chaos/figures.py.
+Conventions shared by every figure: lab/chaos/figures.py.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
 
-from chaos.figures import operations, percentile
-from chaos.records import FaultWindow, RequestRecord
+from lab.chaos.figures import operations, percentile
+from lab.chaos.records import FaultWindow, RequestRecord
 
 
 class TimelineRowDict(TypedDict):

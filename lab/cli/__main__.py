@@ -1,7 +1,7 @@
-"""`python -m labcli` is the `lab` command."""
+"""`python -m lab.cli` is the `lab` command."""
 
 import sys
 
-from labcli.main import main
+from lab.cli.main import main
 
 sys.exit(main())

@@ -14,13 +14,13 @@ import nats
 from nats.js import JetStreamContext
 
 from async_impl.admin import dead_letters, replay_dead_letters, wait_caught_up
+from blog.rpc.channels import sync_channel
+from blog.rpc.metrics import decode_histogram
+from blog.rpc.metrics import fetch as fetch_metrics
 from blog.v1 import internal_pb2, internal_pb2_grpc
-from lab.rpc.channels import sync_channel
-from lab.rpc.metrics import decode_histogram
-from lab.rpc.metrics import fetch as fetch_metrics
-from labcli.common import CliError, SubParsers, find_stack_file, stack_command
-from stack.stackfile import StackInfo, load_stack_file
-from stack.topology import SERVICES
+from lab.cli.common import CliError, SubParsers, find_stack_file, stack_command
+from lab.stack.stackfile import StackInfo, load_stack_file
+from lab.stack.topology import SERVICES
 
 T = TypeVar("T")
 

@@ -11,13 +11,13 @@ from benchmarks.load.scenarios import SCENARIOS
 from benchmarks.suite.context import BenchConfig
 from benchmarks.suite.profiles import PROFILES
 from benchmarks.suite.table import table
-from lab.domain import CausalityPolicy
-from labcli.common import CliError, SubParsers
-from stack.faults import FaultError, parse_fault
-from stack.topology import TOPOLOGY
+from blog.domain import CausalityPolicy
+from lab.cli.common import CliError, SubParsers
+from lab.stack.faults import FaultError, parse_fault
+from lab.stack.topology import TOPOLOGY
 
 if TYPE_CHECKING:
-    from benchmarks.suite.causality import CausalityConfig
+    from benchmarks.policies.compare import CausalityConfig
 
 POLICIES = [p.value for p in CausalityPolicy]
 
@@ -86,8 +86,8 @@ def run(args: argparse.Namespace) -> int:
 
 def causality_config(args: argparse.Namespace) -> CausalityConfig:
     """The options of `lab bench --causality`, checked, as the comparison's configuration."""
-    from benchmarks.suite.causality import CausalityConfig
-    from chaos.profiles import PROFILES as CHAOS_PROFILES
+    from benchmarks.policies.compare import CausalityConfig
+    from lab.chaos.profiles import PROFILES as CHAOS_PROFILES
 
     impls = {i.strip() for i in args.impl.split(",") if i.strip()}
     policies = [p.strip() for p in args.causality.split(",") if p.strip()]
@@ -136,8 +136,8 @@ def causality_config(args: argparse.Namespace) -> CausalityConfig:
 
 def run_causality(args: argparse.Namespace) -> int:
     """`--causality P,P`: the read-your-writes comparison of the policies (and sync)."""
-    from benchmarks.suite import causality
-    from chaos.causality import FaultExperiments
+    from benchmarks.policies import compare as causality
+    from lab.chaos.policy_faults import FaultExperiments
 
     config = causality_config(args)
     runner = FaultExperiments(profile=config.chaos_profile, seed=config.seed)

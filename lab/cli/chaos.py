@@ -7,15 +7,15 @@ import argparse
 import json
 from pathlib import Path
 
-from chaos.profiles import PROFILES
-from labcli.common import CliError, SubParsers
-from stack.faults import FaultError, parse_fault
-from stack.topology import IMPLS
+from lab.chaos.profiles import PROFILES
+from lab.cli.common import CliError, SubParsers
+from lab.stack.faults import FaultError, parse_fault
+from lab.stack.topology import IMPLS
 
 
 def run(args: argparse.Namespace) -> int:
     # Imported here: the runner loads asyncpg, psutil and the benchmark suite.
-    from chaos.suite import ChaosConfig, run_chaos, table
+    from lab.chaos.suite import ChaosConfig, run_chaos, table
 
     impls = [i.strip() for i in args.impl.split(",") if i.strip()]
     if not impls or any(i not in IMPLS for i in impls):

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from blog.v1 import api_pb2
-from labcli.common import Run, SubParsers, emit, find_stack_file, stack_command
-from stack.client import BlogClient
+from lab.cli.common import Run, SubParsers, emit, find_stack_file, stack_command
+from lab.stack.client import BlogClient
 
 _STATUS_NAMES = {v: k for k, v in api_pb2.CommentStatus.items()}
 

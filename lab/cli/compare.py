@@ -7,14 +7,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from labcli.common import CliError, SubParsers
+from lab.cli.common import CliError, SubParsers
 
 
 def run(args: argparse.Namespace) -> int:
     # Imported here: the report's modules, which no other command needs.
-    from report.comparison import render
-    from report.load import BenchRun, ReportError, read_run, run_path
-    from report.pool import pool
+    from lab.report.comparison import render
+    from lab.report.pooled import pool
+    from lab.report.sources import BenchRun, ReportError, read_run, run_path
 
     results = Path(args.results_dir)
     try:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 DATA_DIR = Path(".lab/demo")
-LAB = [sys.executable, "-m", "labcli"]
+LAB = [sys.executable, "-m", "lab.cli"]
 
 
 def show(*args: str, expect_failure: bool = False) -> str:

@@ -7,10 +7,10 @@ import argparse
 import json
 from typing import Any
 
-from labcli.common import CliError, SubParsers, find_stack_file, stack_options
-from stack.control import ControlClient, ControlError, clock
-from stack.faults import ALL, BUS, KINDS, Fault
-from stack.topology import SERVICES
+from lab.cli.common import CliError, SubParsers, find_stack_file, stack_options
+from lab.stack.control import ControlClient, ControlError, clock
+from lab.stack.faults import ALL, BUS, KINDS, Fault
+from lab.stack.topology import SERVICES
 
 FAULT_TIMEOUT_S = 60.0  # a restore restarts processes: seconds, not milliseconds
 

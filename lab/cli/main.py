@@ -11,8 +11,8 @@ import sys
 
 import grpc
 
-from labcli import admin, bench, chaos, client_commands, compare, fault, report, up
-from labcli.common import CliError
+from lab.cli import admin, bench, chaos, client_commands, compare, fault, report, up
+from lab.cli.common import CliError
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,14 +6,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from labcli.common import CliError, SubParsers
+from lab.cli.common import CliError, SubParsers
 
 
 def run(args: argparse.Namespace) -> int:
     # Imported here: matplotlib and the report's modules, which no other command needs.
-    from report.build import build
-    from report.compact import compact_copy
-    from report.load import ReportError, select
+    from lab.report.build import build
+    from lab.report.compact import compact_copy
+    from lab.report.sources import ReportError, select
 
     try:
         runs = select(Path(args.results_dir), args.run_ids, args.baseline)

@@ -8,12 +8,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lab.domain import DEFAULT_CAUSALITY, CausalityPolicy
-from labcli.common import DEFAULT_DATA_ROOT, CliError, SubParsers
-from stack.control import ControlServer
-from stack.errors import StackError
-from stack.runner import Stack, StackConfig
-from stack.topology import SERVICES, TOPOLOGY
+from blog.domain import DEFAULT_CAUSALITY, CausalityPolicy
+from lab.cli.common import DEFAULT_DATA_ROOT, CliError, SubParsers
+from lab.stack.control import ControlServer
+from lab.stack.errors import StackError
+from lab.stack.runner import Stack, StackConfig
+from lab.stack.topology import SERVICES, TOPOLOGY
 
 
 def parse_replicas(text: str) -> dict[str, int]:

@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from benchmarks.suite.stats import Spread, spread, verdict
-from report import fmt, sections
-from report.findings import cost_spread, label_rate, main_label
-from report.load import BenchRun
-from report.model import IMPLS, Finding
-from report.pool import commit_of
-from report.tables import table
+from lab.report import fmt, sections
+from lab.report.findings import cost_spread, label_rate, main_label
+from lab.report.model import IMPLS, Finding
+from lab.report.pooled import commit_of
+from lab.report.sources import BenchRun
+from lab.report.tables import table
 
 PERCENTILES = ("p50_ms", "p99_ms")
 SIDES = ("baseline", "this run")  # the column names of the two sides

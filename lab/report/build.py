@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from report import chaos_figures, figures
-from report.chaos_findings import experiments
-from report.findings import main_label
-from report.load import Runs
-from report.markdown import Figures, rel, render
-from report.model import IMPLS
+from lab.report import chaos_figures, figures
+from lab.report.chaos_findings import experiments
+from lab.report.findings import main_label
+from lab.report.markdown import Figures, rel, render
+from lab.report.model import IMPLS
+from lab.report.sources import Runs
 
 FIGURES_DIR = "report-figures"  # beside REPORT.md
 

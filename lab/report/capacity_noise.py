@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.suite.aggregate import GOAL_CAPACITY_RELATIVE_RANGE
-from report import fmt, sections
-from report.load import BenchRun
-from report.model import IMPLS, Finding, swept_scenarios
-from report.tables import table
+from lab.report import fmt, sections
+from lab.report.model import IMPLS, Finding, swept_scenarios
+from lab.report.sources import BenchRun
+from lab.report.tables import table
 
 
 @dataclass(frozen=True)

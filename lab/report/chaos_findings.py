@@ -7,9 +7,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from benchmarks.suite.stats import spread
-from report import fmt, sections
-from report.load import Run
-from report.model import AUDIT_COLUMNS, AVAILABLE, IMPLS, Finding
+from lab.report import fmt, sections
+from lab.report.model import AUDIT_COLUMNS, AVAILABLE, IMPLS, Finding
+from lab.report.sources import Run
 
 
 def experiments(chaos: Iterable[Run]) -> list[tuple[Run, dict[str, Any]]]:

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from benchmarks.suite.stats import spread
-from report import fmt
-from report.chaos_findings import during, experiments, slowest_recovery, why_failed
-from report.load import Run
-from report.model import AUDIT_COLUMNS, AVAILABLE, IMPLS
-from report.tables import table
+from lab.report import fmt
+from lab.report.chaos_findings import during, experiments, slowest_recovery, why_failed
+from lab.report.model import AUDIT_COLUMNS, AVAILABLE, IMPLS
+from lab.report.sources import Run
+from lab.report.tables import table
 
 
 def ops_of(chaos: Sequence[Run]) -> list[str]:
@@ -74,7 +74,7 @@ def blast(chaos: Sequence[Run]) -> list[str]:
         "",
         "The coupling index is the share of (component, operation) pairs, over operations the "
         "component does not own, in which the operation dropped below 99 %. Static coupling, "
-        "derived from the topology the runner starts (chaos/coupling.py):",
+        "derived from the topology the runner starts (lab/chaos/coupling.py):",
         "",
         *table(
             ["operation", "sync depends on", "async depends on"],

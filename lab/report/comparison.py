@@ -1,14 +1,15 @@
-"""`lab compare`'s Markdown: two versions of the code, each side's runs pooled (report/pool.py),
-compared figure by figure as REPORT.md compares a run with its baseline (report/baseline.py)."""
+"""`lab compare`'s Markdown: two versions of the code, each side's runs pooled
+(lab/report/pooled.py), compared figure by figure as REPORT.md compares a run with its
+baseline (lab/report/baseline.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from report import baseline
-from report.load import BenchRun
-from report.markdown import commit_cell, steal
-from report.tables import table
+from lab.report import baseline
+from lab.report.markdown import commit_cell, steal
+from lab.report.sources import BenchRun
+from lab.report.tables import table
 
 
 def render(

@@ -1,5 +1,5 @@
 """The benchmark run's figures: the latency percentile spectrum, latency against offered load,
-the visibility-lag CDF and the cost by component (the look: report/style.py)."""
+the visibility-lag CDF and the cost by component (the look: lab/report/style.py)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from benchmarks.load.hdr import merge
-from report import fmt
-from report.load import BenchRun, hdr_texts, label_dirs
-from report.model import IMPLS
-from report.style import (
+from lab.report import fmt
+from lab.report.model import IMPLS
+from lab.report.sources import BenchRun, hdr_texts, label_dirs
+from lab.report.style import (
     BARE,
     OKABE_ITO,
     SIDE,

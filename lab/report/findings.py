@@ -1,6 +1,6 @@
 """The findings the report leads with: sentences computed from the runs, each pointing at the
 table or figure behind it. When the data cannot support a sentence, the sentence says so. The
-benchmark's findings are here; the chaos runs' in report/chaos_findings.py."""
+benchmark's findings are here; the chaos runs' in lab/report/chaos_findings.py."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import Any
 from benchmarks.suite.profiles import SLO_ERROR_RATE, SLO_P99_MS
 from benchmarks.suite.results import Comparison
 from benchmarks.suite.stats import Spread, spread
-from report import chaos_findings, fmt, sections
-from report.load import BenchRun, Runs
-from report.model import IMPLS, Finding, swept_scenarios
+from lab.report import chaos_findings, fmt, sections
+from lab.report.model import IMPLS, Finding, swept_scenarios
+from lab.report.sources import BenchRun, Runs
 
 __all__ = ["Finding", "findings"]
 

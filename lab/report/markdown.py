@@ -9,15 +9,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from report import baseline, capacity_noise, chaos_tables, fmt, sections, tables
-from report.causality import causality_section
-from report.chaos_findings import why_failed
-from report.findings import Finding, findings
-from report.load import BenchRun, Run, Runs
-from report.pool import commit_of
-from report.style import Drawn
+from lab.report import baseline, capacity_noise, chaos_tables, fmt, sections, tables
+from lab.report.chaos_findings import why_failed
+from lab.report.findings import Finding, findings
+from lab.report.policies import causality_section
+from lab.report.pooled import commit_of
+from lab.report.sources import BenchRun, Run, Runs
+from lab.report.style import Drawn
 
-METHOD_DOC = Path(__file__).resolve().parent.parent / "docs" / "METHOD.md"
+METHOD_DOC = Path(__file__).resolve().parents[2] / "docs" / "METHOD.md"
 
 
 @dataclass
@@ -134,7 +134,7 @@ def render(runs: Runs, figs: Figures, figures_rel: str, report_dir: Path) -> str
         ]
         for d in figs.timelines:
             lines += image(d, figures_rel)
-    # The hook for the causality comparison (report/causality.py): nothing without such a run.
+    # The hook for the causality comparison (lab/report/policies.py): nothing without such a run.
     lines += causality_section(runs.causality)
     lines += method(runs, report_dir)
     return "\n".join(lines).rstrip("\n") + "\n"

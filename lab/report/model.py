@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 IMPLS = ("sync", "async")
-# The audit's counts (chaos/audit.py), in the order every table and sentence lists them.
+# The audit's counts (lab/chaos/audit.py), in the order every table and sentence lists them.
 AUDIT_COLUMNS = (
     "attempted",
     "acknowledged",

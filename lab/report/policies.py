@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from report import fmt, sections
-from report.load import Run
-from report.tables import table
+from lab.report import fmt, sections
+from lab.report.sources import Run
+from lab.report.tables import table
 
 
 def rows_of(causality: Any) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from typing import Any, cast
 
 from benchmarks.suite.aggregate import aggregate, comparisons, per_impl, targets
 from benchmarks.suite.results import Repetition
-from report.load import BenchRun, ReportError, Run
+from lab.report.sources import BenchRun, ReportError, Run
 
 
 def commit_of(run: Run) -> str:

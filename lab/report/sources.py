@@ -52,7 +52,7 @@ class BenchRun(Run):
 class Runs:
     """What one report is generated from: at most one benchmark run, the chaos runs (oldest
     first; the newest one's timelines are drawn), at most one causality comparison, and a
-    baseline benchmark run the benchmark run is compared with (report/baseline.py)."""
+    baseline benchmark run the benchmark run is compared with (lab/report/baseline.py)."""
 
     bench: BenchRun | None = None
     chaos: list[Run] = field(default_factory=list)

@@ -9,10 +9,10 @@ from typing import Any
 
 from benchmarks.suite.results import Comparison
 from benchmarks.suite.stats import spread
-from report import fmt
-from report.findings import label_rate, main_label
-from report.load import BenchRun, label_dirs
-from report.model import IMPLS, swept_scenarios
+from lab.report import fmt
+from lab.report.findings import label_rate, main_label
+from lab.report.model import IMPLS, swept_scenarios
+from lab.report.sources import BenchRun, label_dirs
 
 PERCENTILES = (("p50_ms", "p50"), ("p90_ms", "p90"), ("p99_ms", "p99"), ("p99.9_ms", "p99.9"))
 MARK = {"sync": "sync ✓", "async": "async ✓", "~": "~", "n/a": "n/a"}

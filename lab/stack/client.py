@@ -7,9 +7,9 @@ from pathlib import Path
 
 import grpc
 
+from blog.rpc.channels import sync_channel
 from blog.v1 import api_pb2_grpc
-from lab.rpc.channels import sync_channel
-from stack.stackfile import StackInfo, load_stack_file
+from lab.stack.stackfile import StackInfo, load_stack_file
 
 
 @dataclass

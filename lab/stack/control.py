@@ -31,11 +31,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stack.faults import Fault, FaultConflict, FaultError, StackNotRunning
-from stack.stackfile import ControlInfo, load_stack_file
+from lab.stack.faults import Fault, FaultConflict, FaultError, StackNotRunning
+from lab.stack.stackfile import ControlInfo, load_stack_file
 
 if TYPE_CHECKING:
-    from stack.runner import Stack
+    from lab.stack.runner import Stack
 
 MAX_BODY = 64 * 1024
 UNAUTHORIZED = (

@@ -3,7 +3,7 @@
 A fault is text: `kill-db:<service>`, `freeze-db:<service>`, `kill:<service>`,
 `freeze:<service>` or `kill-bus`. `catalogue(impl)` lists every fault an implementation can take
 (the chaos matrix iterates it); `Fault.parse(text, impl)` checks one against the topology.
-`FaultController` (every `Stack` has one: `stack.faults`) injects them, remembers which are
+`FaultController` (every `Stack` has one: `lab.stack.faults`) injects them, remembers which are
 active and restores them by component (`restore("comments")`, `"bus"`, `"all"`), recording
 wall-clock epoch times (time.time()) of both. The control API (stack.control) serves it over HTTP.
 
@@ -17,10 +17,10 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from stack.topology import IMPLS, SERVICES, TOPOLOGY, start_order
+from lab.stack.topology import IMPLS, SERVICES, TOPOLOGY, start_order
 
 if TYPE_CHECKING:
-    from stack.runner import Stack
+    from lab.stack.runner import Stack
 
 BUS = "bus"
 ALL = "all"

@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from stack.processes import ManagedProcess
+from lab.stack.processes import ManagedProcess
 
 # JetStream acknowledges a publish before it is on disk unless told otherwise (sync_interval
 # defaults to 2 minutes), and the outbox relay deletes an event's row on that acknowledgement:

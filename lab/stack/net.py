@@ -9,7 +9,7 @@ import time
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from stack.errors import StackError
+from lab.stack.errors import StackError
 
 
 def free_port(host: str = "127.0.0.1") -> int:

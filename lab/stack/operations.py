@@ -1,8 +1,8 @@
 """Fault-time operations on a running stack's processes: kill, freeze and thaw its databases,
 services and bus, and start them again.
 
-`StackOperations` is a mixin of `stack.runner.Stack`, which owns the processes and provides
-what is declared at the top of the class. `stack.faults` (FaultController) injects and restores
+`StackOperations` is a mixin of `lab.stack.runner.Stack`, which owns the processes and provides
+what is declared at the top of the class. `lab.stack.faults` (FaultController) injects and restores
 faults with these primitives.
 """
 
@@ -14,15 +14,15 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from stack.errors import StackError
-from stack.faults import FaultConflict, StackNotRunning
-from stack.freezing import freeze_tree, thaw_pids
+from lab.stack.errors import StackError
+from lab.stack.faults import FaultConflict, StackNotRunning
+from lab.stack.freezing import freeze_tree, thaw_pids
 
 if TYPE_CHECKING:
-    from stack.nats_server import NatsServer
-    from stack.owner_thread import OwnerThread
-    from stack.postgres import PostgresServer
-    from stack.runner import ServiceProcess, StackConfig
+    from lab.stack.nats_server import NatsServer
+    from lab.stack.owner_thread import OwnerThread
+    from lab.stack.postgres import PostgresServer
+    from lab.stack.runner import ServiceProcess, StackConfig
 
 T = TypeVar("T")
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import asyncpg
 
-from stack.processes import ManagedProcess, as_user
+from lab.stack.processes import ManagedProcess, as_user
 
 SERVER_USER = "labpg"  # the system user the server runs as when we are root
 SUPERUSER = "postgres"

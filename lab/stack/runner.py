@@ -1,6 +1,6 @@
 """The local runner: starts a whole stack as processes (databases, bus, services), stops all of it.
 
-`stack.topology` declares what an implementation is made of; `Stack` turns it into processes, in
+`lab.stack.topology` declares what an implementation is made of; `Stack` turns it into processes, in
 dependency order, and is their one owner. What is done to them during faults (kill, freeze, thaw,
 restart) is in stack.operations.
 """
@@ -15,17 +15,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stack.errors import StackError
-from stack.faults import FaultController
-from stack.freezing import thaw_pids
-from stack.nats_server import NatsServer
-from stack.net import free_port, wait_healthy
-from stack.operations import StackOperations
-from stack.owner_thread import OwnerThread
-from stack.postgres import PostgresServer
-from stack.processes import ManagedProcess
-from stack.stackfile import ControlInfo, StackInfo, write_stack_file
-from stack.topology import SERVICES, TOPOLOGY, start_order
+from lab.stack.errors import StackError
+from lab.stack.faults import FaultController
+from lab.stack.freezing import thaw_pids
+from lab.stack.nats_server import NatsServer
+from lab.stack.net import free_port, wait_healthy
+from lab.stack.operations import StackOperations
+from lab.stack.owner_thread import OwnerThread
+from lab.stack.postgres import PostgresServer
+from lab.stack.processes import ManagedProcess
+from lab.stack.stackfile import ControlInfo, StackInfo, write_stack_file
+from lab.stack.topology import SERVICES, TOPOLOGY, start_order
 
 
 @dataclass
@@ -63,7 +63,7 @@ class ServiceProcess:
 class Stack(StackOperations):
     """A running stack: a context manager, or start() then stop() (stop is idempotent).
 
-    Faults: `stack.faults` (stack.faults.FaultController) injects and restores them with the
+    Faults: `lab.stack.faults` (stack.faults.FaultController) injects and restores them with the
     primitives of stack.operations (kill_database, freeze_database, kill_service,
     freeze_service, kill_bus, thaw, restart_database, restart_replicas, restart_bus). Every
     operation takes `lock`, so a loop polling exited() (lab up) and a control API

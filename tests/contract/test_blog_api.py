@@ -11,9 +11,9 @@ import uuid
 import grpc
 import pytest
 
+from blog.domain import DEFAULT_CAUSALITY, ConsistencyToken
 from blog.v1 import api_pb2
-from lab.domain import DEFAULT_CAUSALITY, ConsistencyToken
-from stack.runner import Stack
+from lab.stack.runner import Stack
 from tests.helpers import ACCEPT_STACK, Api, PolicyStacks, comment_on, eventually
 
 APPROVED, REJECTED, PENDING = api_pb2.APPROVED, api_pb2.REJECTED, api_pb2.PENDING

@@ -6,8 +6,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from stack.runner import Stack
-from stack.stackfile import load_stack_file
+from lab.stack.runner import Stack
+from lab.stack.stackfile import load_stack_file
 
 EXPECTED = {
     "posts": "blog.v1.PostService",

@@ -33,8 +33,8 @@ from typing import Any
 import grpc
 
 from blog.v1 import api_pb2
-from stack.client import BlogClient
-from stack.stackfile import load_stack_file
+from lab.stack.client import BlogClient
+from lab.stack.stackfile import load_stack_file
 
 STACK = Path("/app/stack.json")
 TIMEOUT_S = 5.0

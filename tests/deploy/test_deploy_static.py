@@ -1,7 +1,7 @@
 """The deployment files, without running them: the Dockerfile is lint-clean, docker-compose.yml
 matches the compose specification, both Kubernetes overlays render and validate strictly, and,
 in both, every service is given its own database's address and credentials and nobody else's,
-with the same settings (LAB_*) that `lab up` gives a process (stack/topology.py).
+with the same settings (LAB_*) that `lab up` gives a process (lab/stack/topology.py).
 
 The compose file is also run for real, under podman: tests/deploy/test_compose_podman.py.
 """
@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from stack.topology import TOPOLOGY
+from lab.stack.topology import TOPOLOGY
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -141,7 +141,8 @@ def test_compose_gives_each_service_its_own_database_only() -> None:
 
 
 def test_compose_wires_services_as_lab_up_does() -> None:
-    """The same LAB_* settings as stack/runner.py gives each process, from stack/topology.py."""
+    """The same LAB_* settings as lab/stack/runner.py gives each process, from
+    lab/stack/topology.py."""
     services = compose()["services"]
     for impl, topology in TOPOLOGY.items():
         for name, spec in topology.items():
@@ -149,7 +150,7 @@ def test_compose_wires_services_as_lab_up_does() -> None:
             assert service["profiles"] == [impl]
             assert service["command"] == [impl, name]
             assert service["init"] is True  # SIGTERM reaches the service; compose down is quick
-            assert service["healthcheck"]["test"] == ["CMD", "python", "-m", "lab.rpc.healthcheck"]
+            assert service["healthcheck"]["test"] == ["CMD", "python", "-m", "blog.rpc.healthcheck"]
             assert name in service["networks"]["default"]["aliases"]  # one name, all replicas
             env = compose_environment(service)
             expected = {"LAB_BLOCKLIST", "LAB_MODERATION_DELAY_MS", "LAB_CALL_TIMEOUT_MS"}

@@ -1,4 +1,4 @@
-"""`python -m lab.rpc.healthcheck`, the containers' health check: grpc.health.v1 `Check`."""
+"""`python -m blog.rpc.healthcheck`, the containers' health check: grpc.health.v1 `Check`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from lab.rpc import healthcheck
+from blog.rpc import healthcheck
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def test_nothing_listening_is_unhealthy_at_once() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     result = subprocess.run(
-        [sys.executable, "-m", "lab.rpc.healthcheck", f"127.0.0.1:{port}", "--timeout", "5"],
+        [sys.executable, "-m", "blog.rpc.healthcheck", f"127.0.0.1:{port}", "--timeout", "5"],
         capture_output=True,
         text=True,
         timeout=30,

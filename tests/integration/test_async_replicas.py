@@ -24,7 +24,7 @@ def test_two_replicas_keep_the_lag_of_one_and_share_the_work(tmp_path: Path) -> 
         [
             sys.executable,
             "-m",
-            "labcli",
+            "lab.cli",
             "bench",
             "--impl",
             "async",

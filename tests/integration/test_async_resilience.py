@@ -20,10 +20,10 @@ import nats
 import pytest
 
 from async_impl import admin
+from blog.rpc.metrics import decode_histogram
+from blog.rpc.metrics import fetch as fetch_metrics
 from blog.v1 import api_pb2, internal_pb2
-from lab.rpc.metrics import decode_histogram
-from lab.rpc.metrics import fetch as fetch_metrics
-from stack.runner import Stack
+from lab.stack.runner import Stack
 from tests.helpers import Api, comment_on, eventually, start_stack
 
 TIMEOUT = 5.0
@@ -209,7 +209,7 @@ def test_poison_event_is_dead_lettered_and_later_events_flow(astack: Stack, api:
         [
             sys.executable,
             "-m",
-            "labcli",
+            "lab.cli",
             "dlq",
             "list",
             "--stack",
@@ -230,7 +230,7 @@ def test_empty_query_database_is_rebuilt(astack: Stack, api: Api) -> None:
     converge(astack, posts, comments, "before rebuild")
     # 1. `lab rebuild query` on the running service.
     result = subprocess.run(
-        [sys.executable, "-m", "labcli", "rebuild", "query", "--stack", str(astack.stack_file)],
+        [sys.executable, "-m", "lab.cli", "rebuild", "query", "--stack", str(astack.stack_file)],
         capture_output=True,
         text=True,
         timeout=180,

@@ -8,13 +8,13 @@ import sys
 from pathlib import Path
 
 from benchmarks.load.hdr import merge
-from stack.topology import SERVICES
+from lab.stack.topology import SERVICES
 
 PERCENTILES = ("p50_ms", "p90_ms", "p99_ms", "p99.9_ms", "max_ms")
 
 
 def test_smoke_bench_writes_consistent_results(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "labcli", "bench", "--impl", "sync,async"]
+    command = [sys.executable, "-m", "lab.cli", "bench", "--impl", "sync,async"]
     command += ["--profile", "smoke", "--rate", "30", "--results-dir", str(tmp_path)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

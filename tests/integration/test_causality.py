@@ -14,11 +14,11 @@ import asyncpg
 import grpc
 import pytest
 
+from blog.domain import ConsistencyToken
+from blog.rpc.metrics import decode_histogram
+from blog.rpc.metrics import fetch as fetch_metrics
 from blog.v1 import api_pb2
-from lab.domain import ConsistencyToken
-from lab.rpc.metrics import decode_histogram
-from lab.rpc.metrics import fetch as fetch_metrics
-from stack.runner import Stack
+from lab.stack.runner import Stack
 from tests.helpers import ACCEPT_STACK, Api, PolicyStacks, eventually
 
 TIMEOUT = 5.0

@@ -15,7 +15,7 @@ def test_kill_comments_database_sync_and_async(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "labcli",
+            "lab.cli",
             "chaos",
             "--impl",
             "sync,async",

@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from blog.v1 import api_pb2
-from stack.runner import Stack
+from lab.stack.runner import Stack
 from tests.helpers import Api, eventually, start_stack
 
 DEADLINE_S = 3.0

@@ -8,7 +8,7 @@ import itertools
 import asyncpg
 import pytest
 
-from stack.runner import Stack
+from lab.stack.runner import Stack
 
 
 async def _connect(host: str, port: int, user: str, password: str, database: str) -> str:

@@ -22,9 +22,9 @@ import psutil
 import pytest
 
 from blog.v1 import api_pb2
-from labcli.main import main
-from stack.control import ControlClient, ControlError, ControlServer
-from stack.runner import Stack
+from lab.cli.main import main
+from lab.stack.control import ControlClient, ControlError, ControlServer
+from lab.stack.runner import Stack
 from tests.helpers import Api, comment_on, eventually, start_stack
 from tests.integration.test_lab_up import (
     all_gone,
@@ -91,7 +91,7 @@ def test_faults_and_restores_through_lab_fault(
 
         # The real command, once: the catalogue of an async stack.
         listed = subprocess.run(
-            [sys.executable, "-m", "labcli", "fault", "list", "--stack", str(tmp_path)],
+            [sys.executable, "-m", "lab.cli", "fault", "list", "--stack", str(tmp_path)],
             capture_output=True,
             text=True,
             timeout=30,

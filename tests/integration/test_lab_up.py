@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from blog.v1 import api_pb2
-from stack.postgres import find_bin_dir
+from lab.stack.postgres import find_bin_dir
 from tests.helpers import Api, eventually
 
 
@@ -28,7 +28,17 @@ def start_lab_up(
 ) -> tuple[subprocess.Popen[str], list[str]]:
     env = dict(os.environ, LAB_PG_FROM_WHEEL="1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "labcli", "up", "--impl", impl, "--data-dir", str(data_dir), *extra],
+        [
+            sys.executable,
+            "-m",
+            "lab.cli",
+            "up",
+            "--impl",
+            impl,
+            "--data-dir",
+            str(data_dir),
+            *extra,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.load.scenarios import SCENARIOS
-from chaos.records import WRITES, read_request_log
-from stack.runner import Stack
+from lab.chaos.records import WRITES, read_request_log
+from lab.stack.runner import Stack
 from tests.helpers import start_stack
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from benchmarks.suite.causality import aggregate
-from lab import features
-from lab.domain import (
+from benchmarks.policies.compare import aggregate
+from blog import features
+from blog.domain import (
     CausalityPolicy,
     Comment,
     CommentStatus,
@@ -289,7 +289,7 @@ def test_aggregate_gives_median_and_spread_and_skips_missing() -> None:
 
 # --- the options -----------------------------------------------------------------------------
 def test_lab_up_takes_a_policy_and_refuses_an_unknown_one(capsys: pytest.CaptureFixture) -> None:
-    from labcli.main import build_parser
+    from lab.cli.main import build_parser
 
     args = build_parser().parse_args(["up", "--impl", "async", "--causality", "accept"])
     assert (args.causality, args.causality_accept_s) == ("accept", None)
@@ -307,9 +307,9 @@ def test_lab_up_takes_a_policy_and_refuses_an_unknown_one(capsys: pytest.Capture
     ],
 )
 def test_bench_causality_refuses_what_it_cannot_compare(argv: list[str]) -> None:
-    from labcli.bench import run_causality
-    from labcli.common import CliError
-    from labcli.main import build_parser
+    from lab.cli.bench import run_causality
+    from lab.cli.common import CliError
+    from lab.cli.main import build_parser
 
     args = build_parser().parse_args(["bench", *argv])
     with pytest.raises(CliError, match="--causality"):
@@ -342,7 +342,7 @@ def _measured(ok: int, errors: dict[str, int], lag: bool) -> dict[str, Any]:
 
 
 def test_mixed_result_counts_refusals_per_1000_comments_sent() -> None:
-    from benchmarks.suite.causality import mixed_result
+    from benchmarks.policies.compare import mixed_result
 
     run = mixed_result(
         _measured(194, {"NOT_FOUND": 4, "UNAVAILABLE": 2}, lag=True),  # type: ignore[arg-type]
@@ -368,13 +368,13 @@ def test_mixed_result_counts_refusals_per_1000_comments_sent() -> None:
 
 
 def _record(op: str, at: float, status: str = "OK", **kw: str) -> Any:
-    from benchmarks.load.requestlog import RequestRecord
+    from benchmarks.load.request_log import RequestRecord
 
     return RequestRecord(op=op, scheduled=at, end=at + 0.01, status=status, **kw)
 
 
 def _experiment(**extra: Any) -> dict[str, Any]:
-    """An experiment's result as chaos/runner.py returns it, reduced to what is read: load from
+    """An experiment's result as lab/chaos/runner.py returns it, reduced to what is read: load from
     t=100, warm-up 4 s, fault held from 110 to 118."""
     comments = {"attempted": 9, "acknowledged": 6, "lost": 0, "duplicated": 0}
     return {
@@ -393,7 +393,7 @@ def _experiment(**extra: Any) -> dict[str, Any]:
 
 
 def test_fault_run_counts_what_a_client_saw_during_and_after_the_fault() -> None:
-    from chaos.causality import fault_run, outcomes
+    from lab.chaos.policy_faults import fault_run, outcomes
 
     records = [
         _record("CreateComment", 102.0, "NOT_FOUND"),  # warm-up: left out
@@ -432,7 +432,7 @@ def test_fault_run_counts_what_a_client_saw_during_and_after_the_fault() -> None
 
 
 def test_fault_run_without_a_restored_fault_has_empty_phases() -> None:
-    from chaos.causality import fault_run
+    from lab.chaos.policy_faults import fault_run
 
     result = _experiment()
     result["times"] = {"load_started_at": 100.0, "injected_at": None, "restored_at": None}
@@ -442,8 +442,8 @@ def test_fault_run_without_a_restored_fault_has_empty_phases() -> None:
 
 
 def test_fault_aggregate_spreads_figures_and_sums_the_audit() -> None:
-    from benchmarks.suite.causality import fault_aggregate
-    from chaos.causality import fault_run
+    from benchmarks.policies.compare import fault_aggregate
+    from lab.chaos.policy_faults import fault_run
 
     def run(share_ok: int, rejected: int | None, lost: int = 0) -> Any:
         records = [_record("CreateComment", 111.0) for _ in range(share_ok)]
@@ -463,8 +463,8 @@ def test_fault_aggregate_spreads_figures_and_sums_the_audit() -> None:
 
 
 def test_the_printed_table_has_the_load_and_the_fault_rows() -> None:
-    from benchmarks.suite.causality import mixed_result, table
-    from chaos.causality import fault_run
+    from benchmarks.policies.compare import mixed_result, table
+    from lab.chaos.policy_faults import fault_run
 
     mixed = mixed_result(_measured(10, {}, lag=True), "async", "accept", 1)  # type: ignore[arg-type]
     faulted = fault_run(_experiment(), [_record("CreateComment", 111.0)], "accept", 1, "d")
@@ -486,7 +486,7 @@ def test_the_printed_table_has_the_load_and_the_fault_rows() -> None:
 
 
 def test_a_fault_applies_to_the_implementations_that_have_it() -> None:
-    from benchmarks.suite.causality import CausalityConfig, applies, compare
+    from benchmarks.policies.compare import CausalityConfig, applies, compare
 
     assert applies("async", "kill-bus") and not applies("sync", "kill-bus")
     assert applies("sync", "kill-db:comments")
@@ -495,8 +495,8 @@ def test_a_fault_applies_to_the_implementations_that_have_it() -> None:
 
 
 def test_bench_causality_options_default_to_mixed_load_and_both_faults() -> None:
-    from labcli.bench import causality_config
-    from labcli.main import build_parser
+    from lab.cli.bench import causality_config
+    from lab.cli.main import build_parser
 
     config = causality_config(build_parser().parse_args(["bench", "--causality", "refuse,wait"]))
     assert config.policies == ["refuse", "wait"] and config.sync_reference
@@ -519,9 +519,9 @@ def test_bench_causality_options_default_to_mixed_load_and_both_faults() -> None
     ],
 )
 def test_bench_causality_refuses_bad_load_and_fault_options(extra: list[str], message: str) -> None:
-    from labcli.bench import causality_config
-    from labcli.common import CliError
-    from labcli.main import build_parser
+    from lab.cli.bench import causality_config
+    from lab.cli.common import CliError
+    from lab.cli.main import build_parser
 
     args = build_parser().parse_args(["bench", "--causality", "wait", *extra])
     with pytest.raises(CliError, match=message):
@@ -533,7 +533,7 @@ def test_comments_counters_count_an_unreported_counter_as_zero_on_async_only(
 ) -> None:
     from types import SimpleNamespace
 
-    import chaos.causality as chaos_causality
+    import lab.chaos.policy_faults as chaos_causality
 
     replicas = [SimpleNamespace(counters={"comments_held": 8}), SimpleNamespace(counters={})]
     monkeypatch.setattr(chaos_causality, "metrics", lambda stack, service: replicas)

@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from chaos.catchup import catch_up
-from chaos.figures import percentile
-from chaos.phases import availability, phase_p99
-from chaos.records import FaultWindow, RequestRecord
-from chaos.recovery import recovery_s
-from chaos.timeline import timeline, timeline_csv_rows, write_timeline_csv
+from lab.chaos.catchup import catch_up
+from lab.chaos.figures import percentile
+from lab.chaos.phases import availability, phase_p99
+from lab.chaos.records import FaultWindow, RequestRecord
+from lab.chaos.recovery import recovery_s
+from lab.chaos.timeline import timeline, timeline_csv_rows, write_timeline_csv
 
 WINDOW = FaultWindow("kill-db:comments", injected_at=1000.0, restored_at=1005.0)
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from chaos.audit import MAX_EXAMPLES, AuditResult, Observed, audit, audit_kind
-from chaos.records import RequestRecord
+from lab.chaos.audit import MAX_EXAMPLES, AuditResult, Observed, audit, audit_kind
+from lab.chaos.records import RequestRecord
 
 NOTHING = Observed(owner={})
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chaos.coupling import coupling_index, dependencies, predicted_up
-from chaos.experiment import Phases, experiment, restore_target
-from chaos.suite import ChaosConfig, plan
+from lab.chaos.coupling import coupling_index, dependencies, predicted_up
+from lab.chaos.experiment import Phases, experiment, restore_target
+from lab.chaos.suite import ChaosConfig, plan
 
 
 def test_experiment_has_steady_state_method_and_rollback_in_chaos_toolkit_form() -> None:
@@ -21,7 +21,7 @@ def test_experiment_has_steady_state_method_and_rollback_in_chaos_toolkit_form()
     assert method[1]["provider"]["arguments"]["target"] == "comments"
     (rollback,) = doc["rollbacks"]
     assert rollback["provider"]["arguments"]["target"] == "all"
-    assert all(a["provider"]["module"].startswith("chaos.") for a in [*probes, *method])
+    assert all(a["provider"]["module"].startswith("lab.chaos.") for a in [*probes, *method])
 
 
 def test_restore_target() -> None:

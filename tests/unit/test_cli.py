@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from labcli.common import CliError
-from labcli.main import build_parser, main
-from labcli.up import parse_replicas
-from stack.topology import SERVICES
+from lab.cli.common import CliError
+from lab.cli.main import build_parser, main
+from lab.cli.up import parse_replicas
+from lab.stack.topology import SERVICES
 
 # Every subcommand, with the arguments it requires.
 COMMANDS = {

@@ -19,11 +19,11 @@ from async_impl import bus
 from async_impl import consumer as consumer_module
 from async_impl.consumer import DurableConsumer, Handler
 from async_impl.schema import OUTBOX, PROCESSED
-from lab import events
-from lab.domain import CommentStatus, Decision, InvalidArgument, Post, Unavailable
-from lab.events import IncomingEvent, OutgoingEvent, PoisonEvent
-from lab.rpc.metrics import Metrics
-from lab.store.pool import Database
+from blog import events
+from blog.domain import CommentStatus, Decision, InvalidArgument, Post, Unavailable
+from blog.events import IncomingEvent, OutgoingEvent, PoisonEvent
+from blog.rpc.metrics import Metrics
+from blog.store.pool import Database
 from tests.fakes import FakeConnection, FakeDatabase, FakeJetStream, FakeMsg, Log, Recorder, until
 
 NAME = "moderation"

@@ -1,4 +1,4 @@
-"""lab.convert's timestamps agree with protobuf's own conversion (which they replace)."""
+"""blog.convert's timestamps agree with protobuf's own conversion (which they replace)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from lab.convert import from_timestamp, timestamp
+from blog.convert import from_timestamp, timestamp
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from lab.domain import (
+from blog.domain import (
     BODY_MAX,
     CONTENT_MAX,
     TITLE_MAX,
@@ -18,7 +18,7 @@ from lab.domain import (
     parse_blocklist,
     validate_uuid,
 )
-from lab.paging import MAX_PAGE_SIZE, PageRequest, decode_token, encode_token
+from blog.paging import MAX_PAGE_SIZE, PageRequest, decode_token, encode_token
 
 POST_ID = "0b7c5a57-5d0e-4a8e-9d6b-0a3c2a1f0e11"
 

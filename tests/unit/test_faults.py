@@ -18,10 +18,10 @@ from typing import Any
 import psutil
 import pytest
 
-from labcli.main import main
-from labcli.up import report_exits
-from stack.control import ControlClient, ControlError, ControlServer
-from stack.faults import (
+from lab.cli.main import main
+from lab.cli.up import report_exits
+from lab.stack.control import ControlClient, ControlError, ControlServer
+from lab.stack.faults import (
     KINDS,
     Fault,
     FaultConflict,
@@ -31,10 +31,10 @@ from stack.faults import (
     check_target,
     parse_fault,
 )
-from stack.freezing import freeze_tree, thaw_pids
-from stack.runner import Stack, StackConfig
-from stack.stackfile import load_stack_file
-from stack.topology import SERVICES
+from lab.stack.freezing import freeze_tree, thaw_pids
+from lab.stack.runner import Stack, StackConfig
+from lab.stack.stackfile import load_stack_file
+from lab.stack.topology import SERVICES
 
 
 # --- parsing ---------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from benchmarks.floor.bare_chain import PLANS
 from benchmarks.floor.calibration import SHAPES
 from benchmarks.floor.shapes import OPERATIONS, Step
-from stack.topology import IMPLS, SERVICES
+from lab.stack.topology import IMPLS, SERVICES
 
 # (gRPC hops, commits, reads) on each operation's critical path, as written by hand before.
 HAND_SHAPES = {

@@ -1,4 +1,4 @@
-"""lab.store.views: joined rows -> views, and the page token (pure logic, on canned rows; the
+"""blog.store.views: joined rows -> views, and the page token (pure logic, on canned rows; the
 SQL itself runs against real PostgreSQL in the contract suite's view tests)."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from lab.domain import CommentStatus
-from lab.paging import PageRequest, decode_token
-from lab.store.views import PostViewRepository
+from blog.domain import CommentStatus
+from blog.paging import PageRequest, decode_token
+from blog.store.views import PostViewRepository
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 P1, P2, P3 = (f"00000000-0000-0000-0000-00000000000{i}" for i in (1, 2, 3))

@@ -8,8 +8,8 @@ from benchmarks.profiling import collapsed, flamegraph
 
 ENTRY = "<module> (lab/x.py:9);main (lab/x.py:8)"
 RAW = f"""\
-{ENTRY};run (lab/rpc/process.py:3);handle (lab/x.py:20);f (lib/y.py:5) 30
-{ENTRY};run (lab/rpc/process.py:3);handle (lab/x.py:21) 10
+{ENTRY};run (blog/rpc/process.py:3);handle (lab/x.py:20);f (lib/y.py:5) 30
+{ENTRY};run (blog/rpc/process.py:3);handle (lab/x.py:21) 10
 {ENTRY};select (selectors.py:468) 60
 not a sample line
 """

@@ -9,8 +9,8 @@ from typing import Any, cast
 
 from async_impl.consumer import DurableConsumer
 from async_impl.query import REBUILD_LOCK, Rebuilder, VisibilityLag
-from lab.rpc.metrics import Metrics
-from lab.store.pool import Database
+from blog.rpc.metrics import Metrics
+from blog.store.pool import Database
 from tests.fakes import FakeDatabase, Log
 
 

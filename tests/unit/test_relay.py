@@ -15,11 +15,11 @@ from nats.js import JetStreamContext
 
 from async_impl.relay import OutboxRelay
 from async_impl.schema import OUTBOX
-from lab import events
-from lab.domain import CommentStatus, Decision, Post, Unavailable
-from lab.events import OutgoingEvent
-from lab.rpc.metrics import Metrics
-from lab.store.pool import Database
+from blog import events
+from blog.domain import CommentStatus, Decision, Post, Unavailable
+from blog.events import OutgoingEvent
+from blog.rpc.metrics import Metrics
+from blog.store.pool import Database
 from tests.fakes import Call, FakeDatabase, FakeJetStream, Log, outbox_row, until
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from benchmarks.suite.stats import spread
-from labcli.main import main
-from report.baseline import change, finding, section
-from report.load import BenchRun, ReportError, select
+from lab.cli.main import main
+from lab.report.baseline import change, finding, section
+from lab.report.sources import BenchRun, ReportError, select
 
 RESULTS = Path(__file__).resolve().parent.parent / "fixtures" / "report" / "runs"
 BENCH, CHAOS = "20260101T000000Z", "20260101T010000Z"

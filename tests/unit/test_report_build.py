@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from labcli.main import main
-from report.build import FIGURES_DIR, build
-from report.causality import causality_section
-from report.load import kind_of, select
-from report.sections import slug
+from lab.cli.main import main
+from lab.report.build import FIGURES_DIR, build
+from lab.report.policies import causality_section
+from lab.report.sections import slug
+from lab.report.sources import kind_of, select
 
 RESULTS = Path(__file__).resolve().parent.parent / "fixtures" / "report" / "runs"
 RUN_IDS = ["20260101T000000Z", "20260101T010000Z", "20260101T020000Z", "20260101T030000Z"]

@@ -1,12 +1,12 @@
-"""report/capacity_noise.py on the committed fixture: every rate a sweep ran twice is listed
+"""lab/report/capacity_noise.py on the committed fixture: every rate a sweep ran twice is listed
 with both p99s, and the finding puts the capacity's movement beside the goal."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from report.capacity_noise import finding, lines, retried, scenarios
-from report.load import BenchRun, read_run
+from lab.report.capacity_noise import finding, lines, retried, scenarios
+from lab.report.sources import BenchRun, read_run
 
 RUN = Path(__file__).resolve().parent.parent / "fixtures" / "report" / "runs" / "20260101T000000Z"
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from labcli.main import build_parser, main
-from report.build import FIGURES_DIR, draw
-from report.load import select
-from report.markdown import render
+from lab.cli.main import build_parser, main
+from lab.report.build import FIGURES_DIR, draw
+from lab.report.markdown import render
+from lab.report.sources import select
 
 ROOT = Path(__file__).resolve().parents[2]
 REPORT = ROOT / "REPORT.md"

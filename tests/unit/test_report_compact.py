@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from report.compact import compact_copy
+from lab.report.compact import compact_copy
 
 
 def test_compact_copy_keeps_measurements_only(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""`lab compare` and report/pool.py: each side's runs pooled into one set of repetitions,
+"""`lab compare` and lab/report/pooled.py: each side's runs pooled into one set of repetitions,
 compared figure by figure (synthetic sides made from the committed fixture: "before" is the
 fixture with async's comments database at twice the transactions per operation)."""
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from labcli.main import main
-from report.load import BenchRun, ReportError, read_run
-from report.pool import pool
+from lab.cli.main import main
+from lab.report.pooled import pool
+from lab.report.sources import BenchRun, ReportError, read_run
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "report" / "runs"
 BENCH, CHAOS = "20260101T000000Z", "20260101T010000Z"

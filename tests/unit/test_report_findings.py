@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from report.findings import Finding, findings
-from report.load import Runs, select
+from lab.report.findings import Finding, findings
+from lab.report.sources import Runs, select
 
 RESULTS = Path(__file__).resolve().parent.parent / "fixtures" / "report" / "runs"
 BENCH, CHAOS_OK, CHAOS_LOST, CAUSALITY = (

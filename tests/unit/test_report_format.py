@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from report import fmt
-from report.load import Run, read_timeline
+from lab.report import fmt
+from lab.report.sources import Run, read_timeline
 
 
 def test_a_shortfall_never_rounds_up_to_100_percent() -> None:

@@ -7,9 +7,9 @@ import json
 import grpc
 import pytest
 
-from lab.domain import InvalidArgument, NotFound, Unavailable
-from lab.rpc.channels import channel_options, grpc_target, retry_service_config
-from lab.rpc.errors import _domain_error
+from blog.domain import InvalidArgument, NotFound, Unavailable
+from blog.rpc.channels import channel_options, grpc_target, retry_service_config
+from blog.rpc.errors import _domain_error
 
 
 def test_grpc_target_balances_over_replicas() -> None:
@@ -47,7 +47,7 @@ def test_error_messages_name_what_failed() -> None:
 
 
 def test_status_codes_are_the_standard_ones() -> None:
-    from lab.rpc.errors import _STATUS
+    from blog.rpc.errors import _STATUS
 
     assert dict((k.__name__, v) for k, v in _STATUS) == {
         "InvalidArgument": grpc.StatusCode.INVALID_ARGUMENT,
@@ -60,7 +60,7 @@ def test_status_codes_are_the_standard_ones() -> None:
 def test_a_connection_a_dead_server_left_broken_is_an_outage_not_a_bug() -> None:
     import asyncpg
 
-    from lab.store.pool import is_connectivity_error
+    from blog.store.pool import is_connectivity_error
 
     # Seen under load right after a SIGKILL of the postmaster (was INTERNAL to the client).
     broken = asyncpg.exceptions.InternalClientError(

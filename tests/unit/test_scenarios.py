@@ -15,7 +15,7 @@ import grpc
 import pytest
 
 from benchmarks.load import scenarios
-from benchmarks.load.requestlog import RequestLog, RequestRecord
+from benchmarks.load.request_log import RequestLog, RequestRecord
 from benchmarks.load.scenarios import (
     FROM_RECENT,
     NOTHING,
@@ -287,14 +287,14 @@ def test_request_record_json_round_trip() -> None:
 
 
 def test_chaos_reads_the_same_records() -> None:
-    from chaos import records
+    from lab.chaos import records
 
     assert records.RequestRecord is RequestRecord
     assert records.OK == "OK"
 
 
 def test_request_log_buffers_until_flushed(tmp_path: Path) -> None:
-    from chaos.records import read_request_log
+    from lab.chaos.records import read_request_log
 
     log = RequestLog(tmp_path / "log", pid=123)
     assert log.path == tmp_path / "log" / "requests-123.jsonl"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lab.rpc.settings import load_settings
+from blog.rpc.settings import load_settings
 
 
 def test_settings_from_flags_and_env(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,1 @@
+"""The causality policies compared: `lab bench --causality` (docs/METHOD.md, Causality across services)."""

@@ -20,10 +20,10 @@ from async_impl import bus
 from async_impl.assembly import durable_consumer, open_bus, open_store
 from async_impl.consumer import DurableConsumer, lag_us
 from async_impl.schema import READ_MODEL, comment_views, post_views
-from blog import events, features
-from blog.convert import comment_from_pb, post_from_pb, view_to_pb
+from blog import events
+from blog.convert import comment_from_pb, post_from_pb
 from blog.events import IncomingEvent, OutgoingEvent
-from blog.paging import PageRequest
+from blog.rpc import servicers
 from blog.rpc.errors import rpc_method
 from blog.rpc.metrics import Metrics
 from blog.rpc.process import Assembly, run
@@ -32,7 +32,7 @@ from blog.rpc.settings import ServiceSettings
 from blog.store.pool import Database, Executor
 from blog.store.repositories import CommentRepository, PostRepository
 from blog.store.views import PostViewRepository
-from blog.v1 import api_pb2, api_pb2_grpc, events_pb2, internal_pb2, internal_pb2_grpc
+from blog.v1 import events_pb2, internal_pb2, internal_pb2_grpc
 
 log = logging.getLogger(__name__)
 REBUILD_LOCK = 727275  # pg_advisory_lock key: one replica at a time decides on a rebuild
@@ -84,30 +84,6 @@ class VisibilityLag:
             self.metrics.record_us(
                 "comment_status_lag_us", (datetime.now(UTC) - created).total_seconds() * 1e6
             )
-
-
-class QueryServicer(api_pb2_grpc.QueryServiceServicer):
-    """Views from the read model alone."""
-
-    def __init__(self, database: Database) -> None:
-        self.db = database
-
-    @rpc_method
-    async def GetPostView(
-        self, request: api_pb2.GetPostViewRequest, context: grpc.aio.ServicerContext
-    ) -> api_pb2.PostView:
-        post, comments = await features.get_post_view(views(self.db), request.post_id)
-        return view_to_pb(post, comments)
-
-    @rpc_method
-    async def ListPostViews(
-        self, request: api_pb2.ListPostViewsRequest, context: grpc.aio.ServicerContext
-    ) -> api_pb2.ListPostViewsResponse:
-        page = PageRequest.parse(request.page_size, request.page_token)
-        page_views, token = await features.list_post_views(views(self.db), page)
-        return api_pb2.ListPostViewsResponse(
-            views=[view_to_pb(p, c) for p, c in page_views], next_page_token=token
-        )
 
 
 class Rebuilder(internal_pb2_grpc.QueryAdminServiceServicer):
@@ -185,11 +161,7 @@ async def assemble(settings: ServiceSettings, assembly: Assembly) -> None:
     rebuilder = Rebuilder(database, consumer, lag, connection.js)
     await rebuilder.start()
     assembly.registrations += [
-        (
-            api_pb2_grpc.add_QueryServiceServicer_to_server,
-            QueryServicer(database),
-            service_name(api_pb2, "QueryService"),
-        ),
+        servicers.query_service(servicers.QueryServicer(lambda context: views(database))),
         (
             internal_pb2_grpc.add_QueryAdminServiceServicer_to_server,
             rebuilder,

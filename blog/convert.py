@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from blog.domain import Comment, CommentStatus, Post
+from blog.domain import Comment, CommentStatus, Post, PostView
 from blog.v1 import api_pb2
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -21,7 +21,9 @@ def timestamp(value: datetime) -> Timestamp:
 
 
 def from_timestamp(ts: Timestamp) -> datetime:
-    return ts.ToDatetime(tzinfo=UTC)
+    """Same as ts.ToDatetime(tzinfo=UTC), in integer arithmetic (the sync query service converts
+    every post and comment it is sent)."""
+    return _EPOCH + timedelta(seconds=ts.seconds, microseconds=ts.nanos // 1000)
 
 
 def post_to_pb(post: Post) -> api_pb2.Post:
@@ -50,5 +52,7 @@ def comment_from_pb(msg: api_pb2.Comment) -> Comment:
     )
 
 
-def view_to_pb(post: Post, comments: list[Comment]) -> api_pb2.PostView:
-    return api_pb2.PostView(post=post_to_pb(post), comments=[comment_to_pb(c) for c in comments])
+def view_to_pb(view: PostView) -> api_pb2.PostView:
+    return api_pb2.PostView(
+        post=post_to_pb(view.post), comments=[comment_to_pb(c) for c in view.comments]
+    )

@@ -7,7 +7,7 @@ import binascii
 import enum
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -73,6 +73,28 @@ class Comment:
     content: str
     status: CommentStatus
     created_at: datetime
+
+
+def oldest_first(comments: Iterable[Comment]) -> list[Comment]:
+    """Comments in the order every answer lists them: oldest first (ties by id). The one place
+    this order is decided; stores need not sort (and Timsort finds sorted input in one pass)."""
+    return sorted(comments, key=lambda c: (c.created_at, c.id))
+
+
+@dataclass(frozen=True, slots=True)
+class PostView:
+    """A post with all its comments, oldest first: what the query service answers."""
+
+    post: Post
+    comments: tuple[Comment, ...]
+
+
+def post_views(posts: Sequence[Post], comments: Iterable[Comment]) -> list[PostView]:
+    """Each post, in the order given, with those of `comments` that belong to it."""
+    by_post: dict[str, list[Comment]] = {post.id: [] for post in posts}
+    for comment in comments:
+        by_post[comment.post_id].append(comment)
+    return [PostView(post, tuple(oldest_first(by_post[post.id]))) for post in posts]
 
 
 @dataclass(frozen=True, slots=True)

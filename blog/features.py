@@ -25,6 +25,8 @@ from blog.domain import (
     NewPost,
     NotFound,
     Post,
+    PostView,
+    oldest_first,
     validate_uuid,
 )
 from blog.paging import PageRequest
@@ -247,7 +249,7 @@ async def reject_expired_comments(held: HeldComments, at: datetime) -> list[Comm
 async def list_comments(comments: CommentReader, post_ids: Sequence[str]) -> list[Comment]:
     """Comments of the given posts (oldest first per post); ids are validated here."""
     field = "post_ids" if len(post_ids) > 1 else "post_id"
-    return await comments.list_for_posts([validate_uuid(field, i) for i in post_ids])
+    return oldest_first(await comments.list_for_posts([validate_uuid(field, i) for i in post_ids]))
 
 
 async def moderate(
@@ -268,7 +270,7 @@ async def settle_comment(
 
 
 # --- views -----------------------------------------------------------------------------------
-async def get_post_view(views: PostViewReader, post_id: str) -> tuple[Post, list[Comment]]:
+async def get_post_view(views: PostViewReader, post_id: str) -> PostView:
     """A post and its comments."""
     post_id = validate_uuid("post_id", post_id)
     view = await views.view(post_id)
@@ -277,8 +279,6 @@ async def get_post_view(views: PostViewReader, post_id: str) -> tuple[Post, list
     return view
 
 
-async def list_post_views(
-    views: PostViewReader, page: PageRequest
-) -> tuple[list[tuple[Post, list[Comment]]], str]:
+async def list_post_views(views: PostViewReader, page: PageRequest) -> tuple[list[PostView], str]:
     """A page of posts (newest first) with their comments."""
     return await views.view_page(page)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from blog.domain import Comment, CommentStatus, Decision, Post
+from blog.domain import Comment, CommentStatus, Decision, Post, PostView
 from blog.paging import PageRequest
 
 
@@ -32,13 +32,14 @@ class CommentReader(Protocol):
 
 
 class PostViewReader(Protocol):
-    """Posts with their comments, read together (the async query's read model: one statement)."""
+    """Posts with their comments, read together: sync asks the posts and comments services at
+    request time, async reads its read model (one statement)."""
 
-    async def view(self, post_id: str) -> tuple[Post, list[Comment]] | None: ...
+    async def view(self, post_id: str) -> PostView | None: ...
 
-    async def view_page(
-        self, page: PageRequest
-    ) -> tuple[list[tuple[Post, list[Comment]]], str]: ...
+    async def view_page(self, page: PageRequest) -> tuple[list[PostView], str]:
+        """Posts newest first with their comments, and the next page's token ('' if last)."""
+        ...
 
 
 class CommentStore(CommentReader, Protocol):

@@ -1,5 +1,7 @@
-"""Servicers both implementations share: PostService (posts calls nobody in either), and the
-reading half of CommentService. Each translates protobuf <-> a feature call, nothing more."""
+"""Servicers both implementations share: PostService (posts calls nobody in either), the reading
+half of CommentService and QueryService (over a PostViewReader: sync's asks the posts and
+comments services, async's reads the read model). Each translates protobuf <-> a feature call,
+nothing more."""
 
 from __future__ import annotations
 
@@ -8,10 +10,10 @@ from collections.abc import Callable
 import grpc
 
 from blog import features
-from blog.convert import comment_to_pb, post_to_pb
+from blog.convert import comment_to_pb, post_to_pb, view_to_pb
 from blog.domain import ConsistencyToken, NewPost
 from blog.paging import PageRequest
-from blog.ports import CommentReader, PostStore
+from blog.ports import CommentReader, PostStore, PostViewReader
 from blog.rpc.errors import rpc_method
 from blog.rpc.server import Registration, service_name
 from blog.v1 import api_pb2, api_pb2_grpc
@@ -75,6 +77,30 @@ class CommentReads(api_pb2_grpc.CommentServiceServicer):
         return api_pb2.ListCommentsResponse(comments=[comment_to_pb(c) for c in comments])
 
 
+class QueryServicer(api_pb2_grpc.QueryServiceServicer):
+    """QueryService on the PostViewReader `views(context)` gives for one request (sync: peer
+    calls within that request's deadline; async: the read model)."""
+
+    def __init__(self, views: Callable[[grpc.aio.ServicerContext], PostViewReader]) -> None:
+        self.views = views
+
+    @rpc_method
+    async def GetPostView(
+        self, request: api_pb2.GetPostViewRequest, context: grpc.aio.ServicerContext
+    ) -> api_pb2.PostView:
+        return view_to_pb(await features.get_post_view(self.views(context), request.post_id))
+
+    @rpc_method
+    async def ListPostViews(
+        self, request: api_pb2.ListPostViewsRequest, context: grpc.aio.ServicerContext
+    ) -> api_pb2.ListPostViewsResponse:
+        page = PageRequest.parse(request.page_size, request.page_token)  # before any call
+        views, token = await features.list_post_views(self.views(context), page)
+        return api_pb2.ListPostViewsResponse(
+            views=[view_to_pb(v) for v in views], next_page_token=token
+        )
+
+
 def post_service(servicer: PostServicer) -> Registration:
     return (
         api_pb2_grpc.add_PostServiceServicer_to_server,
@@ -88,4 +114,12 @@ def comment_service(servicer: CommentReads) -> Registration:
         api_pb2_grpc.add_CommentServiceServicer_to_server,
         servicer,
         service_name(api_pb2, "CommentService"),
+    )
+
+
+def query_service(servicer: QueryServicer) -> Registration:
+    return (
+        api_pb2_grpc.add_QueryServiceServicer_to_server,
+        servicer,
+        service_name(api_pb2, "QueryService"),
     )

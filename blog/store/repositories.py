@@ -155,18 +155,18 @@ class CommentRepository:
         )
 
     async def list_for_posts(self, post_ids: Sequence[str]) -> list[Comment]:
-        """Comments of these posts, oldest first within each post."""
+        """Comments of these posts (in no particular order: blog.domain.oldest_first orders
+        every answer)."""
         if not post_ids:
             return []
         if len(post_ids) == 1:
             rows = await self.db.fetch(
-                f"SELECT {self.COLUMNS} FROM {self.t} WHERE post_id = $1 ORDER BY created_at, id",
+                f"SELECT {self.COLUMNS} FROM {self.t} WHERE post_id = $1",
                 post_ids[0],
             )
         else:
             rows = await self.db.fetch(
-                f"SELECT {self.COLUMNS} FROM {self.t} WHERE post_id = ANY($1::uuid[]) "
-                "ORDER BY post_id, created_at, id",
+                f"SELECT {self.COLUMNS} FROM {self.t} WHERE post_id = ANY($1::uuid[])",
                 list(post_ids),
             )
         return [_comment(r) for r in rows]

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from blog.domain import Comment, CommentStatus, Post
+from blog.domain import Comment, CommentStatus, Post, PostView, post_views
 from blog.paging import PageRequest, cut_page
 from blog.store.pool import Executor
 from blog.store.repositories import newest_first
-
-View = tuple[Post, list[Comment]]
 
 _POSTS = "id, title, body, created_at"
 _POST = "p.id, p.title, p.body, p.created_at"
@@ -34,42 +32,37 @@ class PostViewRepository:
         self.comments = comments_table
 
     def _joined(self, page_of_posts: str) -> str:
-        # Comments oldest first within each post, as CommentRepository.list_for_posts.
+        # Posts newest first (the page's order); their comments' order is the domain's.
         return (
             f"SELECT {_POST}, {_COMMENT} FROM ({page_of_posts}) p "
             f"LEFT JOIN {self.comments} c ON c.post_id = p.id "
-            "ORDER BY p.created_at DESC, p.id DESC, c.created_at, c.id"
+            "ORDER BY p.created_at DESC, p.id DESC"
         )
 
-    async def view(self, post_id: str) -> View | None:
+    async def view(self, post_id: str) -> PostView | None:
         """The post and its comments; None when the post is unknown."""
         rows = await self.db.fetch(
             self._joined(f"SELECT {_POSTS} FROM {self.posts} WHERE id = $1"), post_id
         )
-        views = _group(rows)
+        views = _views(rows)
         return views[0] if views else None
 
-    async def view_page(self, page: PageRequest) -> tuple[list[View], str]:
+    async def view_page(self, page: PageRequest) -> tuple[list[PostView], str]:
         """Posts newest first with their comments, and the next page's token ('' if last)."""
         posts, args = newest_first(f"SELECT {_POSTS} FROM {self.posts}", page)
         rows = await self.db.fetch(self._joined(posts), *args)
-        return cut_page(_group(rows), page.size, lambda v: (v[0].created_at, v[0].id))
+        return cut_page(_views(rows), page.size, lambda v: (v.post.created_at, v.post.id))
 
 
-def _group(rows: list[Any]) -> list[View]:
-    """Joined rows (ordered by post) -> one view per post, in the rows' order."""
-    views: list[View] = []
+def _views(rows: list[Any]) -> list[PostView]:
+    """Joined rows (a post once per comment, or once alone) -> one view per post, in the rows'
+    order of posts."""
+    posts: dict[str, Post] = {}
+    comments: list[Comment] = []
     for row in rows:
-        if not views or views[-1][0].id != row["id"]:
-            views.append((Post(row["id"], row["title"], row["body"], row["created_at"]), []))
+        if row["id"] not in posts:
+            posts[row["id"]] = Post(row["id"], row["title"], row["body"], row["created_at"])
         if row["c_id"] is not None:
-            views[-1][1].append(
-                Comment(
-                    row["c_id"],
-                    row["id"],
-                    row["c_content"],
-                    CommentStatus(row["c_status"]),
-                    row["c_at"],
-                )
-            )
-    return views
+            status = CommentStatus(row["c_status"])
+            comments.append(Comment(row["c_id"], row["id"], row["c_content"], status, row["c_at"]))
+    return post_views(list(posts.values()), comments)

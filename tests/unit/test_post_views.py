@@ -54,7 +54,7 @@ def test_a_view_groups_comments_under_their_post_in_one_statement() -> None:
     db = CannedRows([row(P1, 3, C1, 1), row(P1, 3, C2, 2)])
     view = asyncio.run(PostViewRepository(db, "post_views", "comment_views").view(P1))
     assert view is not None
-    post, comments = view
+    post, comments = view.post, list(view.comments)
     assert post.id == P1 and [c.id for c in comments] == [C1, C2]
     assert [c.status for c in comments] == [CommentStatus(1), CommentStatus(2)]
     assert all(c.post_id == P1 for c in comments)
@@ -64,7 +64,7 @@ def test_a_view_groups_comments_under_their_post_in_one_statement() -> None:
 def test_a_post_without_comments_is_a_view_with_none_and_an_unknown_post_is_none() -> None:
     views = PostViewRepository(CannedRows([row(P1, 3)]), "post_views", "comment_views")
     assert asyncio.run(views.view(P1)) is not None
-    assert asyncio.run(views.view(P1))[1] == []  # type: ignore[index]
+    assert asyncio.run(views.view(P1)).comments == ()  # type: ignore[union-attr]
     empty = PostViewRepository(CannedRows([]), "post_views", "comment_views")
     assert asyncio.run(empty.view(P1)) is None
 
@@ -74,11 +74,19 @@ def test_a_page_asks_one_post_more_and_gives_a_token_only_when_it_came() -> None
     db = CannedRows(rows)
     views = PostViewRepository(db, "post_views", "comment_views")
     page, token = asyncio.run(views.view_page(PageRequest(2, None)))
-    assert [p.id for p, _ in page] == [P3, P2]
-    assert [len(c) for _, c in page] == [2, 0]
+    assert [v.post.id for v in page] == [P3, P2]
+    assert [len(v.comments) for v in page] == [2, 0]
     assert db.calls[0][1] == (3,)  # size + 1
     assert decode_token(token) == (T0 + timedelta(minutes=2), P2)
 
     last, token = asyncio.run(views.view_page(PageRequest(3, (T0, P3))))
-    assert [p.id for p, _ in last] == [P3, P2, P1] and token == ""
+    assert [v.post.id for v in last] == [P3, P2, P1] and token == ""
     assert db.calls[1][1] == (T0, P3, 4)
+
+
+def test_comments_come_oldest_first_whatever_order_the_rows_hold() -> None:
+    late, early = row(P1, 3, C2), row(P1, 3, C1)
+    late["c_at"], early["c_at"] = T0 + timedelta(minutes=9), T0 + timedelta(minutes=4)
+    views = PostViewRepository(CannedRows([late, early]), "post_views", "comment_views")
+    view = asyncio.run(views.view(P1))
+    assert view is not None and [c.id for c in view.comments] == [C1, C2]

@@ -8,14 +8,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from blog.v1 import api_pb2
 from lab.stack.client import BlogClient
-from lab.stack.runner import Stack, StackConfig
+from lab.stack.config import StackConfig, StackOptions
+from lab.stack.runner import Stack
 
 # The implementations the contract suite runs against, unchanged for both.
 IMPLS = ["sync", "async"]
@@ -71,7 +72,8 @@ ACCEPT_STACK: dict[str, object] = {
 }
 
 
-def start_stack(impl: str, data_dir: Path, **config: object) -> Stack:
-    stack = Stack(StackConfig(impl=impl, data_dir=data_dir, fresh=True, **config))  # type: ignore[arg-type]
+def start_stack(impl: str, data_dir: Path, **options: Any) -> Stack:
+    """A started stack of `impl` with these StackOptions fields."""
+    stack = Stack(StackConfig(impl, data_dir, StackOptions(**options), fresh=True))
     stack.start()
     return stack

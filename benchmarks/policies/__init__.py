@@ -1,1 +1,2 @@
-"""The causality policies compared: `lab bench --causality` (docs/METHOD.md, Causality across services)."""
+"""The causality policies compared: `lab bench --causality` (docs/METHOD.md, Causality across
+services)."""

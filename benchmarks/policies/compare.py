@@ -39,8 +39,6 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -66,8 +64,9 @@ from blog.rpc.metrics import decode_histogram
 from blog.rpc.metrics import fetch as fetch_metrics
 from blog.v1 import api_pb2
 from lab.stack.client import BlogClient
+from lab.stack.config import StackOptions
 from lab.stack.faults import catalogue
-from lab.stack.runner import Stack, StackConfig
+from lab.stack.runner import Stack, fresh_stack
 from lab.stack.stackfile import load_stack_file
 
 POLICIES = ("refuse", "wait", "accept")
@@ -394,77 +393,69 @@ def probe_run(
     out = run_dir / name
     out.mkdir(parents=True, exist_ok=True)
     say(config, f"[{name}] run {repetition}: starting a fresh stack ...")
-    data_dir = Path(tempfile.mkdtemp(prefix=f"lab-causality-{name}-"))
-    stack = Stack(
-        StackConfig(
-            impl=impl,
-            data_dir=data_dir,
-            fresh=True,
-            causality=policy,
-            causality_wait_ms=config.causality_wait_ms,
-            causality_accept_s=config.causality_accept_s,
-        )
+    options = StackOptions(
+        causality=policy,
+        causality_wait_ms=config.causality_wait_ms,
+        causality_accept_s=config.causality_accept_s,
     )
     api: BlogClient | None = None
-    try:
-        stack.start()
-        api = BlogClient.from_stack_file(stack.stack_file)
-        comments = stack.describe()["services"]["comments"]
-        probe = Probe(api)
-        for _ in range(config.warmup):
-            probe.pair(measured=False)
-        before, _ = server_counters(comments)
-        started = time.perf_counter()
-        for i in range(config.probes):
-            pause = started + i / config.rate - time.perf_counter()
-            if pause > 0:
-                time.sleep(pause)
-            probe.pair(measured=True)
-        duration = time.perf_counter() - started
-        accept_s = config.causality_accept_s or 5.0
-        limit = accept_s + FINAL_LIMIT_S
-        bad = probe.bad_input(config.bad_input, with_token=False, limit_s=limit)
-        bad_token = probe.bad_input(config.bad_input_token, with_token=True, limit_s=limit)
-        after, waits = server_counters(comments)
-        result: ProbeRun = {
-            "variant": name,
-            "impl": impl,
-            "policy": policy,
-            "repetition": repetition,
-            "comments": config.probes,
-            "refused_first_try": probe.refused,
-            "refusals_per_1000": 1000 * probe.refused / max(1, config.probes),
-            "never_acknowledged": probe.never_acknowledged,
-            "never_final": probe.never_final,
-            "create_comment_ms": summary(probe.first_call),
-            "acknowledged_ms": summary(probe.acknowledged),
-            "final_status_ms": summary(probe.final),
-            "send_to_final_ms": summary(probe.send_to_final),
-            "bad_input": bad,
-            "bad_input_with_token": bad_token,
-            "server": {k: after[k] - before[k] for k in SERVER_COUNTERS},
-            "server_wait_ms": summary(_merged(waits)),
-            "duration_s": duration,
-        }
-        (out / f"run{repetition}.json").write_text(json.dumps(result, indent=2))
-        for hist_name, hist in (
-            ("create_comment", probe.first_call),
-            ("acknowledged", probe.acknowledged),
-            ("final_status", probe.final),
-            ("send_to_final", probe.send_to_final),
-        ):
-            (out / f"hdr-{hist_name}-run{repetition}.txt").write_bytes(hist.encode())
-        say(config, f"[{name}] run {repetition}: {row(name, [result])}")
-        mixed = None
-        if config.scenario:
-            mixed = load_run(stack, impl, policy, repetition, config, out)
-            say(config, f"[{name}] run {repetition}: {mixed_row(name, [mixed])}")
-        return result, mixed
-    finally:
-        if api is not None:
-            api.close()
-        stack.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
+    with fresh_stack(impl, options) as stack:
+        try:
+            api = BlogClient.from_stack_file(stack.stack_file)
+            comments = stack.describe()["services"]["comments"]
+            probe = Probe(api)
+            for _ in range(config.warmup):
+                probe.pair(measured=False)
+            before, _ = server_counters(comments)
+            started = time.perf_counter()
+            for i in range(config.probes):
+                pause = started + i / config.rate - time.perf_counter()
+                if pause > 0:
+                    time.sleep(pause)
+                probe.pair(measured=True)
+            duration = time.perf_counter() - started
+            accept_s = config.causality_accept_s or 5.0
+            limit = accept_s + FINAL_LIMIT_S
+            bad = probe.bad_input(config.bad_input, with_token=False, limit_s=limit)
+            bad_token = probe.bad_input(config.bad_input_token, with_token=True, limit_s=limit)
+            after, waits = server_counters(comments)
+            result: ProbeRun = {
+                "variant": name,
+                "impl": impl,
+                "policy": policy,
+                "repetition": repetition,
+                "comments": config.probes,
+                "refused_first_try": probe.refused,
+                "refusals_per_1000": 1000 * probe.refused / max(1, config.probes),
+                "never_acknowledged": probe.never_acknowledged,
+                "never_final": probe.never_final,
+                "create_comment_ms": summary(probe.first_call),
+                "acknowledged_ms": summary(probe.acknowledged),
+                "final_status_ms": summary(probe.final),
+                "send_to_final_ms": summary(probe.send_to_final),
+                "bad_input": bad,
+                "bad_input_with_token": bad_token,
+                "server": {k: after[k] - before[k] for k in SERVER_COUNTERS},
+                "server_wait_ms": summary(_merged(waits)),
+                "duration_s": duration,
+            }
+            (out / f"run{repetition}.json").write_text(json.dumps(result, indent=2))
+            for hist_name, hist in (
+                ("create_comment", probe.first_call),
+                ("acknowledged", probe.acknowledged),
+                ("final_status", probe.final),
+                ("send_to_final", probe.send_to_final),
+            ):
+                (out / f"hdr-{hist_name}-run{repetition}.txt").write_bytes(hist.encode())
+            say(config, f"[{name}] run {repetition}: {row(name, [result])}")
+            mixed = None
+            if config.scenario:
+                mixed = load_run(stack, impl, policy, repetition, config, out)
+                say(config, f"[{name}] run {repetition}: {mixed_row(name, [mixed])}")
+            return result, mixed
+        finally:
+            if api is not None:
+                api.close()
 
 
 def load_run(

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
-import tempfile
 from pathlib import Path
 from statistics import median
 from typing import TypedDict
@@ -22,8 +20,9 @@ from benchmarks.suite.profiles import PROFILES
 from benchmarks.suite.results import LatencySummary
 from benchmarks.suite.seeding import seed
 from blog.rpc.metrics import fetch as fetch_metrics
-from lab.stack.runner import Stack, StackConfig
-from lab.stack.stackfile import StackInfo, load_stack_file
+from lab.stack.config import StackOptions
+from lab.stack.runner import fresh_stack
+from lab.stack.stackfile import StackInfo
 
 # The services that consume events in the async implementation (and that are called, in sync).
 REPLICATED = ("comments", "moderation", "query")
@@ -79,11 +78,8 @@ def replica_run(
     out_dir.mkdir(parents=True, exist_ok=True)
     replicas = dict.fromkeys(REPLICATED, count)
     say(config, f"[{impl}] {count} replica(s) of {', '.join(REPLICATED)}, run {repetition} ...")
-    data_dir = Path(tempfile.mkdtemp(prefix=f"lab-bench-{impl}-"))  # results keep no databases
-    stack_obj = Stack(StackConfig(impl=impl, data_dir=data_dir, fresh=True, replicas=replicas))
-    try:
-        stack_obj.start()
-        stack = load_stack_file(stack_obj.stack_file)
+    with fresh_stack(impl, StackOptions(replicas=replicas)) as stack_obj:
+        stack = stack_obj.describe()
         seed_file = out_dir / "seed-posts.json"
         seed_file.write_text(json.dumps(seed(stack, profile.seed_posts, random.Random(1))))
         ctx = RunContext(impl, stack, stack_obj.stack_file, out_dir, seed_file, config)
@@ -109,9 +105,6 @@ def replica_run(
         }
         (out_dir / "replicas.json").write_text(json.dumps(result, indent=2))
         return result
-    finally:
-        stack_obj.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def replica_comparison(config: BenchConfig, run_dir: Path) -> dict[str, list[ReplicaRun]]:

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -48,7 +46,7 @@ from benchmarks.suite.results import (
 )
 from benchmarks.suite.seeding import seed
 from benchmarks.suite.sweep import capacities
-from lab.stack.runner import Stack, StackConfig
+from lab.stack.runner import fresh_stack
 from lab.stack.stackfile import StackInfo, load_stack_file
 
 
@@ -119,17 +117,9 @@ def stack_under_test(
         yield stack, stack_file
         return
     say(config, f"[{impl}] starting the stack ...")
-    # Databases and service logs live outside results/ (a run keeps measurements, small enough
-    # to commit) and are removed after the run.
-    data_dir = Path(tempfile.mkdtemp(prefix=f"lab-bench-{impl}-"))
-    stack_obj = Stack(StackConfig(impl=impl, data_dir=data_dir, fresh=True))
-    try:
-        stack_obj.start()
-        yield load_stack_file(stack_obj.stack_file), stack_obj.stack_file
-    finally:
+    with fresh_stack(impl) as fresh:
+        yield fresh.describe(), fresh.stack_file
         say(config, f"[{impl}] stopping the stack")
-        stack_obj.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def bench_impl(impl: str, config: BenchConfig, rep_dir: Path, rep: int) -> ImplResult:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,7 +18,7 @@ from lab.chaos.audit import AuditReport, Observed, audit
 from lab.chaos.catchup import catch_up
 from lab.chaos.coupling import dependencies, predicted_up
 from lab.chaos.experiment import experiment, write_experiment
-from lab.chaos.journal import run_chaostoolkit, summarize_journal
+from lab.chaos.journal import JournalSummary, run_chaostoolkit, summarize_journal
 from lab.chaos.load import Load
 from lab.chaos.observe import ConvergenceWatch, Found, find
 from lab.chaos.phases import availability, phase_p99
@@ -28,8 +26,9 @@ from lab.chaos.profiles import ChaosProfile
 from lab.chaos.records import WRITES, FaultWindow, RequestRecord, read_request_log
 from lab.chaos.recovery import recovery_s
 from lab.chaos.timeline import timeline, write_timeline_csv
+from lab.stack.config import StackOptions
 from lab.stack.control import ControlServer
-from lab.stack.runner import Stack, StackConfig
+from lab.stack.runner import Stack, fresh_stack
 from lab.stack.stackfile import StackInfo, load_stack_file
 
 CONVERGENCE_TIMEOUT_S = 60.0
@@ -62,113 +61,170 @@ def slug(fault: str) -> str:
 
 
 def run_experiment(ctx: ExperimentContext, impl: str, fault: str) -> dict[str, Any]:
-    """Run one experiment; return (and write to summary.json) what it measured."""
+    """Run one experiment; return (and write to summary.json) what it measured. Its phases:
+    a fresh stack, seeded (prepare), open-loop load around Chaos Toolkit's run (attack),
+    everything applied and converged (settle), then the figures and the audit (measure)."""
     out = ctx.run_dir / impl / slug(fault)
     out.mkdir(parents=True, exist_ok=True)
-    phases = ctx.profile.phases
     label = f"[{impl} {fault}]"
-    # Databases and logs live outside results/: a run keeps measurements, not data files.
-    data_dir = Path(tempfile.mkdtemp(prefix=f"lab-chaos-{impl}-"))
-    stack = Stack(StackConfig(impl=impl, data_dir=data_dir, fresh=True, causality=ctx.causality))
-    control = ControlServer(stack)
-    load: Load | None = None
+    ctx.say(f"{label} starting the stack ...")
+    options = StackOptions(causality=ctx.causality)
+    with (
+        fresh_stack(impl, options, keep_data=ctx.keep_data, say=ctx.say) as stack,
+        ControlServer(stack),
+    ):
+        prepared = prepare(ctx, stack, impl, fault, out)
+        attack = run_attack(ctx, stack, prepared, label)
+        records = settle(prepared, attack)
+        result = measure(ctx, prepared, attack, records)
+    _report(ctx, label, result)
+    (out / "summary.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+@dataclass
+class Prepared:
+    """A stack ready for the experiment: seeded, its experiment file written."""
+
+    impl: str
+    fault: str
+    out: Path
+    info: StackInfo
+    seed_file: Path
+    counters_before: dict[str, int]
+
+
+def prepare(ctx: ExperimentContext, stack: Stack, impl: str, fault: str, out: Path) -> Prepared:
+    """Seed the stack and write the Chaos Toolkit experiment for it."""
+    info = load_stack_file(stack.stack_file)
+    seed_file = out / "seed-posts.json"
+    seed_file.write_text(json.dumps(seed(info, ctx.profile.seed_posts, random.Random(1))))
+    counters_before = ctx.counters(info) if ctx.counters else {}
+    document = experiment(impl, fault, stack.stack_file, out / "requests", ctx.profile.phases)
+    write_experiment(out / "experiment.json", document)
+    return Prepared(impl, fault, out, info, seed_file, counters_before)
+
+
+@dataclass
+class Attack:
+    """What happened while the load ran: its times, Chaos Toolkit's verdict, the fault window
+    and (async) when the read model converged."""
+
+    load: Load
+    load_started: float
+    load_stopped: float
+    chaos_exit_code: int
+    journal: JournalSummary
+    window: FaultWindow | None
+    watch: ConvergenceWatch | None
+
+
+def run_attack(ctx: ExperimentContext, stack: Stack, prepared: Prepared, label: str) -> Attack:
+    """Open-loop load from warm-up to the end of observation, with Chaos Toolkit's run of the
+    experiment in the middle (steady state -> fault -> hold -> restore -> observe)."""
+    phases = ctx.profile.phases
+    max_s = phases.warmup_s + phases.hold_s + phases.observe_s + 120
+    load = Load.start(
+        stack.stack_file,
+        prepared.seed_file,
+        prepared.out,
+        rate=ctx.profile.rate,
+        users=ctx.profile.users,
+        max_s=max_s,
+        seed=ctx.seed,
+    )
     watch: ConvergenceWatch | None = None
     try:
-        ctx.say(f"{label} starting the stack ...")
-        stack.start()
-        control.start()
-        info = load_stack_file(stack.stack_file)
-        seed_file = out / "seed-posts.json"
-        seed_file.write_text(json.dumps(seed(info, ctx.profile.seed_posts, random.Random(1))))
-        counters_before = ctx.counters(info) if ctx.counters else {}
-        document = experiment(impl, fault, stack.stack_file, out / "requests", phases)
-        write_experiment(out / "experiment.json", document)
-        max_s = phases.warmup_s + phases.hold_s + phases.observe_s + 120
-        load = Load.start(
-            stack.stack_file,
-            seed_file,
-            out,
-            rate=ctx.profile.rate,
-            users=ctx.profile.users,
-            max_s=max_s,
-            seed=ctx.seed,
-        )
         load_started = time.time()
         ctx.say(
             f"{label} load {ctx.profile.rate:g}/s started at {_clock(load_started)}; "
             f"warm-up {phases.warmup_s:g} s"
         )
-        if "bus" in info:
+        if "bus" in prepared.info:
             watch = ConvergenceWatch(
-                info, load.request_log, lambda: _restored_at(stack), CONVERGENCE_TIMEOUT_S
+                prepared.info, load.request_log, lambda: _restored_at(stack), CONVERGENCE_TIMEOUT_S
             )
             watch.start()
         time.sleep(phases.warmup_s + 1.0)  # + the request log's flush interval
         ctx.say(
-            f"{label} chaos run: steady state, {fault}, hold {phases.hold_s:g} s, "
+            f"{label} chaos run: steady state, {prepared.fault}, hold {phases.hold_s:g} s, "
             f"restore, observe {phases.observe_s:g} s"
         )
+        out = prepared.out
         code = run_chaostoolkit(
             out / "experiment.json",
             out / "journal.json",
             out / "chaostoolkit.log",
             timeout_s=max_s + 60,
         )
-        load.stop()
-        load_stopped = time.time()
-        journal = summarize_journal(out / "journal.json")
-        window = _window(stack, fault)
-        ctx.say(
-            f"{label} steady state {'met' if journal.steady_state_before else 'NOT met'}; "
-            f"fault at {_clock(window.injected_at if window else None)}, restored at "
-            f"{_clock(window.restored_at if window else None)} (chaos exit {code})"
-        )
+    except BaseException:
         if watch is not None:
-            _wait_for(watch)
-        if "bus" in info:
-            wait_quiet(info, timeout_s=60)  # every event applied before the audit
-        records = read_request_log(load.log_files())
-        found = find(info, load_started, records)
-        result = _measure(impl, fault, records, found, window, load_started, phases.warmup_s, out)
-        if ctx.counters:
-            after = ctx.counters(info)
-            result["counters"] = {k: v - counters_before.get(k, 0) for k, v in after.items()}
-        result.update(
-            profile=ctx.profile_name,
-            phases=vars(phases),
-            load={"rate": ctx.profile.rate, "users": ctx.profile.users},
-            times={
-                "load_started_at": load_started,
-                "load_stopped_at": load_stopped,
-                "injected_at": window.injected_at if window else None,
-                "restored_at": window.restored_at if window else None,
-                "converged_at": watch.converged_at if watch else None,
-            },
-            chaostoolkit={"exit_code": code, **journal.to_dict()},
-        )
-        result["convergence_s"] = (
+            watch.stop()
+        raise
+    finally:
+        load.stop()
+    load_stopped = time.time()
+    journal = summarize_journal(prepared.out / "journal.json")
+    window = _window(stack, prepared.fault)
+    ctx.say(
+        f"{label} steady state {'met' if journal.steady_state_before else 'NOT met'}; "
+        f"fault at {_clock(window.injected_at if window else None)}, restored at "
+        f"{_clock(window.restored_at if window else None)} (chaos exit {code})"
+    )
+    return Attack(load, load_started, load_stopped, code, journal, window, watch)
+
+
+def settle(prepared: Prepared, attack: Attack) -> list[RequestRecord]:
+    """Wait (bounded) for convergence and, with a bus, until every event is applied; then the
+    request log, the truth every figure is computed from."""
+    if attack.watch is not None:
+        _wait_for(attack.watch)
+    if "bus" in prepared.info:
+        wait_quiet(prepared.info, timeout_s=60)  # every event applied before the audit
+    return read_request_log(attack.load.log_files())
+
+
+def measure(
+    ctx: ExperimentContext, prepared: Prepared, attack: Attack, records: list[RequestRecord]
+) -> dict[str, Any]:
+    """The experiment's figures, the audit and its provenance, as summary.json holds them."""
+    found = find(prepared.info, attack.load_started, records)
+    window, watch = attack.window, attack.watch
+    result = _measure(
+        prepared.impl,
+        prepared.fault,
+        records,
+        found,
+        window,
+        attack.load_started,
+        ctx.profile.phases.warmup_s,
+        prepared.out,
+    )
+    if ctx.counters:
+        after = ctx.counters(prepared.info)
+        before = prepared.counters_before
+        result["counters"] = {k: v - before.get(k, 0) for k, v in after.items()}
+    result.update(
+        profile=ctx.profile_name,
+        phases=vars(ctx.profile.phases),
+        load={"rate": ctx.profile.rate, "users": ctx.profile.users},
+        times={
+            "load_started_at": attack.load_started,
+            "load_stopped_at": attack.load_stopped,
+            "injected_at": window.injected_at if window else None,
+            "restored_at": window.restored_at if window else None,
+            "converged_at": watch.converged_at if watch else None,
+        },
+        chaostoolkit={"exit_code": attack.chaos_exit_code, **attack.journal.to_dict()},
+        convergence_s=(
             watch.converged_at - window.restored_at
             if watch and watch.converged_at and window
             else None
-        )
-        result["convergence_error"] = watch.error if watch else None
-        result["valid"] = bool(
-            result["audit"]["valid"] and journal.every_activity_succeeded and window is not None
-        )
-        _report(ctx, label, result)
-        (out / "summary.json").write_text(json.dumps(result, indent=2) + "\n")
-        return result
-    finally:
-        if watch is not None:
-            watch.stop()
-        if load is not None:
-            load.stop()
-        control.stop()
-        stack.stop()
-        if ctx.keep_data:
-            ctx.say(f"{label} data kept in {data_dir}")
-        else:
-            shutil.rmtree(data_dir, ignore_errors=True)
+        ),
+        convergence_error=watch.error if watch else None,
+        valid=bool(result["audit"]["valid"] and attack.journal.every_activity_succeeded and window),
+    )
+    return result
 
 
 def _restored_at(stack: Stack) -> float | None:

@@ -10,9 +10,10 @@ from typing import Any
 
 from blog.domain import DEFAULT_CAUSALITY, CausalityPolicy
 from lab.cli.common import DEFAULT_DATA_ROOT, CliError, SubParsers
+from lab.stack.config import StackConfig, StackOptions
 from lab.stack.control import ControlServer
 from lab.stack.errors import StackError
-from lab.stack.runner import Stack, StackConfig
+from lab.stack.runner import Stack
 from lab.stack.topology import SERVICES, TOPOLOGY
 
 
@@ -50,18 +51,16 @@ def run_up(args: argparse.Namespace) -> int:
         nonlocal stop_requested
         stop_requested = True
 
-    config = StackConfig(
-        impl=args.impl,
-        data_dir=Path(data_dir),
+    options = StackOptions(
         replicas=parse_replicas(args.replicas),
         blocklist=args.blocklist,
         moderation_delay_ms=args.moderation_delay_ms,
         call_timeout_ms=args.call_timeout_ms,
-        fresh=args.fresh,
         causality=args.causality,
         causality_wait_ms=args.causality_wait_ms,
         causality_accept_s=args.causality_accept_s,
     )
+    config = StackConfig(args.impl, Path(data_dir), options, fresh=args.fresh)
     # Handle SIGTERM like Ctrl-C, from the start: a stop during start-up must clean up too.
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)

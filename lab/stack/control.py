@@ -31,7 +31,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lab.stack.faults import Fault, FaultConflict, FaultError, StackNotRunning
+from lab.stack.errors import FaultConflict, StackNotRunning
+from lab.stack.faults import Fault, FaultError
 from lab.stack.stackfile import ControlInfo, load_stack_file
 
 if TYPE_CHECKING:

@@ -15,12 +15,11 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from lab.stack.errors import FaultConflict, StackNotRunning
+from lab.stack.operations import StackOperations
 from lab.stack.topology import IMPLS, SERVICES, TOPOLOGY, start_order
-
-if TYPE_CHECKING:
-    from lab.stack.runner import Stack
 
 BUS = "bus"
 ALL = "all"
@@ -28,14 +27,6 @@ ALL = "all"
 
 class FaultError(ValueError):
     """A fault or restore target that is malformed or does not apply (a client's mistake)."""
-
-
-class FaultConflict(RuntimeError):
-    """A well-formed fault that cannot be injected now (already faulted, or not running)."""
-
-
-class StackNotRunning(RuntimeError):
-    """The stack is not (or no longer, or not yet) running: there is nothing to fault."""
 
 
 @dataclass(frozen=True)
@@ -257,7 +248,7 @@ class FaultController:
     be called from any thread, e.g. an HTTP server's request threads.
     """
 
-    def __init__(self, stack: Stack) -> None:
+    def __init__(self, stack: StackOperations) -> None:
         self.stack = stack
         self._records: list[FaultRecord] = []
         self._records_lock = threading.Lock()
@@ -345,9 +336,6 @@ class FaultController:
         target = check_target(target)
         return self.stack.as_owner(lambda: self._restore(target))
 
-    def restore_all(self) -> RestoreResult:
-        return self.restore(ALL)
-
     def _restore(self, target: str) -> RestoreResult:
         stack = self.stack
         with stack.lock:
@@ -404,13 +392,3 @@ class FaultController:
             assert stack.bus is not None
             return f"nats-server running again on {stack.bus.url}, pid {stack.bus.pid}"
         raise FaultError(f"unknown fault kind {fault.kind!r}")  # pragma: no cover
-
-
-def inject(stack: Stack, fault: Fault | str) -> FaultRecord:
-    """Inject `fault` into `stack` (stack.faults.inject)."""
-    return stack.faults.inject(fault)
-
-
-def restore(stack: Stack, target: str) -> RestoreResult:
-    """Restore every active fault on `target` of `stack` (stack.faults.restore)."""
-    return stack.faults.restore(target)

@@ -14,15 +14,15 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from lab.stack.errors import StackError
-from lab.stack.faults import FaultConflict, StackNotRunning
+from lab.stack.errors import FaultConflict, StackError, StackNotRunning
 from lab.stack.freezing import freeze_tree, thaw_pids
 
 if TYPE_CHECKING:
+    from lab.stack.config import StackConfig
     from lab.stack.nats_server import NatsServer
     from lab.stack.owner_thread import OwnerThread
     from lab.stack.postgres import PostgresServer
-    from lab.stack.runner import ServiceProcess, StackConfig
+    from lab.stack.processes import ServiceProcess
 
 T = TypeVar("T")
 

@@ -108,3 +108,16 @@ class ManagedProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+
+@dataclass
+class ServiceProcess:
+    service: str
+    index: int
+    process: ManagedProcess
+    ready_file: Path
+    address: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.service}-{self.index}"

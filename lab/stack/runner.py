@@ -10,11 +10,14 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from lab.stack.config import StackConfig, StackOptions
 from lab.stack.errors import StackError
 from lab.stack.faults import FaultController
 from lab.stack.freezing import thaw_pids
@@ -23,41 +26,9 @@ from lab.stack.net import free_port, wait_healthy
 from lab.stack.operations import StackOperations
 from lab.stack.owner_thread import OwnerThread
 from lab.stack.postgres import PostgresServer
-from lab.stack.processes import ManagedProcess
+from lab.stack.processes import ManagedProcess, ServiceProcess
 from lab.stack.stackfile import ControlInfo, StackInfo, write_stack_file
 from lab.stack.topology import SERVICES, TOPOLOGY, start_order
-
-
-@dataclass
-class StackConfig:
-    impl: str
-    data_dir: Path
-    replicas: dict[str, int] = field(default_factory=dict)
-    blocklist: str | None = None
-    moderation_delay_ms: float = 0.0
-    call_timeout_ms: int | None = None
-    fresh: bool = False  # wipe data_dir's databases first
-    # Async comments on posts not heard of yet: refuse | wait | accept, and the bounds of wait
-    # and accept (None: the services' defaults; docs/METHOD.md, Causality across services).
-    causality: str | None = None
-    causality_wait_ms: float | None = None
-    causality_accept_s: float | None = None
-
-    def replica_count(self, service: str) -> int:
-        return max(1, self.replicas.get(service, 1))
-
-
-@dataclass
-class ServiceProcess:
-    service: str
-    index: int
-    process: ManagedProcess
-    ready_file: Path
-    address: str = ""
-
-    @property
-    def name(self) -> str:
-        return f"{self.service}-{self.index}"
 
 
 class Stack(StackOperations):
@@ -111,7 +82,7 @@ class Stack(StackOperations):
                     say(f"starting PostgreSQL for {name} ...")
                     self._start_database(name)
             for name in start_order(self.config.impl):
-                count = self.config.replica_count(name)
+                count = self.config.options.replica_count(name)
                 say(f"starting {name} service ({count} replica{'s' if count > 1 else ''}) ...")
                 self.services[name] = [self._spawn(name, i) for i in range(count)]
                 for proc in self.services[name]:
@@ -151,15 +122,7 @@ class Stack(StackOperations):
             env["LAB_NATS_URL"] = self.bus.url
         for peer in spec.peers:
             env[f"LAB_{peer.upper()}_ADDR"] = ",".join(p.address for p in self.services[peer])
-        if self.config.blocklist is not None:
-            env["LAB_BLOCKLIST"] = self.config.blocklist
-        env["LAB_MODERATION_DELAY_MS"] = str(self.config.moderation_delay_ms)
-        if self.config.call_timeout_ms is not None:
-            env["LAB_CALL_TIMEOUT_MS"] = str(self.config.call_timeout_ms)
-        for name in ("causality", "causality_wait_ms", "causality_accept_s"):
-            value = getattr(self.config, name)
-            if value is not None:
-                env[f"LAB_{name.upper()}"] = str(value)
+        env.update(self.config.options.service_env())
         args = [
             sys.executable,
             "-m",
@@ -287,3 +250,29 @@ class Stack(StackOperations):
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextmanager
+def fresh_stack(
+    impl: str,
+    options: StackOptions | None = None,
+    *,
+    keep_data: bool = False,
+    say: Callable[[str], None] | None = None,
+) -> Iterator[Stack]:
+    """A new stack of `impl` on a temporary data directory, started; stopped and its data
+    removed afterwards (kept with `keep_data`, and `say` tells where). The one way the bench,
+    the chaos experiments and the comparisons get a stack: databases and logs live outside
+    results/, so a run directory holds measurements only (docs/METHOD.md, Results and report)."""
+    data_dir = Path(tempfile.mkdtemp(prefix=f"lab-{impl}-"))
+    stack = Stack(StackConfig(impl, data_dir, options or StackOptions(), fresh=True))
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()
+        if keep_data:
+            if say is not None:
+                say(f"[{impl}] data and logs kept in {data_dir}")
+        else:
+            shutil.rmtree(data_dir, ignore_errors=True)

@@ -34,6 +34,7 @@ from typing import Any
 
 import asyncpg
 
+from async_impl.arrivals import Arrivals
 from async_impl.outbox import OutboxCommentRepository, queue_event
 from async_impl.relay import OutboxRelay
 from async_impl.schema import OUTBOX, held_comments, known_posts
@@ -228,7 +229,7 @@ class KnownPostsListener:
     """LISTENs for NOTIFY known_posts on a connection of its own and wakes this process's
     waiters; reconnects when the connection drops, then wakes every waiter to check again."""
 
-    def __init__(self, dsn: str, arrivals: features.Arrivals, metrics: Metrics) -> None:
+    def __init__(self, dsn: str, arrivals: Arrivals, metrics: Metrics) -> None:
         self.dsn = dsn
         self.arrivals = arrivals
         self.metrics = metrics

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 import grpc
 
+from async_impl.arrivals import Arrivals, KnownPostArrivals
 from async_impl.assembly import durable_consumer, open_bus, open_store, start_relay
 from async_impl.causality import (
     HeldCommentsTable,
@@ -72,14 +73,14 @@ class CommentServicer(servicers.CommentReads):
         database: Database,
         metrics: Metrics,
         relay: OutboxRelay,
-        causality: features.Causality | None = None,
+        causality: features.Causality,
         sweeper: HeldCommentSweeper | None = None,
     ) -> None:
         super().__init__(CommentRepository(database))
         self.db = database
         self.metrics = metrics
         self.relay = relay
-        self.causality = causality or features.Causality()
+        self.causality = causality
         self.sweeper = sweeper
 
     @rpc_method
@@ -146,15 +147,16 @@ async def assemble(settings: ServiceSettings, assembly: Assembly) -> None:
     connection = await open_bus(settings, assembly)
     relay = start_relay(database, connection, assembly)
     policy = settings.causality
+    arrivals = Arrivals()  # this process's waiters, woken by its consumer and by NOTIFY
     causality = features.Causality(
         policy,
         wait_s=settings.causality_wait_ms / 1000,
         accept_s=settings.causality_accept_s,
-        known=KnownPostsTable(database),
+        arrivals=KnownPostArrivals(KnownPostsTable(database), arrivals),
     )
     if policy is CausalityPolicy.WAIT:
         # Listening before the server serves: no waiter can miss another replica's NOTIFY.
-        listener = KnownPostsListener(database.dsn, causality.arrivals, assembly.metrics)
+        listener = KnownPostsListener(database.dsn, arrivals, assembly.metrics)
         await listener.start(settings.db_timeout_s)
         assembly.cleanups.append(listener.stop)
     # Always running (one query a second when idle): comments held under `accept` reach their
@@ -167,7 +169,7 @@ async def assemble(settings: ServiceSettings, assembly: Assembly) -> None:
         """After the commit: wake this replica's own waiters at once (no round trip)."""
         if event.event_type == events.POST_CREATED:
             post_id = event.payload.post.id  # type: ignore[attr-defined]
-            if causality.arrivals.arrived(post_id):
+            if arrivals.arrived(post_id):
                 assembly.metrics.inc("causality_wakeups_local")
 
     handlers = {

@@ -200,6 +200,11 @@ class CausalityPolicy(enum.StrEnum):
 
 
 DEFAULT_CAUSALITY = CausalityPolicy.WAIT  # the measurements' choice (docs/METHOD.md)
+# The policies' bounds by default: `wait` holds a CreateComment at most this long for its post
+# (well under a client's deadline, longer than the consumer's lag under load by two orders of
+# magnitude); `accept` holds a comment this long before it rejects it as on an unknown post.
+CAUSALITY_WAIT_S = 2.0
+CAUSALITY_ACCEPT_S = 5.0
 UNKNOWN_POST_REASON = "unknown post"
 
 

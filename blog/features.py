@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from blog.domain import (
+    CAUSALITY_ACCEPT_S,
+    CAUSALITY_WAIT_S,
     CausalityPolicy,
     Comment,
     CommentStatus,
@@ -36,8 +37,8 @@ from blog.ports import (
     DecisionLog,
     HeldComments,
     HoldingCommentStore,
-    KnownPosts,
     ModerationPort,
+    PostArrivals,
     PostDirectory,
     PostReader,
     PostStore,
@@ -105,86 +106,15 @@ async def create_comment(
 
 
 # --- causality across services (async; docs/METHOD.md, Causality across services) ---------
-class Arrivals:
-    """Waiters keyed by id (a post id), woken when it arrives: a notification, never a poll.
-
-    One per process and event loop. Whoever learns that a post became known calls
-    `arrived(post_id)` (the process's own consumer after its commit, or a database
-    notification from another replica's); `wake_all()` makes every waiter check again (after a
-    notification may have been missed, e.g. a reconnect).
-    """
-
-    def __init__(self) -> None:
-        self._waiting: dict[str, set[asyncio.Event]] = {}
-
-    def __len__(self) -> int:
-        return sum(len(events) for events in self._waiting.values())
-
-    @contextmanager
-    def expecting(self, key: str) -> Iterator[asyncio.Event]:
-        """Register a waiter for `key` for the duration of the block; yields its Event."""
-        event = asyncio.Event()
-        self._waiting.setdefault(key, set()).add(event)
-        try:
-            yield event
-        finally:
-            waiters = self._waiting.get(key)
-            if waiters is not None:
-                waiters.discard(event)
-                if not waiters:
-                    del self._waiting[key]
-
-    def arrived(self, key: str) -> int:
-        """Wake the waiters of `key`; returns how many there were."""
-        waiters = self._waiting.get(key, ())
-        for event in waiters:
-            event.set()
-        return len(waiters)
-
-    def wake_all(self) -> int:
-        woken = 0
-        for key in list(self._waiting):
-            woken += self.arrived(key)
-        return woken
-
-
-async def wait_until_known(
-    known: KnownPosts, arrivals: Arrivals, post_id: str, timeout_s: float
-) -> bool:
-    """Wait at most `timeout_s` until `post_id` is known; True if it is (now or in time).
-
-    The waiter is registered before the first check, so an arrival between the check and the
-    wait still wakes it; every wake-up checks the store again (a wake-up is a hint, the store
-    is the truth), and so does the end of the bound (a notification lost on the way costs
-    time, never a wrong answer).
-    """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    with arrivals.expecting(post_id) as woken:
-        while True:
-            woken.clear()  # before the check: an arrival during the check must not be lost
-            if await known.knows(post_id):
-                return True
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return False
-            try:
-                async with asyncio.timeout(remaining):
-                    await woken.wait()
-            except TimeoutError:
-                pass
-
-
-@dataclass
+@dataclass(frozen=True)
 class Causality:
     """How CreateComment treats a post this service has not heard of: the policy, its bounds,
-    and (for `wait`) where to learn that a post became known."""
+    and (for `wait`) how to wait until a post becomes known."""
 
-    policy: CausalityPolicy = CausalityPolicy.REFUSE
-    wait_s: float = 2.0  # wait: the longest a comment with a token waits for its post
-    accept_s: float = 5.0  # accept: the longest a comment is held for its post
-    known: KnownPosts | None = None
-    arrivals: Arrivals = field(default_factory=Arrivals)
+    policy: CausalityPolicy
+    wait_s: float = CAUSALITY_WAIT_S  # wait: the longest a comment with a token waits
+    accept_s: float = CAUSALITY_ACCEPT_S  # accept: the longest a comment is held for its post
+    arrivals: PostArrivals | None = None  # wait: required
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,10 +156,10 @@ async def create_comment_causally(
             return comment, inserted, CausalOutcome(held=inserted)
         if causality.policy is not CausalityPolicy.WAIT or token is None:
             raise
-        assert causality.known is not None, "the wait policy needs KnownPosts"
+        assert causality.arrivals is not None, "the wait policy needs PostArrivals"
     bound = causality.wait_s if time_left_s is None else min(causality.wait_s, time_left_s)
     started = asyncio.get_running_loop().time()
-    await wait_until_known(causality.known, causality.arrivals, token.post_id, max(0.0, bound))
+    await causality.arrivals.wait_known(token.post_id, max(0.0, bound))
     waited = asyncio.get_running_loop().time() - started
     comment, inserted = await create_comment(comments, new, moderation)  # NotFound if still not
     return comment, inserted, CausalOutcome(waited_s=waited)

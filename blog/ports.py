@@ -78,6 +78,15 @@ class KnownPosts(Protocol):
     async def knows(self, post_id: str) -> bool: ...
 
 
+class PostArrivals(Protocol):
+    """Waits until this service knows a post (async: woken when it learns of one, never by
+    polling; async_impl/arrivals.py)."""
+
+    async def wait_known(self, post_id: str, timeout_s: float) -> bool:
+        """True once the post is known (now or within `timeout_s`), False at the bound."""
+        ...
+
+
 class HoldingCommentStore(CommentStore, Protocol):
     """A comment store that can hold a comment on a post it does not know yet (the async
     `accept` policy): stored PENDING, announced only once the post is known."""

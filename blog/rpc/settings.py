@@ -8,6 +8,8 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from blog.domain import (
+    CAUSALITY_ACCEPT_S,
+    CAUSALITY_WAIT_S,
     DEFAULT_BLOCKLIST,
     DEFAULT_CAUSALITY,
     CausalityPolicy,
@@ -44,10 +46,14 @@ class ServiceSettings(BaseSettings):
         DEFAULT_CAUSALITY, description="refuse | wait | accept (async comments service)"
     )
     causality_wait_ms: float = Field(
-        2000.0, ge=0, description="wait: longest a comment with a token waits for its post"
+        CAUSALITY_WAIT_S * 1000,
+        ge=0,
+        description="wait: longest a comment with a token waits for its post",
     )
     causality_accept_s: float = Field(
-        5.0, gt=0, description="accept: longest a comment is held for its post, then REJECTED"
+        CAUSALITY_ACCEPT_S,
+        gt=0,
+        description="accept: longest a comment is held for its post, then REJECTED",
     )
 
     def require(self, *names: str) -> None:

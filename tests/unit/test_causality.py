@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from async_impl.arrivals import Arrivals, KnownPostArrivals, wait_until_known
 from benchmarks.policies.compare import aggregate
 from blog import features
 from blog.domain import (
@@ -77,7 +78,7 @@ def test_policy_parse() -> None:
 # --- the waiter registry and the bounded wait ------------------------------------------------
 @synchronously
 async def test_arrivals_wake_only_their_key_and_forget_waiters() -> None:
-    arrivals = features.Arrivals()
+    arrivals = Arrivals()
     with arrivals.expecting("a") as a1, arrivals.expecting("a") as a2, arrivals.expecting("b") as b:
         assert len(arrivals) == 3
         assert arrivals.arrived("a") == 2
@@ -101,7 +102,7 @@ class FakeKnown:
 
 @synchronously
 async def test_wait_returns_when_the_post_arrives_not_at_the_bound() -> None:
-    known, arrivals = FakeKnown(), features.Arrivals()
+    known, arrivals = FakeKnown(), Arrivals()
 
     async def arrive() -> None:
         await asyncio.sleep(0.05)
@@ -110,7 +111,7 @@ async def test_wait_returns_when_the_post_arrives_not_at_the_bound() -> None:
 
     started = time.monotonic()
     task = asyncio.create_task(arrive())
-    assert await features.wait_until_known(known, arrivals, "p", 5.0)
+    assert await wait_until_known(known, arrivals, "p", 5.0)
     await task
     assert time.monotonic() - started < 1.0
     assert known.checks == 2  # once before waiting, once when woken: no polling
@@ -118,16 +119,16 @@ async def test_wait_returns_when_the_post_arrives_not_at_the_bound() -> None:
 
 @synchronously
 async def test_wait_gives_up_at_the_bound() -> None:
-    known, arrivals = FakeKnown(), features.Arrivals()
+    known, arrivals = FakeKnown(), Arrivals()
     started = time.monotonic()
-    assert not await features.wait_until_known(known, arrivals, "never", 0.1)
+    assert not await wait_until_known(known, arrivals, "never", 0.1)
     assert 0.09 <= time.monotonic() - started < 1.0
     assert len(arrivals) == 0
 
 
 @synchronously
 async def test_a_spurious_wake_checks_again_and_keeps_waiting() -> None:
-    known, arrivals = FakeKnown(), features.Arrivals()
+    known, arrivals = FakeKnown(), Arrivals()
 
     async def nudge() -> None:
         await asyncio.sleep(0.02)
@@ -137,21 +138,21 @@ async def test_a_spurious_wake_checks_again_and_keeps_waiting() -> None:
         arrivals.arrived("p")
 
     task = asyncio.create_task(nudge())
-    assert await features.wait_until_known(known, arrivals, "p", 5.0)
+    assert await wait_until_known(known, arrivals, "p", 5.0)
     await task
     assert known.checks == 3
 
 
 @synchronously
 async def test_a_lost_notification_costs_time_not_the_answer() -> None:
-    known, arrivals = FakeKnown(), features.Arrivals()
+    known, arrivals = FakeKnown(), Arrivals()
 
     async def arrive_silently() -> None:
         await asyncio.sleep(0.02)
         known.known.add("p")  # nobody calls arrived(): the final check finds it
 
     task = asyncio.create_task(arrive_silently())
-    assert await features.wait_until_known(known, arrivals, "p", 0.15)
+    assert await wait_until_known(known, arrivals, "p", 0.15)
     await task
 
 
@@ -196,7 +197,8 @@ def _setup(
     policy: CausalityPolicy, wait_s: float = 1.0
 ) -> tuple[FakeKnown, FakeComments, features.Causality, NewComment]:
     known = FakeKnown()
-    causality = features.Causality(policy, wait_s=wait_s, accept_s=3.0, known=known)
+    arrivals = KnownPostArrivals(known, Arrivals())
+    causality = features.Causality(policy, wait_s=wait_s, accept_s=3.0, arrivals=arrivals)
     return known, FakeComments(known), causality, NewComment(str(uuid.uuid4()), "hi")
 
 
@@ -232,7 +234,8 @@ async def test_wait_with_a_token_takes_the_comment_once_the_post_arrives() -> No
     async def arrive() -> None:
         await asyncio.sleep(0.03)
         known.known.add(new.post_id)
-        causality.arrivals.arrived(new.post_id)
+        assert isinstance(causality.arrivals, KnownPostArrivals)
+        causality.arrivals.arrivals.arrived(new.post_id)  # as the consumer does after its commit
 
     task = asyncio.create_task(arrive())
     comment, inserted, outcome = await features.create_comment_causally(

@@ -35,7 +35,7 @@ from typing import Any
 import asyncpg
 
 from async_impl.arrivals import Arrivals
-from async_impl.outbox import OutboxCommentRepository, queue_event
+from async_impl.outbox import HandOver, OutboxCommentRepository, queue_event
 from async_impl.relay import OutboxRelay
 from async_impl.schema import OUTBOX, held_comments, known_posts
 from blog import events, features
@@ -92,11 +92,16 @@ class HoldingCommentRepository(OutboxCommentRepository):
 
     COLS = CommentRepository.COLUMNS
 
-    def __init__(self, database: Database) -> None:
-        super().__init__(database)
+    def __init__(self, database: Database, hand_over: HandOver) -> None:
+        super().__init__(database, hand_over)
         self.database = database
 
     async def add_or_hold(
+        self, comment: Comment, request_id: str | None, until: datetime
+    ) -> tuple[Comment, bool]:
+        return await self._own_unit_of_work(self._add_or_hold(comment, request_id, until))
+
+    async def _add_or_hold(
         self, comment: Comment, request_id: str | None, until: datetime
     ) -> tuple[Comment, bool]:
         c = comment

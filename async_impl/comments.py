@@ -92,7 +92,7 @@ class CommentServicer(servicers.CommentReads):
         remaining = context.time_remaining()
         time_left = None if remaining is None else remaining - DEADLINE_MARGIN_S
         # The store checks the post against known_posts in the insert itself (no `posts` port).
-        store = HoldingCommentRepository(self.db)
+        store = HoldingCommentRepository(self.db, self.relay.published_later)
         try:
             comment, _, outcome = await features.create_comment_causally(
                 store, new, LaterModeration(), self.causality, token, time_left
@@ -102,7 +102,6 @@ class CommentServicer(servicers.CommentReads):
             raise NotFound(
                 f"post {new.post_id} not found (not known to the comments service)"
             ) from None
-        self.relay.published_later(store.queued)
         if outcome.waited_s is not None:
             self.metrics.inc("comments_waited")
             self.metrics.record_us("causality_wait_us", outcome.waited_s * 1e6)

@@ -3,7 +3,9 @@ one statement, so they commit together (the relay, async_impl.relay, publishes t
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from async_impl.schema import OUTBOX, known_posts
 from blog import events
@@ -39,13 +41,39 @@ async def queue_event(db: Executor, event: OutgoingEvent) -> None:
     )
 
 
+HandOver = Callable[[Sequence[OutgoingEvent]], None]  # the relay's fast path (published_later)
+R = TypeVar("R")
+
+
 class _Announcing:
     """Mixin for a repository whose inserts also queue the event `announce` makes of the entity,
-    in the same statement. The events of the inserts that happened wait in `queued`, for the
-    relay once the caller's unit of work has committed."""
+    in the same statement, and that is its own unit of work: each insert (one statement, or one
+    transaction) runs to its end and its events go to `hand_over` the moment it has committed.
 
-    queued: list[OutgoingEvent]
+    Why the repository hands them over, not its caller: once sent, a statement may commit
+    whatever the caller does next, and a caller can be cancelled at any await (a client that
+    gives up cancels its RPC's task). An event handed over by a cancelled caller never reached
+    the relay's fast path and waited for its sweep, a second later (docs/METHOD.md, The outbox:
+    events that miss the fast path). So the insert runs shielded from the caller's
+    cancellation, and its events are handed over when it completes, whoever still waits."""
+
+    queued: list[OutgoingEvent]  # committed, not handed over yet
+    hand_over: HandOver
     _pending: OutgoingEvent | None = None
+
+    async def _own_unit_of_work(self, work: Awaitable[R]) -> R:
+        """Await `work` (an insert of this repository) shielded from the caller's cancellation;
+        hand over what it queued once it is done."""
+        task = asyncio.ensure_future(work)
+        task.add_done_callback(self._hand_over_queued)
+        return await asyncio.shield(task)
+
+    def _hand_over_queued(self, _: asyncio.Future[Any]) -> None:
+        # Only committed inserts queue an event, so whatever is queued is safe to publish, even
+        # when the work failed afterwards.
+        queued, self.queued = self.queued, []
+        if queued:
+            self.hand_over(queued)
 
     def announce(self, entity: Any) -> OutgoingEvent:
         raise NotImplementedError
@@ -61,16 +89,20 @@ class _Announcing:
 
 
 class OutboxPostRepository(_Announcing, PostRepository):
-    """Posts whose insert also queues PostCreated."""
+    """Posts whose insert also queues PostCreated (on the Database: each insert autocommits)."""
 
-    def __init__(self, db: Executor) -> None:
+    def __init__(self, db: Executor, hand_over: HandOver) -> None:
         super().__init__(db)
         self.queued = []
+        self.hand_over = hand_over
 
     def announce(self, entity: Post) -> OutgoingEvent:
         return events.post_created(entity)
 
     async def add(self, post: Post, request_id: str | None = None) -> tuple[Post, bool]:
+        return await self._own_unit_of_work(self._add(post, request_id))
+
+    async def _add(self, post: Post, request_id: str | None) -> tuple[Post, bool]:
         stored, inserted = await super().add(post, request_id)
         self._keep(inserted)
         return stored, inserted
@@ -86,9 +118,10 @@ class OutboxCommentRepository(_Announcing, CommentRepository):
         f"WHERE EXISTS (SELECT 1 FROM {known_posts.name} WHERE id = $2::uuid)"
     )
 
-    def __init__(self, db: Executor) -> None:
+    def __init__(self, db: Executor, hand_over: HandOver) -> None:
         super().__init__(db)
         self.queued = []
+        self.hand_over = hand_over
 
     def announce(self, entity: Comment) -> OutgoingEvent:
         return events.comment_created(entity)
@@ -96,6 +129,9 @@ class OutboxCommentRepository(_Announcing, CommentRepository):
     async def add(
         self, comment: Comment, request_id: str | None = None
     ) -> tuple[Comment | None, bool]:
+        return await self._own_unit_of_work(self._add(comment, request_id))
+
+    async def _add(self, comment: Comment, request_id: str | None) -> tuple[Comment | None, bool]:
         stored, inserted = await super().add(comment, request_id)
         self._keep(inserted)
         return stored, inserted

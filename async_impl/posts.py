@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from async_impl.assembly import open_bus, open_store, start_relay
 from async_impl.outbox import OutboxPostRepository
-from blog.ports import PostStore
 from blog.rpc import servicers
 from blog.rpc.process import Assembly, run
 from blog.rpc.settings import ServiceSettings
@@ -14,12 +13,8 @@ from blog.rpc.settings import ServiceSettings
 async def assemble(settings: ServiceSettings, assembly: Assembly) -> None:
     database = await open_store(settings, assembly)
     relay = start_relay(database, await open_bus(settings, assembly), assembly)
-
-    def committed(store: PostStore) -> None:
-        assert isinstance(store, OutboxPostRepository)
-        relay.published_later(store.queued)
-
-    servicer = servicers.PostServicer(lambda: OutboxPostRepository(database), committed)
+    # Each post's statement hands its event to the relay as it commits (async_impl.outbox).
+    servicer = servicers.PostServicer(lambda: OutboxPostRepository(database, relay.published_later))
     assembly.registrations.append(servicers.post_service(servicer))
 
 

@@ -1,14 +1,16 @@
 """The outbox relay: publishes committed events to JetStream, then deletes them from the outbox.
 
-Two paths, one guarantee. The fast path publishes an event the moment the transaction that
-wrote it has committed (the writer hands it over in memory), so visibility does not wait for a
-poll or pay a SELECT. The sweep path polls the outbox table and publishes whatever is still
-there after a grace period: rows whose fast path failed (bus down), rows of a replica that died,
-rows from before a restart. Either way the row is deleted only after JetStream acknowledged the
-event, so nothing committed is ever lost. Publishing sets Nats-Msg-Id to the event id: when both
-paths (or two replicas) publish the same event, JetStream drops the copy, and consumers
-de-duplicate by event id beyond that window. Sweeps claim rows with FOR UPDATE SKIP LOCKED, so
-replicas share the work.
+Two paths, one guarantee. The fast path publishes an event the moment the transaction that wrote it
+has committed (the writer hands it over in memory), so visibility does not wait for a poll or pay a
+SELECT. The sweep path polls the outbox table and publishes whatever is still there after a grace
+period: rows whose fast path failed (bus down), rows of a replica that died, rows from before a
+restart. Either way the row is deleted only after JetStream acknowledged the event, so nothing
+committed is ever lost. A row the sweep finds although the bus was up when it was written, in this
+process's life, is counted apart (`events_swept_bus_up`): with every writer handing its events over
+as it commits (async_impl.outbox), it should stay 0, and a defect can no longer hide in the tail of
+a lag histogram. Publishing sets Nats-Msg-Id to the event id: when both paths (or two replicas)
+publish the same event, JetStream drops the copy, and consumers de-duplicate by event id beyond
+that window. Sweeps claim rows with FOR UPDATE SKIP LOCKED, so replicas share the work.
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ class OutboxRelay:
         self.publish_timeout_s = publish_timeout_s
         self._queue: asyncio.Queue[OutgoingEvent] = asyncio.Queue(max_queued)
         self._bus_ok = True  # cleared when a publish fails; the sweep finds out when it is back
+        # Rows written after this moment (this relay's start, or the bus's return after an
+        # outage) had a bus to go to: the fast path should have taken them.
+        self._bus_up_since = datetime.now(UTC)
         self._tasks: list[asyncio.Task[None]] = []
 
     def published_later(self, events: Iterable[OutgoingEvent]) -> None:
@@ -110,6 +115,7 @@ class OutboxRelay:
                         [e.event_id for e in pending],
                     )
             except Exception as error:  # the sweep will re-publish them: de-duplicated
+                self.metrics.inc("outbox_delete_failures")
                 log.warning("outbox fast path: delete failed: %s", error)
 
     async def _sweep_loop(self) -> None:
@@ -117,7 +123,9 @@ class OutboxRelay:
         while True:
             try:
                 swept = await self.sweep()
-                self._bus_ok = True
+                if not self._bus_ok:
+                    self._bus_ok = True
+                    self._bus_up_since = datetime.now(UTC)
                 backoff = self.sweep_interval_s
             except asyncio.CancelledError:
                 raise
@@ -148,9 +156,14 @@ class OutboxRelay:
                 f"DELETE FROM {OUTBOX} WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
             )
         now = datetime.now(UTC)
+        missed = 0
         for row in rows:
             self.metrics.record_us(
                 "outbox_sweep_delay_us", (now - row["created_at"]).total_seconds() * 1e6
             )
+            missed += self._bus_ok and row["created_at"] > self._bus_up_since
         self.metrics.inc("events_swept", len(rows))
+        if missed:
+            self.metrics.inc("events_swept_bus_up", missed)
+            log.warning("outbox sweep: %d event(s) missed the fast path with the bus up", missed)
         return len(rows)

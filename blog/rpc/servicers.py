@@ -21,25 +21,17 @@ from blog.v1 import api_pb2, api_pb2_grpc
 
 class PostServicer(api_pb2_grpc.PostServiceServicer):
     """PostService on a post store. `store()` gives the store of one request (async: one that
-    also queues PostCreated in the outbox); `committed(store)` runs once the post is stored
-    (async: hand the queued event to the relay)."""
+    also queues PostCreated in the outbox and hands it to the relay as it commits)."""
 
-    def __init__(
-        self,
-        store: Callable[[], PostStore],
-        committed: Callable[[PostStore], None] = lambda store: None,
-    ) -> None:
+    def __init__(self, store: Callable[[], PostStore]) -> None:
         self.store = store
-        self.committed = committed
 
     @rpc_method
     async def CreatePost(
         self, request: api_pb2.CreatePostRequest, context: grpc.aio.ServicerContext
     ) -> api_pb2.Post:
         new = NewPost.parse(request.title, request.body, request.request_id)
-        store = self.store()
-        post, _ = await features.create_post(store, new)
-        self.committed(store)
+        post, _ = await features.create_post(self.store(), new)
         reply = post_to_pb(post)
         # What a client must hand CreateComment to comment at once under the async `wait`
         # policy; the same for a retried request (it names the same post).

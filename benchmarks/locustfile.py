@@ -2,8 +2,12 @@
 
 Run by `lab bench`, or by hand against a running stack (with Locust's web UI):
     .venv/bin/locust -f benchmarks/locustfile.py --lab-stack .lab/sync/stack.json
-Closed loop (Locust's own model) by default; `--lab-rate R` switches to open loop: each user
-gets a fixed schedule (R / users per second) and latency counts from the scheduled start.
+Closed loop (Locust's own model) by default; `--lab-rate R` (or `--lab-rate-steps`) switches to
+open loop: each user runs a dispatcher (benchmarks/load/dispatcher.py) that sends its share of
+Poisson arrivals (R / users per second), each request in its own greenlet, whatever earlier
+requests are doing, so one operation's slow answers cannot delay another's start; latency
+counts from the scheduled start. `lab bench` runs one such user per generator process, and a
+run ends when every dispatcher has finished its schedule and drained its requests in flight.
 The lab records its own latencies in HDR histograms (us) and writes them, per process, to
 --lab-out at the end; Locust's statistics (rounded to whole ms under 100 ms) are a cross-check.
 
@@ -13,9 +17,10 @@ or a probe's TIMEOUT is reported to Locust as a failure of the operation, so wha
 counts is also in what Locust shows. --lab-request-log DIR writes one JSON line per request
 (benchmarks/load/request_log.py) to DIR/requests-<pid>.jsonl, for chaos experiments.
 
-Here: the lab's options, the test's life cycle and the user's task. Elsewhere: the gRPC user
-(benchmarks/load/grpc_user.py), this process's measurements (benchmarks/load/recorder.py) and
-its request log (benchmarks/load/request_logger.py).
+Here: the lab's options, the test's life cycle and the user's tasks. Elsewhere: the gRPC user
+(benchmarks/load/grpc_user.py), the arrivals (benchmarks/load/openloop.py) and their dispatcher,
+this process's measurements (benchmarks/load/recorder.py) and its request log
+(benchmarks/load/request_log.py).
 """
 
 # gevent must patch grpc before any channel exists (Locust's gRPC example does this first).
@@ -29,25 +34,27 @@ import os  # noqa: E402
 import random  # noqa: E402
 import time  # noqa: E402
 from collections import deque  # noqa: E402
+from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import gevent  # noqa: E402
 import grpc  # noqa: E402
 from locust import between, events, task  # noqa: E402
-from locust.runners import MasterRunner  # noqa: E402
+from locust.runners import LocalRunner, MasterRunner, WorkerRunner  # noqa: E402
 
+from benchmarks.load.dispatcher import Dispatcher  # noqa: E402
 from benchmarks.load.grpc_user import GrpcUser  # noqa: E402
-from benchmarks.load.openloop import Schedule  # noqa: E402
+from benchmarks.load.openloop import RateProfile, arrivals  # noqa: E402
 from benchmarks.load.recorder import Recorder  # noqa: E402
-from benchmarks.load.request_log import OK  # noqa: E402
-from benchmarks.load.request_logger import RequestLogger  # noqa: E402
+from benchmarks.load.request_log import OK, RequestLogger, RequestRecord  # noqa: E402
 from benchmarks.load.scenarios import (  # noqa: E402
     FROM_RECENT,
     NOTHING,
     OPERATIONS,
     RECENT_POSTS,
     SCENARIOS,
+    TIMEOUT_S,
     Context,
     Mix,
     Stubs,
@@ -73,6 +80,26 @@ def _lab_options(parser: Any) -> None:
         type=float,
         default=0.0,
         help="open loop: total requests/s over all users (0: closed loop)",
+    )
+    lab.add_argument(
+        "--lab-rate-steps",
+        default="",
+        help="open loop with a rate that changes: AT_S:RATE,AT_S:RATE,... (total over all "
+        "users, seconds from the start; e.g. 0:100,30:400,75:100); overrides --lab-rate",
+    )
+    lab.add_argument(
+        "--lab-duration-s",
+        type=float,
+        default=0.0,
+        help="open loop: the schedule's length after the warm-up (0: until Locust stops); at "
+        "its end no request starts, the ones in flight are waited for, and the run ends",
+    )
+    lab.add_argument(
+        "--lab-max-in-flight",
+        type=int,
+        default=0,
+        help="open loop: requests in flight at most per user; an arrival beyond it is not sent "
+        "and counted as GENERATOR_OVERFLOW (0: enough for every request to wait its deadline)",
     )
     lab.add_argument(
         "--lab-think-ms",
@@ -154,16 +181,57 @@ def _seed(options: Any) -> None:
         logger.warning("created %d seed posts, not yet known to every service", len(ids))
 
 
+MEASURING_FILE = "measuring-{pid}"  # in --lab-out: written when this process's warm-up ends
+DONE_MESSAGE = "lab_done"  # worker -> master: my dispatcher finished and drained
+
+
+def _open_loop(options: Any) -> RateProfile | None:
+    """The open-loop profile of the whole generator (all users), or None (closed loop)."""
+    end = options.lab_warmup_s + options.lab_duration_s if options.lab_duration_s > 0 else None
+    if options.lab_rate_steps:
+        return RateProfile.parse(options.lab_rate_steps, end)
+    if options.lab_rate > 0:
+        return RateProfile.constant(options.lab_rate, end)
+    return None
+
+
+@events.init.add_listener
+def _init(environment: Any, **_: Any) -> None:
+    """The master ends the run once every worker's dispatcher has finished (each says so)."""
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        done: set[str] = set()
+
+        def worker_done(message: Any, **__: Any) -> None:
+            done.add(str(message.data["worker"]))
+            if len(done) >= max(1, runner.worker_count):
+                gevent.spawn(runner.quit)
+
+        runner.register_message(DONE_MESSAGE, worker_done)
+
+
 @events.test_start.add_listener
 def _start(environment: Any, **_: Any) -> None:
     options = environment.parsed_options
     if not isinstance(environment.runner, MasterRunner):  # the master runs no users
+        allow_concurrent_calls(max(1, options.num_users or 1))  # closed loop: one call each
         _seed(options)
         REQUEST_LOG.start(options.lab_request_log)
+        gevent.spawn(_announce_measuring, options)
     RECORDER.t0 = time.monotonic()
     RECORDER.warmup_s = environment.parsed_options.lab_warmup_s
 
     gevent.spawn(RECORDER.sample_cpu)
+
+
+def _announce_measuring(options: Any) -> None:
+    """At the end of the warm-up, say so in --lab-out (the suite resets the services' own
+    histograms then, so theirs cover the measured window too)."""
+    gevent.sleep(options.lab_warmup_s)
+    if options.lab_out:
+        out = Path(options.lab_out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / MEASURING_FILE.format(pid=os.getpid())).touch()
 
 
 @events.test_stop.add_listener
@@ -182,45 +250,106 @@ class GeneratorError(Exception):
 
 
 class BlogUser(GrpcUser):
+    """Open loop: one dispatcher per user sending its share of the arrivals (the `run` task);
+    closed loop: one request at a time with think time between them (Locust's model)."""
+
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
         options = environment.parsed_options
-        rng = random.Random(options.lab_seed * 1_000_003 + id(self) % 1_000_003)
+        self.rng = random.Random(options.lab_seed * 1_000_003 + id(self) % 1_000_003)
         self.ctx = Context(
             self.stubs,
             _SEEDED,
-            rng,
+            self.rng,
             extra=RECORDER.add_extra,
             count=lambda name: RECORDER.counters.update([name]),
             created=_CREATED,
             from_recent=options.lab_scenario in FROM_RECENT,
         )
-        self.mix = Mix(options.lab_scenario, rng)
+        self.mix = Mix(options.lab_scenario, self.rng)
         users = max(1, environment.parsed_options.num_users or 1)
-        self.schedule = (
-            Schedule(options.lab_rate / users, time.monotonic(), poisson=True, rng=rng)
-            if options.lab_rate > 0
-            else None
-        )
+        profile = _open_loop(options)
+        self.profile = profile.scaled(1 / users) if profile else None
         think = options.lab_think_ms / 1000
         self._closed_wait = between(0.5 * think, 1.5 * think)
+        self.finished = False
+        self.dispatcher: Dispatcher | None = None
+
+    def on_stop(self) -> None:
+        """Locust stops this user (its time limit, or a stop from the UI): the requests it has
+        in flight finish, each within its deadline, before its channels close under them."""
+        if self.dispatcher is not None:
+            REQUEST_LOG.draining = True  # nothing new starts
+            self.dispatcher.pool.join(timeout=TIMEOUT_S + 1.0)
+        super().on_stop()
 
     def wait_time(self) -> float:
-        if self.schedule is None:
-            return self._closed_wait(self)
-        return max(0.0, self.schedule.peek() - time.monotonic())
+        return 3600.0 if self.profile else self._closed_wait(self)
 
     @task
     def step(self) -> None:
-        scheduled = self.schedule.next_start() if self.schedule else time.monotonic()
-        # Never before its scheduled start: Locust runs a user's first task at once (before any
-        # wait_time), and a timer may wake a little early.
+        if self.profile is None:
+            if not REQUEST_LOG.draining:
+                self.request(time.monotonic())
+            return
+        if self.finished:  # the schedule is over: idle until the run ends
+            gevent.sleep(1.0)
+            return
+        self.run_schedule(self.profile)
+
+    def run_schedule(self, profile: RateProfile) -> None:
+        """Send the profile's arrivals (open loop), drain, then tell the runner this user is
+        done (the run ends when every user is)."""
+        options = self.environment.parsed_options
+        limit = options.lab_max_in_flight or int(
+            min(MAX_IN_FLIGHT, max(100.0, max(s.rate for s in profile.steps) * (TIMEOUT_S + 1)))
+        )
+        allow_concurrent_calls(limit * max(1, self.environment.runner.user_count))
+        self.dispatcher = dispatcher = Dispatcher(
+            self.request,
+            max_in_flight=limit,
+            on_overflow=self.overflowed,
+            stopping=lambda: REQUEST_LOG.draining,
+        )
+        RECORDER.in_flight = lambda: dispatcher.in_flight
+        start = time.monotonic()
+        times = (start + t for t in arrivals(profile, self.rng))
+        drained = dispatcher.run(times, drain_s=TIMEOUT_S + 1.0)
+        if not drained:
+            logger.warning("requests still in flight %.0f s after the schedule", TIMEOUT_S + 1)
+        RECORDER.counters.update({"generator_overflow": dispatcher.overflowed})
+        self.finished = True
+        if profile.end_s is not None:
+            self._done()
+
+    def _done(self) -> None:
+        """Once every user of this process has finished: a worker tells the master, a single
+        process ends the run (in a greenlet of its own: quitting stops this user too)."""
+        global _FINISHED_USERS
+        _FINISHED_USERS += 1
+        runner = self.environment.runner
+        if _FINISHED_USERS < runner.user_count:
+            return
+        if isinstance(runner, WorkerRunner):
+            runner.send_message(DONE_MESSAGE, {"worker": runner.client_id})
+        elif isinstance(runner, LocalRunner):
+            gevent.spawn(runner.quit)
+
+    def overflowed(self, scheduled: float) -> None:
+        """An arrival the in-flight bound kept from being sent: counted and logged like any."""
+        op = self.mix.draw()
+        RECORDER.add(op, scheduled, None, scheduled, OVERFLOW)
+        REQUEST_LOG.add(RequestRecord(op, scheduled, scheduled, OVERFLOW))
+
+    def request(self, scheduled: float) -> None:
+        """One request of the mix, scheduled at `scheduled` (monotonic): sent now, timed from
+        its schedule, recorded, logged."""
+        # Never before its scheduled start (a timer may wake a little early).
         while (early := scheduled - time.monotonic()) > 0:
             gevent.sleep(early)
-        if REQUEST_LOG.draining:
-            return  # the experiment is ending: no request may start without being logged
         op = self.mix.draw()
-        self.ctx.sent = outcome = NOTHING
+        ctx = replace(self.ctx, sent=NOTHING)  # this request's own scratch (greenlets overlap)
+        outcome = NOTHING
         REQUEST_LOG.in_flight += 1
         unseen: Exception | None = None  # a failure no gRPC call showed to Locust
         sent = time.monotonic()
@@ -228,9 +357,9 @@ class BlogUser(GrpcUser):
         try:
             if self.bare:
                 call, plan = self.bare[op]
-                call(plan, timeout=5)
+                call(plan, timeout=TIMEOUT_S)
             else:
-                outcome = OPERATIONS[op](self.ctx)
+                outcome = OPERATIONS[op](ctx)
         except grpc.RpcError as failure:
             error = failure.code().name  # type: ignore[attr-defined]
         except TimeoutError as failure:
@@ -243,8 +372,19 @@ class BlogUser(GrpcUser):
         done = time.monotonic()
         RECORDER.add(op, scheduled, sent, done, error)
         if error is not None:
-            outcome = self.ctx.sent  # what was sent before the failure (a write's request id)
-        REQUEST_LOG.add(op, scheduled, done, error or OK, outcome)
+            outcome = ctx.sent  # what was sent before the failure (a write's request id)
+        REQUEST_LOG.add(
+            RequestRecord(
+                op,
+                scheduled,
+                done,
+                error or OK,
+                outcome.request_id,
+                outcome.id,
+                outcome.post_id,
+                sent,
+            )
+        )
         REQUEST_LOG.in_flight -= 1
         if unseen is not None:
             self.environment.events.request.fire(
@@ -258,6 +398,22 @@ class BlogUser(GrpcUser):
             )
 
 
+OVERFLOW = "GENERATOR_OVERFLOW"
+# The default bound on one user's requests in flight: every request of a rate of up to ~170/s
+# could wait out its 5 s deadline at once. Each blocked call holds a thread (below).
+MAX_IN_FLIGHT = 1000
+
+
+def allow_concurrent_calls(calls: int) -> None:
+    """Let `calls` blocking gRPC calls wait at once. Under gevent, grpc waits for each call's
+    completion on a thread of gevent's hub threadpool, which holds 10 threads by default: an
+    eleventh call in flight waited for a free thread, so a few slow calls delayed every other
+    one (measured: a 1 ms call took 0.9 s behind thirty 1 s calls; 1.2 ms with 100 threads)."""
+    threadpool = gevent.get_hub().threadpool
+    threadpool.maxsize = max(threadpool.maxsize, calls + 20)
+
+
+_FINISHED_USERS = 0  # users of this process whose schedule is over
 _LOGGED: set[str] = set()
 
 

@@ -1,7 +1,8 @@
 """The measurements of one generator process (benchmarks/locustfile.py): per operation, HDR
 histograms of the corrected (from the scheduled start) and service (from the send) latency,
-errors by status, extra histograms and counters of the scenarios, and the process's CPU; written
-to --lab-out DIR/generator-<pid>.json at test stop."""
+errors by status, extra histograms and counters of the scenarios; and the generator's own
+figures: its send lag (send - scheduled start, every request), its requests in flight and its
+CPU, sampled each second. Written to --lab-out DIR/generator-<pid>.json at test stop."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 import os
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,9 @@ class Recorder:
         self.errors: dict[str, Counter[str]] = {}
         self.counters: Counter[str] = Counter()
         self.cpu_samples: list[float] = []
+        self.send_lag = new_histogram()  # us, every measured request that was sent
+        self.in_flight: Callable[[], int] = lambda: 0  # the dispatcher's, when there is one
+        self.in_flight_samples: list[int] = []
         self.t0 = time.monotonic()
         self.warmup_s = 0.0
         self.first: float | None = None
@@ -37,17 +42,22 @@ class Recorder:
     def measuring(self, scheduled: float) -> bool:
         return scheduled >= self.t0 + self.warmup_s
 
-    def add(self, op: str, scheduled: float, sent: float, done: float, error: str | None) -> None:
+    def add(
+        self, op: str, scheduled: float, sent: float | None, done: float, error: str | None
+    ) -> None:
+        """One request (monotonic seconds); `sent` None: never sent (the generator's bound)."""
         if not self.measuring(scheduled):
             return
         self.first = scheduled if self.first is None else min(self.first, scheduled)
         self.last = scheduled if self.last is None else max(self.last, scheduled)
+        if sent is not None:
+            record(self.send_lag, (sent - scheduled) * 1e6)
         if error:
             self.errors.setdefault(op, Counter())[error] += 1
             return
         self.ok[op] += 1
         record(self.corrected.setdefault(op, new_histogram()), (done - scheduled) * 1e6)
-        record(self.service.setdefault(op, new_histogram()), (done - sent) * 1e6)
+        record(self.service.setdefault(op, new_histogram()), (done - (sent or scheduled)) * 1e6)
 
     def add_extra(self, name: str, value_us: float) -> None:
         record(self.extra.setdefault(name, new_histogram()), value_us)
@@ -71,6 +81,8 @@ class Recorder:
             "extra": {name: h.encode().decode() for name, h in self.extra.items()},
             "counters": dict(self.counters),
             "cpu_percent": self.cpu_samples,
+            "send_lag": self.send_lag.encode().decode() if self.send_lag.total_count else "",
+            "in_flight": self.in_flight_samples,
             "window_s": (
                 [self.first - self.t0, self.last - self.t0]
                 if self.first is not None and self.last is not None
@@ -81,10 +93,11 @@ class Recorder:
         path.write_text(json.dumps(data))
 
     def sample_cpu(self) -> None:
-        """Append this process's CPU percent to cpu_samples every second, for ever (run it in a
-        greenlet)."""
+        """Every second, for ever (run it in a greenlet): this process's CPU percent and its
+        requests in flight."""
         me = psutil.Process()
         me.cpu_percent(None)
         while True:
             gevent.sleep(1.0)
             self.cpu_samples.append(me.cpu_percent(None))
+            self.in_flight_samples.append(self.in_flight())

@@ -12,37 +12,45 @@ import time
 from pathlib import Path
 
 from benchmarks.load.hdr import merge, summary
+from benchmarks.load.scenarios import TIMEOUT_S
 from benchmarks.suite import cost
 from benchmarks.suite.context import ROOT, Load, RunContext
-from benchmarks.suite.profiles import GENERATOR_SPLIT_RATE, SATURATED_CPU_PERCENT
+from benchmarks.suite.profiles import (
+    GENERATOR_LAG_P99_MS,
+    GENERATOR_SPLIT_RATE,
+    SATURATED_CPU_PERCENT,
+)
 from benchmarks.suite.results import LatencySummary, LoadSummary, OperationSummary, RunSummary
 
 LOCUSTFILE = ROOT / "benchmarks" / "locustfile.py"
 
 
 def users_for(rate: float, users: int) -> int:
-    if users:
-        return users
-    if rate <= 0:
-        return 10
-    # Open loop: each user keeps one request in flight; ~10/s each leaves 100 ms per request
-    # before a user falls behind its schedule (and lateness is then measured, not hidden).
-    return max(5, min(200, math.ceil(rate / 10)))
+    """Closed loop: Locust users (default 10). Open loop: 0, each generator process runs one
+    user, a dispatcher of its share of the arrivals (benchmarks/load/dispatcher.py)."""
+    return (users or 10) if rate <= 0 else 0
+
+
+def generator_processes(ctx: RunContext, load: Load) -> int:
+    return ctx.config.generators or (2 if load.rate >= GENERATOR_SPLIT_RATE else 1)
 
 
 def locust_args(ctx: RunContext, load: Load, out: Path) -> list[str]:
-    total = load.warmup_s + load.duration_s
+    processes = generator_processes(ctx, load)
+    users = load.users if load.rate <= 0 else processes
+    # Open loop ends by itself once every dispatcher has finished its schedule and drained its
+    # requests in flight; Locust's own time limit is a safety net past that.
+    limit = load.warmup_s + load.duration_s + (TIMEOUT_S + 15 if load.rate > 0 else 0)
     args = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary"]
-    args += ["-u", str(load.users), "-r", str(load.users)]
-    args += ["-t", f"{math.ceil(total)}s", "--stop-timeout", "5"]
+    args += ["-u", str(users), "-r", str(users)]
+    args += ["-t", f"{math.ceil(limit)}s", "--stop-timeout", "5"]
     args += ["--csv", str(out / "locust"), "--csv-full-history"]
     args += ["--lab-stack", str(ctx.stack_file), "--lab-scenario", load.scenario]
     args += ["--lab-rate", str(load.rate), "--lab-seed-file", str(ctx.seed_file)]
     args += ["--lab-seed", str(ctx.config.seed), "--lab-warmup-s", str(load.warmup_s)]
-    args += ["--lab-out", str(out)]
+    args += ["--lab-duration-s", str(load.duration_s), "--lab-out", str(out)]
     if load.bare_routes is not None:
         args += ["--lab-bare", str(load.bare_routes)]
-    processes = ctx.config.generators or (2 if load.rate >= GENERATOR_SPLIT_RATE else 1)
     if processes > 1:
         args += ["--processes", str(processes)]  # master + workers, on this machine
     return args
@@ -64,7 +72,7 @@ def run_locust(ctx: RunContext, load: Load, out: Path) -> RunSummary:
             if ctx.config.progress and elapsed - shown >= 5:
                 shown = elapsed
                 print(f"      ... {min(elapsed, total):.0f}/{total:.0f} s", flush=True)
-            if elapsed > total + 120:
+            if elapsed > total + TIMEOUT_S + 120:
                 proc.kill()
                 raise RuntimeError(f"locust did not finish; see {out / 'locust.log'}")
     if proc.returncode not in (0, 1):  # 1: some requests failed, which we report ourselves
@@ -124,6 +132,9 @@ def summarize(out: Path, load: Load) -> LoadSummary:
     cpu = [s for f in files for s in f["cpu_percent"]]
     cpu_mean = max(per_process, default=0.0)
     total = all_ok + all_errors
+    lag = merge(f["send_lag"] for f in files if f.get("send_lag"))
+    overflow = counts.get("generator_overflow", 0)
+    lag_p99 = summary(lag).get("p99_ms") if lag.total_count else None
     return {
         "scenario": load.scenario,
         "mode": "open" if rate > 0 else "closed",
@@ -131,7 +142,7 @@ def summarize(out: Path, load: Load) -> LoadSummary:
         "achieved_rate": total / duration_s if duration_s else 0.0,
         "successful_rate": all_ok / duration_s if duration_s else 0.0,
         "duration_s": duration_s,
-        "users": load.users,
+        "users": load.users if rate <= 0 else len(files),  # open loop: a dispatcher each
         "generator_processes": len(files),
         "requests": total,
         "errors": all_errors,
@@ -142,4 +153,11 @@ def summarize(out: Path, load: Load) -> LoadSummary:
         "probe_counters": counts,
         "generator_cpu_percent": {"mean": cpu_mean, "max": max(cpu, default=0.0)},  # busiest
         "generator_saturated": cpu_mean >= SATURATED_CPU_PERCENT,
+        "generator_lag_ms": summary(lag),
+        "generator_overflow": overflow,
+        "generator_in_flight_max": max(
+            (n for f in files for n in f.get("in_flight", [])), default=0
+        ),
+        # Behind its schedule: its p99 send lag beyond the bound, or an arrival it could not send.
+        "generator_behind": bool(overflow) or (lag_p99 or 0.0) > GENERATOR_LAG_P99_MS,
     }

@@ -1,11 +1,14 @@
 """A measured scenario run: the Locust run, with the cost sampled around it (docs/METHOD.md,
 Cost), the services' own counters and, for async, the visibility lag the query service
-measured (docs/METHOD.md, Consistency). Writes <impl>/<label>/summary.json."""
+measured over the run's measured window (its histograms are reset when the generator's
+warm-up ends; docs/METHOD.md, Consistency). Writes <impl>/<label>/summary.json."""
 
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.load.hdr import merge, summary
@@ -35,19 +38,47 @@ def counters(stack: StackInfo) -> dict[str, dict[str, int]]:
     return totals
 
 
+class AtWarmupEnd:
+    """Runs `action` once, when the generator says its warm-up ended (benchmarks/locustfile.py
+    writes --lab-out/measuring-<pid>): the services' own histograms then cover the measured
+    window, as the generator's do, not the warm-up."""
+
+    def __init__(self, out: Path, action: Callable[[], object], timeout_s: float) -> None:
+        self.out, self.action, self.timeout_s = out, action, timeout_s
+        self.done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="warmup-end", daemon=True)
+
+    def __enter__(self) -> AtWarmupEnd:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        self._thread.join(timeout=5)
+
+    def _watch(self) -> None:
+        deadline = time.monotonic() + self.timeout_s
+        while not self.done.is_set() and time.monotonic() < deadline:
+            if any(self.out.glob("measuring-*")):
+                self.action()
+                return
+            time.sleep(0.02)
+
+
 def measured_run(ctx: RunContext, load: Load, out: Path) -> MeasuredRun:
     """A Locust run with cost sampling around it and the services' own measurements."""
     stack = ctx.stack
     if "bus" in stack:
         wait_quiet(stack, timeout_s=120)
-    if ctx.impl == "async":
-        metrics(stack, "query", reset=True)
+    reset_lag = (lambda: metrics(stack, "query", reset=True)) if "bus" in stack else (lambda: None)
+    reset_lag()
     counters_before = counters(stack)
     xacts_before = cost.db_transactions(stack)
     bus_before = cost.bus_counters(stack)
     sampler = cost.ProcessSampler(stack)
     sampler.start()
-    run = run_locust(ctx, load, out)
+    with AtWarmupEnd(out, reset_lag, timeout_s=load.warmup_s + 60):
+        run = run_locust(ctx, load, out)
     usage = sampler.stop()
     time.sleep(1.2)  # PostgreSQL publishes its statistics at most once a second
     xacts = cost.delta(cost.db_transactions(stack), xacts_before)
@@ -76,7 +107,7 @@ def measured_run(ctx: RunContext, load: Load, out: Path) -> MeasuredRun:
             for service, values in counters_after.items()
         },
     }
-    if ctx.impl == "async":
+    if "bus" in stack:
         result["visibility_lag_ms"] = visibility_lag(stack, out)
     (out / "summary.json").write_text(json.dumps(result, indent=2))
     return result

@@ -77,6 +77,10 @@ class LoadSummary(TypedDict):
     probe_counters: dict[str, int]
     generator_cpu_percent: GeneratorCpu
     generator_saturated: bool
+    generator_lag_ms: LatencySummary  # send - scheduled start, every request sent
+    generator_overflow: int  # arrivals not sent: the in-flight bound was reached
+    generator_in_flight_max: int  # the most requests in flight in any one second's sample
+    generator_behind: bool  # lag p99 > GENERATOR_LAG_P99_MS or any overflow: not the system's
 
 
 class MachineShares(TypedDict, total=False):

@@ -188,7 +188,8 @@ def scenario_runs(
             rate = RYW_MAX_RATE
         users = users_for(rate, config.users)
         label = f"{scenario}@{rate:g}" if rate > 0 else f"{scenario}@closed-{users}"
-        ctx.say(f"[{ctx.impl}] {label}: {users} users, {profile.warmup_s:g}+{duration:g} s")
+        how = f"{users} users" if rate <= 0 else "open loop"
+        ctx.say(f"[{ctx.impl}] {label}: {how}, {profile.warmup_s:g}+{duration:g} s")
         load = Load(scenario, rate, users, duration, profile.warmup_s)
         run = runs[label] = measured_run(ctx, load, ctx.impl_dir / label)
         run["vs_floor"] = {

@@ -1,5 +1,6 @@
 """The load of an experiment: the lab's locustfile in its own process (Locust patches the whole
-process with gevent), open loop at a fixed rate, writing one line per request."""
+process with gevent), open loop at a fixed rate (arrivals independent of each other's answers),
+writing one line per request, until the experiment drains it."""
 
 from __future__ import annotations
 
@@ -31,7 +32,6 @@ class Load:
         out: Path,
         *,
         rate: float,
-        users: int,
         max_s: float,
         seed: int = 1,
     ) -> Load:
@@ -45,10 +45,10 @@ class Load:
             str(LOCUSTFILE),
             "--headless",
             "--only-summary",
-            "-u",
-            str(users),
+            "-u",  # one user: the dispatcher of the open-loop arrivals (benchmarks/locustfile.py)
+            "1",
             "-r",
-            str(users),
+            "1",
             "-t",
             f"{math.ceil(max_s)}s",
             "--stop-timeout",

@@ -6,12 +6,10 @@ line per request; these records, not Locust's statistics, are the truth for ever
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
-# The record is written by the load generator, which may not import chaos: defined there.
-from benchmarks.load.request_log import OK, RequestRecord
+# The record is written (and read) by the load generator's module, which may not import chaos.
+from benchmarks.load.request_log import OK, RequestRecord, read_request_log
 
 __all__ = ["INDETERMINATE", "OK", "WRITES", "FaultWindow", "RequestRecord", "read_request_log"]
 
@@ -27,16 +25,3 @@ class FaultWindow:
     fault: str  # e.g. "kill-db:comments"
     injected_at: float  # epoch seconds
     restored_at: float  # epoch seconds
-
-
-def read_request_log(paths: Iterable[Path]) -> list[RequestRecord]:
-    """Every record of every generator process's file, ordered by scheduled start."""
-    records = [record for path in paths for record in _lines(path)]
-    return sorted(records, key=lambda r: r.scheduled)
-
-
-def _lines(path: Path) -> Iterator[RequestRecord]:
-    with open(path) as lines:
-        for line in lines:
-            if line.strip():
-                yield RequestRecord.from_json(line)

@@ -129,7 +129,6 @@ def run_attack(ctx: ExperimentContext, stack: Stack, prepared: Prepared, label: 
         prepared.seed_file,
         prepared.out,
         rate=ctx.profile.rate,
-        users=ctx.profile.users,
         max_s=max_s,
         seed=ctx.seed,
     )
@@ -207,7 +206,7 @@ def measure(
     result.update(
         profile=ctx.profile_name,
         phases=vars(ctx.profile.phases),
-        load={"rate": ctx.profile.rate, "users": ctx.profile.users},
+        load={"rate": ctx.profile.rate},
         times={
             "load_started_at": attack.load_started,
             "load_stopped_at": attack.load_stopped,

@@ -70,7 +70,6 @@ def run_chaos(config: ChaosConfig) -> Path:
         "profile": {
             "phases": vars(profile.phases),
             "rate": profile.rate,
-            "users": profile.users,
             "seed_posts": profile.seed_posts,
         },
         "machine": machine_meta(),

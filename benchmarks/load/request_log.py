@@ -23,6 +23,7 @@ from typing import TextIO
 import gevent
 
 OK = "OK"
+PARTIAL = "PARTIAL"  # an answer its server marked partial (a view without its comments)
 FLUSH_EVERY_S = 0.5  # the request log reaches the file at least this often
 STOP_FILE = "stop"  # in --lab-request-log DIR: start no more requests
 
@@ -34,7 +35,7 @@ class RequestRecord:
     op: str
     scheduled: float  # when it should have started (open loop: latency counts from here)
     end: float  # when its answer (or error) came back; = scheduled if never sent
-    status: str  # "OK", a gRPC status code name, "TIMEOUT", or "GENERATOR_<reason>"
+    status: str  # "OK", "PARTIAL", a gRPC status code name, "TIMEOUT", or "GENERATOR_<reason>"
     request_id: str = ""  # writes: the idempotency key sent
     id: str = ""  # writes that succeeded: the id acknowledged
     post_id: str = ""  # the post a comment was written on, or a read was about

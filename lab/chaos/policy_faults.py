@@ -26,7 +26,7 @@ from benchmarks.suite.measured import metrics
 from lab.chaos.phases import phase_of
 from lab.chaos.profiles import PROFILES
 from lab.chaos.records import FaultWindow, RequestRecord, read_request_log
-from lab.chaos.runner import ExperimentContext, run_experiment, slug
+from lab.chaos.runner import ExperimentContext, experiment_dir, run_experiment
 from lab.stack.stackfile import StackInfo
 
 
@@ -53,9 +53,9 @@ class FaultExperiments:
             counters=comments_counters,
         )
         result = run_experiment(ctx, impl, fault)
-        directory = Path(impl) / slug(fault)
-        records = read_request_log(sorted((out / directory / "requests").glob("requests-*.jsonl")))
-        return fault_run(result, records, policy, repetition, str(directory))
+        directory = experiment_dir(out, impl, fault, 1)
+        records = read_request_log(sorted((directory / "requests").glob("requests-*.jsonl")))
+        return fault_run(result, records, policy, repetition, str(directory.relative_to(out)))
 
 
 def comments_counters(stack: StackInfo) -> dict[str, int]:

@@ -9,9 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # The record is written (and read) by the load generator's module, which may not import chaos.
-from benchmarks.load.request_log import OK, RequestRecord, read_request_log
+from benchmarks.load.request_log import OK, PARTIAL, RequestRecord, read_request_log
 
-__all__ = ["INDETERMINATE", "OK", "WRITES", "FaultWindow", "RequestRecord", "read_request_log"]
+__all__ = [
+    "INDETERMINATE",
+    "OK",
+    "PARTIAL",
+    "WRITES",
+    "FaultWindow",
+    "RequestRecord",
+    "read_request_log",
+]
 
 WRITES = ("CreatePost", "CreateComment")
 # Statuses after which the client cannot know whether its write happened (Jepsen: indeterminate).

@@ -16,6 +16,7 @@ from typing import Any
 from benchmarks.suite.seeding import seed, wait_quiet
 from lab.chaos.audit import AuditReport, Observed, audit
 from lab.chaos.catchup import catch_up
+from lab.chaos.cells import cells
 from lab.chaos.coupling import dependencies, predicted_up
 from lab.chaos.experiment import experiment, write_experiment
 from lab.chaos.journal import JournalSummary, run_chaostoolkit, summarize_journal
@@ -24,7 +25,7 @@ from lab.chaos.observe import ConvergenceWatch, Found, find
 from lab.chaos.phases import availability, phase_p99
 from lab.chaos.profiles import ChaosProfile
 from lab.chaos.records import WRITES, FaultWindow, RequestRecord, read_request_log
-from lab.chaos.recovery import recovery_s
+from lab.chaos.recovery import recovery, recovery_s
 from lab.chaos.timeline import timeline, write_timeline_csv
 from lab.stack.config import StackOptions
 from lab.stack.control import ControlServer
@@ -60,13 +61,20 @@ def slug(fault: str) -> str:
     return fault.replace(":", "-")
 
 
-def run_experiment(ctx: ExperimentContext, impl: str, fault: str) -> dict[str, Any]:
+def experiment_dir(run_dir: Path, impl: str, fault: str, repetition: int) -> Path:
+    """Where one repetition of an experiment writes: results/<run-id>/<impl>/<fault>/rep-<n>."""
+    return run_dir / impl / slug(fault) / f"rep-{repetition}"
+
+
+def run_experiment(
+    ctx: ExperimentContext, impl: str, fault: str, repetition: int = 1
+) -> dict[str, Any]:
     """Run one experiment; return (and write to summary.json) what it measured. Its phases:
     a fresh stack, seeded (prepare), open-loop load around Chaos Toolkit's run (attack),
     everything applied and converged (settle), then the figures and the audit (measure)."""
-    out = ctx.run_dir / impl / slug(fault)
+    out = experiment_dir(ctx.run_dir, impl, fault, repetition)
     out.mkdir(parents=True, exist_ok=True)
-    label = f"[{impl} {fault}]"
+    label = f"[{impl} {fault}" + (f" #{repetition}]" if repetition > 1 else "]")
     ctx.say(f"{label} starting the stack ...")
     options = StackOptions(causality=ctx.causality)
     with (
@@ -77,6 +85,7 @@ def run_experiment(ctx: ExperimentContext, impl: str, fault: str) -> dict[str, A
         attack = run_attack(ctx, stack, prepared, label)
         records = settle(prepared, attack)
         result = measure(ctx, prepared, attack, records)
+    result["repetition"] = repetition
     _report(ctx, label, result)
     (out / "summary.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
@@ -280,7 +289,8 @@ def _measure(
         "audit": report.to_dict(),
     }
     if window is None:  # the fault never happened (or was never restored): nothing to time
-        result.update(availability={}, recovery_s={}, p99_ms={}, catch_up=None)
+        result.update(availability={}, recovery_s={}, recovery={}, p99_ms={}, cells={})
+        result["catch_up"] = None
         return result
     warmup_end = load_started + warmup_s
     end = max((r.scheduled for r in records), default=window.restored_at) + 1
@@ -289,9 +299,12 @@ def _measure(
     (out / "timeline.json").write_text(json.dumps(tl.to_dict()) + "\n")
     available = availability(records, window, warmup_end)
     p99 = phase_p99(records, window, warmup_end)
+    recoveries = recovery(records, window)
     result.update(
         availability={op: a.to_dict() for op, a in available.items()},
-        recovery_s=recovery_s(tl, window),
+        cells={op: c.to_dict() for op, c in cells(records, window).items()},
+        recovery_s=recovery_s(recoveries),
+        recovery={op: r.to_dict() for op, r in recoveries.items()},
         p99_ms={op: p.to_dict() for op, p in p99.items()},
         catch_up=catch_up(records, window).to_dict(),
         static={
@@ -317,13 +330,19 @@ def _report(ctx: ExperimentContext, label: str, result: dict[str, Any]) -> None:
             + (f"; converged at {_clock(times['converged_at'])}" if times["converged_at"] else "")
         )
         ctx.say(
-            f"{label} {'operation':14} {'before':>7} {'during':>7} {'after':>7} {'recovery':>9}"
+            f"{label} {'operation':14} {'before':>7} {'during':>7} {'p99 during':>11} "
+            f"{'n':>5} {'after':>7} {'recovery':>9} {'+/-':>6}"
         )
         for op, a in result["availability"].items():
-            rec = result["recovery_s"].get(op)
+            rec = result["recovery"].get(op, {})
+            cell = result["cells"].get(op, {})
+            seconds, resolution = rec.get("seconds"), rec.get("resolution_s")
+            p99 = cell.get("p99_ms")
             ctx.say(
-                f"{label} {op:14} {_pct(a['before'])} {_pct(a['during'])} {_pct(a['after'])} "
-                f"{'-' if rec is None else f'{rec:.2f} s':>9}"
+                f"{label} {op:14} {_pct(a['before'])} {_pct(a['during'])} "
+                f"{'-' if p99 is None else f'{p99:.0f} ms':>11} {cell.get('requests', 0):>5} "
+                f"{_pct(a['after'])} {'-' if seconds is None else f'{seconds:.3f} s':>9} "
+                f"{'' if resolution is None else f'{resolution * 1000:.0f} ms':>6}"
             )
     total = result["audit"]["total"]
     ctx.say(

@@ -22,6 +22,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--impl: choose from {list(IMPLS)}, got {args.impl!r}")
     if args.profile not in PROFILES:
         raise CliError(f"--profile: choose from {sorted(PROFILES)}, got {args.profile!r}")
+    if args.repeat < 0:
+        raise CliError(f"--repeat: a count of repetitions, 0 for the profile's; got {args.repeat}")
     faults = [f.strip() for f in (args.fault or "").split(",") if f.strip()]
     if bool(faults) == bool(args.matrix):
         raise CliError("give --fault FAULT[,FAULT...] or --matrix (the whole catalogue)")
@@ -43,11 +45,12 @@ def run(args: argparse.Namespace) -> int:
         keep_data=args.keep_data,
         seed=args.seed,
         causality=args.causality,
+        repeat=args.repeat,
     )
     run_dir = run_chaos(config)
     summary = json.loads((run_dir / "summary.json").read_text())
     print()
-    print(table(summary))
+    print(table(summary, impls))
     print(f"results: {run_dir}")
     if not summary["valid"]:
         failed = [f"{e['impl']} {e['fault']}" for e in summary["experiments"] if not e["valid"]]
@@ -83,6 +86,13 @@ def add_commands(sub: SubParsers) -> None:
         "--profile",
         default="quick",
         help="phase lengths and load: smoke (CI, seconds), quick (default), full",
+    )
+    chaos.add_argument(
+        "--repeat",
+        type=int,
+        default=0,
+        help="repetitions of every experiment, the implementations interleaved (default: the "
+        "profile's: smoke and quick 1, full 3); the matrix pools them",
     )
     chaos.add_argument("--seed", type=int, default=1, help="random seed of the load")
     chaos.add_argument(

@@ -11,7 +11,7 @@ from lab.chaos.catchup import catch_up
 from lab.chaos.figures import percentile
 from lab.chaos.phases import availability, phase_p99
 from lab.chaos.records import FaultWindow, RequestRecord
-from lab.chaos.recovery import recovery_s
+from lab.chaos.recovery import Recovery, recovery, recovery_s
 from lab.chaos.timeline import timeline, timeline_csv_rows, write_timeline_csv
 
 WINDOW = FaultWindow("kill-db:comments", injected_at=1000.0, restored_at=1005.0)
@@ -146,54 +146,58 @@ def per_second(op: str, seconds: range, bad: set[int], skip: frozenset[int] = fr
     ]
 
 
-def test_recovery_a_lucky_second_then_a_bad_one_is_not_recovered() -> None:
-    records = (
-        # down during the fault (0..4), good at 5 (lucky), bad at 6, good from 7 with a gap at 9
-        per_second("GetPost", range(-3, 15), bad={0, 1, 2, 3, 4, 6}, skip=frozenset({9}))
-        # never affected
-        + per_second("CreatePost", range(-3, 15), bad=set())
-        # down during the fault only, good from the restore's bucket on
-        + per_second("GetPostView", range(-3, 15), bad={1, 2})
-        # a bad second before the fault does not count
-        + per_second("ListPostViews", range(-3, 15), bad={-2})
-    )
-    tl = timeline(records, WINDOW, start=997.0, end=1015.0)
-    assert recovery_s(tl, WINDOW) == {
-        "CreatePost": 0.0,
-        "GetPost": 2.0,
-        "GetPostView": 0.0,  # back in the first whole bucket at the restore (5 - 5)
-        "ListPostViews": 0.0,
+def every(op: str, start: float, stop: float, gap: float, bad: set[int] = frozenset()) -> list:
+    """Requests of `op` every `gap` s from `start` (inclusive) to `stop` (exclusive); the i-th
+    (from 0) fails when i is in `bad`."""
+    n = round((stop - start) / gap)
+    return [rec(op, start + i * gap, "UNAVAILABLE" if i in bad else "OK") for i in range(n)]
+
+
+def test_recovery_is_the_first_request_that_starts_a_clean_second() -> None:
+    # GetPost every 0.1 s from 999 to 1010. The fault holds 1000..1005. Index 10 is at 1000.0.
+    # Failing: 1000.0..1005.1 (indices 10..61), then a lucky success at 1005.2 (62), one more
+    # failure at 1005.3 (63), and from 1005.4 (64) every request succeeds.
+    records = every("GetPost", 999.0, 1010.0, 0.1, bad=set(range(10, 62)) | {63})
+    got = recovery(records, WINDOW)["GetPost"]
+    assert got.seconds == pytest.approx(0.4)  # 1005.4 - 1005.0: the lucky 1005.2 is not it
+    assert got.resolution_s == pytest.approx(0.1)
+    assert got.failures_after == 0 and got.window_s == 1.0
+
+
+def test_a_later_relapse_is_counted_not_hidden() -> None:
+    # Back at the restore itself (1005.0 is a success, and the whole next second too), then a
+    # single failure at 1008.0 (index 90).
+    records = every("GetPost", 999.0, 1010.0, 0.1, bad=set(range(10, 50)) | {90})
+    got = recovery(records, WINDOW)["GetPost"]
+    assert got.seconds == pytest.approx(0.0)
+    assert got.failures_after == 1
+
+
+def test_an_operation_that_never_dropped_recovers_in_zero_and_one_without_data_has_none() -> None:
+    records = every("CreatePost", 999.0, 1010.0, 0.05) + every("ListPostViews", 999.0, 1003.0, 0.1)
+    got = recovery(records, WINDOW)
+    assert got["CreatePost"] == Recovery(0.0, pytest.approx(0.05), 0)
+    assert got["ListPostViews"].seconds is None  # no request after the restore: no evidence
+
+
+def test_never_back_when_no_whole_clean_window_fits_before_the_log_ends() -> None:
+    # Fails every other request after the restore: never a clean second.
+    flaky = every("GetPost", 999.0, 1010.0, 0.1, bad=set(range(10, 110, 2)))
+    # Clean only from 1009.5: the window would end past the log's last request (1009.9).
+    late = every("GetPostView", 999.0, 1010.0, 0.1, bad=set(range(10, 105)))
+    got = recovery(flaky + late, WINDOW)
+    assert got["GetPost"].seconds is None and got["GetPostView"].seconds is None
+
+
+def test_a_clean_window_needs_enough_requests() -> None:
+    # One request every 0.3 s: a one-second window holds 3 or 4 of them, fewer than 5.
+    # Failing from 1000.2 to 1005.0 (indices 4..20); from 1005.3 on every request succeeds.
+    records = every("ListComments", 999.0, 1012.0, 0.3, bad=set(range(4, 21)))
+    assert recovery(records, WINDOW, min_requests=5)["ListComments"].seconds is None
+    assert recovery(records, WINDOW, min_requests=3)["ListComments"].seconds == pytest.approx(0.3)
+    assert recovery_s(recovery(records, WINDOW, min_requests=3)) == {
+        "ListComments": pytest.approx(0.3)
     }
-
-
-def test_recovery_rounds_up_to_the_first_whole_bucket_after_a_restore_mid_second() -> None:
-    window = FaultWindow("kill-db:comments", injected_at=1000.0, restored_at=1005.4)
-    records = per_second("GetPost", range(0, 10), bad={0, 1, 2, 3, 4})
-    tl = timeline(records, window, start=1000.0, end=1010.0)
-    assert recovery_s(tl, window) == {"GetPost": pytest.approx(0.6)}
-
-
-def test_recovery_threshold() -> None:
-    # 99 of 100 ok in the last seconds: recovered at 0.99, not at 0.995
-    records = per_second("GetPost", range(0, 6), bad={0, 1, 2, 3, 4, 5})
-    for s in (6, 7):
-        records += [rec("GetPost", 1000.0 + s + i / 100) for i in range(99)]
-        records.append(rec("GetPost", 1000.0 + s + 0.995, "UNAVAILABLE"))
-    tl = timeline(records, WINDOW, start=1000.0, end=1008.0)
-    assert recovery_s(tl, WINDOW, threshold=0.99) == {"GetPost": 1.0}
-    assert recovery_s(tl, WINDOW, threshold=0.995) == {"GetPost": None}
-
-
-def test_never_recovered() -> None:
-    records = (
-        # good for a while after the restore, bad at the end of the log
-        per_second("GetPost", range(-2, 12), bad={0, 1, 2, 11})
-        # no request at all after the restore: no evidence
-        + per_second("CreatePost", range(-2, 5), bad=set())
-    )
-    tl = timeline(records, WINDOW, start=998.0, end=1012.0)
-    assert tl.ops == ("CreatePost", "GetPost")
-    assert recovery_s(tl) == {"CreatePost": None, "GetPost": None}
 
 
 def test_catch_up_counts_only_posts_acknowledged_at_least_1s_before_the_refusal() -> None:

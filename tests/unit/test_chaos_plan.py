@@ -33,14 +33,26 @@ def test_restore_target() -> None:
 def test_plan_interleaves_implementations_and_skips_what_does_not_apply() -> None:
     config = ChaosConfig(impls=["sync", "async"], faults=["kill-db:comments", "kill-bus"])
     assert plan(config) == [
-        ("sync", "kill-db:comments"),
-        ("async", "kill-db:comments"),
-        ("async", "kill-bus"),
+        (1, "sync", "kill-db:comments"),
+        (1, "async", "kill-db:comments"),
+        (1, "async", "kill-bus"),
     ]
-    matrix = plan(ChaosConfig(impls=["sync", "async"], faults=[], matrix=True))
+    matrix = [p[1:] for p in plan(ChaosConfig(impls=["sync", "async"], faults=[], matrix=True))]
     assert ("async", "kill-db:query") in matrix and ("sync", "kill-db:query") not in matrix
     assert len([p for p in matrix if p[0] == "sync"]) == 7  # 3 databases, 4 services
     assert len([p for p in matrix if p[0] == "async"]) == 9  # 4 databases, 4 services, bus
+
+
+def test_repetitions_reverse_the_order_every_other_time() -> None:
+    config = ChaosConfig(impls=["sync", "async"], faults=["kill-db:comments"], repeat=3)
+    assert plan(config) == [
+        (1, "sync", "kill-db:comments"),
+        (1, "async", "kill-db:comments"),
+        (2, "async", "kill-db:comments"),
+        (2, "sync", "kill-db:comments"),
+        (3, "sync", "kill-db:comments"),
+        (3, "async", "kill-db:comments"),
+    ]
 
 
 def test_static_dependencies_follow_the_topology() -> None:

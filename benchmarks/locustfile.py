@@ -220,6 +220,7 @@ def _start(environment: Any, **_: Any) -> None:
         gevent.spawn(_announce_measuring, options)
     RECORDER.t0 = time.monotonic()
     RECORDER.warmup_s = environment.parsed_options.lab_warmup_s
+    RECORDER.duration_s = environment.parsed_options.lab_duration_s
 
     gevent.spawn(RECORDER.sample_cpu)
 

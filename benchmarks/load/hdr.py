@@ -55,4 +55,22 @@ def summary(hist: HdrHistogram) -> LatencySummary:
     }
 
 
-__all__ = ["HIST_DIGITS", "LatencySummary", "new_histogram", "record", "merge", "summary"]
+def count_at_or_below(hist: HdrHistogram, value_us: float) -> int:
+    """How many recorded values are at most `value_us` (to the histogram's precision)."""
+    counted = 0
+    for item in hist.get_recorded_iterator():
+        if item.value_iterated_to > value_us:
+            break
+        counted += item.count_at_value_iterated_to
+    return counted
+
+
+__all__ = [
+    "HIST_DIGITS",
+    "LatencySummary",
+    "count_at_or_below",
+    "new_histogram",
+    "record",
+    "merge",
+    "summary",
+]

@@ -36,6 +36,10 @@ class Recorder:
         self.in_flight_samples: list[int] = []
         self.t0 = time.monotonic()
         self.warmup_s = 0.0
+        self.duration_s = 0.0  # the measured window's length, when the schedule has one
+        # Every operation's corrected latency, in the measured window's first and second half:
+        # a step whose halves disagree was not stationary (a queue growing, or a stall).
+        self.halves = (new_histogram(), new_histogram())
         self.first: float | None = None
         self.last: float | None = None
 
@@ -57,6 +61,9 @@ class Recorder:
             return
         self.ok[op] += 1
         record(self.corrected.setdefault(op, new_histogram()), (done - scheduled) * 1e6)
+        if self.duration_s:
+            second = scheduled >= self.t0 + self.warmup_s + self.duration_s / 2
+            record(self.halves[second], (done - scheduled) * 1e6)
         record(self.service.setdefault(op, new_histogram()), (done - (sent or scheduled)) * 1e6)
 
     def add_extra(self, name: str, value_us: float) -> None:
@@ -83,6 +90,7 @@ class Recorder:
             "cpu_percent": self.cpu_samples,
             "send_lag": self.send_lag.encode().decode() if self.send_lag.total_count else "",
             "in_flight": self.in_flight_samples,
+            "halves": [h.encode().decode() if h.total_count else "" for h in self.halves],
             "window_s": (
                 [self.first - self.t0, self.last - self.t0]
                 if self.first is not None and self.last is not None

@@ -1,16 +1,31 @@
-"""From repetitions to published figures (docs/METHOD.md, Noise): every figure of a run as the
-spread of its repetitions, sync and async compared figure by figure, and the benchmark's goals
-read off the medians (measured, never asserted)."""
+"""From repetitions to published figures (docs/METHOD.md, Noise, Capacity): every figure of a
+run as the spread of its repetitions, the capacity from one load curve over every repetition's
+steps (with bootstrap CIs), each pair of implementations compared figure by figure, and the
+benchmark's goals read off the medians (measured, never asserted)."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping, Sequence
 from typing import Literal, cast
 
-from benchmarks.suite.profiles import SATURATED_CPU_PERCENT
+from benchmarks.suite.capacity_fit import (
+    Crossing,
+    Interval,
+    Point,
+    bootstrap,
+    capacity,
+    half_width,
+    interval,
+    knee,
+    plateau,
+    ratio_interval,
+)
+from benchmarks.suite.profiles import SATURATED_CPU_PERCENT, SLO_ERROR_RATE, SLO_P99_MS
 from benchmarks.suite.results import (
     CapacityAggregate,
     Comparisons,
+    CurveFigures,
     ImplAggregate,
     ImplResult,
     ImplTargets,
@@ -20,14 +35,16 @@ from benchmarks.suite.results import (
     Repetition,
     RunAggregate,
     ScenarioCapacity,
+    SweepResult,
+    SweepStep,
     Targets,
 )
-from benchmarks.suite.stats import Spread, compare, relative_range, spread
+from benchmarks.suite.stats import Spread, compare, spread
 
 PERCENTILES = ("p50_ms", "p90_ms", "p99_ms", "p99.9_ms")
 HIGH_STEAL_PERCENT = 5.0  # hypervisor steal above this during a run makes it suspect
 GOAL_P50_OVER_BARE_CHAIN = 1.5  # at 50 req/s (the benchmark issue's goal)
-GOAL_CAPACITY_RELATIVE_RANGE = 0.10  # capacity moves by no more than this across repetitions
+GOAL_CAPACITY_HALF_WIDTH = 0.10  # the capacity's 95 % CI within +-10 % of it
 
 
 def per_impl(reps: Sequence[Repetition], impl: str) -> list[ImplResult]:
@@ -45,7 +62,8 @@ def aggregate(results: Sequence[ImplResult]) -> ImplAggregate:
         },
         "runs": {label: run_aggregate([r["runs"].get(label) for r in results]) for label in labels},
         "capacity": {
-            s: capacity_aggregate([r["capacity"].get(s) for r in results]) for s in scenarios
+            s: capacity_aggregate([r["capacity"][s] for r in results if s in r["capacity"]])
+            for s in scenarios
         },
     }
 
@@ -138,54 +156,137 @@ def invalid_reasons(run: MeasuredRun) -> list[str]:
     return reasons
 
 
-def capacity_aggregate(caps: Sequence[ScenarioCapacity | None]) -> CapacityAggregate:
-    indexed = [(i, c) for i, c in enumerate(caps, start=1) if c is not None]
-    rates = spread(c["capacity_rate"] for _, c in indexed)
+def point(step: SweepStep) -> Point:
+    """A valid step as a point of its load curve. A step whose latency grew past the SLO
+    during it counts with its second half's p99: the queue it ended with is the rate's."""
+    p99 = step["p99_ms"]
+    if step["growing"]:
+        p99 = max(p99 or 0.0, *(h or 0.0 for h in step["halves_p99_ms"]))
+    return Point(step["offered_rate"], p99, step["error_rate"], step["goodput_rate"])
+
+
+def capacity_at_slo(points: Sequence[Point]) -> Crossing:
+    return capacity(points, SLO_P99_MS, SLO_ERROR_RATE)
+
+
+def knee_of(points: Sequence[Point]) -> Crossing:
+    return knee(points, SLO_P99_MS, SLO_ERROR_RATE)
+
+
+def curve(sweeps: Sequence[SweepResult]) -> CurveFigures:
+    """One load curve from every repetition's steps: capacity, knee and plateau with their
+    bootstrap CIs (seeded: the same steps give the same figures), and each repetition's own
+    crossing beside them."""
+    points: list[Point] = []
+    per_repetition: list[float | None] = []
+    invalid: list[str] = []
+    for rep, sweep in enumerate(sweeps, start=1):
+        mine = [point(s) for s in sweep["steps"] if s["valid"]]
+        per_repetition.append(capacity_at_slo(mine).rate if mine else None)
+        points += mine
+        invalid += [
+            f"rep {rep} at {s['offered_rate']:g}/s: {'; '.join(s['flags'])}"
+            for s in sweep["steps"]
+            if not s["valid"]
+        ]
+    rng = random.Random(20)
+    cap = interval(points, capacity_at_slo, rng)
+    low, high = bootstrap(points, plateau, rng)
+    width = half_width(cap)
     return {
-        "capacity_rate": rates,
-        "bare_chain_rate": spread(c["bare_chain"]["capacity_rate"] for _, c in indexed),
-        "share_of_bare_chain": spread(c["share_of_bare_chain"] for _, c in indexed),
-        "relative_range": relative_range(rates) if rates else None,
-        "flags": {
-            "over_bare_chain": [i for i, c in indexed if c["over_bare_chain"]],
-            "lower_bound": [i for i, c in indexed if c["note"] is not None],
+        "capacity": cap,
+        "knee": interval(points, knee_of, rng),
+        "plateau": {
+            "value": plateau(points),
+            "kind": "estimate" if points else "none",
+            "low": low,
+            "high": high,
+            "confidence": cap["confidence"],
+            "replicates": cap["replicates"],
         },
+        "per_repetition": per_repetition,
+        "half_width": width,
+        "resolved": cap["kind"] == "estimate"
+        and width is not None
+        and width <= GOAL_CAPACITY_HALF_WIDTH,
+        "steps": len(points),
+        "invalid_steps": invalid,
     }
 
 
-def comparisons(agg: dict[str, ImplAggregate]) -> Comparisons:
-    """sync vs async for every figure both have (empty when one side did not run)."""
+def valid_points(sweeps: Sequence[SweepResult]) -> list[Point]:
+    return [point(s) for sweep in sweeps for s in sweep["steps"] if s["valid"]]
+
+
+def capacity_aggregate(caps: Sequence[ScenarioCapacity]) -> CapacityAggregate:
+    bare = [c["bare_chain"] for c in caps]
+    return {
+        "implementation": curve(caps),
+        "bare_chain": curve(bare),
+        "share_of_bare_chain": ratio_interval(
+            valid_points(bare), valid_points(caps), capacity_at_slo, random.Random(21)
+        ),
+    }
+
+
+def pairs(impls: Sequence[str]) -> list[tuple[str, str]]:
+    """Every pair of implementations, each once, in the order given ("sync|async", ...)."""
+    return [(a, b) for i, a in enumerate(impls) for b in impls[i + 1 :]]
+
+
+def comparisons(agg: dict[str, ImplAggregate], reps: Sequence[Repetition] = ()) -> Comparisons:
+    """Every pair of implementations, figure by figure: latency by the spread rule, capacity
+    by the CI of their ratio (both sides' steps resampled)."""
     out: Comparisons = {"latency": {}, "capacity": {}}
-    if not {"sync", "async"} <= agg.keys():
-        return out
-    sync, async_ = agg["sync"], agg["async"]
-    for label, run in sync["runs"].items():
-        other = async_["runs"].get(label)
-        if other is None:
-            continue
-        for op, o in run["operations"].items():
-            a = other["operations"].get(op)
-            if a is None:
+    for a, b in pairs(list(agg)):
+        pair = f"{a}|{b}"
+        first, second = agg[a], agg[b]
+        for label, run in first["runs"].items():
+            other = second["runs"].get(label)
+            if other is None:
                 continue
-            out["latency"].setdefault(label, {})[op] = {
-                pct: compare(o["latency_ms"][pct], a["latency_ms"][pct])
-                for pct in PERCENTILES
-                if pct in o["latency_ms"] and pct in a["latency_ms"]
-            }
-    for scenario, cap in sync["capacity"].items():
-        a_cap = async_["capacity"].get(scenario)
-        if cap["capacity_rate"] and a_cap and a_cap["capacity_rate"]:
-            out["capacity"][scenario] = compare(
-                cap["capacity_rate"], a_cap["capacity_rate"], higher_is_better=True
+            for op, o in run["operations"].items():
+                x = other["operations"].get(op)
+                if x is None:
+                    continue
+                out["latency"].setdefault(pair, {}).setdefault(label, {})[op] = {
+                    pct: compare(o["latency_ms"][pct], x["latency_ms"][pct], names=(a, b))
+                    for pct in PERCENTILES
+                    if pct in o["latency_ms"] and pct in x["latency_ms"]
+                }
+        for scenario in first["capacity"]:
+            if scenario not in second["capacity"]:
+                continue
+            steps_a = valid_points(
+                [r["impls"][a]["capacity"][scenario] for r in reps if a in r["impls"]]
             )
+            steps_b = valid_points(
+                [r["impls"][b]["capacity"][scenario] for r in reps if b in r["impls"]]
+            )
+            ratio = ratio_interval(steps_a, steps_b, capacity_at_slo, random.Random(22))
+            out["capacity"].setdefault(pair, {})[scenario] = {
+                "ratio": ratio,
+                "verdict": _capacity_verdict(ratio, a, b),
+            }
     return out
+
+
+def _capacity_verdict(ratio: Interval, a: str, b: str) -> str:
+    """The side with the higher capacity when the ratio's CI excludes 1, else "~"."""
+    if ratio["low"] is None or ratio["high"] is None or ratio["kind"] != "estimate":
+        return "n/a"
+    if ratio["low"] > 1:
+        return b
+    if ratio["high"] < 1:
+        return a
+    return "~"
 
 
 def targets(agg: dict[str, ImplAggregate]) -> Targets:
     """How close each implementation came to the benchmark's goals, on the medians."""
     out: Targets = {
         "p50_over_bare_chain_max": GOAL_P50_OVER_BARE_CHAIN,
-        "capacity_relative_range_max": GOAL_CAPACITY_RELATIVE_RANGE,
+        "capacity_half_width_max": GOAL_CAPACITY_HALF_WIDTH,
     }
     for impl, a in agg.items():
         over_bare = {
@@ -200,7 +301,7 @@ def targets(agg: dict[str, ImplAggregate]) -> Targets:
             for op, o in run["operations"].items()
             if o["vs_floor"]
         }
-        moved = {s: c["relative_range"] for s, c in a["capacity"].items()}
+        widths = {s: c["implementation"]["half_width"] for s, c in a["capacity"].items()}
         impl_targets: ImplTargets = {
             "p50_over_floor": over_floor,
             "p50_over_bare_chain": over_bare,
@@ -218,10 +319,10 @@ def targets(agg: dict[str, ImplAggregate]) -> Targets:
                 if "p99_ms" in run["lag_ms"].get("visibility_lag_us", {})
             }
             or None,
-            "capacity_relative_range": moved or None,
+            "capacity_half_width": widths or None,
             "capacity_within_10_percent": (
-                all(x is not None and x <= GOAL_CAPACITY_RELATIVE_RANGE for x in moved.values())
-                if moved
+                all(x is not None and x <= GOAL_CAPACITY_HALF_WIDTH for x in widths.values())
+                if widths
                 else None
             ),
         }

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.load.hdr import merge, summary
+from benchmarks.load.hdr import count_at_or_below, merge, summary
 from benchmarks.load.scenarios import TIMEOUT_S
 from benchmarks.suite import cost
 from benchmarks.suite.context import ROOT, Load, RunContext
@@ -19,6 +19,7 @@ from benchmarks.suite.profiles import (
     GENERATOR_LAG_P99_MS,
     GENERATOR_SPLIT_RATE,
     SATURATED_CPU_PERCENT,
+    SLO_P99_MS,
 )
 from benchmarks.suite.results import LatencySummary, LoadSummary, OperationSummary, RunSummary
 
@@ -133,6 +134,13 @@ def summarize(out: Path, load: Load) -> LoadSummary:
     cpu_mean = max(per_process, default=0.0)
     total = all_ok + all_errors
     lag = merge(f["send_lag"] for f in files if f.get("send_lag"))
+    within_slo = sum(
+        count_at_or_below(merge([p["corrected"]]), SLO_P99_MS * 1000)
+        for f in files
+        for p in f["ops"].values()
+        if p["corrected"]
+    )
+    halves = [merge(f["halves"][i] for f in files if f["halves"][i]) for i in (0, 1)]
     overflow = counts.get("generator_overflow", 0)
     lag_p99 = summary(lag).get("p99_ms") if lag.total_count else None
     return {
@@ -141,6 +149,7 @@ def summarize(out: Path, load: Load) -> LoadSummary:
         "offered_rate": rate if rate > 0 else None,
         "achieved_rate": total / duration_s if duration_s else 0.0,
         "successful_rate": all_ok / duration_s if duration_s else 0.0,
+        "goodput_rate": within_slo / duration_s if duration_s else 0.0,
         "duration_s": duration_s,
         "users": load.users if rate <= 0 else len(files),  # open loop: a dispatcher each
         "generator_processes": len(files),
@@ -148,6 +157,9 @@ def summarize(out: Path, load: Load) -> LoadSummary:
         "errors": all_errors,
         "error_rate": all_errors / total if total else 0.0,
         "latency_ms": summary(every),
+        "halves_p99_ms": [
+            h.get_value_at_percentile(99) / 1000 if h.total_count else None for h in halves
+        ],
         "operations": ops,
         "probe_ms": extra,
         "probe_counters": counts,

@@ -26,17 +26,20 @@ class Profile:
     scenarios: tuple[str, ...]
     duration_s: float
     warmup_s: float
-    sweep_rates: tuple[float, ...]
     sweep_scenarios: tuple[str, ...]
-    sweep_duration_s: float  # at least; longer at low rates (SWEEP_MIN_REQUESTS)
+    sweep_duration_s: float  # a grid step lasts at least this; longer at low rates (below)
     calibration_n: int
     seed_posts: int
-    refine_steps: int = 0  # bisections between the highest rate met and the lowest missed
     repetitions: int = 1  # of everything, the implementations interleaved (docs/METHOD.md, Noise)
     cpu_profile: bool = False  # py-spy every service during one extra run of the first scenario
-    # A sweep step runs long enough for this many requests (and at least sweep_duration_s): a
+    # A grid step runs long enough for this many requests (and at least sweep_duration_s): a
     # p99 over 2,000 requests rests on its 20 slowest, whatever the rate.
     sweep_min_requests: int = 0
+    # The capacity's pilot: these rates in order, short steps, until one misses the SLO; then a
+    # grid of `grid_points` rates around it (benchmarks/suite/sweep.py).
+    pilot_rates: tuple[float, ...] = (100, 200, 400, 600, 800, 1000, 1300)
+    pilot_duration_s: float = 3.0
+    grid_points: int = 8
 
 
 PROFILES: dict[str, Profile] = {
@@ -45,41 +48,42 @@ PROFILES: dict[str, Profile] = {
         scenarios=("mixed",),
         duration_s=3,
         warmup_s=1,
-        sweep_rates=(20,),
         sweep_scenarios=("mixed",),
-        sweep_duration_s=3,
+        sweep_duration_s=2,
         calibration_n=200,
         seed_posts=20,
         cpu_profile=True,
+        pilot_rates=(20, 40),
+        pilot_duration_s=1.5,
+        grid_points=3,
     ),
-    # `make bench`: both implementations, twice each (enough to show a spread), ~20 minutes.
+    # `make bench`: both implementations, twice each (enough to show a spread). Its capacity is
+    # a curve of 2 x 8 short steps: published with its CI, and marked not resolved when that
+    # is wider than the goal.
     "quick": Profile(
         scenarios=("mixed", "read_your_writes"),
         duration_s=15,
         warmup_s=3,
-        sweep_rates=(200, 400, 600, 800),
         sweep_scenarios=("mixed",),
         sweep_duration_s=5,
         sweep_min_requests=2000,
         calibration_n=1000,
         seed_posts=200,
-        refine_steps=2,
         repetitions=2,
         cpu_profile=True,
     ),
-    # The published report: every scenario, three repetitions (~20 minutes each).
+    # The published report: every scenario, three repetitions, a curve of 3 x 10 steps.
     "full": Profile(
         scenarios=("read_heavy", "write_heavy", "mixed", "read_your_writes"),
         duration_s=30,
         warmup_s=5,
-        sweep_rates=(200, 300, 400, 500, 600, 800, 1000),
         sweep_scenarios=("mixed",),
-        sweep_duration_s=10,
+        sweep_duration_s=8,
         sweep_min_requests=4000,
         calibration_n=3000,
         seed_posts=1000,
-        refine_steps=2,
         repetitions=3,
         cpu_profile=True,
+        grid_points=10,
     ),
 }

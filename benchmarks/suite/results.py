@@ -7,10 +7,13 @@ from __future__ import annotations
 from typing import Literal, NotRequired, TypedDict
 
 from benchmarks.load.hdr import LatencySummary
-from benchmarks.suite.stats import CapacityFlags, Comparison, Spread
+from benchmarks.suite.capacity_fit import Interval
+from benchmarks.suite.stats import Comparison, Spread
 
 __all__ = [
     "CapacityAggregate",
+    "CapacityComparison",
+    "CurveFigures",
     "Comparisons",
     "ComponentUsage",
     "CostSummary",
@@ -34,7 +37,6 @@ __all__ = [
     "Slo",
     "StackSummary",
     "SummaryDocument",
-    "SweepOutcome",
     "SweepResult",
     "SweepStep",
     "Targets",
@@ -65,6 +67,7 @@ class LoadSummary(TypedDict):
     offered_rate: float | None  # requests/s; None in a closed loop
     achieved_rate: float
     successful_rate: float
+    goodput_rate: float  # requests/s answered successfully within the SLO's latency
     duration_s: float  # the measured window
     users: int
     generator_processes: int
@@ -72,6 +75,7 @@ class LoadSummary(TypedDict):
     errors: int
     error_rate: float
     latency_ms: LatencySummary  # every operation together
+    halves_p99_ms: list[float | None]  # the measured window's first and second half (stationary?)
     operations: dict[str, OperationSummary]
     probe_ms: dict[str, LatencySummary]  # the scenario's own histograms (read_your_writes)
     probe_counters: dict[str, int]
@@ -123,19 +127,23 @@ class MeasuredRun(RunSummary):
 
 
 # --- capacity --------------------------------------------------------------------------------
-class SweepOutcome(TypedDict):
-    """What the sweep's choice of the next rate reads of a step."""
+class SweepStep(TypedDict):
+    """One step of a capacity sweep (benchmarks/suite/sweep.py)."""
 
+    phase: Literal["pilot", "grid"]
     offered_rate: float
-    meets_slo: bool
-
-
-class SweepStep(SweepOutcome):
     achieved_rate: float
-    p99_ms: float | None
+    p99_ms: float | None  # every operation together, from the scheduled start
+    halves_p99_ms: list[float | None]  # the measured window's first and second half
     error_rate: float
+    goodput_rate: float  # answered successfully within the SLO's latency, per second
+    generator_lag_p99_ms: float | None
     generator_saturated: bool
     steal_percent: float | None
+    meets_slo: bool
+    growing: bool  # latency grew past the SLO from the first half to the second: a queue
+    valid: bool  # readable as the system's behaviour at this rate (else: flags say why)
+    flags: list[str]
 
 
 class Slo(TypedDict):
@@ -144,21 +152,18 @@ class Slo(TypedDict):
 
 
 class SweepResult(TypedDict):
-    """One capacity sweep of a scenario (docs/METHOD.md, Capacity)."""
+    """One repetition's capacity steps of a scenario (docs/METHOD.md, Capacity)."""
 
     slo: Slo
-    capacity_rate: float | None  # the highest rate met below every rate missed
-    steps: list[SweepStep]  # in the order run
-    note: str | None  # set when no rate missed: the capacity is higher
+    pilot: list[SweepStep]  # the first repetition only: it chose the grid
+    grid: list[float]  # the rates, ascending (the same in every repetition)
+    steps: list[SweepStep]  # the grid's steps in the (random) order run
 
 
 class ScenarioCapacity(SweepResult):
-    """The implementation's sweep beside the bare chain's of the same shape."""
+    """The implementation's steps beside the bare chain's of the same shape."""
 
     bare_chain: SweepResult
-    share_of_bare_chain: float | None  # None when over 1: see over_bare_chain
-    share_is_upper_bound: bool  # the bare chain never missed: its capacity is higher
-    over_bare_chain: bool  # a measurement problem: the floor cannot be slower than the real thing
 
 
 class Profiled(TypedDict):
@@ -198,7 +203,7 @@ class ImplTargets(TypedDict):
     p50_within_1_5x_bare_chain: bool | None
     invalid_runs: list[str]  # "<label>: rep N: why"
     visibility_lag_p99_ms: dict[str, float] | None  # label -> p99 (async)
-    capacity_relative_range: dict[str, float | None] | None  # scenario -> (max-min)/median
+    capacity_half_width: dict[str, float | None] | None  # scenario -> CI half-width / capacity
     capacity_within_10_percent: bool | None
 
 
@@ -266,12 +271,23 @@ class RunAggregate(TypedDict):
     invalid: list[str]  # why a repetition's figures cannot be trusted ("rep 2: generator ...")
 
 
+class CurveFigures(TypedDict):
+    """What one load curve (every valid step of every repetition) says, with bootstrap CIs."""
+
+    capacity: Interval  # where the fitted p99 crosses the SLO
+    knee: Interval  # where the fitted p99 has doubled from its lowest-rate value
+    plateau: Interval  # the maximum sustained goodput (requests/s within the SLO)
+    per_repetition: list[float | None]  # each repetition's own crossing (its steps alone)
+    half_width: float | None  # the capacity CI's half-width as a share of it
+    resolved: bool  # a crossing within the grid, CI half-width within the goal
+    steps: int  # valid steps in the fit
+    invalid_steps: list[str]  # "rep N at R/s: why"
+
+
 class CapacityAggregate(TypedDict):
-    capacity_rate: Spread | None
-    bare_chain_rate: Spread | None
-    share_of_bare_chain: Spread | None  # repetitions with a valid share only
-    relative_range: float | None  # (max - min) / median of capacity_rate
-    flags: CapacityFlags
+    implementation: CurveFigures
+    bare_chain: CurveFigures
+    share_of_bare_chain: Interval  # capacity / the bare chain's, with its CI
 
 
 class ImplAggregate(TypedDict):
@@ -280,11 +296,18 @@ class ImplAggregate(TypedDict):
     capacity: dict[str, CapacityAggregate]  # scenario -> aggregate
 
 
-class Comparisons(TypedDict):
-    """sync vs async, per figure; present when both implementations ran."""
+class CapacityComparison(TypedDict):
+    """Two implementations' capacities: the second's over the first's, with its CI."""
 
-    latency: dict[str, dict[str, dict[str, Comparison]]]  # label -> operation -> pct -> cmp
-    capacity: dict[str, Comparison]  # scenario -> capacity (higher is better)
+    ratio: Interval
+    verdict: str  # the implementation with the higher capacity, or "~" (the CI spans 1)
+
+
+class Comparisons(TypedDict):
+    """Each pair of implementations ("A|B"), per figure; a pair is present when both ran."""
+
+    latency: dict[str, dict[str, dict[str, dict[str, Comparison]]]]  # pair -> label -> op -> pct
+    capacity: dict[str, dict[str, CapacityComparison]]  # pair -> scenario -> comparison
 
 
 class SummaryDocument(TypedDict):

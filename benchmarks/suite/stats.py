@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from statistics import median
-from typing import Literal, TypedDict
+from typing import TypedDict
 
-# How a comparison of two sides' repetitions reads (lower is better for every figure compared).
-Verdict = Literal["sync", "async", "~", "n/a"]
+# How a comparison of two sides' repetitions reads (lower is better for every figure compared):
+# the better side's name, "~" (no significant difference) or "n/a" (too few repetitions).
+Verdict = str
 MIN_REPETITIONS = 2  # below this a spread cannot be seen, so no difference can be claimed
 
 
@@ -26,10 +27,10 @@ class Spread(TypedDict):
 
 
 class Comparison(TypedDict):
-    """A figure of both implementations: which is better, if the spread allows saying so."""
+    """A figure of two implementations: which is better, if the spread allows saying so."""
 
-    sides: dict[str, Spread]  # "sync" and "async"
-    ratio: float | None  # async median / sync median
+    sides: dict[str, Spread]  # the first and the second implementation, by name
+    ratio: float | None  # second median / first median
     verdict: Verdict  # the better side, "~" within the spread, "n/a" too few repetitions
 
 
@@ -52,23 +53,33 @@ def relative_range(s: Spread) -> float | None:
     return (s["max"] - s["min"]) / s["median"] if s["median"] else None
 
 
-def verdict(sync: Spread, async_: Spread, higher_is_better: bool = False) -> Verdict:
-    """The better side when the two ranges are disjoint; "~" when they overlap."""
-    if sync["n"] < MIN_REPETITIONS or async_["n"] < MIN_REPETITIONS:
+def verdict(
+    a: Spread,
+    b: Spread,
+    higher_is_better: bool = False,
+    names: tuple[str, str] = ("sync", "async"),
+) -> Verdict:
+    """The better side's name when the two ranges are disjoint; "~" when they overlap."""
+    if a["n"] < MIN_REPETITIONS or b["n"] < MIN_REPETITIONS:
         return "n/a"
-    if sync["max"] < async_["min"]:
-        return "async" if higher_is_better else "sync"
-    if async_["max"] < sync["min"]:
-        return "sync" if higher_is_better else "async"
+    if a["max"] < b["min"]:
+        return names[1] if higher_is_better else names[0]
+    if b["max"] < a["min"]:
+        return names[0] if higher_is_better else names[1]
     return "~"
 
 
-def compare(sync: Spread, async_: Spread, higher_is_better: bool = False) -> Comparison:
-    """Latency-like figures by default (lower is better); capacity with higher_is_better."""
+def compare(
+    a: Spread,
+    b: Spread,
+    higher_is_better: bool = False,
+    names: tuple[str, str] = ("sync", "async"),
+) -> Comparison:
+    """Latency-like figures by default (lower is better)."""
     return {
-        "sides": {"sync": sync, "async": async_},
-        "ratio": async_["median"] / sync["median"] if sync["median"] else None,
-        "verdict": verdict(sync, async_, higher_is_better),
+        "sides": {names[0]: a, names[1]: b},
+        "ratio": b["median"] / a["median"] if a["median"] else None,
+        "verdict": verdict(a, b, higher_is_better, names),
     }
 
 
@@ -80,24 +91,3 @@ def ratios(
     return spread(
         n / d for n, d in zip(numerators, denominators, strict=True) if n is not None and d
     )
-
-
-class CapacityFlags(TypedDict):
-    """What makes a capacity figure unpublishable as it stands (docs/METHOD.md, Capacity)."""
-
-    over_bare_chain: list[int]  # repetitions whose capacity exceeded its own bare chain's
-    lower_bound: list[int]  # repetitions where no rate missed: capacity is at least this
-
-
-def over_bare_chain(capacity: float | None, bare: float | None) -> bool:
-    """A capacity above its own bare chain's: a measurement problem (the bare chain does
-    strictly less work), never a finding."""
-    return bool(capacity and bare and capacity > bare)
-
-
-def share_of_bare_chain(capacity: float | None, bare: float | None) -> float | None:
-    """The implementation's capacity as a share of its bare chain's, or None when either is
-    missing or the capacity is over its bare chain's (never a share over 100 %)."""
-    if not capacity or not bare or over_bare_chain(capacity, bare):
-        return None
-    return capacity / bare

@@ -75,11 +75,14 @@ def run_bench(config: BenchConfig) -> Path:
         return run_dir
     count = config.repeat or profile.repetitions
     reps: list[Repetition] = []
+    grids: dict[str, list[float]] = {}  # the capacity grids, chosen in the first repetition
     for rep in range(1, count + 1):
         # Counterbalanced (A B, B A, ...): neither side always runs on the warmer machine.
         order = list(config.impls) if rep % 2 else list(reversed(config.impls))
         say(config, f"== repetition {rep}/{count}: {', then '.join(order)}")
-        results = {impl: bench_impl(impl, config, run_dir / f"rep-{rep}", rep) for impl in order}
+        results = {
+            impl: bench_impl(impl, config, run_dir / f"rep-{rep}", rep, grids) for impl in order
+        }
         reps.append({"rep": rep, "order": order, "impls": results})
         # After every repetition: an interrupted run keeps what it measured.
         (run_dir / "summary.json").write_text(json.dumps(summarize(config, meta, reps), indent=2))
@@ -99,7 +102,7 @@ def summarize(config: BenchConfig, meta: MetaDocument, reps: list[Repetition]) -
         "repetitions": len(reps),
         "reps": reps,
         "aggregate": figures,
-        "comparisons": aggregate.comparisons(figures),
+        "comparisons": aggregate.comparisons(figures, reps),
         "targets": aggregate.targets(figures),
     }
 
@@ -122,7 +125,11 @@ def stack_under_test(
         say(config, f"[{impl}] stopping the stack")
 
 
-def bench_impl(impl: str, config: BenchConfig, rep_dir: Path, rep: int) -> ImplResult:
+def bench_impl(
+    impl: str, config: BenchConfig, rep_dir: Path, rep: int, grids: dict[str, list[float]]
+) -> ImplResult:
+    """One implementation in one repetition. `grids`: the capacity grids the first repetition's
+    pilots chose (filled by it, reused by the others)."""
     profile = PROFILES[config.profile]
     impl_dir = rep_dir / impl
     impl_dir.mkdir(parents=True, exist_ok=True)
@@ -142,7 +149,7 @@ def bench_impl(impl: str, config: BenchConfig, rep_dir: Path, rep: int) -> ImplR
             runs = scenario_runs(ctx, floors, routes, cpu_profile=rep == 1 and profile.cpu_profile)
             capacity: dict[str, ScenarioCapacity] = {}
             if config.sweep and config.rate > 0 and profile.sweep_scenarios:
-                capacity = capacities(ctx, routes)
+                capacity = capacities(ctx, routes, grids, random.Random(config.seed * 1000 + rep))
         return {
             "impl": impl,
             "stack": {"services": stack["services"]},

@@ -1,137 +1,174 @@
-"""Capacity (docs/METHOD.md, Capacity): step the offered rate until the SLO fails, for the
-implementation and for a bare chain of the same shape; the capacity is the highest rate that met
-the SLO, and the implementation's share of the bare chain's says what its own work costs."""
+"""Capacity steps (docs/METHOD.md, Capacity): a short pilot finds roughly where the SLO breaks,
+then a fixed grid of offered rates around it is run, each rate one step, in random order; the
+grid is kept for every later repetition, so that the steps of all repetitions are points of one
+load curve. The curve, its capacity and their confidence intervals are
+benchmarks/suite/capacity_fit.py's, over all repetitions (benchmarks/suite/aggregate.py).
+
+Every step is kept. One that cannot be read as the system's behaviour is marked invalid, with
+the reason, and left out of the fit: the generator fell behind its schedule (an arrival it
+could not send, or its send lag beyond GENERATOR_LAG_P99_MS), it achieved less than 98 % of the
+offered rate, or its two halves disagree while the second is the better one (a stall that
+passed, not a property of the rate). A step whose second half is the worse one beyond the SLO
+is a queue growing: the rate is past capacity, and the step counts as such.
+"""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+import random
 from pathlib import Path
+from typing import Literal
 
 from benchmarks.suite.context import Load, RunContext
 from benchmarks.suite.driver import run_locust, users_for
 from benchmarks.suite.profiles import SLO_ERROR_RATE, SLO_P99_MS, Profile
-from benchmarks.suite.results import (
-    RunSummary,
-    ScenarioCapacity,
-    SweepOutcome,
-    SweepResult,
-    SweepStep,
-)
+from benchmarks.suite.results import RunSummary, ScenarioCapacity, SweepResult, SweepStep
 from benchmarks.suite.seeding import wait_quiet
-from benchmarks.suite.stats import over_bare_chain, share_of_bare_chain
 
 SWEEP_WARMUP_S = 2.0
+MIN_ACHIEVED_SHARE = 0.98
+HALVES_FACTOR = 2.0  # halves whose p99s differ by more than this disagree
 
 
 def meets_slo(run: RunSummary) -> bool:
     p99 = run["latency_ms"].get("p99_ms")
-    return (
-        p99 is not None
-        and p99 <= SLO_P99_MS
-        and run["error_rate"] <= SLO_ERROR_RATE
-        and not run["generator_saturated"]
+    return p99 is not None and p99 <= SLO_P99_MS and run["error_rate"] <= SLO_ERROR_RATE
+
+
+def flags(run: RunSummary) -> tuple[list[str], bool]:
+    """Why a step cannot be read as the system's behaviour at its rate (empty: valid), and
+    whether its latency grew from the first half to the second past the SLO (a queue
+    growing: over capacity, and valid as such)."""
+    why = []
+    offered = run["offered_rate"] or 0.0
+    if run["generator_overflow"]:
+        why.append(f"generator could not send {run['generator_overflow']} arrivals")
+    lag = run["generator_lag_ms"].get("p99_ms")
+    if run["generator_behind"] and lag is not None:
+        why.append(f"generator send lag p99 {lag:.1f} ms")
+    if offered and run["achieved_rate"] < MIN_ACHIEVED_SHARE * offered:
+        why.append(f"achieved {run['achieved_rate']:.0f}/s of {offered:g}/s")
+    first, second = run["halves_p99_ms"]
+    growing = False
+    if first and second and max(first, second) > HALVES_FACTOR * min(first, second):
+        if second > first and second > SLO_P99_MS:
+            growing = True
+        elif first > SLO_P99_MS:
+            why.append(f"not stationary: p99 {first:.0f} ms then {second:.0f} ms")
+    return why, growing
+
+
+def step(
+    ctx: RunContext,
+    scenario: str,
+    rate: float,
+    bare_routes: Path | None,
+    out: Path,
+    phase: Literal["pilot", "grid"],
+) -> SweepStep:
+    """One step at `rate`: its own warm-up, long enough for the profile's requests."""
+    if "bus" in ctx.stack:
+        # An overloaded step leaves a backlog of events behind it; the next step must not pay
+        # for it (it would measure the previous step, not its own rate).
+        wait_quiet(ctx.stack, timeout_s=120)
+    profile = ctx.profile
+    duration = max(profile.sweep_duration_s, profile.sweep_min_requests / rate)
+    if phase == "pilot":
+        duration = profile.pilot_duration_s
+    load = Load(scenario, rate, users_for(rate, 0), duration, SWEEP_WARMUP_S, bare_routes)
+    run = run_locust(ctx, load, out)
+    why, growing = flags(run)
+    result: SweepStep = {
+        "phase": phase,
+        "offered_rate": rate,
+        "achieved_rate": run["achieved_rate"],
+        "p99_ms": run["latency_ms"].get("p99_ms"),
+        "halves_p99_ms": run["halves_p99_ms"],
+        "error_rate": run["error_rate"],
+        "goodput_rate": run["goodput_rate"],
+        "generator_lag_p99_ms": run["generator_lag_ms"].get("p99_ms"),
+        "generator_saturated": run["generator_saturated"],
+        "steal_percent": run["machine"].get("steal_percent"),
+        "meets_slo": meets_slo(run) and not growing,
+        "growing": growing,
+        "valid": not why,
+        "flags": why,
+    }
+    p99 = result["p99_ms"]
+    ctx.say(
+        f"      p99={'-' if p99 is None else f'{p99:.1f}'} ms errors={run['error_rate']:.2%} "
+        f"goodput={run['goodput_rate']:.0f}/s -> "
+        f"{'meets' if result['meets_slo'] else 'misses'} the SLO"
+        + (f" [invalid: {'; '.join(why)}]" if why else "")
+        + (" [latency growing]" if growing else "")
     )
+    return result
 
 
-def met(steps: Sequence[SweepOutcome], rate: float) -> bool:
-    """A rate meets the SLO unless every run at it missed (a miss is always run twice)."""
-    return any(s["meets_slo"] for s in steps if s["offered_rate"] == rate)
-
-
-def capacity(steps: Sequence[SweepOutcome]) -> float | None:
-    """The highest offered rate that met the SLO below every rate that missed it."""
-    rates = {s["offered_rate"] for s in steps}
-    ceiling = min((r for r in rates if not met(steps, r)), default=math.inf)
-    return max((r for r in rates if met(steps, r) and r < ceiling), default=None)
-
-
-def next_rate(steps: Sequence[SweepOutcome], profile: Profile) -> float | None:
-    """The stepped sweep: the profile's rates in order until one misses the SLO, then
-    `refine_steps` bisections between the capacity so far and the lowest rate missed."""
-    tried = [s["offered_rate"] for s in steps]
-    last = steps[-1] if steps else None
-    if last and not last["meets_slo"] and tried.count(last["offered_rate"]) == 1:
-        # A miss is confirmed by a second run at the same rate before the sweep believes it:
-        # one stall of the machine (a noisy neighbour) can cost an 8 s step its p99.
-        return float(last["offered_rate"])
-    if all(met(steps, r) for r in tried):
-        remaining = [r for r in profile.sweep_rates if r not in tried]
-        return remaining[0] if remaining else None
-    refinements = len({r for r in tried if r not in profile.sweep_rates})
-    low = capacity(steps) or 0.0  # the ladder's first rate missed: bisect below it
-    high = min(r for r in tried if not met(steps, r))
-    if refinements >= profile.refine_steps:
-        return None
-    middle = float(round((low + high) / 2))
-    return None if middle in tried or middle <= low else middle
-
-
-def sweep(ctx: RunContext, scenario: str, bare_routes: Path | None) -> SweepResult:
-    """Stepped offered rates until the SLO fails: the capacity is the last rate that met it.
-    With bare_routes, the same sweep against the bare chain."""
+def pilot(
+    ctx: RunContext, scenario: str, bare_routes: Path | None, prefix: Path
+) -> list[SweepStep]:
+    """The profile's pilot rates in order, short steps, until one misses the SLO."""
     steps: list[SweepStep] = []
-    what = "bare chain" if bare_routes else ctx.impl
-    while (rate := next_rate(steps, ctx.profile)) is not None:
-        if "bus" in ctx.stack:
-            # An overloaded step leaves a backlog of events behind it; the next step must not
-            # pay for it (it would measure the previous step, not its own rate).
-            wait_quiet(ctx.stack, timeout_s=120)
-        users = users_for(rate, 0)
-        ctx.say(f"[{ctx.impl}] capacity sweep {scenario} ({what}): {rate:g}/s ...")
-        prefix = "bare-sweep" if bare_routes else "sweep"
-        attempt = 1 + sum(1 for s in steps if s["offered_rate"] == rate)
-        retry = f"-try{attempt}" if attempt > 1 else ""  # a repeated rate gets its own files
-        out = ctx.impl_dir / f"{prefix}-{scenario}@{rate:g}{retry}"
-        duration = max(ctx.profile.sweep_duration_s, ctx.profile.sweep_min_requests / rate)
-        load = Load(scenario, rate, users, duration, SWEEP_WARMUP_S, bare_routes)
-        run = run_locust(ctx, load, out)
-        passed = meets_slo(run)
-        steps.append(
-            {
-                "offered_rate": rate,
-                "achieved_rate": run["achieved_rate"],
-                "p99_ms": run["latency_ms"].get("p99_ms"),
-                "error_rate": run["error_rate"],
-                "generator_saturated": run["generator_saturated"],
-                "steal_percent": run["machine"].get("steal_percent"),
-                "meets_slo": passed,
-            }
-        )
-        ctx.say(
-            f"      p99={run['latency_ms'].get('p99_ms', float('nan')):.1f} ms "
-            f"errors={run['error_rate']:.2%} -> {'meets' if passed else 'misses'} the SLO"
-        )
-    best = capacity(steps)
+    for rate in ctx.profile.pilot_rates:
+        ctx.say(f"[{ctx.impl}] capacity pilot {scenario} ({_what(ctx, bare_routes)}): {rate:g}/s")
+        steps.append(step(ctx, scenario, rate, bare_routes, prefix / f"pilot@{rate:g}", "pilot"))
+        if not steps[-1]["meets_slo"]:
+            break
+    return steps
+
+
+def grid(pilot_steps: list[SweepStep], profile: Profile) -> list[float]:
+    """The rates to run: `grid_points` evenly from half the highest rate the pilot met to 1.2
+    times the first it missed (or, if it missed none, up to its highest rate's 1.5 times)."""
+    met = [s["offered_rate"] for s in pilot_steps if s["meets_slo"]]
+    missed = [s["offered_rate"] for s in pilot_steps if not s["meets_slo"]]
+    top = 1.2 * min(missed) if missed else 1.5 * max(met)
+    bottom = 0.5 * (max(met) if met else min(missed) / 2)
+    n = profile.grid_points
+    return [float(round(bottom + (top - bottom) * i / (n - 1), -1) or 10) for i in range(n)]
+
+
+def sweep(
+    ctx: RunContext,
+    scenario: str,
+    bare_routes: Path | None,
+    rates: list[float] | None,
+    rng: random.Random,
+) -> SweepResult:
+    """The grid (from a pilot when `rates` is None), its steps in random order."""
+    what = _what(ctx, bare_routes)
+    prefix = ctx.impl_dir / f"{'bare-sweep' if bare_routes else 'sweep'}-{scenario}"
+    pilot_steps = pilot(ctx, scenario, bare_routes, prefix) if rates is None else []
+    rates = rates or grid(pilot_steps, ctx.profile)
+    order = list(rates)
+    rng.shuffle(order)
+    steps = []
+    for n, rate in enumerate(order, 1):
+        ctx.say(f"[{ctx.impl}] capacity {scenario} ({what}): {rate:g}/s ({n}/{len(order)})")
+        steps.append(step(ctx, scenario, rate, bare_routes, prefix / f"grid@{rate:g}", "grid"))
     return {
         "slo": {"p99_ms": SLO_P99_MS, "error_rate": SLO_ERROR_RATE},
-        "capacity_rate": best,
+        "pilot": pilot_steps,
+        "grid": rates,
         "steps": steps,
-        "note": None
-        if any(not met(steps, s["offered_rate"]) for s in steps)
-        else "never missed: capacity is higher",
     }
 
 
-def compare(real: SweepResult, chain: SweepResult) -> ScenarioCapacity:
-    """The implementation's sweep with the bare chain's beside it."""
-    return {
-        **real,
-        "bare_chain": chain,
-        "share_of_bare_chain": share_of_bare_chain(real["capacity_rate"], chain["capacity_rate"]),
-        # The bare chain met the SLO at every rate tried: its capacity is higher still, so the
-        # share is at most this.
-        "share_is_upper_bound": chain["note"] is not None,
-        # The bare chain does strictly less work than the implementation: a capacity above its
-        # own is the noise of the machine, never a share over 100 % (docs/METHOD.md, Capacity).
-        "over_bare_chain": over_bare_chain(real["capacity_rate"], chain["capacity_rate"]),
-    }
+def _what(ctx: RunContext, bare_routes: Path | None) -> str:
+    return "bare chain" if bare_routes else ctx.impl
 
 
-def capacities(ctx: RunContext, routes: Path) -> dict[str, ScenarioCapacity]:
-    """Sweep each of the profile's sweep scenarios, on the stack and on the bare chain of the
-    same shape running beside it (its routes file), one after the other."""
-    return {
-        scenario: compare(sweep(ctx, scenario, None), sweep(ctx, scenario, routes))
-        for scenario in ctx.profile.sweep_scenarios
-    }
+def capacities(
+    ctx: RunContext, routes: Path, grids: dict[str, list[float]], rng: random.Random
+) -> dict[str, ScenarioCapacity]:
+    """Each of the profile's sweep scenarios on the stack and on the bare chain of the same
+    shape beside it. `grids` holds the rates of each (impl, scenario, chain) once a pilot has
+    chosen them (the first repetition's), and is filled here."""
+    out: dict[str, ScenarioCapacity] = {}
+    for scenario in ctx.profile.sweep_scenarios:
+        key = f"{ctx.impl}/{scenario}"
+        real = sweep(ctx, scenario, None, grids.get(key), rng)
+        chain = sweep(ctx, scenario, routes, grids.get(f"{key}/bare"), rng)
+        grids[key], grids[f"{key}/bare"] = real["grid"], chain["grid"]
+        out[scenario] = {**real, "bare_chain": chain}
+    return out

@@ -1,20 +1,37 @@
 """The plain-text tables `lab bench` prints at the end: every figure as median [min-max] over the
-repetitions, and sync vs async marked only where the ranges do not overlap (docs/METHOD.md,
-Noise)."""
+repetitions, each implementation's p99 marked lower than another's only where the ranges do not
+overlap (docs/METHOD.md, Noise), and each capacity with its confidence interval."""
 
 from __future__ import annotations
 
+from benchmarks.suite.capacity_fit import Interval
 from benchmarks.suite.profiles import SLO_P99_MS
-from benchmarks.suite.results import CapacityAggregate, Comparisons, RunAggregate, SummaryDocument
+from benchmarks.suite.results import (
+    CapacityAggregate,
+    Comparisons,
+    CurveFigures,
+    RunAggregate,
+    SummaryDocument,
+)
 from benchmarks.suite.stats import Spread
 
-MARKS = {"sync": "sync<", "async": "async<", "~": "~", "n/a": ""}
-CAPACITY_VERDICTS = {
-    "sync": "sync higher, beyond the spread",
-    "async": "async higher, beyond the spread",
-    "~": "no significant difference",
-    "n/a": "one repetition: no verdict",
-}
+
+def mark(verdict: str) -> str:
+    """A comparison's verdict as the table shows it: the lower side's name, or ~."""
+    return {"~": "~", "n/a": ""}.get(verdict, f"{verdict}<")
+
+
+def interval_text(i: Interval, digits: int = 0) -> str:
+    if i["value"] is None:
+        return "-"
+    value = f"{i['value']:.{digits}f}"
+    if i["kind"] == "lower_bound":
+        value = f">= {value}"
+    elif i["kind"] == "upper_bound":
+        value = f"<= {value}"
+    if i["low"] is None or i["high"] is None:
+        return value
+    return f"{value} [{i['low']:.{digits}f}-{i['high']:.{digits}f}]"
 
 
 def fmt(s: Spread | None, digits: int = 1) -> str:
@@ -29,7 +46,8 @@ def table(doc: SummaryDocument) -> str:
     n = doc["repetitions"]
     lines = [
         f"{n} repetition(s), implementations interleaved; figures: median [min-max]; "
-        "'sync<'/'async<': lower p99 beyond the spread, '~': no significant difference"
+        "'X<': X's p99 lower beyond the spread, '~': no significant difference; capacity: "
+        "estimate [95 % CI] from every step of every repetition"
     ]
     for impl, agg in doc["aggregate"].items():
         lines.append("")
@@ -41,10 +59,16 @@ def table(doc: SummaryDocument) -> str:
             lines += run_lines(impl, label, run, doc["comparisons"])
         for scenario, cap in agg["capacity"].items():
             lines.append(capacity_line(impl, scenario, cap))
-    if doc["comparisons"]["capacity"]:
-        lines.append("")
-        for scenario, cmp in doc["comparisons"]["capacity"].items():
-            lines.append(f"capacity {scenario}: {CAPACITY_VERDICTS[cmp['verdict']]}")
+    for pair, by_scenario in doc["comparisons"]["capacity"].items():
+        a, b = pair.split("|")
+        for scenario, cmp in by_scenario.items():
+            verdict = cmp["verdict"]
+            said = {"~": "no significant difference", "n/a": "no verdict"}.get(
+                verdict, f"{verdict} higher beyond the CI"
+            )
+            lines.append(
+                f"capacity {scenario}: {b} / {a} = {interval_text(cmp['ratio'], 2)}: {said}"
+            )
     return "\n".join(lines)
 
 
@@ -52,13 +76,19 @@ def run_lines(impl: str, label: str, run: RunAggregate, cmp: Comparisons) -> lis
     lines = [f"{impl:6} {label:32} achieved {fmt(run['achieved_rate'])}/s"]
     lines += [f"{'':6}   INVALID {why}" for why in run["invalid"]]
     for op, o in run["operations"].items():
-        verdict = cmp["latency"].get(label, {}).get(op, {}).get("p99_ms")
+        verdicts = [
+            by_label[label][op]["p99_ms"]["verdict"]
+            for by_label in cmp["latency"].values()
+            if "p99_ms" in by_label.get(label, {}).get(op, {})
+            and impl in by_label[label][op]["p99_ms"]["sides"]
+        ]
+        wins = [v for v in verdicts if v == impl]
         lines.append(
             f"{'':6}   {op:30} {fmt(o['latency_ms'].get('p50_ms'), 2):>20} "
             f"{fmt(o['latency_ms'].get('p99_ms'), 2):>20} "
             f"{fmt(o['vs_floor'], 2) if o['vs_floor'] else '-':>8} "
             f"{fmt(o['vs_bare_chain'], 2) if o['vs_bare_chain'] else '-':>8} "
-            f"{MARKS[verdict['verdict']] if verdict else '':>6}"
+            f"{mark(impl) if wins else ('~' if '~' in verdicts else ''):>6}"
         )
     for name, pcts in run["lag_ms"].items():
         if name in ("visibility_lag_us", "comment_status_lag_us"):
@@ -74,23 +104,20 @@ def run_lines(impl: str, label: str, run: RunAggregate, cmp: Comparisons) -> lis
     return lines
 
 
-def cap_n(cap: CapacityAggregate) -> int:
-    return cap["capacity_rate"]["n"] if cap["capacity_rate"] else 0
+def curve_text(c: CurveFigures) -> str:
+    return (
+        f"{interval_text(c['capacity'])}/s"
+        + (f" (+-{c['half_width']:.0%})" if c["half_width"] is not None else "")
+        + ("" if c["resolved"] else " NOT RESOLVED")
+        + f", knee {interval_text(c['knee'])}/s, plateau {interval_text(c['plateau'])}/s"
+        + f", {c['steps']} steps"
+        + (f", {len(c['invalid_steps'])} invalid" if c["invalid_steps"] else "")
+    )
 
 
 def capacity_line(impl: str, scenario: str, cap: CapacityAggregate) -> str:
-    flags = cap["flags"]
-    notes = []
-    if flags["lower_bound"]:
-        notes.append(f"never missed in rep {flags['lower_bound']}: at least this")
-    if flags["over_bare_chain"]:
-        notes.append(f"MEASUREMENT PROBLEM: above its bare chain in rep {flags['over_bare_chain']}")
-    moved = cap["relative_range"]
     return (
         f"{impl:6} capacity at SLO (p99<={SLO_P99_MS:g} ms, errors<=0.1%) {scenario}: "
-        f"{fmt(cap['capacity_rate'], 0)}/s"
-        + (f" (moved {moved:.0%})" if moved is not None and cap_n(cap) > 1 else "")
-        + f"; bare chain of the same shape: {fmt(cap['bare_chain_rate'], 0)}/s"
-        + (f"; share {fmt(cap['share_of_bare_chain'], 2)}" if cap["share_of_bare_chain"] else "")
-        + (f" ({'; '.join(notes)})" if notes else "")
+        f"{curve_text(cap['implementation'])}; bare chain of the same shape: "
+        f"{curve_text(cap['bare_chain'])}; share {interval_text(cap['share_of_bare_chain'], 2)}"
     )

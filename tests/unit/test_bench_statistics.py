@@ -3,22 +3,21 @@ over repetitions and the over-100 % flag (docs/METHOD.md, Noise and Capacity).""
 
 from __future__ import annotations
 
+import math
 from typing import cast
 
 import pytest
 
 from benchmarks.suite import aggregate
-from benchmarks.suite.profiles import Profile
 from benchmarks.suite.results import (
     ImplResult,
     MeasuredRun,
     Repetition,
     ScenarioCapacity,
     SweepResult,
+    SweepStep,
 )
-from benchmarks.suite.stats import compare, relative_range, share_of_bare_chain, spread, verdict
-from benchmarks.suite.sweep import capacity, next_rate
-from benchmarks.suite.sweep import compare as compare_sweeps
+from benchmarks.suite.stats import compare, relative_range, spread, verdict
 
 
 def test_spread_is_median_and_range_of_what_exists() -> None:
@@ -56,62 +55,6 @@ def test_verdict_only_beyond_the_spread(
     assert cmp["ratio"] == pytest.approx(b["median"] / a["median"])
 
 
-def test_a_capacity_above_its_bare_chain_is_never_a_share() -> None:
-    assert share_of_bare_chain(300, 400) == 0.75
-    assert share_of_bare_chain(350, 300) is None  # 117 %: a measurement problem
-    assert share_of_bare_chain(None, 300) is None
-    assert share_of_bare_chain(300, None) is None
-
-
-def sweep_result(rates_met: dict[float, bool]) -> SweepResult:
-    steps = [
-        {
-            "offered_rate": r,
-            "meets_slo": ok,
-            "achieved_rate": r,
-            "p99_ms": 10.0 if ok else 90.0,
-            "error_rate": 0.0,
-            "generator_saturated": False,
-            "steal_percent": 0.0,
-        }
-        for r, ok in rates_met.items()
-    ]
-    best = capacity(steps)  # type: ignore[arg-type]
-    missed = not all(rates_met.values())
-    return cast(
-        SweepResult,
-        {
-            "slo": {"p99_ms": 50.0, "error_rate": 0.001},
-            "capacity_rate": best,
-            "steps": steps,
-            "note": None if missed else "never missed: capacity is higher",
-        },
-    )
-
-
-def test_sweep_comparison_flags_over_bare_chain() -> None:
-    real = sweep_result({200: True, 300: True, 350: True, 400: False})
-    bare = sweep_result({200: True, 300: True, 350: False})
-    cap = compare_sweeps(real, bare)
-    assert cap["capacity_rate"] == 350 and cap["bare_chain"]["capacity_rate"] == 300
-    assert cap["over_bare_chain"] and cap["share_of_bare_chain"] is None
-    fine = compare_sweeps(sweep_result({200: True, 300: False}), bare)
-    assert not fine["over_bare_chain"] and fine["share_of_bare_chain"] == pytest.approx(200 / 300)
-
-
-def test_sweep_bisects_below_the_first_rate_when_it_misses() -> None:
-    profile = Profile(("mixed",), 1, 1, (200, 400), ("mixed",), 1, 1, 1, refine_steps=2)
-    steps = [{"offered_rate": 200.0, "meets_slo": False}]
-    assert next_rate(steps, profile) == 200.0  # a miss is confirmed first
-    steps.append({"offered_rate": 200.0, "meets_slo": False})
-    assert next_rate(steps, profile) == 100.0
-    steps.append({"offered_rate": 100.0, "meets_slo": True})
-    assert next_rate(steps, profile) == 150.0
-    steps.append({"offered_rate": 150.0, "meets_slo": True})
-    assert next_rate(steps, profile) is None  # refine_steps bisections done
-    assert capacity(steps) == 150.0  # type: ignore[arg-type]
-
-
 def run(p50: float, p99: float, bare_p50: float, lag_p99: float | None = None) -> MeasuredRun:
     op = {
         "ok": 100,
@@ -138,11 +81,44 @@ def run(p50: float, p99: float, bare_p50: float, lag_p99: float | None = None) -
     return cast(MeasuredRun, r)
 
 
-def impl_result(impl: str, r: MeasuredRun, cap: float, bare_cap: float) -> ImplResult:
-    caps = compare_sweeps(
-        sweep_result({cap: True, cap + 50: False}),
-        sweep_result({bare_cap: True, bare_cap + 50: False}),
-    )
+def grid_step(rate: float, p99_ms: float, **overrides: object) -> SweepStep:
+    step = {
+        "phase": "grid",
+        "offered_rate": rate,
+        "achieved_rate": rate,
+        "p99_ms": p99_ms,
+        "halves_p99_ms": [p99_ms, p99_ms],
+        "error_rate": 0.0,
+        "goodput_rate": rate if p99_ms <= 50 else rate / 2,
+        "generator_lag_p99_ms": 1.0,
+        "generator_saturated": False,
+        "steal_percent": 0.0,
+        "meets_slo": p99_ms <= 50,
+        "growing": False,
+        "valid": True,
+        "flags": [],
+    }
+    step.update(overrides)
+    return cast(SweepStep, step)
+
+
+def sweep_result(capacity_rate: float, noise: float = 1.0) -> SweepResult:
+    """Steps at 100..600/s of a curve whose p99 is 10 ms at 100/s and crosses 50 ms at
+    `capacity_rate` (log-linear), each p99 times `noise`."""
+    slope = math.log10(5) / (capacity_rate - 100)
+    steps = [grid_step(r, noise * 10 ** (1 + slope * (r - 100))) for r in range(100, 601, 50)]
+    return {
+        "slo": {"p99_ms": 50.0, "error_rate": 0.001},
+        "pilot": [],
+        "grid": [s["offered_rate"] for s in steps],
+        "steps": steps,
+    }
+
+
+def impl_result(
+    impl: str, r: MeasuredRun, cap: float, bare_cap: float, noise: float = 1.0
+) -> ImplResult:
+    caps = {**sweep_result(cap, noise), "bare_chain": sweep_result(bare_cap)}
     return cast(
         ImplResult,
         {
@@ -163,15 +139,15 @@ def test_aggregate_and_compare_over_repetitions() -> None:
             "order": ["sync", "async"],
             "impls": {
                 "sync": impl_result("sync", run(2.0, 10.0, 1.6), 300, 400),
-                "async": impl_result("async", run(4.0, 30.0, 2.0, lag_p99=9.0), 250, 400),
+                "async": impl_result("async", run(4.0, 30.0, 2.0, lag_p99=9.0), 450, 500),
             },
         },
         {
             "rep": 2,
             "order": ["async", "sync"],
             "impls": {
-                "sync": impl_result("sync", run(2.2, 12.0, 1.7), 450, 400),  # over its chain
-                "async": impl_result("async", run(4.4, 11.0, 2.1, lag_p99=31.0), 250, 400),
+                "sync": impl_result("sync", run(2.2, 12.0, 1.7), 300, 400, noise=1.05),
+                "async": impl_result("async", run(4.4, 11.0, 2.1, lag_p99=31.0), 450, 500),
             },
         },
     ]
@@ -180,24 +156,42 @@ def test_aggregate_and_compare_over_repetitions() -> None:
     assert op["latency_ms"]["p50_ms"]["median"] == pytest.approx(2.1)
     assert op["vs_bare_chain"] is not None
     assert op["vs_bare_chain"]["values"] == [1.25, pytest.approx(2.2 / 1.7)]
-    cmp = aggregate.comparisons(figures)
-    p50 = cmp["latency"]["mixed@50"]["CreatePost"]["p50_ms"]
-    p99 = cmp["latency"]["mixed@50"]["CreatePost"]["p99_ms"]
+    cmp = aggregate.comparisons(figures, reps)
+    p50 = cmp["latency"]["sync|async"]["mixed@50"]["CreatePost"]["p50_ms"]
+    p99 = cmp["latency"]["sync|async"]["mixed@50"]["CreatePost"]["p99_ms"]
     assert p50["verdict"] == "sync" and p50["ratio"] == pytest.approx(4.2 / 2.1)
     assert p99["verdict"] == "~"  # async 11-30 overlaps sync 10-12
     sync_cap = figures["sync"]["capacity"]["mixed"]
-    assert sync_cap["flags"]["over_bare_chain"] == [2]
-    assert sync_cap["share_of_bare_chain"] is not None
-    assert sync_cap["share_of_bare_chain"]["values"] == [0.75]  # rep 2 has no share
-    assert sync_cap["relative_range"] == pytest.approx(150 / 375)
-    assert cmp["capacity"]["mixed"]["verdict"] == "sync"
+    curve = sync_cap["implementation"]
+    assert curve["capacity"]["kind"] == "estimate" and curve["steps"] == 22
+    assert curve["capacity"]["value"] == pytest.approx(300, rel=0.03)
+    assert curve["per_repetition"][0] == pytest.approx(300, rel=1e-6)
+    assert curve["resolved"] and curve["half_width"] is not None and curve["half_width"] < 0.1
+    assert sync_cap["bare_chain"]["capacity"]["value"] == pytest.approx(400, rel=1e-6)
+    assert sync_cap["share_of_bare_chain"]["value"] == pytest.approx(0.75, rel=0.03)
+    capacity_cmp = cmp["capacity"]["sync|async"]["mixed"]
+    assert capacity_cmp["verdict"] == "async"
+    assert capacity_cmp["ratio"]["value"] == pytest.approx(1.5, rel=0.03)
     goals = aggregate.targets(figures)
     sync_goals, async_goals = goals["sync"], goals["async"]
     assert isinstance(sync_goals, dict) and isinstance(async_goals, dict)
-    assert sync_goals["capacity_within_10_percent"] is False
-    assert async_goals["capacity_within_10_percent"] is True
+    assert sync_goals["capacity_within_10_percent"] is True
     assert async_goals["visibility_lag_p99_ms"] == {"mixed@50": 20.0}
     assert async_goals["p50_within_1_5x_bare_chain"] is False  # 4.0 / 2.0 = 2.0
+
+
+def test_invalid_steps_stay_out_of_the_fit_and_are_listed() -> None:
+    sweep = sweep_result(300)
+    sweep["steps"][0] = grid_step(100, 900.0, valid=False, flags=["generator send lag p99 40 ms"])
+    curve = aggregate.curve([sweep])
+    assert curve["steps"] == len(sweep["steps"]) - 1
+    assert curve["invalid_steps"] == ["rep 1 at 100/s: generator send lag p99 40 ms"]
+    assert curve["capacity"]["value"] == pytest.approx(300, rel=1e-6)
+
+
+def test_a_step_whose_queue_grew_counts_with_its_worse_half() -> None:
+    step = grid_step(250, 20.0, halves_p99_ms=[10.0, 400.0], growing=True)
+    assert aggregate.point(step).p99_ms == 400.0
 
 
 def test_a_suspect_repetition_is_flagged_not_dropped() -> None:

@@ -1,0 +1,118 @@
+"""The capacity estimator on synthetic load curves with known crossing points (docs/METHOD.md,
+Capacity): exact on noiseless curves, within a stated tolerance and inside its CI on noisy ones,
+bounds when the curve does not cross within the grid."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from benchmarks.suite.capacity_fit import (
+    Point,
+    capacity,
+    crossing,
+    half_width,
+    interval,
+    isotonic,
+    knee,
+    plateau,
+    ratio_interval,
+)
+
+SLO, ERRORS = 50.0, 0.001
+
+
+def mm1_p99_ms(rate: float, capacity_rate: float, service_ms: float = 5.0) -> float:
+    """A queue's p99 rising as 1/(1-rho): the model of a load curve near saturation."""
+    rho = rate / capacity_rate
+    return service_ms / (1 - rho) if rho < 1 else math.inf
+
+
+def grid(lo: float, hi: float, n: int) -> list[float]:
+    return [lo + (hi - lo) * i / (n - 1) for i in range(n)]
+
+
+def test_isotonic_pools_adjacent_violators() -> None:
+    assert isotonic([1, 3, 2, 4], [1, 1, 1, 1]) == [1, 2.5, 2.5, 4]
+    assert isotonic([5, 4, 3], [1, 1, 2]) == [3.75, 3.75, 3.75]
+    assert isotonic([1, 2, 3], [1, 1, 1]) == [1, 2, 3]
+
+
+def test_crossing_interpolates_between_grid_rates_and_gives_bounds_outside() -> None:
+    assert crossing([100, 200], [0.0, 2.0], 1.0).rate == pytest.approx(150.0)
+    assert crossing([100, 200], [0.0, 2.0], 1.0).kind == "estimate"
+    assert crossing([100, 200], [0.0, 0.5], 1.0).kind == "lower_bound"
+    assert crossing([100, 200], [1.5, 2.0], 1.0).kind == "upper_bound"
+    assert crossing([], [], 1.0).kind == "none"
+
+
+def test_a_noiseless_curve_gives_the_exact_crossing() -> None:
+    # p99 = 10 ms at 100/s rising linearly in log10 to 100 ms at 300/s: it crosses 50 ms at
+    # log10(50) = 1.699, i.e. at 100 + 200 * 0.699 = 239.79/s.
+    points = [Point(r, 10 ** (1 + (r - 100) / 200), 0.0, r) for r in (100, 150, 200, 250, 300)]
+    got = capacity(points, SLO, ERRORS)
+    assert got.kind == "estimate"
+    assert got.rate == pytest.approx(100 + 200 * math.log10(5), rel=1e-9)
+    # The knee: p99 doubled from its 10 ms at the lowest rate, log10(2) of the way: 160.2/s.
+    assert knee(points, SLO, ERRORS).rate == pytest.approx(100 + 200 * math.log10(2), rel=1e-9)
+
+
+def test_a_step_that_broke_the_error_slo_counts_as_saturated() -> None:
+    points = [Point(100, 5.0, 0.0, 100), Point(200, 5.0, 0.0, 200), Point(300, 5.0, 0.02, 290)]
+    got = capacity(points, SLO, ERRORS)
+    assert got.kind == "estimate" and 200 < got.rate < 300
+
+
+def test_noisy_repetitions_find_the_true_capacity_within_their_ci() -> None:
+    """Three repetitions of a 10-rate grid on an M/M/1-like curve whose p99 crosses 50 ms at
+    450/s, each step's p99 off by a random factor of up to 2 (the swings seen here): the fit
+    lands within 5 % of 450, and its 95 % CI holds 450."""
+    true_capacity = 500.0  # the queue's own limit; 5 ms / (1 - rho) = 50 ms at rho = 0.9
+    crossing_rate = 0.9 * true_capacity
+    rng = random.Random(4)
+    points = [
+        Point(r, mm1_p99_ms(r, true_capacity) * math.exp(rng.uniform(-0.7, 0.7)), 0.0, r)
+        for _ in range(3)
+        for r in grid(250, 600, 10)
+    ]
+    figure = interval(points, lambda ps: capacity(ps, SLO, ERRORS), random.Random(1), 500)
+    assert figure["kind"] == "estimate"
+    assert figure["value"] == pytest.approx(crossing_rate, rel=0.05)
+    assert figure["low"] <= crossing_rate <= figure["high"]
+    assert half_width(figure) is not None and half_width(figure) < 0.1
+
+
+def test_a_curve_that_never_crosses_is_a_lower_bound() -> None:
+    points = [Point(r, 5.0, 0.0, r) for r in (100, 200, 300)]
+    assert capacity(points, SLO, ERRORS).kind == "lower_bound"
+    assert capacity(points, SLO, ERRORS).rate == 300
+
+
+def test_the_plateau_is_the_highest_median_goodput_of_any_rate() -> None:
+    points = [
+        Point(100, 5, 0, 100),
+        Point(200, 5, 0, 198),
+        Point(200, 5, 0, 200),
+        Point(300, 90, 0, 240),
+        Point(300, 90, 0, 260),
+        Point(400, 900, 0, 230),
+    ]
+    assert plateau(points) == pytest.approx(250)
+
+
+def test_the_ratio_of_two_capacities_has_its_own_ci() -> None:
+    rng = random.Random(2)
+
+    def curve(cap: float) -> list[Point]:
+        return [
+            Point(r, mm1_p99_ms(r, cap) * math.exp(rng.uniform(-0.3, 0.3)), 0.0, r)
+            for _ in range(3)
+            for r in grid(200, 700, 10)
+        ]
+
+    sync, asynchronous = curve(400), curve(600)
+    ratio = ratio_interval(sync, asynchronous, lambda ps: capacity(ps, SLO, ERRORS), rng, 300)
+    assert ratio["value"] == pytest.approx(1.5, rel=0.1)
+    assert ratio["low"] > 1 and ratio["low"] <= ratio["value"] <= ratio["high"]

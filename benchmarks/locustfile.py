@@ -338,6 +338,7 @@ class BlogUser(GrpcUser):
 
     def overflowed(self, scheduled: float) -> None:
         """An arrival the in-flight bound kept from being sent: counted and logged like any."""
+        RECORDER.arrival(scheduled)
         op = self.mix.draw()
         RECORDER.add(op, scheduled, None, scheduled, OVERFLOW)
         REQUEST_LOG.add(RequestRecord(op, scheduled, scheduled, OVERFLOW))
@@ -348,6 +349,8 @@ class BlogUser(GrpcUser):
         # Never before its scheduled start (a timer may wake a little early).
         while (early := scheduled - time.monotonic()) > 0:
             gevent.sleep(early)
+        if self.profile is not None:
+            RECORDER.arrival(scheduled)
         op = self.mix.draw()
         ctx = replace(self.ctx, sent=NOTHING)  # this request's own scratch (greenlets overlap)
         outcome = NOTHING

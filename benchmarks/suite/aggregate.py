@@ -153,6 +153,12 @@ def invalid_reasons(run: MeasuredRun) -> list[str]:
         reasons.append(f"high steal ({steal:.1f}%)")
     if run["offered_rate"] and run["achieved_rate"] < 0.9 * run["offered_rate"]:
         reasons.append(f"achieved {run['achieved_rate']:.1f}/s of {run['offered_rate']:g}/s")
+    if run.get("generator_behind"):
+        lag = run["generator_lag_ms"].get("p99_ms")
+        reasons.append(
+            f"generator behind its schedule (send lag p99 {lag} ms, "
+            f"{run['generator_overflow']} arrivals not sent)"
+        )
     return reasons
 
 

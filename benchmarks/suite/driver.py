@@ -154,6 +154,9 @@ def summarize(out: Path, load: Load) -> LoadSummary:
         "users": load.users if rate <= 0 else len(files),  # open loop: a dispatcher each
         "generator_processes": len(files),
         "requests": total,
+        # Open loop: every arrival scheduled in the window; more than `requests` when some never
+        # finished (the run ended while they were in flight).
+        "arrivals": sum(f.get("arrivals", 0) for f in files) if rate > 0 else total,
         "errors": all_errors,
         "error_rate": all_errors / total if total else 0.0,
         "latency_ms": summary(every),

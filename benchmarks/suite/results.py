@@ -72,6 +72,7 @@ class LoadSummary(TypedDict):
     users: int
     generator_processes: int
     requests: int
+    arrivals: int  # open loop: arrivals scheduled in the measured window (= requests in closed)
     errors: int
     error_rate: float
     latency_ms: LatencySummary  # every operation together

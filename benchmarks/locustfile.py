@@ -35,6 +35,7 @@ import random  # noqa: E402
 import time  # noqa: E402
 from collections import deque  # noqa: E402
 from dataclasses import replace  # noqa: E402
+from itertools import takewhile  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -45,7 +46,7 @@ from locust.runners import LocalRunner, MasterRunner, WorkerRunner  # noqa: E402
 
 from benchmarks.load.dispatcher import Dispatcher  # noqa: E402
 from benchmarks.load.grpc_user import GrpcUser  # noqa: E402
-from benchmarks.load.openloop import RateProfile, arrivals  # noqa: E402
+from benchmarks.load.openloop import RateProfile, arrivals, live_arrivals  # noqa: E402
 from benchmarks.load.recorder import Recorder  # noqa: E402
 from benchmarks.load.request_log import OK, RequestLogger, RequestRecord  # noqa: E402
 from benchmarks.load.scenarios import (  # noqa: E402
@@ -86,6 +87,13 @@ def _lab_options(parser: Any) -> None:
         default="",
         help="open loop with a rate that changes: AT_S:RATE,AT_S:RATE,... (total over all "
         "users, seconds from the start; e.g. 0:100,30:400,75:100); overrides --lab-rate",
+    )
+    lab.add_argument(
+        "--lab-rate-file",
+        default="",
+        help="open loop with a rate set from outside: the file holds the total rate (over all "
+        "users), read every 0.1 s; writing another rate changes the load at once (the "
+        "overload experiment's spike); overrides --lab-rate and --lab-rate-steps",
     )
     lab.add_argument(
         "--lab-duration-s",
@@ -185,9 +193,32 @@ MEASURING_FILE = "measuring-{pid}"  # in --lab-out: written when this process's 
 DONE_MESSAGE = "lab_done"  # worker -> master: my dispatcher finished and drained
 
 
+class RateFile:
+    """The total rate, as written in --lab-rate-file by whoever drives the load (read by a
+    greenlet every 0.1 s; a file being rewritten keeps the last rate read)."""
+
+    def __init__(self, path: str, initial: float) -> None:
+        self.path = Path(path)
+        self.rate = initial
+        gevent.spawn(self._watch)
+
+    def _watch(self) -> None:
+        while True:
+            try:
+                self.rate = float(self.path.read_text().strip())
+            except (OSError, ValueError):
+                pass
+            gevent.sleep(0.1)
+
+
+RATE_FILE: RateFile | None = None
+
+
 def _open_loop(options: Any) -> RateProfile | None:
     """The open-loop profile of the whole generator (all users), or None (closed loop)."""
     end = options.lab_warmup_s + options.lab_duration_s if options.lab_duration_s > 0 else None
+    if options.lab_rate_file:  # a constant profile stands for it; its rate is read live
+        return RateProfile.constant(options.lab_rate or 1.0, end)
     if options.lab_rate_steps:
         return RateProfile.parse(options.lab_rate_steps, end)
     if options.lab_rate > 0:
@@ -314,7 +345,16 @@ class BlogUser(GrpcUser):
         )
         RECORDER.in_flight = lambda: dispatcher.in_flight
         start = time.monotonic()
-        times = (start + t for t in arrivals(profile, self.rng))
+        users = max(1, self.environment.runner.user_count)
+        if options.lab_rate_file:
+            global RATE_FILE
+            RATE_FILE = RATE_FILE or RateFile(options.lab_rate_file, options.lab_rate)
+            rate_file = RATE_FILE
+            live = live_arrivals(lambda: rate_file.rate / users, self.rng)
+            end = profile.end_s if profile.end_s is not None else float("inf")
+            times = (start + t for t in takewhile(lambda t: t < end, live))
+        else:
+            times = (start + t for t in arrivals(profile, self.rng))
         drained = dispatcher.run(times, drain_s=TIMEOUT_S + 1.0)
         if not drained:
             logger.warning("requests still in flight %.0f s after the schedule", TIMEOUT_S + 1)

@@ -34,7 +34,10 @@ class Load:
         rate: float,
         max_s: float,
         seed: int = 1,
+        rate_file: Path | None = None,
     ) -> Load:
+        """Start the load; with `rate_file`, its rate is whatever that file says (read every
+        0.1 s: lab.chaos.actions.set_rate changes it), starting at `rate`."""
         request_log = out / "requests"
         request_log.mkdir(parents=True, exist_ok=True)
         args = [
@@ -68,6 +71,9 @@ class Load:
             "--lab-out",
             str(out),
         ]
+        if rate_file is not None:
+            rate_file.write_text(f"{rate}\n")
+            args += ["--lab-rate-file", str(rate_file)]
         log_path = out / "locust.log"
         with open(log_path, "wb") as log:
             process = subprocess.Popen(

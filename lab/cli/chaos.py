@@ -13,6 +13,79 @@ from lab.stack.faults import FaultError, parse_fault
 from lab.stack.topology import IMPLS
 
 
+def capacity_from(args: argparse.Namespace) -> tuple[float, str]:
+    """C for the overload experiment: --capacity, or plain sync's capacity estimate in a bench
+    run (--capacity-from RUN_ID, or the newest run in --results-dir that has one)."""
+    if args.capacity is not None:
+        if args.capacity <= 0:
+            raise CliError(f"--capacity: requests/s, more than 0; got {args.capacity:g}")
+        return float(args.capacity), "given"
+    results = Path(args.results_dir)
+    runs = [results / args.capacity_from] if args.capacity_from else sorted(results.glob("*"))
+    for run_dir in reversed(runs):
+        try:
+            summary = json.loads((run_dir / "summary.json").read_text())
+            value = summary["aggregate"]["sync"]["capacity"]["mixed"]["implementation"]
+            estimate = value["capacity"]
+        except (OSError, ValueError, KeyError, TypeError):
+            if args.capacity_from:
+                raise CliError(
+                    f"--capacity-from {args.capacity_from}: no capacity of plain sync in "
+                    f"{run_dir / 'summary.json'}"
+                ) from None
+            continue
+        if estimate["value"]:
+            return float(estimate["value"]), run_dir.name
+    raise CliError(
+        f"--overload needs the capacity C of plain sync: give --capacity N (requests/s) or "
+        f"--capacity-from RUN_ID; no bench run in {results} has one (lab bench measures it)"
+    )
+
+
+def multiples(text: str, option: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise CliError(f"{option}: multiples of C like 0.5,0.9; got {text!r}") from None
+    if not values or any(v <= 0 for v in values):
+        raise CliError(f"{option}: multiples of C, each more than 0; got {text!r}")
+    return values
+
+
+def run_overload_command(args: argparse.Namespace, impls: list[str]) -> int:
+    from lab.chaos.overload.runner import PROFILES, OverloadConfig, run_overload
+
+    if args.profile not in PROFILES:
+        raise CliError(f"--profile: choose from {sorted(PROFILES)}, got {args.profile!r}")
+    bases = multiples(args.base, "--base")
+    (spike,) = multiples(args.spike, "--spike")[:1]
+    if spike <= max(bases):
+        raise CliError(f"--spike ({spike:g} C) must be above every base rate ({args.base})")
+    capacity, source = capacity_from(args)
+    config = OverloadConfig(
+        impls=impls,
+        capacity=capacity,
+        capacity_source=source,
+        bases=bases,
+        spike=spike,
+        profile=args.profile,
+        results_dir=Path(args.results_dir),
+        seed=args.seed,
+        keep_data=args.keep_data,
+    )
+    run_dir = run_overload(config)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    print(f"results: {run_dir}")
+    if not summary["valid"]:
+        failed = [f"{e['impl']}@{e['base']:g}" for e in summary["experiments"] if not e["valid"]]
+        print(
+            f"FAILED RUN: {', '.join(failed)} (lost writes, a failed action, or a generator "
+            "that fell behind)"
+        )
+        return 1
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     # Imported here: the runner loads asyncpg, psutil and the benchmark suite.
     from lab.chaos.suite import ChaosConfig, run_chaos, table
@@ -20,6 +93,10 @@ def run(args: argparse.Namespace) -> int:
     impls = [i.strip() for i in args.impl.split(",") if i.strip()]
     if not impls or any(i not in IMPLS for i in impls):
         raise CliError(f"--impl: choose from {list(IMPLS)}, got {args.impl!r}")
+    if args.overload:
+        if args.fault or args.matrix:
+            raise CliError("--overload is an experiment of its own: no --fault or --matrix")
+        return run_overload_command(args, impls)
     if args.profile not in PROFILES:
         raise CliError(f"--profile: choose from {sorted(PROFILES)}, got {args.profile!r}")
     if args.repeat < 0:
@@ -81,6 +158,23 @@ def add_commands(sub: SubParsers) -> None:
         "--matrix",
         action="store_true",
         help="every database, every service and the bus: the blast-radius matrix",
+    )
+    overload = chaos.add_argument_group(
+        "overload",
+        "--overload: a load spike instead of a fault (docs/METHOD.md, Overload): open loop at "
+        "each base rate, a spike to --spike times C, back to the base; rates are multiples of "
+        "C, plain sync's measured capacity, and recorded as requests/s",
+    )
+    overload.add_argument("--overload", action="store_true", help="run the overload experiment")
+    overload.add_argument(
+        "--base", default="0.5,0.9", help="base rates, multiples of C (default 0.5,0.9)"
+    )
+    overload.add_argument("--spike", default="2", help="the spike's rate, a multiple of C")
+    overload.add_argument(
+        "--capacity", type=float, help="C in requests/s (default: from the newest bench run)"
+    )
+    overload.add_argument(
+        "--capacity-from", metavar="RUN_ID", help="C from this bench run's plain sync capacity"
     )
     chaos.add_argument(
         "--profile",

@@ -7,35 +7,21 @@ import argparse
 import json
 from pathlib import Path
 
+from blog.domain import CausalityPolicy
 from lab.chaos.profiles import PROFILES
-from lab.cli.common import CliError, SubParsers
-from lab.stack.faults import FaultError, parse_fault
-from lab.stack.topology import IMPLS
+from lab.cli.bounds import number, one_or_more
+from lab.cli.common import FAULT, IMPLEMENTATIONS, CliError, SubParsers, faults_apply
 
 
 def run(args: argparse.Namespace) -> int:
+    impls, faults = args.impl, args.fault or []
+    if bool(faults) == bool(args.matrix):
+        raise CliError("give --fault FAULT[,FAULT...] or --matrix (the whole catalogue)")
+    faults_apply("--fault", faults, impls)
+
     # Imported here: the runner loads asyncpg, psutil and the benchmark suite.
     from lab.chaos.suite import ChaosConfig, run_chaos, table
 
-    impls = [i.strip() for i in args.impl.split(",") if i.strip()]
-    if not impls or any(i not in IMPLS for i in impls):
-        raise CliError(f"--impl: choose from {list(IMPLS)}, got {args.impl!r}")
-    if args.profile not in PROFILES:
-        raise CliError(f"--profile: choose from {sorted(PROFILES)}, got {args.profile!r}")
-    if args.repeat < 0:
-        raise CliError(f"--repeat: a count of repetitions, 0 for the profile's; got {args.repeat}")
-    faults = [f.strip() for f in (args.fault or "").split(",") if f.strip()]
-    if bool(faults) == bool(args.matrix):
-        raise CliError("give --fault FAULT[,FAULT...] or --matrix (the whole catalogue)")
-    for text in faults:
-        refusals = []
-        for impl in impls:
-            try:
-                parse_fault(text, impl)
-            except FaultError as error:
-                refusals.append(str(error))
-        if len(refusals) == len(impls):  # applies to none of them: say why
-            raise CliError(f"--fault: {refusals[0]}")
     config = ChaosConfig(
         impls=impls,
         faults=faults,
@@ -73,9 +59,13 @@ def add_commands(sub: SubParsers) -> None:
         "Faults: kill-db:SVC (SIGKILL of the postmaster), freeze-db:SVC (SIGSTOP of the "
         "postmaster and its backends), kill:SVC, freeze:SVC (every replica), kill-bus (async).",
     )
-    chaos.add_argument("--impl", default="sync,async", help="sync, async or sync,async")
     chaos.add_argument(
-        "--fault", help="e.g. kill-db:comments or kill:posts,kill-bus (see `lab fault list`)"
+        "--impl", type=IMPLEMENTATIONS, default="sync,async", help="sync, async or sync,async"
+    )
+    chaos.add_argument(
+        "--fault",
+        type=one_or_more(FAULT),
+        help="e.g. kill-db:comments or kill:posts,kill-bus (see `lab fault list`)",
     )
     chaos.add_argument(
         "--matrix",
@@ -84,20 +74,21 @@ def add_commands(sub: SubParsers) -> None:
     )
     chaos.add_argument(
         "--profile",
+        choices=sorted(PROFILES),
         default="quick",
         help="phase lengths and load: smoke (CI, seconds), quick (default), full",
     )
     chaos.add_argument(
         "--repeat",
-        type=int,
+        type=number(int, ge=0),
         default=0,
-        help="repetitions of every experiment, the implementations interleaved (default: the "
+        help="repetitions of every experiment, the implementations interleaved (default 0: the "
         "profile's: smoke and quick 1, full 3); the matrix pools them",
     )
-    chaos.add_argument("--seed", type=int, default=1, help="random seed of the load")
+    chaos.add_argument("--seed", type=number(int), default=1, help="random seed of the load")
     chaos.add_argument(
         "--causality",
-        choices=["refuse", "wait", "accept"],
+        choices=[p.value for p in CausalityPolicy],
         help="async: how the comments service treats a comment on a post it has not heard of "
         "yet (default: the services' default; docs/METHOD.md, Causality across services). "
         "The policies side by side under faults: lab bench --causality refuse,wait,accept "

@@ -17,6 +17,9 @@ or a probe's TIMEOUT is reported to Locust as a failure of the operation, so wha
 counts is also in what Locust shows. --lab-request-log DIR writes one JSON line per request
 (benchmarks/load/request_log.py) to DIR/requests-<pid>.jsonl, for chaos experiments.
 
+The web UI's Host field and header read `stack:PATH` (from --lab-stack): the stack the users drive,
+which names every service (benchmarks/load/grpc_user.py).
+
 Here: the lab's options, the test's life cycle and the user's tasks. Elsewhere: the gRPC user
 (benchmarks/load/grpc_user.py), the arrivals (benchmarks/load/openloop.py) and their dispatcher,
 this process's measurements (benchmarks/load/recorder.py) and its request log
@@ -45,7 +48,7 @@ from locust import between, events, task  # noqa: E402
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner  # noqa: E402
 
 from benchmarks.load.dispatcher import Dispatcher  # noqa: E402
-from benchmarks.load.grpc_user import GrpcUser  # noqa: E402
+from benchmarks.load.grpc_user import GrpcUser, stack_file, stack_host  # noqa: E402
 from benchmarks.load.openloop import RateProfile, arrivals, live_arrivals  # noqa: E402
 from benchmarks.load.recorder import Recorder  # noqa: E402
 from benchmarks.load.request_log import OK, RequestLogger, RequestRecord  # noqa: E402
@@ -150,17 +153,30 @@ _SEEDED: list[str] = []
 _CREATED: deque[tuple[str, float]] = deque(maxlen=RECENT_POSTS)
 
 
-def _seed(options: Any) -> None:
+@events.init.add_listener
+def _show_stack(environment: Any, **_: Any) -> None:
+    """The users' Host is the stack they drive (`stack:PATH`), so that the web UI shows it in its
+    Host field and header instead of asking for a host that means nothing here."""
+    options = environment.parsed_options
+    if options is None or not options.lab_stack:
+        return
+    for user_class in environment.user_classes:
+        if issubclass(user_class, GrpcUser) and not user_class.host:
+            user_class.host = stack_host(options.lab_stack)
+
+
+def _seed(options: Any, stack: str) -> None:
     """The posts operations pick from: --lab-seed-file, or (without one) posts this process
-    creates now, through the public API, and waits for (bounded) until every service knows."""
+    creates now in `stack`, through the public API, and waits for (bounded) until every service
+    knows."""
     if _SEEDED or options.lab_bare:
         return
     if options.lab_seed_file:
         _SEEDED.extend(json.loads(Path(options.lab_seed_file).read_text()))
         return
-    if not options.lab_stack or options.lab_seed_posts <= 0:
+    if not stack or options.lab_seed_posts <= 0:
         return
-    services = json.loads(Path(options.lab_stack).read_text())["services"]
+    services = json.loads(Path(stack).read_text())["services"]
     channels = [
         grpc.insecure_channel(grpc_target(services[s]), options=channel_options())
         for s in ("posts", "comments", "query")
@@ -246,7 +262,7 @@ def _start(environment: Any, **_: Any) -> None:
     options = environment.parsed_options
     if not isinstance(environment.runner, MasterRunner):  # the master runs no users
         allow_concurrent_calls(max(1, options.num_users or 1))  # closed loop: one call each
-        _seed(options)
+        _seed(options, stack_file(environment))
         REQUEST_LOG.start(options.lab_request_log)
         gevent.spawn(_announce_measuring, options)
     RECORDER.t0 = time.monotonic()

@@ -51,6 +51,26 @@ class LocustInterceptor(grpc.UnaryUnaryClientInterceptor):
         return response
 
 
+# What a lab user targets is a stack (its stack.json names every service), not one host. Locust's
+# web UI shows it in its Host field and header as `stack:PATH`, filled from --lab-stack
+# (locustfile.py); a stack named there when a test starts is the one driven.
+STACK_HOST = "stack:"
+
+
+def stack_host(stack_file: str) -> str:
+    """The Host a user class shows for --lab-stack `stack_file`: `stack:.lab/sync/stack.json`."""
+    return f"{STACK_HOST}{stack_file}"
+
+
+def stack_file(environment: Any) -> str:
+    """The stack.json this generator drives: the `stack:PATH` Host of the test (the web UI's
+    field), else --lab-stack (or LAB_STACK)."""
+    host = environment.host or ""
+    if host.startswith(STACK_HOST):
+        return host.removeprefix(STACK_HOST)
+    return str(environment.parsed_options.lab_stack)
+
+
 class GrpcUser(User):
     """An abstract Locust user with the blog's stubs on one channel (its 'connection')."""
 
@@ -59,9 +79,10 @@ class GrpcUser(User):
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
         options = environment.parsed_options
-        if not options.lab_stack:
+        stack = stack_file(environment)
+        if not stack:
             raise LocustError("--lab-stack (or LAB_STACK) must name a stack.json")
-        services = json.loads(Path(options.lab_stack).read_text())["services"]
+        services = json.loads(Path(stack).read_text())["services"]
 
         def channel(service: str, addresses: Any = None) -> grpc.Channel:
             target = grpc_target(addresses or services[service])

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from blog.rpc.metrics import Metrics
 from blog.rpc.metrics import registration as metrics_registration
 from blog.rpc.server import Registration, configure_logging, create_server, serve
-from blog.rpc.settings import ServiceSettings, load_settings
+from blog.rpc.settings import BadSettings, ServiceSettings, load_settings
 from blog.store import schema
 from blog.store.pool import Database
 
@@ -56,9 +56,14 @@ Assemble = Callable[[ServiceSettings, Assembly], Awaitable[None]]
 def run(
     prog: str, service: str, required: Sequence[str], assemble: Assemble, argv: list[str] | None
 ) -> None:
-    """Entry point of a service: parse settings (failing fast), assemble the process, serve."""
-    settings = load_settings(prog, sys.argv[1:] if argv is None else argv)
-    settings.require(*required)
+    """Entry point of a service: parse settings (failing fast: one line and exit code 2 for a bad
+    or missing one, before anything starts), assemble the process, serve."""
+    try:
+        settings = load_settings(prog, sys.argv[1:] if argv is None else argv)
+        settings.require(*required)
+    except BadSettings as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
     configure_logging(prog)
     asyncio.run(_main(service, settings, assemble))
 

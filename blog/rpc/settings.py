@@ -1,11 +1,16 @@
-"""One typed settings object for every service process, read from LAB_* env vars and flags."""
+"""One typed settings object for every service process, read from LAB_* env vars and flags.
+
+Each setting's bound is declared here once, as a pydantic Field constraint; `lab up` checks its
+options against the same fields (lab/cli/bounds.py). A value outside its bound is refused in one
+line (`error: --call-timeout-ms (or LAB_CALL_TIMEOUT_MS): must be greater than 0, got -1`).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from blog.domain import (
     CAUSALITY_ACCEPT_S,
@@ -16,6 +21,7 @@ from blog.domain import (
     Moderator,
     parse_blocklist,
 )
+from blog.rpc.refusal import problem
 
 
 class ServiceSettings(BaseSettings):
@@ -35,11 +41,17 @@ class ServiceSettings(BaseSettings):
     moderation_addr: str = Field("", description="moderation service: host:port[,...]")
     nats_url: str = Field("", description="NATS server URL (async implementation)")
     blocklist: str = Field(",".join(DEFAULT_BLOCKLIST), description="comma-separated words")
-    moderation_delay_ms: float = Field(0.0, ge=0, description="artificial cost of a decision")
+    moderation_delay_ms: float = Field(
+        0.0, ge=0, allow_inf_nan=False, description="artificial cost of a decision"
+    )
     call_timeout_ms: int = Field(1000, gt=0, description="deadline of each outbound RPC")
     db_pool_size: int = Field(10, gt=0, description="connections kept per process")
-    db_timeout_s: float = Field(2.0, gt=0, description="bound on connecting to the database")
-    grace_s: float = Field(5.0, ge=0, description="time given to in-flight RPCs on SIGTERM")
+    db_timeout_s: float = Field(
+        2.0, gt=0, allow_inf_nan=False, description="bound on connecting to the database"
+    )
+    grace_s: float = Field(
+        5.0, ge=0, allow_inf_nan=False, description="time given to in-flight RPCs on SIGTERM"
+    )
     ready_file: Path | None = Field(None, description="write the bound host:port here once serving")
     # Async comments service: a comment on a post not heard of yet (docs/METHOD.md, Causality).
     causality: CausalityPolicy = Field(
@@ -48,11 +60,13 @@ class ServiceSettings(BaseSettings):
     causality_wait_ms: float = Field(
         CAUSALITY_WAIT_S * 1000,
         ge=0,
-        description="wait: longest a comment with a token waits for its post",
+        allow_inf_nan=False,
+        description="wait: longest a comment with a token waits for its post (0: one more look)",
     )
     causality_accept_s: float = Field(
         CAUSALITY_ACCEPT_S,
         gt=0,
+        allow_inf_nan=False,
         description="accept: longest a comment is held for its post, then REJECTED",
     )
 
@@ -60,15 +74,35 @@ class ServiceSettings(BaseSettings):
         """Fail fast, naming every missing setting, before anything starts."""
         missing = [n for n in names if not getattr(self, n)]
         if missing:
-            flags = ", ".join(f"--{n.replace('_', '-')} (or LAB_{n.upper()})" for n in missing)
-            raise SystemExit(f"error: missing required setting(s): {flags}")
+            raise BadSettings(f"missing required setting(s): {', '.join(map(flag, missing))}")
 
     def moderator(self) -> Moderator:
         return Moderator(parse_blocklist(self.blocklist))
 
 
+class BadSettings(ValueError):
+    """Settings a service refuses to start with, said in one line (no traceback)."""
+
+
+def flag(name: str) -> str:
+    """How a user gives setting `name`: `--call-timeout-ms (or LAB_CALL_TIMEOUT_MS)`."""
+    return f"--{name.replace('_', '-')} (or LAB_{name.upper()})"
+
+
 def load_settings(prog: str, argv: list[str] | None = None) -> ServiceSettings:
-    """Parse flags (with --help) on top of the environment."""
+    """Parse flags (with --help) on top of the environment; BadSettings for a value out of its
+    bound, an unknown flag or a flag without its value."""
     from pydantic_settings import CliApp
 
-    return CliApp.run(ServiceSettings, cli_args=argv, cli_prog_name=prog)
+    try:
+        return CliApp.run(
+            ServiceSettings, cli_args=argv, cli_prog_name=prog, cli_exit_on_error=False
+        )
+    except ValidationError as error:
+        lines = [
+            f"{flag(str(e['loc'][0])) if e['loc'] else prog}: {problem(e)}" for e in error.errors()
+        ]
+        raise BadSettings("; ".join(lines)) from None
+    except SettingsError as error:  # argparse's own complaint, e.g. "unrecognized arguments"
+        message = str(error).removeprefix("error parsing CLI: ").removeprefix("argument ")
+        raise BadSettings(message) from None

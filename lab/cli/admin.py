@@ -18,6 +18,7 @@ from blog.rpc.channels import sync_channel
 from blog.rpc.metrics import decode_histogram
 from blog.rpc.metrics import fetch as fetch_metrics
 from blog.v1 import internal_pb2, internal_pb2_grpc
+from lab.cli.bounds import number
 from lab.cli.common import CliError, SubParsers, find_stack_file, stack_command
 from lab.stack.stackfile import StackInfo, load_stack_file
 from lab.stack.topology import SERVICES
@@ -150,7 +151,7 @@ def add_commands(sub: SubParsers) -> None:
     p = stack_command(
         dlq, "replay", run_dlq_replay, "publish dead letters again (after fixing the cause)"
     )
-    p.add_argument("seq", nargs="*", type=int, help="#numbers from `lab dlq list`")
+    p.add_argument("seq", nargs="*", type=number(int, ge=1), help="#numbers from `lab dlq list`")
     p.add_argument("--all", action="store_true", help="replay every dead letter")
 
     rebuild = sub.add_parser("rebuild", help="rebuild a read model (async)").add_subparsers(
@@ -162,4 +163,6 @@ def add_commands(sub: SubParsers) -> None:
         run_rebuild_query,
         "empty the query service's read model and replay the event store into it",
     )
-    p.add_argument("--wait", type=float, default=120.0, help="seconds to wait for catch-up")
+    p.add_argument(
+        "--wait", type=number(float, gt=0), default=120.0, help="seconds to wait for catch-up"
+    )

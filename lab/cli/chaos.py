@@ -7,18 +7,16 @@ import argparse
 import json
 from pathlib import Path
 
+from blog.domain import CausalityPolicy
 from lab.chaos.profiles import PROFILES
-from lab.cli.common import CliError, SubParsers
-from lab.stack.faults import FaultError, parse_fault
-from lab.stack.topology import IMPLS
+from lab.cli.bounds import number, one_or_more
+from lab.cli.common import FAULT, IMPLEMENTATIONS, CliError, SubParsers, faults_apply
 
 
 def capacity_from(args: argparse.Namespace) -> tuple[float, str]:
     """C for the overload experiment: --capacity, or plain sync's capacity estimate in a bench
     run (--capacity-from RUN_ID, or the newest run in --results-dir that has one)."""
     if args.capacity is not None:
-        if args.capacity <= 0:
-            raise CliError(f"--capacity: requests/s, more than 0; got {args.capacity:g}")
         return float(args.capacity), "given"
     results = Path(args.results_dir)
     runs = [results / args.capacity_from] if args.capacity_from else sorted(results.glob("*"))
@@ -42,25 +40,12 @@ def capacity_from(args: argparse.Namespace) -> tuple[float, str]:
     )
 
 
-def multiples(text: str, option: str) -> list[float]:
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise CliError(f"{option}: multiples of C like 0.5,0.9; got {text!r}") from None
-    if not values or any(v <= 0 for v in values):
-        raise CliError(f"{option}: multiples of C, each more than 0; got {text!r}")
-    return values
-
-
 def run_overload_command(args: argparse.Namespace, impls: list[str]) -> int:
-    from lab.chaos.overload.runner import PROFILES, OverloadConfig, run_overload
+    from lab.chaos.overload.runner import OverloadConfig, run_overload
 
-    if args.profile not in PROFILES:
-        raise CliError(f"--profile: choose from {sorted(PROFILES)}, got {args.profile!r}")
-    bases = multiples(args.base, "--base")
-    (spike,) = multiples(args.spike, "--spike")[:1]
+    bases, spike = args.base, args.spike
     if spike <= max(bases):
-        raise CliError(f"--spike ({spike:g} C) must be above every base rate ({args.base})")
+        raise CliError(f"--spike: {spike:g} C must be above every base rate ({max(bases):g} C)")
     capacity, source = capacity_from(args)
     config = OverloadConfig(
         impls=impls,
@@ -87,32 +72,18 @@ def run_overload_command(args: argparse.Namespace, impls: list[str]) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    impls, faults = args.impl, args.fault or []
+    if args.overload:
+        if faults or args.matrix:
+            raise CliError("--overload is an experiment of its own: no --fault or --matrix")
+        return run_overload_command(args, impls)
+    if bool(faults) == bool(args.matrix):
+        raise CliError("give --fault FAULT[,FAULT...] or --matrix (the whole catalogue)")
+    faults_apply("--fault", faults, impls)
+
     # Imported here: the runner loads asyncpg, psutil and the benchmark suite.
     from lab.chaos.suite import ChaosConfig, run_chaos, table
 
-    impls = [i.strip() for i in args.impl.split(",") if i.strip()]
-    if not impls or any(i not in IMPLS for i in impls):
-        raise CliError(f"--impl: choose from {list(IMPLS)}, got {args.impl!r}")
-    if args.overload:
-        if args.fault or args.matrix:
-            raise CliError("--overload is an experiment of its own: no --fault or --matrix")
-        return run_overload_command(args, impls)
-    if args.profile not in PROFILES:
-        raise CliError(f"--profile: choose from {sorted(PROFILES)}, got {args.profile!r}")
-    if args.repeat < 0:
-        raise CliError(f"--repeat: a count of repetitions, 0 for the profile's; got {args.repeat}")
-    faults = [f.strip() for f in (args.fault or "").split(",") if f.strip()]
-    if bool(faults) == bool(args.matrix):
-        raise CliError("give --fault FAULT[,FAULT...] or --matrix (the whole catalogue)")
-    for text in faults:
-        refusals = []
-        for impl in impls:
-            try:
-                parse_fault(text, impl)
-            except FaultError as error:
-                refusals.append(str(error))
-        if len(refusals) == len(impls):  # applies to none of them: say why
-            raise CliError(f"--fault: {refusals[0]}")
     config = ChaosConfig(
         impls=impls,
         faults=faults,
@@ -150,9 +121,13 @@ def add_commands(sub: SubParsers) -> None:
         "Faults: kill-db:SVC (SIGKILL of the postmaster), freeze-db:SVC (SIGSTOP of the "
         "postmaster and its backends), kill:SVC, freeze:SVC (every replica), kill-bus (async).",
     )
-    chaos.add_argument("--impl", default="sync,async", help="sync, async or sync,async")
     chaos.add_argument(
-        "--fault", help="e.g. kill-db:comments or kill:posts,kill-bus (see `lab fault list`)"
+        "--impl", type=IMPLEMENTATIONS, default="sync,async", help="sync, async or sync,async"
+    )
+    chaos.add_argument(
+        "--fault",
+        type=one_or_more(FAULT),
+        help="e.g. kill-db:comments or kill:posts,kill-bus (see `lab fault list`)",
     )
     chaos.add_argument(
         "--matrix",
@@ -167,31 +142,39 @@ def add_commands(sub: SubParsers) -> None:
     )
     overload.add_argument("--overload", action="store_true", help="run the overload experiment")
     overload.add_argument(
-        "--base", default="0.5,0.9", help="base rates, multiples of C (default 0.5,0.9)"
+        "--base",
+        type=one_or_more(number(float, gt=0)),
+        default=[0.5, 0.9],
+        help="base rates, multiples of C (default 0.5,0.9)",
     )
-    overload.add_argument("--spike", default="2", help="the spike's rate, a multiple of C")
     overload.add_argument(
-        "--capacity", type=float, help="C in requests/s (default: from the newest bench run)"
+        "--spike", type=number(float, gt=0), default=2.0, help="the spike's rate, a multiple of C"
+    )
+    overload.add_argument(
+        "--capacity",
+        type=number(float, gt=0),
+        help="C in requests/s (default: from the newest bench run)",
     )
     overload.add_argument(
         "--capacity-from", metavar="RUN_ID", help="C from this bench run's plain sync capacity"
     )
     chaos.add_argument(
         "--profile",
+        choices=sorted(PROFILES),
         default="quick",
         help="phase lengths and load: smoke (CI, seconds), quick (default), full",
     )
     chaos.add_argument(
         "--repeat",
-        type=int,
+        type=number(int, ge=0),
         default=0,
-        help="repetitions of every experiment, the implementations interleaved (default: the "
+        help="repetitions of every experiment, the implementations interleaved (default 0: the "
         "profile's: smoke and quick 1, full 3); the matrix pools them",
     )
-    chaos.add_argument("--seed", type=int, default=1, help="random seed of the load")
+    chaos.add_argument("--seed", type=number(int), default=1, help="random seed of the load")
     chaos.add_argument(
         "--causality",
-        choices=["refuse", "wait", "accept"],
+        choices=[p.value for p in CausalityPolicy],
         help="async: how the comments service treats a comment on a post it has not heard of "
         "yet (default: the services' default; docs/METHOD.md, Causality across services). "
         "The policies side by side under faults: lab bench --causality refuse,wait,accept "

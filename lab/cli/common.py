@@ -12,8 +12,40 @@ from typing import TypeAlias
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
+from lab.cli.bounds import number, one_or_more, parsed
+from lab.stack.faults import FaultError, parse_fault
+from lab.stack.topology import TOPOLOGY
+
 DEFAULT_DATA_ROOT = Path(".lab")
 CLIENT_TIMEOUT_S = 5.0
+
+# What `--impl` of bench and chaos takes: one or more implementations (sync,async).
+IMPLEMENTATIONS = one_or_more(tuple(TOPOLOGY))
+
+
+def fault_text(text: str) -> str:
+    """A fault as text, checked (kind, and service if it takes one) and normalized."""
+    return str(parse_fault(text))
+
+
+# A fault of `lab chaos --fault` and `lab bench --causality-faults`; whether it applies to the
+# implementations chosen is checked beside them.
+FAULT = parsed(fault_text, "a fault: KIND:SERVICE or kill-bus (see `lab fault --help`)")
+
+
+def faults_apply(option: str, faults: list[str], impls: list[str]) -> None:
+    """Refuse a fault that applies to none of the implementations chosen, saying why (kill-bus
+    alone against sync); one that applies to some is run where it applies."""
+    for fault in faults:
+        refusals = []
+        for impl in impls:
+            try:
+                parse_fault(fault, impl)
+            except FaultError as error:
+                refusals.append(str(error))
+        if len(refusals) == len(impls):
+            raise CliError(f"{option}: {refusals[0]}")
+
 
 # The one dispatch convention: every subcommand sets `run`, a function of its arguments
 # returning the exit code.
@@ -57,7 +89,10 @@ def stack_options(
     )
     p.add_argument("--json", action="store_true", help=json_help)
     p.add_argument(
-        "--timeout", type=float, default=timeout_s, help=f"{timeout_help} (default {timeout_s:g})"
+        "--timeout",
+        type=number(float, gt=0),
+        default=timeout_s,
+        help=f"{timeout_help} (default {timeout_s:g})",
     )
 
 

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from lab.cli.common import CliError, SubParsers, find_stack_file, stack_options
+from lab.cli.parser import LabRawDescriptionHelpFormatter
 from lab.stack.control import ControlClient, ControlError, clock
 from lab.stack.faults import ALL, BUS, KINDS, Fault
 from lab.stack.topology import SERVICES
@@ -132,7 +133,7 @@ def add_commands(sub: SubParsers) -> None:
         "fault",
         help="inject a real fault (kill/freeze a database, a service, the bus) and restore it",
         description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=LabRawDescriptionHelpFormatter,
     )
     kinds = fault.add_subparsers(dest="fault_command", required=True, metavar="ACTION")
 

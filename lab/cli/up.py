@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from blog.domain import DEFAULT_CAUSALITY, CausalityPolicy
+from lab.cli.bounds import each_or_all, number, setting
 from lab.cli.common import DEFAULT_DATA_ROOT, CliError, SubParsers
 from lab.stack.config import StackConfig, StackOptions
 from lab.stack.control import ControlServer
@@ -16,18 +17,9 @@ from lab.stack.errors import StackError
 from lab.stack.runner import Stack
 from lab.stack.topology import SERVICES, TOPOLOGY
 
-
-def parse_replicas(text: str) -> dict[str, int]:
-    """'2' (every service) or 'posts=2,comments=3'."""
-    if not text:
-        return {}
-    try:
-        if "=" not in text:
-            return {name: int(text) for name in SERVICES}
-        pairs = (item.split("=", 1) for item in text.split(",") if item)
-        return {name.strip(): int(count) for name, count in pairs}
-    except ValueError:
-        raise CliError(f"--replicas: expected N or service=N[,...], got {text!r}") from None
+# Replicas of a service: at least one (a stack without one of its services is not a stack);
+# `lab bench --replicas` counts the same way.
+REPLICA_COUNT = number(int, ge=1)
 
 
 def report_exits(reported: set[str], gone: list[str]) -> list[str]:
@@ -52,7 +44,7 @@ def run_up(args: argparse.Namespace) -> int:
         stop_requested = True
 
     options = StackOptions(
-        replicas=parse_replicas(args.replicas),
+        replicas=args.replicas or {},
         blocklist=args.blocklist,
         moderation_delay_ms=args.moderation_delay_ms,
         call_timeout_ms=args.call_timeout_ms,
@@ -117,22 +109,22 @@ def add_commands(sub: SubParsers) -> None:
     up.add_argument("--fresh", action="store_true", help="delete existing data first")
     up.add_argument(
         "--replicas",
-        default="",
+        type=each_or_all(SERVICES, REPLICA_COUNT),
         metavar="N|SVC=N,...",
         help="replicas per service, e.g. 2 or posts=2,comments=2 (default 1)",
     )
     up.add_argument(
         "--blocklist", help="comma-separated words moderation rejects (default: orange,spam,scam)"
     )
+    # The services' settings: checked against the services' own bounds (blog/rpc/settings.py).
     up.add_argument(
         "--moderation-delay-ms",
-        type=float,
-        default=0.0,
-        help="artificial cost of each moderation decision (default 0)",
+        type=setting("moderation_delay_ms"),
+        help="artificial cost of each moderation decision (default 0: none)",
     )
     up.add_argument(
         "--call-timeout-ms",
-        type=int,
+        type=setting("call_timeout_ms"),
         help="deadline of each service-to-service call (default 1000)",
     )
     add_causality_options(up)
@@ -150,11 +142,12 @@ def add_causality_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--causality-wait-ms",
-        type=float,
-        help="wait: longest a comment with a token waits for its post (default 2000)",
+        type=setting("causality_wait_ms"),
+        help="wait: longest a comment with a token waits for its post (default 2000; 0: no "
+        "wait, one more look)",
     )
     parser.add_argument(
         "--causality-accept-s",
-        type=float,
+        type=setting("causality_accept_s"),
         help="accept: longest a comment is held for its post before REJECTED (default 5)",
     )

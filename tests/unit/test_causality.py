@@ -304,7 +304,6 @@ def test_lab_up_takes_a_policy_and_refuses_an_unknown_one(capsys: pytest.Capture
 @pytest.mark.parametrize(
     "argv",
     [
-        ["--causality", "maybe"],
         ["--causality", "wait", "--impl", "sync"],
         ["--causality", "wait", "--impl", "async", "--attach", "x/stack.json"],
     ],
@@ -515,8 +514,7 @@ def test_bench_causality_options_default_to_mixed_load_and_both_faults() -> None
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--causality-faults", "kill-db:nowhere"], "--causality-faults"),
-        (["--causality-faults", "kill-bus", "--profile", "huge"], "--profile"),
+        (["--scenario", "none,mixed"], "--scenario"),
         (["--scenario", "mixed,read_heavy"], "--scenario"),
         (["--closed-loop"], "open loop"),
     ],

@@ -361,7 +361,7 @@ class BlogUser(GrpcUser):
         )
         RECORDER.in_flight = lambda: dispatcher.in_flight
         start = time.monotonic()
-        users = max(1, self.environment.runner.user_count)
+        users = max(1, options.num_users or 1)  # every process's users: the rate is shared
         if options.lab_rate_file:
             global RATE_FILE
             RATE_FILE = RATE_FILE or RateFile(options.lab_rate_file, options.lab_rate)

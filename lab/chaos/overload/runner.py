@@ -6,6 +6,7 @@ the audit and a figure per variant, written to results/<run-id>/<impl>/overload@
 from __future__ import annotations
 
 import json
+import math
 import random
 import time
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.suite.machine import machine_meta
-from benchmarks.suite.profiles import GENERATOR_LAG_P99_MS, SLO_P99_MS
+from benchmarks.suite.profiles import GENERATOR_LAG_P99_MS, GENERATOR_SPLIT_RATE, SLO_P99_MS
 from benchmarks.suite.seeding import seed, wait_quiet
 from lab.chaos.audit import audit
 from lab.chaos.experiment import Phases, overload_experiment, write_experiment
@@ -155,6 +156,9 @@ def run_one(
             max_s=max_s,
             seed=config.seed,
             rate_file=rate_file,
+            # One generator process per GENERATOR_SPLIT_RATE of the spike (a process at ~300/s
+            # is far from saturated; every run checks its own send lag anyway).
+            processes=max(1, math.ceil(spike_rate / GENERATOR_SPLIT_RATE)),
         )
         load_started = time.time()
         sampler.start()

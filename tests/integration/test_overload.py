@@ -55,8 +55,7 @@ def test_a_spike_and_back_is_measured_per_second_and_audited(tmp_path: Path) -> 
     assert sum(row["offered"] for row in spike) > 2 * sum(
         row["offered"] for row in seconds if -4 <= row["second"] < 0
     )  # the spike offered about four times the base rate
-    assert {"recovery_s", "metastable", "drain_s", "predicted_drain_s"} <= experiment[
-        "figures"
-    ].keys()
-    assert experiment["figures"]["predicted_drain_s"] == pytest.approx(5 * 60 / 30, rel=0.2)
+    read = experiment["figures"]
+    assert {"recovery_s", "metastable", "drain_s", "predicted_drain_s"} <= read.keys()
+    assert read["predicted_drain_s"] == pytest.approx(5 * 60 / 30, rel=0.2)
     assert (out / "timeline.png").stat().st_size > 1000

@@ -55,7 +55,6 @@ from hdrh.histogram import HdrHistogram
 from benchmarks.load.hdr import LatencySummary, new_histogram, record, summary
 from benchmarks.suite.context import BenchConfig, Load, RunContext
 from benchmarks.suite.driver import users_for
-from benchmarks.suite.machine import machine_meta
 from benchmarks.suite.measured import measured_run
 from benchmarks.suite.results import MeasuredRun
 from benchmarks.suite.seeding import seed
@@ -63,6 +62,7 @@ from blog.domain import ConsistencyToken
 from blog.rpc.metrics import decode_histogram
 from blog.rpc.metrics import fetch as fetch_metrics
 from blog.v1 import api_pb2
+from lab.runs.machine import machine_meta
 from lab.stack.client import BlogClient
 from lab.stack.config import StackOptions
 from lab.stack.faults import catalogue

@@ -19,7 +19,6 @@ import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
 
@@ -30,7 +29,6 @@ from benchmarks.profiling.stack_profile import StackProfiler
 from benchmarks.suite import aggregate
 from benchmarks.suite.context import BenchConfig, Load, RunContext, say
 from benchmarks.suite.driver import run_locust, users_for
-from benchmarks.suite.machine import machine_meta
 from benchmarks.suite.measured import measured_run
 from benchmarks.suite.profiles import PROFILES, RYW_MAX_RATE
 from benchmarks.suite.replicas import replica_comparison
@@ -38,7 +36,6 @@ from benchmarks.suite.results import (
     ImplResult,
     LatencySummary,
     MeasuredRun,
-    MetaDocument,
     Profiled,
     Repetition,
     ScenarioCapacity,
@@ -46,33 +43,27 @@ from benchmarks.suite.results import (
 )
 from benchmarks.suite.seeding import seed
 from benchmarks.suite.sweep import capacities
+from lab.runs.rundir import Meta, RunDir
 from lab.stack.runner import fresh_stack
 from lab.stack.stackfile import StackInfo, load_stack_file
 
 
 def run_bench(config: BenchConfig) -> Path:
     profile = PROFILES[config.profile]
-    run_dir = config.results_dir / config.run_id
-    run_dir.mkdir(parents=True, exist_ok=False)
-    started = datetime.now(UTC)
-    meta: MetaDocument = {
-        "run_id": config.run_id,
-        "kind": "replicas" if config.replicas else "bench",
-        "started_at": started.isoformat(),
-        "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
-        "profile": asdict(profile),
-        "seed": config.seed,
-        "machine": machine_meta(),
-    }
-    (run_dir / "meta.json").write_text(json.dumps(meta, indent=2))
-    say(config, f"results -> {run_dir}")
+    run = RunDir.create(
+        config.results_dir,
+        "replicas" if config.replicas else "bench",
+        asdict(config),
+        run_id=config.run_id,
+        profile=asdict(profile),
+        seed=config.seed,
+    )
+    say(config, f"results -> {run.path}")
     if config.replicas:
-        runs = replica_comparison(config, run_dir)
-        meta["ended_at"] = datetime.now(UTC).isoformat()
-        (run_dir / "meta.json").write_text(json.dumps(meta, indent=2))
-        document = {"run_id": config.run_id, "machine": meta["machine"], "replicas": runs}
-        (run_dir / "summary.json").write_text(json.dumps(document, indent=2))
-        return run_dir
+        runs = replica_comparison(config, run.path)
+        run.write_summary({"run_id": run.run_id, "machine": run.meta["machine"], "replicas": runs})
+        run.finish()
+        return run.path
     count = config.repeat or profile.repetitions
     reps: list[Repetition] = []
     grids: dict[str, list[float]] = {}  # the capacity grids, chosen in the first repetition
@@ -81,17 +72,16 @@ def run_bench(config: BenchConfig) -> Path:
         order = list(config.impls) if rep % 2 else list(reversed(config.impls))
         say(config, f"== repetition {rep}/{count}: {', then '.join(order)}")
         results = {
-            impl: bench_impl(impl, config, run_dir / f"rep-{rep}", rep, grids) for impl in order
+            impl: bench_impl(impl, config, run.path / f"rep-{rep}", rep, grids) for impl in order
         }
         reps.append({"rep": rep, "order": order, "impls": results})
         # After every repetition: an interrupted run keeps what it measured.
-        (run_dir / "summary.json").write_text(json.dumps(summarize(config, meta, reps), indent=2))
-    meta["ended_at"] = datetime.now(UTC).isoformat()
-    (run_dir / "meta.json").write_text(json.dumps(meta, indent=2))
-    return run_dir
+        run.write_summary(summarize(config, run.meta, reps))
+    run.finish()
+    return run.path
 
 
-def summarize(config: BenchConfig, meta: MetaDocument, reps: list[Repetition]) -> SummaryDocument:
+def summarize(config: BenchConfig, meta: Meta, reps: list[Repetition]) -> SummaryDocument:
     """summary.json: the repetitions, and every figure as its spread over them."""
     measured = {impl: aggregate.per_impl(reps, impl) for impl in config.impls}
     figures = {impl: aggregate.aggregate(results) for impl, results in measured.items() if results}

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.suite.machine import machine_meta
 from benchmarks.suite.profiles import GENERATOR_LAG_P99_MS, GENERATOR_SPLIT_RATE, SLO_P99_MS
 from benchmarks.suite.seeding import seed, wait_quiet
 from lab.chaos.audit import audit
@@ -28,6 +27,7 @@ from lab.chaos.overload.sampler import Sampler
 from lab.chaos.overload.timeline import Second, figures, timeline
 from lab.chaos.records import WRITES, read_request_log
 from lab.chaos.runner import observed
+from lab.runs.rundir import RunDir
 from lab.stack.control import ControlServer
 from lab.stack.runner import fresh_stack
 from lab.stack.stackfile import load_stack_file
@@ -81,14 +81,11 @@ def duration_s(config: OverloadConfig) -> float:
 
 
 def run_overload(config: OverloadConfig) -> Path:
-    run_dir = config.results_dir / config.run_id
-    run_dir.mkdir(parents=True, exist_ok=False)
     profile = PROFILES[config.profile]
-    meta: dict[str, Any] = {
-        "run_id": config.run_id,
-        "kind": "overload",
-        "started_at": datetime.now(UTC).isoformat(),
-        "config": {
+    run = RunDir.create(
+        config.results_dir,
+        "overload",
+        {
             "impls": config.impls,
             "capacity": config.capacity,
             "capacity_source": config.capacity_source,
@@ -97,31 +94,30 @@ def run_overload(config: OverloadConfig) -> Path:
             "profile": config.profile,
             "seed": config.seed,
         },
-        "profile": {"phases": vars(profile.phases), "seed_posts": profile.seed_posts},
-        "machine": machine_meta(),
-    }
-    (run_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+        run_id=config.run_id,
+        profile={"phases": vars(profile.phases), "seed_posts": profile.seed_posts},
+    )
     pairs = plan(config)
     config.say(
-        f"results -> {run_dir} ({len(pairs)} experiments, C = {config.capacity:g}/s from "
+        f"results -> {run.path} ({len(pairs)} experiments, C = {config.capacity:g}/s from "
         f"{config.capacity_source}; about {duration_s(config) / 60:.0f} min)"
     )
     experiments = []
     for n, (base, impl) in enumerate(pairs, 1):
         config.say(f"--- overload {n}/{len(pairs)}: {impl} at {base:g} C, spike {config.spike:g} C")
-        experiments.append(run_one(config, profile, impl, base, run_dir))
-    meta["ended_at"] = datetime.now(UTC).isoformat()
-    (run_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
-    summary = {
-        "run_id": config.run_id,
-        "kind": "overload",
-        "machine": meta["machine"],
-        "capacity": config.capacity,
-        "experiments": experiments,
-        "valid": all(e["valid"] for e in experiments),
-    }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return run_dir
+        experiments.append(run_one(config, profile, impl, base, run.path))
+    run.write_summary(
+        {
+            "run_id": run.run_id,
+            "kind": "overload",
+            "machine": run.meta["machine"],
+            "capacity": config.capacity,
+            "experiments": experiments,
+            "valid": all(e["valid"] for e in experiments),
+        }
+    )
+    run.finish()
+    return run.path
 
 
 def run_one(

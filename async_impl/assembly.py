@@ -13,7 +13,7 @@ from nats.js import JetStreamContext
 from async_impl import bus
 from async_impl.consumer import DurableConsumer, Handler
 from async_impl.relay import OutboxRelay
-from async_impl.schema import TABLES
+from async_impl.schema import TABLES, UPGRADES
 from async_impl.subscriptions import SUBSCRIPTIONS
 from blog.rpc.process import Assembly, open_database
 from blog.rpc.settings import ServiceSettings
@@ -30,7 +30,10 @@ class BusConnection:
 
 async def open_store(settings: ServiceSettings, assembly: Assembly) -> Database:
     """This service's database with its own tables and the async ones (outbox, ...)."""
-    return await open_database(settings, assembly, TABLES[assembly.service])
+    database = await open_database(settings, assembly, TABLES[assembly.service])
+    for statement in UPGRADES[assembly.service]:
+        await database.execute(statement)
+    return database
 
 
 async def open_bus(settings: ServiceSettings, assembly: Assembly) -> BusConnection:

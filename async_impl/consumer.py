@@ -39,6 +39,7 @@ from blog.domain import InvalidArgument, Unavailable
 from blog.events import IncomingEvent, OutgoingEvent, PoisonEvent, decode
 from blog.rpc.metrics import Metrics
 from blog.store.pool import Database, Executor
+from blog.tracing.messages import consuming, step
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ class DurableConsumer:
                     continue
                 delay = datetime.now(UTC) - msg.metadata.timestamp  # stream publish -> here
                 self.metrics.record_us("delivery_delay_us", delay.total_seconds() * 1e6)
-                task = asyncio.create_task(self.process(msg))
+                task = asyncio.create_task(self._process_traced(msg, time.time_ns()))
                 in_flight.add(task)
                 task.add_done_callback(in_flight.discard)
                 task.add_done_callback(self._log_failure)
@@ -189,6 +190,12 @@ class DurableConsumer:
         if not task.cancelled() and task.exception() is not None:
             log.warning("consumer %s: %r", self.name, task.exception())
 
+    async def _process_traced(self, msg: Msg, received_ns: int) -> None:
+        """process(), in a CONSUMER span when the message carries a traced request's context."""
+        delivered = msg.metadata.num_delivered
+        with consuming(self.name, msg.subject, msg.headers, received_ns, delivered):
+            await self.process(msg)
+
     async def process(self, msg: Msg) -> None:
         delivered = msg.metadata.num_delivered
         try:
@@ -200,7 +207,8 @@ class DurableConsumer:
                 raise PoisonEvent(f"no handler for {event.event_type}")
             if self.before:
                 await self.before(event)
-            applied, caused = await self._apply(handler, event)
+            with step(f"apply {event.event_type}"):  # the transaction, as a span when traced
+                applied, caused = await self._apply(handler, event)
         except Unavailable as error:
             self.metrics.inc("events_nak_unavailable")
             self._database_up.clear()  # _consume stops pulling until the database answers

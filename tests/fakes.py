@@ -255,6 +255,7 @@ def outbox_row(row_id: int, event: OutgoingEvent, age_s: float = 5.0) -> dict[st
         "subject": event.subject,
         "data": event.data,
         "created_at": datetime.now(UTC) - timedelta(seconds=age_s),
+        "traceparent": event.traceparent,
     }
 
 

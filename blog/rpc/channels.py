@@ -9,6 +9,8 @@ from typing import Any
 
 import grpc
 
+from blog.tracing.grpc import aio_interceptors
+
 
 # --- clients ---------------------------------------------------------------------------------
 def retry_service_config(max_attempts: int = 3) -> dict[str, Any]:
@@ -57,8 +59,11 @@ def channel_options(max_attempts: int = 3) -> list[tuple[str, Any]]:
 
 
 def aio_channel(addresses: str | Iterable[str]) -> grpc.aio.Channel:
-    """One long-lived channel per peer (reused by every call), balanced over its replicas."""
-    return grpc.aio.insecure_channel(grpc_target(addresses), options=channel_options())
+    """One long-lived channel per peer (reused by every call), balanced over its replicas; with
+    CLIENT spans when the process traces."""
+    return grpc.aio.insecure_channel(
+        grpc_target(addresses), options=channel_options(), interceptors=aio_interceptors()
+    )
 
 
 def sync_channel(addresses: str | Iterable[str]) -> grpc.Channel:

@@ -69,12 +69,25 @@ class ServiceSettings(BaseSettings):
         allow_inf_nan=False,
         description="accept: longest a comment is held for its post, then REJECTED",
     )
+    # Traces (docs/METHOD.md, Where each millisecond goes): off at 0, the default.
+    trace_sample: float = Field(
+        0.0, ge=0, le=1, description="share of requests traced (0: tracing off, nothing set up)"
+    )
+    trace_dir: Path | None = Field(
+        None, description="directory of this process's OTLP JSON trace file (with trace_sample)"
+    )
 
     def require(self, *names: str) -> None:
         """Fail fast, naming every missing setting, before anything starts."""
         missing = [n for n in names if not getattr(self, n)]
         if missing:
             raise BadSettings(f"missing required setting(s): {', '.join(map(flag, missing))}")
+
+    def require_trace_dir(self) -> None:
+        if self.trace_sample > 0 and self.trace_dir is None:
+            raise BadSettings(
+                "--trace-sample (LAB_TRACE_SAMPLE) needs --trace-dir (or LAB_TRACE_DIR)"
+            )
 
     def moderator(self) -> Moderator:
         return Moderator(parse_blocklist(self.blocklist))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import asyncpg
 import sqlalchemy as sa
@@ -26,6 +26,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from blog.domain import Unavailable
+from blog.tracing import STATE as TRACING
+from blog.tracing.statements import TracedConnection
 
 
 class Executor(Protocol):
@@ -110,7 +112,11 @@ class Database:
         try:
             async with self.pool.acquire(timeout=self.timeout_s) as conn:
                 try:
-                    yield conn
+                    # Traced: each statement a span (blog.tracing.statements); else the bare one.
+                    if TRACING.on:
+                        yield cast(asyncpg.Connection, TracedConnection(conn, self.service))
+                    else:
+                        yield conn
                 except asyncpg.exceptions.InternalClientError:
                     # Its protocol state is broken ("cannot switch to state ...; another
                     # operation is in progress": seen right after the server was killed, since

@@ -51,6 +51,8 @@ def run_up(args: argparse.Namespace) -> int:
         causality=args.causality,
         causality_wait_ms=args.causality_wait_ms,
         causality_accept_s=args.causality_accept_s,
+        trace_sample=args.trace_sample,
+        trace_dir=args.trace_dir,
     )
     config = StackConfig(args.impl, Path(data_dir), options, fresh=args.fresh)
     # Handle SIGTERM like Ctrl-C, from the start: a stop during start-up must clean up too.
@@ -128,7 +130,35 @@ def add_commands(sub: SubParsers) -> None:
         help="deadline of each service-to-service call (default 1000)",
     )
     add_causality_options(up)
+    add_trace_options(up)
     up.set_defaults(run=run_up)
+
+
+def trace_sample(text: str) -> float:
+    """A share of requests, 0..1 (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}")
+    return value
+
+
+def add_trace_options(parser: argparse.ArgumentParser) -> None:
+    """--trace-sample and --trace-dir (OpenTelemetry traces of the services)."""
+    parser.add_argument(
+        "--trace-sample",
+        type=trace_sample,
+        metavar="SHARE",
+        help="trace this share of requests (0..1, e.g. 0.05; default 0: tracing off), every "
+        "process writing OTLP JSON lines to a file of its own (read them with `lab trace`)",
+    )
+    parser.add_argument(
+        "--trace-dir",
+        type=Path,
+        help="where the trace files go (default DATA_DIR/traces)",
+    )
 
 
 def add_causality_options(parser: argparse.ArgumentParser) -> None:

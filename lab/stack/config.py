@@ -22,6 +22,10 @@ class StackOptions:
     causality: str | None = None
     causality_wait_ms: float | None = None
     causality_accept_s: float | None = None
+    # Traces (docs/METHOD.md, Where each millisecond goes): the share of requests traced (None
+    # or 0: off) and where each process writes its OTLP JSON file (default DATA_DIR/traces).
+    trace_sample: float | None = None
+    trace_dir: Path | None = None
 
     def replica_count(self, service: str) -> int:
         return max(1, self.replicas.get(service, 1))
@@ -37,6 +41,8 @@ class StackOptions:
             "causality",
             "causality_wait_ms",
             "causality_accept_s",
+            "trace_sample",
+            "trace_dir",
         ):
             value = getattr(self, name)
             if value is not None:

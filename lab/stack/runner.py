@@ -123,6 +123,8 @@ class Stack(StackOperations):
         for peer in spec.peers:
             env[f"LAB_{peer.upper()}_ADDR"] = ",".join(p.address for p in self.services[peer])
         env.update(self.config.options.service_env())
+        if self.config.options.trace_sample:
+            env["LAB_TRACE_DIR"] = str(self.trace_dir)
         args = [
             sys.executable,
             "-m",
@@ -139,6 +141,11 @@ class Stack(StackOperations):
             ManagedProcess.start(f"{service}-{index}", args, log, env=env),
             ready_file,
         )
+
+    @property
+    def trace_dir(self) -> Path:
+        """Where the services write their traces (one OTLP JSON file per process), if traced."""
+        return (self.config.options.trace_dir or self.data_dir / "traces").resolve()
 
     def _await_ready(self, proc: ServiceProcess, timeout_s: float = 60.0) -> None:
         deadline = time.monotonic() + timeout_s

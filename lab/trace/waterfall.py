@@ -58,11 +58,14 @@ def draw(trace: Trace, title: str, out_dir: Path, name: str) -> str:
                 fontsize=7,
             )
         labels = [
-            ("  " * depth + f"{span.service}: {span.name}")[:LABEL_CHARS] for depth, span in rows
+            ("· " * depth + f"{span.service}: {span.name}")[:LABEL_CHARS] for depth, span in rows
         ]
         ax.set_yticks(range(len(rows)), labels, fontsize=7)
         ax.invert_yaxis()
-        ax.set_xlabel("ms after the trace's start")
+        ax.set_xlabel(
+            "ms after the trace's start (hatched: the call waited in the server before its "
+            "handler started; dots: depth in the trace)"
+        )
         ax.grid(axis="y", visible=False)
         ax.set_xlim(left=0)
         suffix = f" ({cut} more spans not shown)" if cut > 0 else ""

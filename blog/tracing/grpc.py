@@ -36,10 +36,10 @@ _ARRIVED: ContextVar[int] = ContextVar("lab_grpc_arrived_ns", default=0)
 def is_traced(details: Any) -> bool:
     """A call of one of the blog's services (not health, reflection or metrics)."""
     # Server and aio client: `.method`; the blocking client's call info: `.full_method`.
-    method = getattr(details, "method", None) or getattr(details, "full_method", "")
+    method = getattr(details, "method", None) or getattr(details, "full_method", None) or ""
     if isinstance(method, bytes):  # grpc.aio passes bytes on the client side (grpc #31092)
         method = method.decode()
-    if not method.startswith("/blog.v1."):
+    if not isinstance(method, str) or not method.startswith("/blog.v1."):
         return False
     return method[1:].split("/", 1)[0] not in UNTRACED_SERVICES
 

@@ -46,6 +46,7 @@ class ExperimentContext:
     keep_data: bool = False
     say: Callable[[str], None] = lambda line: print(line, flush=True)
     causality: str | None = None  # the stacks' causality policy (None: the services' default)
+    trace_sample: float | None = None  # the services trace this share (into <experiment>/traces)
     # Read once the stack is seeded and again after the audit; the increase of each counter is
     # the result's "counters" (e.g. the comments service's causality counters).
     counters: Callable[[StackInfo], dict[str, int]] | None = None
@@ -76,7 +77,12 @@ def run_experiment(
     out.mkdir(parents=True, exist_ok=True)
     label = f"[{impl} {fault}" + (f" #{repetition}]" if repetition > 1 else "]")
     ctx.say(f"{label} starting the stack ...")
-    options = StackOptions(causality=ctx.causality)
+    traced = bool(ctx.trace_sample)
+    options = StackOptions(
+        causality=ctx.causality,
+        trace_sample=ctx.trace_sample if traced else None,
+        trace_dir=out / "traces" if traced else None,
+    )
     with (
         fresh_stack(impl, options, keep_data=ctx.keep_data, say=ctx.say) as stack,
         ControlServer(stack),

@@ -34,6 +34,7 @@ class ChaosConfig:
     say: Callable[[str], None] = lambda line: print(line, flush=True)
     causality: str | None = None  # async comments on posts not known yet; None: the default
     repeat: int = 0  # repetitions of every experiment; 0: the profile's
+    trace_sample: float | None = None  # traced share of requests (the services'); None: off
     run_id: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
 
 
@@ -72,6 +73,7 @@ def run_chaos(config: ChaosConfig) -> Path:
             "repetitions": max((rep for rep, _, _ in pairs), default=0),
             "seed": config.seed,
             "causality": config.causality,
+            "trace_sample": config.trace_sample,
         },
         run_id=config.run_id,
         profile={
@@ -89,6 +91,7 @@ def run_chaos(config: ChaosConfig) -> Path:
         config.keep_data,
         config.say,
         causality=config.causality,
+        trace_sample=config.trace_sample,
     )
     per_experiment_s = sum(vars(profile.phases).values()) + 25  # + stack, seed, settle, audit
     config.say(

@@ -47,6 +47,11 @@ def bench_config(args: argparse.Namespace) -> BenchConfig:
         raise CliError(f"--scenario {NO_LOAD}: only with --causality (the probes without load)")
     if args.replicas and (args.attach or args.closed_loop):
         raise CliError("--replicas starts its own stacks in open loop: no --attach, --closed-loop")
+    samples = args.trace_sample or []
+    if len(set(samples)) != len(samples):
+        raise CliError("--trace-sample: a share given twice")
+    if len(samples) > 1 and (args.attach or args.closed_loop or args.replicas):
+        raise CliError("--trace-sample with several shares: open loop, no --attach, --replicas")
     return BenchConfig(
         impls=args.impl,
         profile=args.profile,
@@ -61,13 +66,14 @@ def bench_config(args: argparse.Namespace) -> BenchConfig:
         sweep=not args.no_sweep,
         replicas=args.replicas,
         repeat=args.repeat or 0,
+        trace_sample=samples,
     )
 
 
 def run(args: argparse.Namespace) -> int:
     # Imported here: the suite loads asyncpg, SQLAlchemy, nats and psutil, which every other
     # `lab` command would otherwise pay for at start-up (0.18 -> 0.47 s for `lab view`).
-    from benchmarks.suite import replicas
+    from benchmarks.suite import replicas, trace_overhead
     from benchmarks.suite.suite import run_bench
 
     if args.causality:
@@ -76,7 +82,13 @@ def run(args: argparse.Namespace) -> int:
     run_dir = run_bench(bench_config(args))
     summary = json.loads((run_dir / "summary.json").read_text())
     print()
-    print(replicas.table(summary["replicas"]) if "replicas" in summary else table(summary))
+    if summary.get("kind") == "trace":
+        print(trace_overhead.table(summary))
+        print(f"per-hop breakdown of the traced runs: lab trace {run_dir}")
+    elif "replicas" in summary:
+        print(replicas.table(summary["replicas"]))
+    else:
+        print(table(summary))
     print(f"results: {run_dir}")
     return 0
 
@@ -226,6 +238,16 @@ def add_commands(sub: SubParsers) -> None:
         type=number(int, ge=1),
         default=150,
         help="--causality: pairs per run",
+    )
+    bench.add_argument(
+        "--trace-sample",
+        type=one_or_more(number(float, ge=0, le=1)),
+        metavar="SHARE[,SHARE...]",
+        help="one share: trace that share of requests in every stack and in the load "
+        "generator (spans in rep-N/IMPL/traces; `lab trace RUN_ID`); several, e.g. 0,1: "
+        "instead of the suite, what tracing costs: the same load (--scenario, default "
+        "write_heavy, at --rate) on fresh stacks at each share, interleaved over --repeat runs "
+        "(default 2), latency and the services' CPU per share against the first. Default off",
     )
     bench.add_argument(
         "--causality-faults",

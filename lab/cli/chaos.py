@@ -9,7 +9,7 @@ from pathlib import Path
 
 from blog.domain import CausalityPolicy
 from lab.chaos.profiles import PROFILES
-from lab.cli.bounds import number, one_or_more
+from lab.cli.bounds import number, one_or_more, setting
 from lab.cli.common import FAULT, IMPLEMENTATIONS, CliError, SubParsers, faults_apply
 
 
@@ -94,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         causality=args.causality,
         repeat=args.repeat,
+        trace_sample=args.trace_sample,
     )
     run_dir = run_chaos(config)
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -179,6 +180,13 @@ def add_commands(sub: SubParsers) -> None:
         "yet (default: the services' default; docs/METHOD.md, Causality across services). "
         "The policies side by side under faults: lab bench --causality refuse,wait,accept "
         "--causality-faults FAULT,...",
+    )
+    chaos.add_argument(
+        "--trace-sample",
+        type=setting("trace_sample"),
+        metavar="SHARE",
+        help="the services trace this share of requests (default off) into each "
+        "experiment's traces/ (`lab trace RUN_ID`)",
     )
     chaos.add_argument(
         "--keep-data", action="store_true", help="keep each stack's data and logs (else removed)"

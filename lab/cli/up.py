@@ -134,24 +134,13 @@ def add_commands(sub: SubParsers) -> None:
     up.set_defaults(run=run_up)
 
 
-def trace_sample(text: str) -> float:
-    """A share of requests, 0..1 (argparse type)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}")
-    return value
-
-
 def add_trace_options(parser: argparse.ArgumentParser) -> None:
     """--trace-sample and --trace-dir (OpenTelemetry traces of the services)."""
     parser.add_argument(
         "--trace-sample",
-        type=trace_sample,
+        type=setting("trace_sample"),
         metavar="SHARE",
-        help="trace this share of requests (0..1, e.g. 0.05; default 0: tracing off), every "
+        help="trace this share of requests (e.g. 0.05; default 0: tracing off), every "
         "process writing OTLP JSON lines to a file of its own (read them with `lab trace`)",
     )
     parser.add_argument(

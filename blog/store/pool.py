@@ -17,7 +17,7 @@ together run on the connection of `transaction()`. Repositories take either (an 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from typing import Any, Protocol, cast
 
 import asyncpg
@@ -27,7 +27,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from blog.domain import Unavailable
 from blog.tracing import STATE as TRACING
-from blog.tracing.statements import TracedConnection
+from blog.tracing.statements import TracedConnection, connection_wait
 
 
 class Executor(Protocol):
@@ -110,19 +110,23 @@ class Database:
     async def connect(self) -> AsyncIterator[asyncpg.Connection]:
         """A pooled connection held by the caller; each statement commits by itself."""
         try:
-            async with self.pool.acquire(timeout=self.timeout_s) as conn:
-                try:
-                    # Traced: each statement a span (blog.tracing.statements); else the bare one.
-                    if TRACING.on:
-                        yield cast(asyncpg.Connection, TracedConnection(conn, self.service))
-                    else:
-                        yield conn
-                except asyncpg.exceptions.InternalClientError:
-                    # Its protocol state is broken ("cannot switch to state ...; another
-                    # operation is in progress": seen right after the server was killed, since
-                    # the pool skips the reset that would have found out): never reuse it.
-                    conn.terminate()
-                    raise
+            # Traced: the wait for a free connection and each statement are spans
+            # (blog.tracing.statements); else the bare connection.
+            with connection_wait(self.service) if TRACING.on else nullcontext():
+                conn = await self.pool.acquire(timeout=self.timeout_s)
+            try:
+                if TRACING.on:
+                    yield cast(asyncpg.Connection, TracedConnection(conn, self.service))
+                else:
+                    yield conn
+            except asyncpg.exceptions.InternalClientError:
+                # Its protocol state is broken ("cannot switch to state ...; another
+                # operation is in progress": seen right after the server was killed, since
+                # the pool skips the reset that would have found out): never reuse it.
+                conn.terminate()
+                raise
+            finally:
+                await self.pool.release(conn)
         except Exception as error:
             if is_connectivity_error(error):
                 raise Unavailable(self.name, _short(error)) from error

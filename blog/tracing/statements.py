@@ -9,6 +9,8 @@ traces of their own nor cost anything.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry.trace import SpanKind, get_current_span
@@ -19,6 +21,7 @@ SYSTEM = "postgresql"
 _WORDS = re.compile(r"\b(SELECT|INSERT\s+INTO|UPDATE|DELETE\s+FROM|FROM|JOIN)\s+(\w+)", re.I)
 _VERB = re.compile(r"\b(INSERT|UPDATE|DELETE|SELECT)\b", re.I)
 _CTE = re.compile(r"\b(\w+)\s+AS\s*\(", re.I)  # WITH name AS (...): not a table
+_NOT_TABLES = {"set", "select", "lateral", "only"}  # ON CONFLICT ... DO UPDATE SET, FROM ONLY
 _SUMMARIES: dict[str, str] = {}
 
 
@@ -32,7 +35,7 @@ def summary(query: str) -> str:
     tables: list[str] = []
     skip = {name.lower() for name in _CTE.findall(query)}
     for keyword, name in _WORDS.findall(query):
-        if keyword.upper() != "SELECT" and name.lower() not in skip:
+        if keyword.upper() != "SELECT" and name.lower() not in skip | _NOT_TABLES:
             skip.add(name.lower())
             tables.append(name.lower())
     text = " ".join([verb.group(1).upper() if verb else query.split(None, 1)[0].upper(), *tables])
@@ -81,3 +84,16 @@ class TracedConnection:
 
     async def fetchval(self, query: str, *args: Any) -> Any:
         return await self._traced("fetchval", query, args)
+
+
+@contextmanager
+def connection_wait(database: str) -> Iterator[None]:
+    """A span around the wait for a free pooled connection, inside a sampled request (a pool
+    that is too small, or connections held long, show here rather than as a gap)."""
+    if not get_current_span().is_recording():
+        yield
+        return
+    with STATE.tracer.start_as_current_span(
+        "connection wait", kind=SpanKind.INTERNAL, attributes={"db.namespace": database}
+    ):
+        yield

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import median
 
-from lab.trace.hops import CATEGORIES, Hop, trace_hops
+from lab.trace.hops import CATEGORIES, CLIENT_SERVICE, Hop, trace_hops
 from lab.trace.join import Trace
 
 
@@ -35,6 +35,7 @@ class OperationBreakdown:
     operation: str
     traces: int
     incomplete: int  # traces with a span whose parent is missing: left out of the figures
+    not_from_client: int  # traces started by a service, beside the load generator's: left out
     hops: list[HopFigure]
     typical_trace: str
     p99_trace: str
@@ -64,6 +65,11 @@ def breakdown(traces: Sequence[Trace]) -> list[OperationBreakdown]:
 
 def operation(impl: str, op: str, traces: Sequence[Trace]) -> OperationBreakdown:
     complete = [t for t in traces if t.orphans == 0] or list(traces)
+    # When the load generator traced, its requests alone: a trace a service started is another
+    # client's (the benchmark's seeding, a probe, the CLI), not the load measured.
+    from_client = [t for t in complete if t.root.service == CLIENT_SERVICE]
+    others = len(complete) - len(from_client) if from_client else 0
+    complete = from_client or complete
     per_hop: dict[str, list[Hop]] = defaultdict(list)
     for trace in complete:
         for hop in trace_hops(trace):
@@ -86,6 +92,7 @@ def operation(impl: str, op: str, traces: Sequence[Trace]) -> OperationBreakdown
         operation=op,
         traces=len(complete),
         incomplete=len(traces) - len([t for t in traces if t.orphans == 0]),
+        not_from_client=others,
         hops=figures,
         typical_trace=typical.trace_id,
         p99_trace=p99.trace_id,

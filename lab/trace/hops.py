@@ -6,7 +6,8 @@ millisecond goes).
 - queueing before the handler: the arrival to the handler's start (the request message read
   through gRPC's core, one more turn of a busy event loop);
 - peer call: a service's CLIENT span to another service, whole;
-- statement: one database statement (its round trip included);
+- statement: one database statement (its round trip included); connection wait: the wait for a
+  free pooled connection before it;
 - outbox wait: from the hand-over after the commit (or the row's creation, for the sweep) to
   the relay's publish; publish: until the stream acknowledged it;
 - bus delivery: the publish's start to the consumer receiving the message;
@@ -126,7 +127,11 @@ def trace_hops(trace: Trace) -> list[Hop]:
         elif span.kind == "CLIENT" and is_statement(span):
             add(f"statement [{span.service}] {span.name}", "statement", span.start_ns, _ns(span))
         elif span.kind == "CLIENT" and is_rpc(span) and span.service != CLIENT_SERVICE:
-            add(f"peer call {span.service} → {method(span)}", "peer", span.start_ns, _ns(span))
+            callee = next((k.service for k in trace.kids(span) if k.kind == "SERVER"), "?")
+            name = f"peer call {span.service} → {callee} {method(span)}"
+            add(name, "peer", span.start_ns, _ns(span))
+        elif span.name == "connection wait":
+            add(f"connection wait [{span.service}]", "queue", span.start_ns, _ns(span))
         elif span.name.startswith(OUTBOX_WAIT):
             add(
                 f"outbox wait [{span.service}] {_subject(span)}", "outbox", span.start_ns, _ns(span)

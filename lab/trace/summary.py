@@ -3,7 +3,7 @@ operation and implementation, and the waterfall figures beside it) and its text 
 
 trace-summary.json:
     {"source": DIR, "files": N, "spans": N, "traces": N,
-     "operations": [{"impl", "operation", "traces", "incomplete",
+     "operations": [{"impl", "operation", "traces", "incomplete", "not_from_client",
                      "hops": [{"hop", "category", "traces", "p50_ms", "p99_ms", "offset_ms"}],
                      "typical_trace", "p99_trace",
                      "waterfalls": [{"which": "typical"|"p99", "trace_id", "total_ms",
@@ -98,8 +98,14 @@ def table(summary: TraceSummary) -> str:
     lines = [f"{summary.traces} traces, {summary.spans} spans from {summary.files} files"]
     for op in summary.operations:
         lines.append("")
-        incomplete = f" ({op.incomplete} incomplete, left out)" if op.incomplete else ""
-        lines.append(f"{op.impl} {op.operation}: {op.traces} traces{incomplete}")
+        left_out = [
+            f"{op.incomplete} incomplete" if op.incomplete else "",
+            f"{op.not_from_client} not from the load generator" if op.not_from_client else "",
+        ]
+        note = ", ".join(n for n in left_out if n)
+        lines.append(
+            f"{op.impl} {op.operation}: {op.traces} traces{f' ({note}: left out)' if note else ''}"
+        )
         width = max([len(h.hop) for h in op.hops] + [3])
         lines.append(f"  {'hop':<{width}}  {'p50 ms':>8}  {'p99 ms':>8}  {'traces':>6}")
         for h in op.hops:

@@ -62,10 +62,7 @@ def draw(trace: Trace, title: str, out_dir: Path, name: str) -> str:
         ]
         ax.set_yticks(range(len(rows)), labels, fontsize=7)
         ax.invert_yaxis()
-        ax.set_xlabel(
-            "ms after the trace's start (hatched: the call waited in the server before its "
-            "handler started; dots: depth in the trace)"
-        )
+        ax.set_xlabel("ms after the trace's start (hatched: waiting before the handler)")
         ax.grid(axis="y", visible=False)
         ax.set_xlim(left=0)
         suffix = f" ({cut} more spans not shown)" if cut > 0 else ""

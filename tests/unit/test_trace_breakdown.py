@@ -42,6 +42,7 @@ SYNC: list[Row] = [
     ("m1", "s1", "comments", "/blog.v1.ModerationService/Moderate", "CLIENT", 2, 6, {}),
     ("m2", "m1", "moderation", "/blog.v1.ModerationService/Moderate", "SERVER", 2.7, 5.5, {}),
     ("m3", "m2", "moderation", "INSERT decisions", "CLIENT", 3, 5, DB),
+    ("w1", "s1", "comments", "connection wait", "INTERNAL", 6.2, 6.5, {}),
     ("i1", "s1", "comments", "INSERT comments", "CLIENT", 6.5, 8, DB),
 ]
 CREATED = "blog.comment.created"
@@ -126,8 +127,8 @@ def test_sync_hops_from_the_client_through_each_peer_to_each_statement(sync_dir:
     assert hops["client → comments: way there"] == (1.5, 2.0, 2)
     assert hops["comments → client: way back"] == (1.5, 2.0, 2)
     assert hops["queueing before the handler [comments]"] == (0.75, 1.0, 2)
-    assert hops["peer call comments → GetPost"] == (4.5, 6.0, 2)
-    assert hops["peer call comments → Moderate"] == (6.0, 8.0, 2)
+    assert hops["peer call comments → posts GetPost"] == (4.5, 6.0, 2)
+    assert hops["peer call comments → moderation Moderate"] == (6.0, 8.0, 2)
     assert hops["comments → posts: way there"][1] == pytest.approx(1.0)
     assert hops["posts → comments: way back"][1] == pytest.approx(1.2)
     assert hops["queueing before the handler [posts]"][1] == pytest.approx(0.2)
@@ -135,10 +136,11 @@ def test_sync_hops_from_the_client_through_each_peer_to_each_statement(sync_dir:
     assert hops["queueing before the handler [moderation]"] == (0.0, 0.0, 2)
     assert hops["statement [posts] SELECT posts"] == (1.5, 2.0, 2)
     assert hops["statement [comments] INSERT comments"] == (2.25, 3.0, 2)
-    # Handler time no span explains: comments 7.5 - (2..6 and 6.5..8) = 2 ms in the fast trace.
-    assert hops["unexplained gap [comments handler]"] == (3.0, 4.0, 2)
+    assert hops["connection wait [comments]"] == (0.45, 0.6, 2)
+    # Handler time no span explains: comments 7.5 - (2..6 and 6.2..8) = 1.7 ms in the fast trace.
+    assert hops["unexplained gap [comments handler]"] == (2.55, 3.4, 2)
     assert hops["unexplained gap [posts handler]"][1] == pytest.approx(1.6)
-    assert hops["unexplained gap (all)"][0] == pytest.approx((3.6 + 7.2) / 2)
+    assert hops["unexplained gap (all)"][0] == pytest.approx((3.3 + 6.6) / 2)
     assert "until the read model" not in hops
 
 
@@ -184,6 +186,17 @@ def test_async_hops_through_the_outbox_and_the_bus_to_the_read_model(tmp_path: P
     assert hops["unexplained gap [query apply]"][0] == pytest.approx(1.0)
 
 
+def test_traces_a_service_started_are_left_out_when_the_client_traced(tmp_path: Path) -> None:
+    seeding = [r for r in SYNC if r[0] != "c1"]  # the same request, from an untraced client
+    write(tmp_path, "sync", [("a" * 32, SYNC, 1.0), ("9" * 32, seeding, 1.0)])
+    (op,) = breakdown(join(read_spans(trace_files(tmp_path))))
+    assert (op.traces, op.not_from_client) == (1, 1)
+    only_services = tmp_path / "only"
+    write(only_services, "sync", [("9" * 32, seeding, 1.0)])  # e.g. a chaos run: all of them
+    (op,) = breakdown(join(read_spans(trace_files(only_services))))
+    assert (op.traces, op.not_from_client) == (1, 0)
+
+
 def test_a_missing_parent_is_counted_and_left_out(tmp_path: Path) -> None:
     # Moderation's file lost (a killed process): its statement's parent is missing.
     rows = [r for r in SYNC if r[0] != "m2"]
@@ -195,7 +208,7 @@ def test_a_missing_parent_is_counted_and_left_out(tmp_path: Path) -> None:
 def test_a_torn_last_line_is_skipped_and_a_foreign_file_is_an_error(tmp_path: Path) -> None:
     good = line("f" * 32, "comments", "sync", SYNC)
     (tmp_path / "a.otlp.jsonl").write_text(good + good[: len(good) // 2])  # killed mid-write
-    assert len(read_spans(trace_files(tmp_path))) == 4
+    assert len(read_spans(trace_files(tmp_path))) == 5  # the first line's comments spans
     (tmp_path / "b.otlp.jsonl").write_text('{"hello": 1}\n')
     with pytest.raises(TraceFileError, match="b.otlp.jsonl:1"):
         read_spans(trace_files(tmp_path))
@@ -214,6 +227,10 @@ def test_a_torn_last_line_is_skipped_and_a_foreign_file_is_an_error(tmp_path: Pa
         ("UPDATE comments SET status = $2 WHERE id = $1 RETURNING id", "UPDATE comments"),
         ("DELETE FROM outbox WHERE id = ANY($1::bigint[])", "DELETE outbox"),
         ("SELECT 1", "SELECT"),
+        (
+            "INSERT INTO comment_views (id) VALUES ($1) ON CONFLICT (id) DO UPDATE SET status = 1",
+            "INSERT comment_views",
+        ),
     ],
 )
 def test_statement_names(query: str, name: str) -> None:

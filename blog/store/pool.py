@@ -16,8 +16,9 @@ together run on the connection of `transaction()`. Repositories take either (an 
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, nullcontext
+from contextlib import asynccontextmanager
 from typing import Any, Protocol, cast
 
 import asyncpg
@@ -27,7 +28,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from blog.domain import Unavailable
 from blog.tracing import STATE as TRACING
-from blog.tracing.statements import TracedConnection, connection_wait
+from blog.tracing.statements import TracedConnection, connection_waited
 
 
 class Executor(Protocol):
@@ -110,10 +111,12 @@ class Database:
     async def connect(self) -> AsyncIterator[asyncpg.Connection]:
         """A pooled connection held by the caller; each statement commits by itself."""
         try:
-            # Traced: the wait for a free connection and each statement are spans
+            # Traced: a long wait for a free connection and each statement are spans
             # (blog.tracing.statements); else the bare connection.
-            with connection_wait(self.service) if TRACING.on else nullcontext():
-                conn = await self.pool.acquire(timeout=self.timeout_s)
+            asked_ns = time.time_ns() if TRACING.on else 0
+            conn = await self.pool.acquire(timeout=self.timeout_s)
+            if asked_ns:
+                connection_waited(self.service, asked_ns)
             try:
                 if TRACING.on:
                     yield cast(asyncpg.Connection, TracedConnection(conn, self.service))

@@ -9,8 +9,7 @@ traces of their own nor cost anything.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
 from typing import Any
 
 from opentelemetry.trace import SpanKind, get_current_span
@@ -18,6 +17,7 @@ from opentelemetry.trace import SpanKind, get_current_span
 from blog.tracing.state import STATE
 
 SYSTEM = "postgresql"
+WAIT_SPAN_NS = 100_000  # a wait for a pooled connection shorter than 0.1 ms makes no span
 _WORDS = re.compile(r"\b(SELECT|INSERT\s+INTO|UPDATE|DELETE\s+FROM|FROM|JOIN)\s+(\w+)", re.I)
 _VERB = re.compile(r"\b(INSERT|UPDATE|DELETE|SELECT)\b", re.I)
 _CTE = re.compile(r"\b(\w+)\s+AS\s*\(", re.I)  # WITH name AS (...): not a table
@@ -86,14 +86,15 @@ class TracedConnection:
         return await self._traced("fetchval", query, args)
 
 
-@contextmanager
-def connection_wait(database: str) -> Iterator[None]:
-    """A span around the wait for a free pooled connection, inside a sampled request (a pool
-    that is too small, or connections held long, show here rather than as a gap)."""
-    if not get_current_span().is_recording():
-        yield
+def connection_waited(database: str, asked_ns: int) -> None:
+    """A span for the wait for a free pooled connection that began at `asked_ns`, inside a
+    sampled request, when it took at least WAIT_SPAN_NS: a pool too small or connections held
+    long show as such rather than as a gap, and an idle pool's instant checkout costs no span
+    (a span costs about as much as a statement's round trip here: docs/METHOD.md)."""
+    now = time.time_ns()
+    if now - asked_ns < WAIT_SPAN_NS or not get_current_span().is_recording():
         return
-    with STATE.tracer.start_as_current_span(
-        "connection wait", kind=SpanKind.INTERNAL, attributes={"db.namespace": database}
-    ):
-        yield
+    span = STATE.tracer.start_span(
+        "connection wait", start_time=asked_ns, attributes={"db.namespace": database}
+    )
+    span.end(end_time=now)

@@ -6,8 +6,8 @@ millisecond goes).
 - queueing before the handler: the arrival to the handler's start (the request message read
   through gRPC's core, one more turn of a busy event loop);
 - peer call: a service's CLIENT span to another service, whole;
-- statement: one database statement (its round trip included); connection wait: the wait for a
-  free pooled connection before it;
+- statement: one database statement (its round trip included); connection wait: a wait of
+  0.1 ms or more for a free pooled connection (shorter ones make no span);
 - outbox wait: from the hand-over after the commit (or the row's creation, for the sweep) to
   the relay's publish; publish: until the stream acknowledged it;
 - bus delivery: the publish's start to the consumer receiving the message;

@@ -72,6 +72,8 @@ def run_up(args: argparse.Namespace) -> int:
             f"fault control at {control.url} (token in stack.json): see `lab fault --help`",
             flush=True,
         )
+        if options.trace_sample:
+            print(f"traces -> {stack.trace_dir} (per hop: `lab trace {data_dir}`)", flush=True)
         print("press Ctrl-C (or send SIGTERM) to stop everything", flush=True)
         reported: set[str] = set()
         while not stop_requested:

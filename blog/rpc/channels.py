@@ -9,7 +9,7 @@ from typing import Any
 
 import grpc
 
-from blog.tracing.grpc import aio_interceptors
+from blog.tracing import grpc as tracing
 
 
 # --- clients ---------------------------------------------------------------------------------
@@ -61,9 +61,8 @@ def channel_options(max_attempts: int = 3) -> list[tuple[str, Any]]:
 def aio_channel(addresses: str | Iterable[str]) -> grpc.aio.Channel:
     """One long-lived channel per peer (reused by every call), balanced over its replicas; with
     CLIENT spans when the process traces."""
-    return grpc.aio.insecure_channel(
-        grpc_target(addresses), options=channel_options(), interceptors=aio_interceptors()
-    )
+    channel: grpc.aio.Channel = tracing.aio_channel(grpc_target(addresses), channel_options())
+    return channel
 
 
 def sync_channel(addresses: str | Iterable[str]) -> grpc.Channel:

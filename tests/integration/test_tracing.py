@@ -132,6 +132,31 @@ def test_sync_create_comment_is_one_trace_through_posts_and_moderation(
     assert [s.trace_id for s in others] == [trace_id]
 
 
+@pytest.mark.parametrize("api", ["sync_stack"], indirect=True)
+def test_a_request_the_client_did_not_sample_leaves_no_span_anywhere(
+    api: tuple[Stack, Api],
+) -> None:
+    """The services trace every request they start (share 1), yet a request whose client said
+    "not sampled" is followed as such through comments, posts and moderation: no service makes
+    a span of it, nor starts a trace of its own for the calls it makes."""
+    stack, client = api
+    post = client.posts.CreatePost(api_pb2.CreatePostRequest(title="t", body="b"), timeout=5)
+    ignored = uuid.uuid4().hex
+    not_sampled = f"00-{ignored}-{uuid.uuid4().hex[:16]}-00"
+    request = api_pb2.CreateCommentRequest(post_id=post.id, content="not traced")
+    client.comments.CreateComment(request, timeout=5, metadata=(("traceparent", not_sampled),))
+    # A sampled request after it: once its spans are in every file, the earlier ones are too.
+    sampled = api_pb2.CreateCommentRequest(post_id=post.id, content="traced")
+    trace_id, client_span = TracedClient(stack).create_comment(sampled)
+    moderate, get_post = "/blog.v1.ModerationService/Moderate", "/blog.v1.PostService/GetPost"
+    one_trace(stack, trace_id, client_span, {("posts", "SELECT posts"), ("moderation", moderate)})
+    spans = read_spans(trace_files(stack.trace_dir))
+    assert not [s for s in spans if s.trace_id == ignored]  # comments made no span of it
+    # ... and its calls to posts and moderation started no trace there: every such span is a
+    # child (of a sampled request's call).
+    assert all(s.parent_id for s in spans if s.name in (moderate, get_post))
+
+
 @pytest.mark.parametrize("api", ["async_stack"], indirect=True)
 def test_async_create_comment_is_one_trace_to_the_read_model(
     api: tuple[Stack, Api], tmp_path: Path

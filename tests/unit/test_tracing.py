@@ -4,22 +4,31 @@ headers and on to the consumer's span, a child of the publish (an in-memory expo
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import NoOpTracer, SpanKind
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    NoOpTracer,
+    SpanContext,
+    SpanKind,
+    TraceFlags,
+    use_span,
+)
 
 from blog import events
 from blog.domain import Post
 from blog.tracing import STATE
-from blog.tracing.grpc import aio_interceptors, is_traced, server_interceptors
+from blog.tracing.grpc import SampledChannel, aio_channel, is_traced, server_interceptors
 from blog.tracing.messages import consuming, current_traceparent, publishing, step
 
 
@@ -43,7 +52,14 @@ def post() -> Post:
 
 def test_off_nothing_is_set_up_or_carried() -> None:
     assert not STATE.on
-    assert server_interceptors() == [] and aio_interceptors() is None
+    assert server_interceptors() == []
+
+    async def channel_kind() -> str:
+        channel = aio_channel("127.0.0.1:1", [])
+        await channel.close()
+        return type(channel).__name__
+
+    assert asyncio.run(channel_kind()) != SampledChannel.__name__  # gRPC's own
     assert current_traceparent() is None
     assert events.post_created(post()).traceparent is None
     with publishing(
@@ -97,3 +113,30 @@ def test_only_the_blogs_own_calls_are_traced() -> None:
     assert is_traced(SimpleNamespace(full_method="/blog.v1.QueryService/GetPostView"))
     assert not is_traced(call("/grpc.health.v1.Health/Check"))
     assert not is_traced(call("/blog.v1.MetricsService/GetMetrics"))
+
+
+def test_a_call_goes_through_the_interceptors_only_in_a_sampled_request(
+    spans: InMemorySpanExporter,
+) -> None:
+    sent: list[tuple[str, Any]] = []
+
+    class Fake:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def unary_unary(self, method: str) -> Any:
+            return lambda request, metadata=None, **_: sent.append((self.name, metadata))
+
+    channel = SampledChannel(Fake("plain"), Fake("traced"))  # type: ignore[arg-type]
+    call = channel.unary_unary("/blog.v1.PostService/GetPost")
+    call(b"outside any request")
+    with STATE.tracer.start_as_current_span("sampled"):
+        call(b"x")
+    not_sampled = SpanContext(0xAB, 0xCD, is_remote=True, trace_flags=TraceFlags(0))
+    with use_span(NonRecordingSpan(not_sampled)):
+        call(b"y")
+    assert sent == [
+        ("plain", None),
+        ("traced", None),
+        ("plain", (("traceparent", f"00-{0xAB:032x}-{0xCD:016x}-00"),)),
+    ]

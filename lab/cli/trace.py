@@ -10,15 +10,15 @@ from lab.cli.common import CliError, SubParsers
 OUT = "trace-breakdown"
 
 
-def source_of(args: argparse.Namespace) -> Path:
+def source_of(text: str, results_dir: str) -> Path:
     """A directory or file as given, else a run id under --results-dir."""
-    given = Path(args.source)
+    given = Path(text)
     if given.exists():
         return given
-    under_results = Path(args.results_dir) / args.source
+    under_results = Path(results_dir) / text
     if under_results.exists():
         return under_results
-    raise CliError(f"{args.source}: no such directory, file or run under {args.results_dir}/")
+    raise CliError(f"{text}: no such directory, file or run under {results_dir}/")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -26,10 +26,16 @@ def run(args: argparse.Namespace) -> int:
     from lab.trace.otlp import TraceFileError
     from lab.trace.summary import NoTraces, summarize, table
 
-    source = source_of(args)
-    out = Path(args.out) if args.out else (source if source.is_dir() else source.parent) / OUT
+    sources = [source_of(text, args.results_dir) for text in args.source]
+    first = sources[0]
+    if args.out:
+        out = Path(args.out)
+    elif len(sources) > 1:
+        raise CliError("several sources: say where the summary goes with --out")
+    else:
+        out = (first if first.is_dir() else first.parent) / OUT
     try:
-        summary = summarize(source, out, [o for o in args.waterfalls.split(",") if o])
+        summary = summarize(sources, out, [o for o in args.waterfalls.split(",") if o])
     except (NoTraces, TraceFileError) as error:
         raise CliError(str(error)) from None
     print(table(summary))
@@ -49,7 +55,13 @@ def add_commands(sub: SubParsers) -> None:
         "processing, the read-model apply, and the time no span explains. Writes "
         "trace-summary.json and waterfall figures of a typical and the p99 trace.",
     )
-    trace.add_argument("source", metavar="RUN_OR_DIR", help="a directory, a file or a run id")
+    trace.add_argument(
+        "source",
+        metavar="RUN_OR_DIR",
+        nargs="+",
+        help="a directory, a file or a run id; several are pooled (e.g. the runs of one share "
+        "of an overhead comparison: RUN/*/trace-0.05-run*; then --out is needed)",
+    )
     trace.add_argument("--out", help=f"where the summary and figures go (default RUN_OR_DIR/{OUT})")
     trace.add_argument(
         "--waterfalls",

@@ -61,11 +61,16 @@ class NoTraces(Exception):
 
 
 def summarize(
-    source: Path, out_dir: Path, figures_for: Sequence[str] = WATERFALL_OPERATIONS
+    source: Path | Sequence[Path],
+    out_dir: Path,
+    figures_for: Sequence[str] = WATERFALL_OPERATIONS,
 ) -> TraceSummary:
-    """Read every trace file under `source`, break the traces down, draw the waterfalls of
-    `figures_for` into `out_dir`, and write trace-summary.json there."""
-    files = trace_files(source)
+    """Read every trace file under `source` (one directory or file, or several pooled), break
+    the traces down, draw the waterfalls of `figures_for` into `out_dir`, and write
+    trace-summary.json there."""
+    sources = [source] if isinstance(source, Path) else list(source)
+    files = sorted({f for s in sources for f in trace_files(s)})
+    source = sources[0] if len(sources) == 1 else Path(" ".join(str(s) for s in sources))
     if not files:
         raise NoTraces(f"no trace files (*.otlp.jsonl) under {source}")
     spans = read_spans(files)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lab.report.style import OKABE_ITO, new_figure, safe, save, with_style
+from lab.plotting import OKABE_ITO, new_figure, safe, save, with_style
 from lab.trace.hops import ARRIVED
 from lab.trace.join import Trace
 

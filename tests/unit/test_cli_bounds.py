@@ -55,8 +55,9 @@ REQUIRED: dict[str, list[str]] = {
     "chaos": ["--fault", "kill:posts"],
     "report": [],
     "compare": ["--before", "a", "--after", "b"],
+    "trace": ["{source}"],
 }
-VALID_POSITIONALS = {"service": "posts", "seq": "1", "target": "all"}
+VALID_POSITIONALS = {"service": "posts", "seq": "1", "target": "all", "source": "."}
 
 
 @dataclass(frozen=True)

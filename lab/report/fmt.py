@@ -82,3 +82,13 @@ def join(items: list[str], empty: str = "none") -> str:
 
 def plural(n: int, noun: str) -> str:
     return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
+def label_rate(label: str | None) -> str:
+    """A measured run's label as words: `mixed@50` -> "mixed at 50 requests/s"."""
+    if not label:
+        return "-"
+    scenario, _, rate = label.partition("@")
+    if rate.startswith("closed"):
+        return f"{scenario}, closed loop"
+    return f"{scenario} at {rate} requests/s"

@@ -1,0 +1,176 @@
+"""What the runs say about each variant, dimension by dimension, as typed figures with their
+ranges (lab/report/rule.py): the report's verdict (lab/report/verdict.py) is derived from this
+alone, so a test can feed it synthetic evidence and check that the statements follow the data.
+
+Every figure here is read off a run's summary; none is typed by hand."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from statistics import median
+from typing import Any
+
+from lab.report.rule import Range
+from lab.report.sources import Run, Runs
+
+MAIN_SCENARIO = "mixed"
+KNOWN_ORDER = ("sync", "sync-resilient", "async")
+
+
+def variants(runs: Runs) -> list[str]:
+    """The implementations the runs measured, in the order every table lists them."""
+    seen: dict[str, None] = {}
+    if runs.bench is not None:
+        seen.update(dict.fromkeys(runs.bench.summary.get("aggregate", {})))
+    for chaos in runs.chaos:
+        seen.update(dict.fromkeys(e["impl"] for e in chaos.summary.get("experiments", [])))
+    if runs.overload is not None:
+        seen.update(dict.fromkeys(e["impl"] for e in runs.overload.summary.get("experiments", [])))
+    known = [v for v in KNOWN_ORDER if v in seen]
+    return known + sorted(v for v in seen if v not in KNOWN_ORDER)
+
+
+@dataclass
+class Evidence:
+    """One variant's figures, each None when no run measured it."""
+
+    impl: str
+    main_label: str | None = None  # the measured run the latency and cost come from
+    p50_ms: dict[str, Range] = field(default_factory=dict)  # operation -> p50 at equal load
+    p99_ms: dict[str, Range] = field(default_factory=dict)
+    capacity: Range | None = None  # requests/s at the SLO, with its CI
+    capacity_bound: str | None = None  # ">= 400" or "<= 100" when it is a bound
+    capacity_resolved: bool = False
+    cpu_per_1000: Range | None = None  # CPU seconds per 1,000 successful operations, all parts
+    coupling_up: Range | None = None  # share of (fault, foreign operation) pairs not "up"
+    coupling_availability: Range | None = None
+    faults_survived: int = 0  # faults after which every foreign operation stayed up
+    faults_tried: int = 0
+    recovery_s: Range | None = None  # the slowest operation's recovery, over every fault
+    never_recovered: int = 0  # (fault, operation) cells that never came back
+    lag_p99_ms: Range | None = None  # async: visibility lag at equal load
+    ryw_final_ms: Range | None = None  # a comment's final status visible, from its ack (p50)
+    immediately_consistent: bool = False  # reads go to the owners (sync)
+    overload: dict[float, OverloadOutcome] = field(default_factory=dict)  # base multiple ->
+    lost_writes: int = 0  # over every chaos and overload audit
+
+
+@dataclass(frozen=True)
+class OverloadOutcome:
+    recovery_s: float | None
+    metastable: bool
+    valid: bool
+
+
+def gather(runs: Runs) -> dict[str, Evidence]:
+    out = {impl: Evidence(impl) for impl in variants(runs)}
+    if runs.bench is not None:
+        _bench(runs.bench, out)
+    for chaos in runs.chaos:
+        _chaos(chaos, out)
+    if runs.overload is not None:
+        _overload(runs.overload, out)
+    return out
+
+
+def main_label(doc: Mapping[str, Any]) -> str | None:
+    """The measured run every variant has at the main scenario's rate (e.g. mixed@50)."""
+    aggregate = doc.get("aggregate", {})
+    labels = [set(a.get("runs", {})) for a in aggregate.values()]
+    common = set.intersection(*labels) if labels else set()
+    return next((lbl for lbl in sorted(common) if lbl.startswith(f"{MAIN_SCENARIO}@")), None)
+
+
+def _bench(bench: Run, out: dict[str, Evidence]) -> None:
+    doc = bench.summary
+    label = main_label(doc)
+    for impl, agg in doc.get("aggregate", {}).items():
+        ev = out.setdefault(impl, Evidence(impl))
+        ev.main_label = label
+        run = agg.get("runs", {}).get(label) if label else None
+        if run is not None:
+            for op, o in run.get("operations", {}).items():
+                if (r := Range.of_spread(o["latency_ms"].get("p50_ms"))) is not None:
+                    ev.p50_ms[op] = r
+                if (r := Range.of_spread(o["latency_ms"].get("p99_ms"))) is not None:
+                    ev.p99_ms[op] = r
+            ev.cpu_per_1000 = total_cpu(run.get("cpu_s_per_1000_ok", {}))
+            lag = run.get("lag_ms", {}).get("visibility_lag_us", {}).get("p99_ms")
+            ev.lag_p99_ms = Range.of_spread(lag)
+        ryw = next(
+            (r for lbl, r in agg.get("runs", {}).items() if lbl.startswith("read_your_writes@")),
+            None,
+        )
+        if ryw is not None:
+            ev.ryw_final_ms = Range.of_spread(
+                ryw.get("probe_ms", {}).get("ryw_comment_final_us", {}).get("p50_ms")
+            )
+        ev.immediately_consistent = "lag_ms" not in (run or {}) or not (run or {}).get("lag_ms")
+        cap = agg.get("capacity", {}).get(MAIN_SCENARIO)
+        if cap is not None:
+            interval = cap["implementation"]["capacity"]
+            ev.capacity = Range.of_interval(interval)
+            ev.capacity_resolved = bool(cap["implementation"].get("resolved"))
+            if interval.get("kind") in ("lower_bound", "upper_bound") and interval.get("value"):
+                sign = ">=" if interval["kind"] == "lower_bound" else "<="
+                ev.capacity_bound = f"{sign} {interval['value']:.0f}"
+
+
+def total_cpu(per_component: Mapping[str, Mapping[str, Any]]) -> Range | None:
+    """Every component's CPU per 1,000 operations summed, repetition by repetition (each
+    spread keeps its repetitions' values in run order)."""
+    series = [s.get("values", []) for s in per_component.values()]
+    if not series or any(len(v) != len(series[0]) for v in series):
+        return None
+    totals = [sum(vals) for vals in zip(*series, strict=True)]
+    if not totals:
+        return None
+    return Range(median(totals), min(totals), max(totals), len(totals))
+
+
+def _chaos(chaos: Run, out: dict[str, Evidence]) -> None:
+    matrix = chaos.summary.get("matrix", {})
+    per_rep = matrix.get("coupling_index_per_repetition", {})
+    for impl, values in per_rep.get("up", {}).items():
+        out.setdefault(impl, Evidence(impl)).coupling_up = _range(values)
+    for impl, values in per_rep.get("availability", {}).items():
+        out.setdefault(impl, Evidence(impl)).coupling_availability = _range(values)
+    slowest: dict[str, list[float]] = {}
+    for by_op in matrix.get("rows", {}).values():
+        per_impl: dict[str, bool] = {}
+        for by_impl in by_op.values():
+            for impl, cell in by_impl.items():
+                ev = out.setdefault(impl, Evidence(impl))
+                ev.never_recovered += int(cell.get("never_recovered", 0))
+                rec = cell.get("recovery_s")
+                if rec:
+                    slowest.setdefault(impl, []).append(float(rec["max"]))
+                if cell.get("foreign", True) and cell["cell"].get("up") is False:
+                    per_impl[impl] = False
+                per_impl.setdefault(impl, True)
+        for impl, survived in per_impl.items():
+            out[impl].faults_tried += 1
+            out[impl].faults_survived += survived
+    for impl, values in slowest.items():
+        out[impl].recovery_s = _range(values)
+    for e in chaos.summary.get("experiments", []):
+        lost = e.get("audit", {}).get("total", {}).get("lost", 0)
+        out.setdefault(e["impl"], Evidence(e["impl"])).lost_writes += int(lost)
+
+
+def _overload(overload: Run, out: dict[str, Evidence]) -> None:
+    for e in overload.summary.get("experiments", []):
+        ev = out.setdefault(e["impl"], Evidence(e["impl"]))
+        read = e.get("figures") or {}
+        ev.overload[float(e["base"])] = OverloadOutcome(
+            read.get("recovery_s"), bool(read.get("metastable")), bool(e.get("valid"))
+        )
+        ev.lost_writes += int(e.get("audit", {}).get("total", {}).get("lost", 0))
+
+
+def _range(values: Sequence[float | None]) -> Range | None:
+    present = [float(v) for v in values if v is not None]
+    if not present:
+        return None
+    return Range(median(present), min(present), max(present), len(present))

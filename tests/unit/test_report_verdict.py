@@ -1,0 +1,90 @@
+"""The verdict follows the data: synthetic evidence in, statements out, and each statement flips
+when its data does (lab/report/verdict.py); the one rule (lab/report/rule.py) on its own."""
+
+from __future__ import annotations
+
+from lab.report.evidence import Evidence, OverloadOutcome
+from lab.report.rule import NO_DIFFERENCE, NOT_ENOUGH, Range, judge
+from lab.report.verdict import statements
+
+
+def r(value: float, spread: float = 0.0, n: int = 3) -> Range:
+    return Range(value, value - spread, value + spread, n)
+
+
+def evidence(**by_impl: dict[str, object]) -> dict[str, Evidence]:
+    out = {}
+    for impl, figures in by_impl.items():
+        ev = Evidence(impl.rstrip("_").replace("_", "-"))
+        for name, value in figures.items():
+            setattr(ev, name, value)
+        out[ev.impl] = ev
+    return out
+
+
+def said(ev: dict[str, Evidence], rule: str) -> str:
+    (statement,) = [s.text for s in statements(ev) if s.rule == rule]
+    return statement
+
+
+def test_the_one_rule() -> None:
+    assert judge({"a": r(1, 0.1), "b": r(2, 0.1)}) == "a"
+    assert judge({"a": r(1, 0.6), "b": r(2, 0.6)}) == NO_DIFFERENCE  # ranges overlap
+    assert judge({"a": r(1, 0.1), "b": r(2, 0.1)}, higher_is_better=True) == "b"
+    assert judge({"a": r(1, 0.1, n=1), "b": r(2, 0.1, n=1)}) == NOT_ENOUGH  # one repetition
+    assert judge({"a": r(1), "b": None}) == NOT_ENOUGH
+    three = {"a": r(1, 0.1), "b": r(2, 0.1), "c": r(1.05, 0.1)}
+    assert judge(three) == NO_DIFFERENCE  # the best must clear every other side
+
+
+def test_isolation_names_the_lowest_coupling_and_flips_with_it() -> None:
+    ev = evidence(sync=dict(coupling_up=r(0.4, 0.05)), async_=dict(coupling_up=r(0.05, 0.03)))
+    assert "Choose **async**" in said(ev, "isolation")
+    ev = evidence(sync=dict(coupling_up=r(0.05, 0.03)), async_=dict(coupling_up=r(0.4, 0.05)))
+    assert "Choose **sync**" in said(ev, "isolation")
+    ev = evidence(sync=dict(coupling_up=r(0.2, 0.1)), async_=dict(coupling_up=r(0.25, 0.1)))
+    assert "does not separate" in said(ev, "isolation")
+
+
+def test_consistency_favours_the_owners_answering_reads_only_beyond_the_spread() -> None:
+    sync = dict(immediately_consistent=True, p50_ms={"GetPost": r(5)}, ryw_final_ms=r(3, 0.5))
+    ev = evidence(sync=sync, async_=dict(ryw_final_ms=r(20, 2)))
+    assert "Choose **sync** when a client must see its own write" in said(ev, "consistency")
+    ev = evidence(sync=sync, async_=dict(ryw_final_ms=r(3.2, 0.5)))
+    assert "does not separate" in said(ev, "consistency")
+
+
+def test_latency_counts_the_operations_each_variant_wins() -> None:
+    fast, slow = {"A": r(2, 0.1), "B": r(2, 0.1)}, {"A": r(4, 0.1), "B": r(4, 0.1)}
+    ev = evidence(sync=dict(p50_ms=slow), async_=dict(p50_ms=fast))
+    assert "Choose **async** for the lowest latency" in said(ev, "latency")
+    ev = evidence(sync=dict(p50_ms=fast), async_=dict(p50_ms=slow))
+    assert "Choose **sync** for the lowest latency" in said(ev, "latency")
+
+
+def test_capacity_is_judged_by_its_confidence_intervals() -> None:
+    ev = evidence(sync=dict(capacity=r(300, 20, None)), async_=dict(capacity=r(450, 30, None)))
+    assert "Choose **async** for throughput" in said(ev, "capacity")
+    ev = evidence(sync=dict(capacity=r(300, 80, None)), async_=dict(capacity=r(400, 80, None)))
+    assert "does not separate" in said(ev, "capacity")
+
+
+def test_overload_names_who_recovered_where_another_stayed_down() -> None:
+    back, stuck = OverloadOutcome(12.0, False, True), OverloadOutcome(None, True, True)
+    ev = evidence(sync=dict(overload={0.9: stuck}), async_=dict(overload={0.9: back}))
+    assert "Choose **async** when bursts" in said(ev, "overload")
+    ev = evidence(sync=dict(overload={0.9: back}), async_=dict(overload={0.9: stuck}))
+    assert "Choose **sync** when bursts" in said(ev, "overload")
+    ev = evidence(sync=dict(overload={0.5: back}), async_=dict(overload={0.5: back}))
+    assert "does not separate" in said(ev, "overload")
+
+
+def test_the_patterns_statement_needs_both_sync_variants() -> None:
+    plain = dict(coupling_up=r(0.4, 0.05), p50_ms={"A": r(4)})
+    careful = dict(coupling_up=r(0.1, 0.05), p50_ms={"A": r(4.2)})
+    ev = evidence(sync=plain, sync_resilient=careful)
+    assert "add the resilience patterns" in said(ev, "patterns")
+    assert "1.05×" in said(ev, "patterns")
+    ev = evidence(sync=plain, sync_resilient=dict(coupling_up=r(0.38, 0.05)))
+    assert "did not lower" in said(ev, "patterns")
+    assert not [s for s in statements(evidence(sync=plain)) if s.rule == "patterns"]

@@ -21,9 +21,18 @@ DPI = 100
 WIDTH = 9.0  # inches
 # Okabe & Ito (2008), "Color Universal Design".
 OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000")
-SIDE = {"sync": "#0072B2", "async": "#E69F00"}
-BARE = {"sync": "#56B4E9", "async": "#D55E00"}
-STYLE = {"sync": "-", "async": "--"}
+SIDE = {"sync": "#0072B2", "sync-resilient": "#009E73", "async": "#E69F00"}
+BARE = {"sync": "#56B4E9", "sync-resilient": "#F0E442", "async": "#D55E00"}
+STYLE = {"sync": "-", "sync-resilient": "-.", "async": "--"}
+
+
+def colour(impl: str) -> str:
+    """A variant's colour (and, with `line`, its line style), the same in every figure."""
+    return SIDE.get(impl, OKABE_ITO[7])
+
+
+def line(impl: str) -> str:
+    return STYLE.get(impl, ":")
 OP_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000")
 OP_MARKERS = ("o", "s", "^", "D", "v", "x", "+")
 RC: dict[str, Any] = {

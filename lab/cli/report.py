@@ -16,13 +16,13 @@ def run(args: argparse.Namespace) -> int:
     from lab.report.sources import ReportError, select
 
     try:
-        runs = select(Path(args.results_dir), args.run_ids, args.baseline)
+        runs = select(Path(args.results_dir), args.run_ids, args.baseline, args.allow_mixed)
         if args.keep_runs:
             # Report from the compact copies, so that `lab report <the copies>` gives the same.
             keep = Path(args.keep_runs)
             copies = [str(compact_copy(r.path, keep)) for r in runs.all() if r is not runs.baseline]
             base = str(compact_copy(runs.baseline.path, keep)) if runs.baseline else None
-            runs = select(keep, copies, base)
+            runs = select(keep, copies, base, args.allow_mixed)
             print(f"compact copies of the runs in {keep}/")
     except ReportError as error:
         raise CliError(str(error)) from None
@@ -37,9 +37,10 @@ def add_commands(sub: SubParsers) -> None:
     report = sub.add_parser(
         "report",
         help="write REPORT.md and its figures from results/<run-id>/",
-        description="Read benchmark, chaos and causality runs (by default the newest of each "
-        "kind under --results-dir) and write REPORT.md with its PNG figures in "
-        "report-figures/ beside it. The same runs always give the same bytes.",
+        description="Read benchmark, chaos, overload and causality runs (by default the newest "
+        "of each kind under --results-dir), all finished and of one clean commit, and write "
+        "REPORT.md, the answer first, with its PNG figures in report-figures/ beside it. The "
+        "same runs always give the same bytes.",
     )
     report.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="run ids (or run directories)")
     report.add_argument("--results-dir", default="results", help="where runs are (default results)")
@@ -48,6 +49,12 @@ def add_commands(sub: SubParsers) -> None:
         metavar="RUN_ID",
         help="a benchmark run of the same suite to compare the benchmark run with (what a change "
         "did: each figure before and after, named a change only beyond both spreads)",
+    )
+    report.add_argument(
+        "--allow-mixed",
+        action="store_true",
+        help="report anyway from runs that did not finish, measured a dirty tree, or measured "
+        "different commits (refused otherwise); the report then says so on its first screen",
     )
     report.add_argument("--out", default="REPORT.md", help="the report file (default REPORT.md)")
     report.add_argument(

@@ -11,11 +11,10 @@ from typing import Any
 
 from benchmarks.suite.stats import Spread, spread, verdict
 from lab.report import fmt, sections
-from lab.report.findings import cost_spread, label_rate, main_label
-from lab.report.model import IMPLS, Finding
-from lab.report.pooled import commit_of
+from lab.report.evidence import main_label
+from lab.report.findings import Finding
 from lab.report.sources import BenchRun
-from lab.report.tables import table
+from lab.report.tables import impls_of, table
 
 PERCENTILES = ("p50_ms", "p99_ms")
 SIDES = ("baseline", "this run")  # the column names of the two sides
@@ -32,7 +31,36 @@ def change(before: Spread | None, after: Spread | None) -> str:
 
 
 def _commit(run: BenchRun) -> str:
-    return commit_of(run)[:12]
+    return run.commit[:12]
+
+
+def cost_spread(doc: dict[str, Any], impl: str, label: str, what: str) -> Spread | None:
+    """Over repetitions: total CPU seconds per 1,000 successful operations (what="cpu_s"),
+    or a bus counter per operation (what = a bus_per_op key)."""
+    values = []
+    for rep in doc.get("reps", []):
+        run = rep["impls"].get(impl, {}).get("runs", {}).get(label)
+        if run is None:
+            continue
+        c = run["cost"]
+        if what == "cpu_s":
+            values.append(sum(u["cpu_s"] for u in c["per_1000_ok"].values()))
+        else:
+            values.append(c.get("bus_per_op", {}).get(what))
+    return spread(values)
+
+
+def _as_spread(interval: dict[str, Any] | None) -> Spread | None:
+    """A capacity's CI read as a range, so the one rule compares it like a spread."""
+    if not interval or interval.get("kind") != "estimate" or interval.get("low") is None:
+        return None
+    return {
+        "median": interval["value"],
+        "min": interval["low"],
+        "max": interval["high"],
+        "n": 2,
+        "values": [],
+    }
 
 
 def _aggregate(run: BenchRun, impl: str) -> dict[str, Any]:
@@ -136,19 +164,19 @@ def tables(bench: BenchRun, baseline: BenchRun, sides: tuple[str, str] = SIDES) 
     columns = ["figure", *sides, "change"]
     out: list[str] = []
     label = main_label(bench.doc)
-    for impl in IMPLS:
+    for impl in impls_of(bench.doc):
         latency = [_row(*figures) for figures in _latencies(bench, baseline, impl)]
         if latency:
             out += [f"**{impl}: latency, ms**", "", *table(columns, latency)]
         if label and _run(bench, impl, label) and _run(baseline, impl, label):
-            out += [f"**{impl}: cost at {label_rate(bench.doc, label)}**", ""]
+            out += [f"**{impl}: cost at {fmt.label_rate(label)}**", ""]
             out += table(columns, _cost_rows(bench, baseline, impl, label))
         before = _aggregate(baseline, impl).get("capacity", {})
         capacity = [
             _row(
                 f"capacity at the SLO, {scenario}, req/s",
-                before[scenario].get("capacity_rate"),
-                cap.get("capacity_rate"),
+                _as_spread(before[scenario]["implementation"]["capacity"]),
+                _as_spread(cap["implementation"]["capacity"]),
             )
             for scenario, cap in _aggregate(bench, impl).get("capacity", {}).items()
             if scenario in before
@@ -174,7 +202,7 @@ def details(bench: BenchRun, baseline: BenchRun) -> list[str]:
     per operation, and each database's transactions per operation that moved."""
     label = main_label(bench.doc) or ""
     out = []
-    for impl in IMPLS:
+    for impl in impls_of(bench.doc):
         moved = [
             _CHANGE[verdict(before, after)]
             for _, before, after in _latencies(bench, baseline, impl)

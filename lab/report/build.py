@@ -6,12 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.report import chaos_figures, figures
-from lab.report.chaos_findings import experiments
-from lab.report.findings import main_label
+from lab.report import chaos_figures, figures, overload_section
+from lab.report.evidence import main_label
 from lab.report.markdown import Figures, rel, render
-from lab.report.model import IMPLS
 from lab.report.sources import Runs
+from lab.report.tables import labels_of
 
 FIGURES_DIR = "report-figures"  # beside REPORT.md
 
@@ -26,27 +25,27 @@ def draw(runs: Runs, out_dir: Path) -> Figures:
     figs = Figures()
     if runs.bench is not None:
         bench = runs.bench
-        doc = bench.doc
-        # Every measured run (scenario at a rate: the same load for both sides), compared or not.
-        measured = [
-            r
-            for impl in IMPLS
-            for r in doc.get("aggregate", {}).get(impl, {}).get("runs", {}).items()
-        ]
-        labels: dict[str, dict[str, None]] = {}
-        for label, run in measured:
-            labels.setdefault(label, {}).update(dict.fromkeys(run.get("operations", {})))
-        for label, ops in labels.items():
-            figs.spectra.append(figures.spectrum(bench, label, list(ops), out_dir))
+        doc = bench.summary
+        labels = labels_of(doc)
+        ylim = figures.spectrum_limits(bench, labels)
+        for label in labels:
+            ops = list(
+                dict.fromkeys(
+                    op
+                    for a in doc.get("aggregate", {}).values()
+                    for op in a.get("runs", {}).get(label, {}).get("operations", {})
+                )
+            )
+            figs.spectra.append(figures.spectrum(bench, label, ops, out_dir, ylim))
         figs.load = figures.load_curve(bench, out_dir)
         figs.lag = figures.lag_cdf(bench, out_dir)
-        label = main_label(doc)
-        if label is not None:
-            figs.cost = figures.cost(bench, label, out_dir)
+        main = main_label(doc)
+        if main is not None:
+            figs.cost = figures.cost(bench, main, out_dir)
     if runs.chaos:
         figs.heatmap = chaos_figures.heatmap(runs.chaos, out_dir)
-        faults = dict.fromkeys(e["fault"] for _, e in experiments(runs.chaos))
-        figs.timelines = [chaos_figures.timeline(runs.chaos, f, out_dir) for f in faults]
+    if runs.overload is not None:
+        figs.overload = overload_section.draw_all(runs.overload, out_dir)
     return figs
 
 

@@ -1,5 +1,5 @@
-"""The chaos runs' figures: each experiment's timeline (sync above async, the fault shaded) and
-the blast-radius heatmap (the look: lab/plotting.py)."""
+"""The chaos runs' figure: the blast-radius heatmap, every variant side by side, availability
+and p99 in each cell (the look: lab/plotting.py)."""
 
 from __future__ import annotations
 
@@ -8,112 +8,65 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lab.plotting import (
-    OP_COLOURS,
-    OP_MARKERS,
-    Drawn,
-    log_y,
-    new_figure,
-    safe,
-    save,
-    with_style,
-)
+from lab.plotting import Drawn, new_figure, save, with_style
 from lab.report import fmt
-from lab.report.chaos_findings import during
-from lab.report.model import IMPLS
-from lab.report.sources import Run, read_timeline
-
-
-def timeline(chaos: Sequence[Run], fault: str, out_dir: Path) -> Drawn:
-    """Per second, per operation: availability and p99, sync above async; the fault shaded.
-    Each side's experiment from the newest run that has it (runs oldest first)."""
-    alt = f"Timeline of {fault}: availability and p99 per operation per second, sync and async"
-    picked: dict[str, tuple[Run, dict[str, Any]]] = {}
-    for run in chaos:
-        for e in run.summary.get("experiments", []):
-            if e["fault"] == fault:
-                picked[e["impl"]] = (run, e)
-    impls = [i for i in IMPLS if i in picked]
-    tls = {impl: read_timeline(picked[impl][0], impl, fault) for impl in impls}
-    missing = [impl for impl, tl in tls.items() if tl is None]
-    shown = [impl for impl in impls if tls[impl]]
-    if not shown:
-        return Drawn(None, alt, f"no timeline file for {fault}")
-    es = {impl: picked[impl][1] for impl in impls}
-    ids = fmt.join(list(dict.fromkeys(picked[impl][0].run_id for impl in shown)))
-    with with_style():
-        fig, _ = new_figure(2.1 * 2 * len(shown) + 0.4)
-        axes = fig.subplots(2 * len(shown), 1, sharex=True, squeeze=False)
-        for k, impl in enumerate(shown):
-            rows = tls[impl] or []
-            ops = list(dict.fromkeys(r["op"] for r in rows))
-            avail_ax, p99_ax = axes[2 * k][0], axes[2 * k + 1][0]
-            times = es[impl].get("times") or {}
-            if times.get("injected_at") is not None and times.get("restored_at") is not None:
-                held = times["restored_at"] - times["injected_at"]
-                for ax in (avail_ax, p99_ax):
-                    ax.axvspan(0, held, color="#999999", alpha=0.25, lw=0)
-            for j, op in enumerate(ops):
-                mine = [r for r in rows if r["op"] == op]
-                style = dict(
-                    color=OP_COLOURS[j % len(OP_COLOURS)],
-                    marker=OP_MARKERS[j % len(OP_MARKERS)],
-                    ms=2.5,
-                    lw=1,
-                )
-                avail_ax.plot(
-                    [r["second"] for r in mine],
-                    [
-                        r["availability"] if r["availability"] is not None else math.nan
-                        for r in mine
-                    ],
-                    label=op,
-                    **style,
-                )
-                p99_ax.plot(
-                    [r["second"] for r in mine],
-                    [r["p99_ms"] if r["p99_ms"] is not None else math.nan for r in mine],
-                    **style,
-                )
-            avail_ax.set_ylim(-0.03, 1.05)
-            avail_ax.set_ylabel(f"{impl}\navailability")
-            log_y(p99_ax)
-            p99_ax.set_ylabel(f"{impl}\np99, ms")
-            if k == 0:
-                avail_ax.legend(loc="lower left", fontsize=7, ncols=3)
-        axes[-1][0].set_xlabel("seconds from the fault (shaded: the fault held)")
-        fig.suptitle(f"{fault}, run {ids}")
-        name = save(fig, out_dir, f"chaos-{safe(fault)}.png")
-    return Drawn(name, alt, f"no timeline file for {fmt.join(missing)}" if missing else "")
+from lab.report.chaos_tables import impls_of
+from lab.report.sources import Run
 
 
 def heatmap(chaos: Sequence[Run], out_dir: Path) -> Drawn:
-    """The blast-radius matrix: availability during each fault, sync and async side by side,
-    values in the cells (the lowest over the runs)."""
-    alt = "Blast-radius matrix: availability of each operation while each component was down"
-    matrix = during(chaos)
-    if not matrix:
+    """The blast-radius matrix, every variant side by side: each cell coloured by availability
+    during the fault and labelled with it, its p99 and its marks (! differs from the static
+    prediction, * down by latency, ~ a small cell); pooled over repetitions."""
+    alt = "Blast-radius matrix: availability and p99 of each operation while each fault held"
+    cells: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
+    for run in chaos:
+        for fault, by_op in run.summary.get("matrix", {}).get("rows", {}).items():
+            for op, by_impl in by_op.items():
+                for impl, mc in by_impl.items():
+                    cells.setdefault(impl, {}).setdefault(fault, {})[op] = mc
+    if not cells:
         return Drawn(None, alt, "no blast-radius matrix in the chaos runs")
-    faults = list(matrix)
+    impls = impls_of(chaos)
+    faults = list(dict.fromkeys(f for by_fault in cells.values() for f in by_fault))
     ops = list(
-        dict.fromkeys(op for impls in matrix.values() for by_op in impls.values() for op in by_op)
+        dict.fromkeys(
+            op for by_fault in cells.values() for by_op in by_fault.values() for op in by_op
+        )
     )
     with with_style():
-        fig, _ = new_figure(0.45 * len(faults) + 1.8)
-        axes = fig.subplots(1, 2, sharey=True)
+        fig, _ = new_figure(0.5 * len(faults) + 2.0)
+        axes = fig.subplots(1, len(impls), sharey=True, squeeze=False)[0]
         image = None
-        for ax, impl in zip(axes, IMPLS, strict=True):
-            grid = [
-                [min(matrix[f].get(impl, {}).get(op, [math.nan])) for op in ops] for f in faults
-            ]
+        for ax, impl in zip(axes, impls, strict=True):
+            grid = []
+            for f in faults:
+                row = []
+                for op in ops:
+                    mc = cells.get(impl, {}).get(f, {}).get(op)
+                    value = mc["cell"]["availability"] if mc else None
+                    row.append(math.nan if value is None else value)
+                grid.append(row)
             image = ax.imshow(grid, cmap="cividis", vmin=0, vmax=1, aspect="auto")
-            for i, row in enumerate(grid):
-                for j, v in enumerate(row):
-                    text = "n/a" if math.isnan(v) else fmt.share(v).replace(" ", "")
-                    colour = "#000000" if math.isnan(v) or v > 0.6 else "#FFFFFF"
-                    ax.text(j, i, text, ha="center", va="center", fontsize=7, color=colour)
-            ax.set_xticks(range(len(ops)), ops, rotation=30, ha="right")
-            ax.set_yticks(range(len(faults)), faults)
+            for i, f in enumerate(faults):
+                for j, op in enumerate(ops):
+                    mc = cells.get(impl, {}).get(f, {}).get(op)
+                    v = grid[i][j]
+                    if mc is None or math.isnan(v):
+                        ax.text(j, i, "n/a", ha="center", va="center", fontsize=6)
+                        continue
+                    c = mc["cell"]
+                    marks = (
+                        ("!" if mc.get("agrees") is False else "")
+                        + ("*" if c.get("up_by_availability") and not c.get("up") else "")
+                        + ("~" if c.get("small") else "")
+                    )
+                    p99 = "" if c.get("p99_ms") is None else f"\n{fmt.num(c['p99_ms'])}ms"
+                    text = fmt.share(v).replace(" ", "") + marks + p99
+                    colour = "#000000" if v > 0.6 else "#FFFFFF"
+                    ax.text(j, i, text, ha="center", va="center", fontsize=5.5, color=colour)
+            ax.set_xticks(range(len(ops)), ops, rotation=30, ha="right", fontsize=7)
+            ax.set_yticks(range(len(faults)), faults, fontsize=7)
             ax.set_title(impl)
             ax.grid(False)
         if image is not None:

@@ -16,6 +16,7 @@ KEEP = (
     "hdr-*-corrected.txt",  # latency from the scheduled start, per operation
     "hdr-server-*.txt",  # the query service's lag histograms
     "*.svg",  # flame graphs
+    "timeline.png",  # the overload experiment's timeline figure, beside its results
 )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from lab.report import baseline
-from lab.report.markdown import commit_cell, steal
+from lab.report.markdown import commit_cell
 from lab.report.sources import BenchRun
 from lab.report.tables import table
 
@@ -31,7 +31,7 @@ def render(
             commit_cell(run),
             run.started_at or "-",
             str(run.doc.get("repetitions", "-")),
-            steal(run),
+            _steal(run),
         ]
         for side, run in taken
     ]
@@ -51,3 +51,16 @@ def render(
         *baseline.tables(after, before, ("before", "after")),
     ]
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _steal(run: BenchRun) -> str:
+    """The highest hypervisor steal of any measured run or capacity step of a benchmark run."""
+    values = []
+    for rep in run.doc.get("reps", []):
+        for result in rep["impls"].values():
+            values += [r.get("machine", {}).get("steal_percent") for r in result["runs"].values()]
+            for cap in result.get("capacity", {}).values():
+                for sweep in (cap, cap.get("bare_chain", {})):
+                    values += [s.get("steal_percent") for s in sweep.get("steps", [])]
+    present = [v for v in values if v is not None]
+    return f"max {max(present):.1f} %" if present else "-"

@@ -1,5 +1,7 @@
-"""The benchmark run's figures: the latency percentile spectrum, latency against offered load,
-the visibility-lag CDF and the cost by component (the look: lab/plotting.py)."""
+"""The benchmark run's figures: the latency percentile spectrum (every variant, one y scale for
+all of them, sample counts in the legends), the load curves with their fitted curve and the
+capacity's confidence band, the visibility-lag CDF and the cost by component (the look:
+lab/plotting.py)."""
 
 from __future__ import annotations
 
@@ -13,12 +15,15 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from benchmarks.load.hdr import merge
+from benchmarks.suite.aggregate import point
+from benchmarks.suite.capacity_fit import fit
+from benchmarks.suite.profiles import SLO_ERROR_RATE, SLO_P99_MS
 from lab.plotting import (
     BARE,
     OKABE_ITO,
-    SIDE,
-    STYLE,
     Drawn,
+    colour,
+    line,
     log_y,
     new_figure,
     safe,
@@ -26,8 +31,8 @@ from lab.plotting import (
     with_style,
 )
 from lab.report import fmt
-from lab.report.model import IMPLS
-from lab.report.sources import BenchRun, hdr_texts, label_dirs
+from lab.report.sources import Run, hdr_texts, label_dirs
+from lab.report.tables import impls_of
 
 SPECTRUM_MAX_NINES = 3  # to 99.9 %
 
@@ -75,11 +80,29 @@ def spectrum_points(hist: Any) -> tuple[list[float], list[float]]:
     return xs, ys
 
 
-def spectrum(bench: BenchRun, label: str, ops: Sequence[str], out_dir: Path) -> Drawn:
-    """Per operation, sync and async at the same offered load: latency at each percentile, the
-    repetitions pooled (thick) and each repetition (thin); each side's bare chain at the same
-    rate (dotted) where its histograms are there."""
-    alt = f"Latency percentile spectrum per operation, sync vs async, {label}"
+def spectrum_limits(bench: Run, labels: Sequence[str]) -> tuple[float, float]:
+    """One y range for every spectrum of the report, so that panels compare by eye."""
+    lows, highs = [], []
+    for label in labels:
+        for impl in impls_of(bench.summary):
+            for d in label_dirs(bench, impl, label):
+                for path in d.glob("hdr-*-corrected.txt"):
+                    hist = merge([path.read_text().strip()])
+                    if hist.get_total_count():
+                        lows.append(hist.get_min_value() / 1000)
+                        highs.append(hist.get_value_at_percentile(99.9) / 1000)
+    if not lows:
+        return 0.1, 1000.0
+    return max(0.05, min(lows) * 0.8), max(highs) * 1.25
+
+
+def spectrum(
+    bench: Run, label: str, ops: Sequence[str], out_dir: Path, ylim: tuple[float, float]
+) -> Drawn:
+    """Per operation, every variant at the same offered load: latency at each percentile, the
+    repetitions pooled (thick; the legend says how many requests hold its tail) and each
+    repetition (thin); each variant's bare chain at the same rate (dotted) where it ran."""
+    alt = f"Latency percentile spectrum per operation, every variant, {label}"
     missing: list[str] = []
     cols = 2
     rows = max(1, math.ceil(len(ops) / cols))
@@ -89,35 +112,49 @@ def spectrum(bench: BenchRun, label: str, ops: Sequence[str], out_dir: Path) -> 
         drew = False
         for i, op in enumerate(ops):
             ax = axes[i // cols][i % cols]
-            for impl in IMPLS:
+            for impl in impls_of(bench.summary):
                 texts = hdr_texts(label_dirs(bench, impl, label), f"{op}-corrected")
                 if not texts:
                     missing.append(f"{impl} {op}")
                     continue
                 for text in texts:
                     xs, ys = spectrum_points(merge([text]))
-                    ax.plot(xs, ys, STYLE[impl], color=SIDE[impl], lw=0.7, alpha=0.5)
-                xs, ys = spectrum_points(merge(texts))
+                    ax.plot(xs, ys, line(impl), color=colour(impl), lw=0.7, alpha=0.5)
+                pooled = merge(texts)
+                xs, ys = spectrum_points(pooled)
+                n = pooled.get_total_count()
                 ax.plot(
-                    xs, ys, STYLE[impl], color=SIDE[impl], lw=2, label=f"{impl} ({len(texts)} reps)"
+                    xs,
+                    ys,
+                    line(impl),
+                    color=colour(impl),
+                    lw=2,
+                    label=f"{impl}: {n:,} requests, {len(texts)} reps ({max(1, n // 1000)} above p99.9)",
                 )
                 drew = True
-                # The bare chain of the same shape at the same rate, where it was run.
                 bare = hdr_texts(
                     [d / "bare-chain" for d in label_dirs(bench, impl, label)], f"{op}-corrected"
                 )
                 if bare:
                     xs, ys = spectrum_points(merge(bare))
-                    ax.plot(xs, ys, ":", color=BARE[impl], lw=1.5, label=f"{impl} bare chain")
+                    ax.plot(
+                        xs,
+                        ys,
+                        ":",
+                        color=BARE.get(impl, OKABE_ITO[7]),
+                        lw=1.5,
+                        label=f"{impl} bare chain",
+                    )
             nines_axis(ax)
             log_y(ax)
+            ax.set_ylim(*ylim)
             ax.set_title(op)
             ax.set_ylabel("latency, ms")
             if ax.get_legend_handles_labels()[0]:
-                ax.legend(loc="upper left", fontsize=8)
+                ax.legend(loc="upper left", fontsize=7)
         for j in range(len(ops), rows * cols):
             axes[j // cols][j % cols].set_visible(False)
-        fig.suptitle(f"Latency by percentile, {label} (from the scheduled start)")
+        fig.suptitle(f"Latency by percentile, {label} (from the scheduled start; one y scale)")
         if not drew:
             return Drawn(None, alt, "no HDR histogram (hdr-<operation>-corrected.txt) found")
         name = save(fig, out_dir, f"latency-spectrum-{safe(label)}.png")
@@ -126,81 +163,93 @@ def spectrum(bench: BenchRun, label: str, ops: Sequence[str], out_dir: Path) -> 
 
 
 # --- latency against offered load ------------------------------------------------------------
-def load_curve(bench: BenchRun, out_dir: Path) -> Drawn:
-    """Per swept scenario: each step's p99 against its offered rate, for each side and its bare
-    chain, every repetition; the SLO line and each sweep's capacity (median)."""
-    doc = bench.doc
-    alt = "p99 latency against offered load, sync and async and their bare chains, with the SLO"
-    scenarios = list(
-        dict.fromkeys(
-            s
-            for rep in doc.get("reps", [])
-            for r in rep["impls"].values()
-            for s in r.get("capacity", {})
-        )
-    )
-    if not scenarios:
-        return Drawn(None, alt, "the benchmark run has no capacity sweep")
+def load_curve(bench: Run, out_dir: Path) -> Drawn:
+    """Per swept scenario and variant: every grid step's p99 against its offered rate (each
+    repetition; an invalid step hollow), the fitted monotone curve, the SLO, and the capacity
+    with its 95 % confidence band; the bare chain's fitted curve dotted."""
+    doc = bench.summary
+    alt = "p99 against offered load per variant: steps, fitted curve, SLO and capacity with its CI"
     agg = doc.get("aggregate", {})
+    scenarios = list(dict.fromkeys(s for a in agg.values() for s in a.get("capacity", {})))
+    if not scenarios:
+        return Drawn(None, alt, "the benchmark run has no capacity steps")
     with with_style():
-        fig, _ = new_figure(3.4 * len(scenarios) + 0.3)
+        fig, _ = new_figure(3.6 * len(scenarios) + 0.3)
         axes = fig.subplots(len(scenarios), 1, squeeze=False)
         for ax, scenario in zip((a[0] for a in axes), scenarios, strict=True):
-            slo = None
-            for impl in IMPLS:
+            for impl, a in agg.items():
+                cap = a.get("capacity", {}).get(scenario)
+                if cap is None:
+                    continue
+                sweeps = [
+                    rep["impls"][impl]["capacity"][scenario]
+                    for rep in doc.get("reps", [])
+                    if scenario in rep["impls"].get(impl, {}).get("capacity", {})
+                ]
                 for bare in (False, True):
-                    colour = BARE[impl] if bare else SIDE[impl]
-                    name = f"{impl} bare chain" if bare else impl
-                    c = agg.get(impl, {}).get("capacity", {}).get(scenario, {})
-                    rate = (c.get("bare_chain_rate") if bare else c.get("capacity_rate")) or {}
-                    if rate:
-                        ax.axvline(
-                            rate["median"],
-                            color=colour,
-                            ls=":" if bare else STYLE[impl],
-                            lw=1.2,
-                            alpha=0.8,
+                    steps = [
+                        s for sw in sweeps for s in (sw["bare_chain"] if bare else sw)["steps"]
+                    ]
+                    valid = [s for s in steps if s["valid"] and s["p99_ms"] is not None]
+                    if not bare:
+                        ax.scatter(
+                            [s["offered_rate"] for s in valid],
+                            [s["p99_ms"] for s in valid],
+                            s=12,
+                            color=colour(impl),
                         )
-                        name += f" (capacity {fmt.num(rate['median'])}/s)"
-                    first = True
-                    for rep in doc.get("reps", []):
-                        cap = rep["impls"].get(impl, {}).get("capacity", {}).get(scenario)
-                        if cap is None:
-                            continue
-                        sweep = cap["bare_chain"] if bare else cap
-                        slo = sweep.get("slo", slo)
-                        steps = sorted(
-                            (s for s in sweep["steps"] if s.get("p99_ms") is not None),
-                            key=lambda s: s["offered_rate"],
+                        hollow = [s for s in steps if not s["valid"] and s["p99_ms"] is not None]
+                        ax.scatter(
+                            [s["offered_rate"] for s in hollow],
+                            [s["p99_ms"] for s in hollow],
+                            s=14,
+                            facecolors="none",
+                            edgecolors=colour(impl),
                         )
+                    rates, levels = fit(
+                        [point(s) for s in steps if s["valid"]], SLO_P99_MS, SLO_ERROR_RATE
+                    )
+                    if rates:
+                        curve = cap["bare_chain" if bare else "implementation"]["capacity"]
                         ax.plot(
-                            [s["offered_rate"] for s in steps],
-                            [s["p99_ms"] for s in steps],
-                            ":" if bare else STYLE[impl],
-                            color=colour,
-                            marker="s" if bare else "o",
-                            ms=3,
-                            lw=1,
-                            label=name if first else None,
+                            rates,
+                            [10**y for y in levels],
+                            ":" if bare else line(impl),
+                            color=BARE.get(impl, OKABE_ITO[7]) if bare else colour(impl),
+                            lw=1.2 if bare else 2,
+                            label=f"{impl}{' bare chain' if bare else ''}: capacity "
+                            f"{_interval_text(curve)}/s",
                         )
-                        first = False
-            if slo:
-                ax.axhline(
-                    slo["p99_ms"],
-                    color="#000000",
-                    ls="-.",
-                    lw=1,
-                    label=f"SLO p99 {slo['p99_ms']:g} ms",
-                )
+                        if (
+                            not bare
+                            and curve.get("low") is not None
+                            and curve.get("high") is not None
+                        ):
+                            ax.axvspan(curve["low"], curve["high"], color=colour(impl), alpha=0.15)
+            ax.axhline(
+                SLO_P99_MS, color="#000000", ls="-.", lw=1, label=f"SLO p99 {SLO_P99_MS:g} ms"
+            )
             log_y(ax)
             ax.set_xlabel("offered rate, requests/s")
             ax.set_ylabel("p99, ms")
             ax.set_title(
-                f"{scenario}: p99 per sweep step (every repetition); vertical lines: capacities"
+                f"{scenario}: every step (hollow: invalid), fitted curve, capacity 95 % CI band"
             )
             ax.legend(loc="upper left", fontsize=7)
         name = save(fig, out_dir, "latency-vs-load.png")
     return Drawn(name, alt)
+
+
+def _interval_text(i: dict[str, Any]) -> str:
+    if i.get("value") is None:
+        return "-"
+    if i.get("kind") == "lower_bound":
+        return f">={i['value']:.0f}"
+    if i.get("kind") == "upper_bound":
+        return f"<={i['value']:.0f}"
+    if i.get("low") is None:
+        return f"{i['value']:.0f}"
+    return f"{i['value']:.0f} [{i['low']:.0f}-{i['high']:.0f}]"
 
 
 # --- visibility lag --------------------------------------------------------------------------
@@ -210,10 +259,10 @@ def cdf_points(hist: Any) -> tuple[list[float], list[float]]:
     return values, [c / total for c in counts]
 
 
-def lag_cdf(bench: BenchRun, out_dir: Path) -> Drawn:
+def lag_cdf(bench: Run, out_dir: Path) -> Drawn:
     """The server-side lag histograms of async (every repetition pooled, per run) and the
     read-your-writes probe's percentiles of both sides as markers."""
-    doc = bench.doc
+    doc = bench.summary
     alt = "Cumulative distribution of the visibility lag: async server side, and the probe"
     agg = doc.get("aggregate", {})
     drew = False
@@ -221,7 +270,7 @@ def lag_cdf(bench: BenchRun, out_dir: Path) -> Drawn:
         fig, _ = new_figure(4.2)
         ax = fig.subplots()
         colours = iter(OKABE_ITO[1:] * 4)
-        for impl in IMPLS:
+        for impl in impls_of(doc):
             for label, run in agg.get(impl, {}).get("runs", {}).items():
                 for name in run.get("lag_ms", {}):
                     texts = hdr_texts(label_dirs(bench, impl, label), f"server-{name}")
@@ -255,9 +304,9 @@ def lag_cdf(bench: BenchRun, out_dir: Path) -> Drawn:
                         ax.plot(
                             [x for x, _ in points],
                             [y for _, y in points],
-                            STYLE[impl],
-                            marker="o" if impl == "sync" else "s",
-                            color=SIDE[impl] if "post" in name else BARE[impl],
+                            line(impl),
+                            marker="o" if "post" in name else "s",
+                            color=colour(impl),
                             lw=0.8,
                             label=f"{impl} {label}: {name} (probe, medians)",
                         )
@@ -276,12 +325,12 @@ def lag_cdf(bench: BenchRun, out_dir: Path) -> Drawn:
 
 
 # --- cost ------------------------------------------------------------------------------------
-def cost(bench: BenchRun, label: str, out_dir: Path) -> Drawn:
-    doc = bench.doc
+def cost(bench: Run, label: str, out_dir: Path) -> Drawn:
+    doc = bench.summary
     alt = f"CPU seconds per 1,000 successful operations and peak memory by component, {label}"
     runs = {
         impl: doc["aggregate"][impl]["runs"][label]
-        for impl in IMPLS
+        for impl in impls_of(doc)
         if label in doc.get("aggregate", {}).get(impl, {}).get("runs", {})
     }
     components = list(
@@ -312,8 +361,8 @@ def cost(bench: BenchRun, label: str, out_dir: Path) -> Drawn:
                     meds,
                     width,
                     yerr=[lo, hi],
-                    color=SIDE[impl],
-                    hatch="" if impl == "sync" else "//",
+                    color=colour(impl),
+                    hatch=("", "//", "..", "xx")[k % 4],
                     edgecolor="#000000",
                     lw=0.5,
                     capsize=2,

@@ -16,9 +16,8 @@ from lab.report.sources import BenchRun, ReportError, Run
 
 
 def commit_of(run: Run) -> str:
-    """The commit a run measured (its meta.json's machine, else its summary's)."""
-    machine = run.meta.get("machine") or run.summary.get("machine") or {}
-    return str(machine.get("git_commit") or "-")
+    """The commit a run measured (its meta.json's machine)."""
+    return run.commit or "-"
 
 
 def pool(runs: Sequence[BenchRun]) -> BenchRun:
@@ -50,7 +49,7 @@ def pool(runs: Sequence[BenchRun]) -> BenchRun:
         "repetitions": len(reps),
         "reps": reps,
         "aggregate": figures,
-        "comparisons": comparisons(figures),
+        "comparisons": comparisons(figures, reps),
         "targets": targets(figures),
     }
     meta = {**runs[0].meta, "run_id": run_id, "machine": machine}

@@ -5,17 +5,25 @@ from __future__ import annotations
 
 import re
 
-LATENCY = "Latency per operation"
-LOAD = "Latency against offered load and capacity"
-LAG = "Visibility lag"
+ANSWER = "The answer"
+LIMITS = "Limits of these numbers"
+FINDINGS = "Findings"
+LATENCY = "Latency at equal load"
+CAPACITY = "Capacity and load curves"
 COST = "Cost"
-PROFILES = "Where the time goes"
-BASELINE = "Against the baseline run"
 BLAST = "Blast radius"
 RECOVERY = "Recovery and convergence"
-AUDIT = "Chaos experiments and audits"
+OVERLOAD = "Overload and recovery"
+LAG = "Visibility lag"
 CAUSALITY = "Read-your-writes across services"
-METHOD = "Method and environment"
+AUDIT = "Audits"
+HOPS = "Where each millisecond goes"
+GRAY = "Gray faults: dose and response"
+CLUSTER = "The bus as a cluster"
+NOISE = "Where the noise comes from"
+GLOSSARY = "Glossary"
+METHOD = "Runs, machine and provenance"
+BASELINE = "Against the baseline run"
 
 
 def slug(heading: str) -> str:

@@ -41,6 +41,11 @@ class Run:
         return str(self.meta.get("started_at", ""))
 
     @property
+    def doc(self) -> dict[str, Any]:
+        """The run's summary (a benchmark run's: benchmarks/suite/results.py's shape)."""
+        return self.summary
+
+    @property
     def finished(self) -> bool:
         return "ended_at" in self.meta
 

@@ -14,7 +14,9 @@ from lab.plotting import OKABE_ITO, log_y, new_figure, save, with_style
 FILE = "timeline.png"
 
 
-def draw(seconds: Sequence[Second], spike_s: float, title: str, out: Path) -> str:
+def draw(
+    seconds: Sequence[Second], spike_s: float, title: str, out: Path, name: str = FILE
+) -> str:
     xs = [s.second for s in seconds]
     with with_style():
         fig, _ = new_figure(7.5)
@@ -43,4 +45,4 @@ def draw(seconds: Sequence[Second], spike_s: float, title: str, out: Path) -> st
         queue.legend(loc="upper right")
         for ax in (load, latency, queue):
             ax.axvspan(0, spike_s, color=OKABE_ITO[3], alpha=0.25)
-        return save(fig, out, FILE)
+        return save(fig, out, name)

@@ -1,0 +1,111 @@
+"""The capacity section: per variant and scenario the capacity at the SLO with its 95 % CI,
+whether it is resolved to the goal, the knee and the plateau, each repetition's own crossing,
+the bare chain's figures and the share, the invalid steps; and every pair of variants' ratio
+(docs/METHOD.md, Capacity)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lab.report import fmt
+from lab.report.sources import Run
+from lab.report.tables import table
+
+
+def interval(i: dict[str, Any] | None, digits: int = 0) -> str:
+    """An Interval (benchmarks/suite/capacity_fit.py) as the report writes it."""
+    if not i or i.get("value") is None:
+        return "-"
+    value = f"{i['value']:,.{digits}f}"
+    if i.get("kind") == "lower_bound":
+        return f">= {value}"
+    if i.get("kind") == "upper_bound":
+        return f"<= {value}"
+    if i.get("kind") == "none":
+        return "n/a"
+    if i.get("low") is None or i.get("high") is None:
+        return value
+    return f"{value} [{i['low']:,.{digits}f}{fmt.DASH}{i['high']:,.{digits}f}]"
+
+
+def per_repetition(values: list[float | None]) -> str:
+    return ", ".join("-" if v is None else f"{v:,.0f}" for v in values) or "-"
+
+
+def section(bench: Run) -> list[str]:
+    doc = bench.summary
+    rows = []
+    invalid: list[str] = []
+    for impl, agg in doc.get("aggregate", {}).items():
+        for scenario, cap in agg.get("capacity", {}).items():
+            curve, bare = cap["implementation"], cap["bare_chain"]
+            width = curve.get("half_width")
+            rows.append(
+                [
+                    scenario,
+                    impl,
+                    interval(curve["capacity"]),
+                    "yes"
+                    if curve.get("resolved")
+                    else ("no" if width is None else f"no (±{width:.0%})"),
+                    interval(curve["knee"]),
+                    interval(curve["plateau"]),
+                    per_repetition(curve.get("per_repetition", [])),
+                    interval(bare["capacity"]),
+                    interval(cap.get("share_of_bare_chain"), 2),
+                    str(curve.get("steps", 0)),
+                ]
+            )
+            invalid += [f"{impl} {scenario}: {why}" for why in curve.get("invalid_steps", [])]
+            invalid += [
+                f"{impl} {scenario} bare chain: {why}" for why in bare.get("invalid_steps", [])
+            ]
+    if not rows:
+        return ["The benchmark run has no capacity steps.", ""]
+    out = [
+        "Requests/s offered. Capacity: where the load curve fitted to every valid step of every "
+        "repetition crosses the SLO, 95 % bootstrap confidence interval in brackets; *resolved*: "
+        "a crossing within the grid whose CI is within ±10 % (the goal). Knee: where the fitted "
+        "p99 has doubled from the lowest rate's; plateau: the highest goodput (answered within "
+        "the SLO per second) of any rate. Per repetition: each repetition's own crossing, to show "
+        "how far a single repetition wanders.",
+        "",
+        *table(
+            [
+                "scenario",
+                "variant",
+                "capacity",
+                "resolved",
+                "knee",
+                "plateau",
+                "per repetition",
+                "bare chain",
+                "share of bare chain",
+                "valid steps",
+            ],
+            rows,
+        ),
+    ]
+    pairs = []
+    for pair, by_scenario in doc.get("comparisons", {}).get("capacity", {}).items():
+        a, b = pair.split("|")
+        for scenario, cmp in by_scenario.items():
+            verdict = cmp["verdict"]
+            said = {"~": "no significant difference", "n/a": "no verdict (a bound)"}.get(
+                verdict, f"{verdict} higher"
+            )
+            pairs.append([scenario, f"{b} ÷ {a}", interval(cmp["ratio"], 2), said])
+    if pairs:
+        out += [
+            "Each pair of variants: the ratio of their capacities with its CI (both sides' steps "
+            "resampled together); a difference is called when the CI excludes 1.",
+            "",
+            *table(["scenario", "ratio", "95 % CI", "verdict"], pairs),
+        ]
+    if invalid:
+        out += ["Steps left out of the fit (kept in the run):", ""]
+        out += [f"- {why}" for why in invalid[:20]]
+        if len(invalid) > 20:
+            out.append(f"- and {len(invalid) - 20} more")
+        out.append("")
+    return out

@@ -1,0 +1,104 @@
+"""The overload section (docs/METHOD.md, Overload): per base rate and variant, what a spike to
+twice C did and how long each took to be itself again, with a timeline figure each (drawn
+again from the run's timeline.json by the experiment's own figure code)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from lab.chaos.overload.figure import draw
+from lab.chaos.overload.timeline import Second
+from lab.plotting import Drawn, safe, with_style
+from lab.report import fmt
+from lab.report.sources import Run
+from lab.report.tables import table
+
+
+def rows(overload: Run) -> list[list[str]]:
+    out = []
+    for e in overload.summary.get("experiments", []):
+        f: dict[str, Any] = e.get("figures") or {}
+        total = e.get("audit", {}).get("total", {})
+        out.append(
+            [
+                f"{e['base']:g} C = {e['base_rate']:.0f}/s",
+                e["impl"],
+                "never (metastable)" if f.get("metastable") else fmt.seconds(f.get("recovery_s")),
+                f"{f.get('peak_in_flight', '-')}",
+                "-" if f.get("peak_backlog") is None else f"{f['peak_backlog']:,}",
+                f"{fmt.seconds(f.get('drain_s'))} / {fmt.seconds(f.get('predicted_drain_s'))}",
+                _amplification(f),
+                fmt.ms(f.get("generator_lag_p99_ms"))
+                + (" BEHIND" if f.get("generator_behind") else ""),
+                f"{total.get('lost', 0)} / {total.get('duplicated', 0)}",
+            ]
+        )
+    return out
+
+
+def _amplification(f: dict[str, Any]) -> str:
+    before, spike = f.get("attempts_before"), f.get("attempts_spike")
+    if not before or not spike:
+        return "-"
+    return f"{fmt.num(before)} → {fmt.num(spike)}"
+
+
+def section(overload: Run, figures: list[Drawn], figures_rel: str) -> list[str]:
+    capacity = overload.summary.get("capacity")
+    source = overload.meta.get("config", {}).get("capacity_source", "")
+    out = [
+        f"C = {fmt.num(float(capacity or 0))} requests/s (plain sync's capacity, from {source}). Each "
+        "variant at a base rate, then a spike to twice C for the profile's spike length, then "
+        "the base rate again. Recovery: from the spike's end until 5 seconds in a row each "
+        "answer ≥ 99 % of the offered requests within the SLO; metastable: not back while the "
+        "load was at its base. Drain: until the requests in flight (and async's bus backlog) "
+        "are back to their level before the spike, against the excess the spike offered over "
+        "the spare capacity (C − base). Attempts: server RPCs per client request before → "
+        "during the spike (retries show here).",
+        "",
+        *table(
+            [
+                "base",
+                "variant",
+                "recovery",
+                "peak in flight",
+                "peak backlog",
+                "drain / predicted",
+                "attempts per request",
+                "generator lag p99",
+                "lost / duplicated",
+            ],
+            rows(overload),
+        ),
+    ]
+    for d in figures:
+        if d.file:
+            out += [f"![{d.alt}]({figures_rel}/{d.file})", ""]
+    return out
+
+
+def draw_all(overload: Run, out_dir: Path) -> list[Drawn]:
+    drawn = []
+    for e in overload.summary.get("experiments", []):
+        path = overload.path / e["impl"] / f"overload@{e['base']:g}" / "timeline.json"
+        try:
+            seconds = [Second(**row) for row in _rows(path)]
+        except (OSError, ValueError, TypeError):
+            continue
+        times = e.get("times", {})
+        if times.get("spike_at") is None or times.get("back_at") is None:
+            continue
+        spike_s = times["back_at"] - times["spike_at"]
+        title = f"{e['impl']}: {e['base']:g} C -> {e['spike']:g} C -> {e['base']:g} C"
+        name = safe(f"overload-{e['impl']}-{e['base']:g}.png")
+        with with_style():
+            draw(seconds, spike_s, title, out_dir, name)
+        drawn.append(Drawn(name, f"Overload timeline, {title}"))
+    return drawn
+
+
+def _rows(path: Path) -> list[dict[str, Any]]:
+    keep = set(Second.__slots__)  # type: ignore[attr-defined]
+    return [{k: v for k, v in row.items() if k in keep} for row in json.loads(path.read_text())]

@@ -185,10 +185,13 @@ def curve(sweeps: Sequence[SweepResult]) -> CurveFigures:
     crossing beside them."""
     points: list[Point] = []
     per_repetition: list[float | None] = []
+    per_repetition_kind: list[str] = []
     invalid: list[str] = []
     for rep, sweep in enumerate(sweeps, start=1):
         mine = [point(s) for s in sweep["steps"] if s["valid"]]
-        per_repetition.append(capacity_at_slo(mine).rate if mine else None)
+        own = capacity_at_slo(mine) if mine else None
+        per_repetition.append(own.rate if own else None)
+        per_repetition_kind.append(own.kind if own else "none")
         points += mine
         invalid += [
             f"rep {rep} at {s['offered_rate']:g}/s: {'; '.join(s['flags'])}"
@@ -211,6 +214,7 @@ def curve(sweeps: Sequence[SweepResult]) -> CurveFigures:
             "replicates": cap["replicates"],
         },
         "per_repetition": per_repetition,
+        "per_repetition_kind": per_repetition_kind,
         "half_width": width,
         "resolved": cap["kind"] == "estimate"
         and width is not None

@@ -250,6 +250,7 @@ class CurveFigures(TypedDict):
     knee: Interval  # where the fitted p99 has doubled from its lowest-rate value
     plateau: Interval  # the maximum sustained goodput (requests/s within the SLO)
     per_repetition: list[float | None]  # each repetition's own crossing (its steps alone)
+    per_repetition_kind: list[str]  # estimate, lower_bound, upper_bound or none, per repetition
     half_width: float | None  # the capacity CI's half-width as a share of it
     resolved: bool  # a crossing within the grid, CI half-width within the goal
     steps: int  # valid steps in the fit

@@ -63,7 +63,10 @@ def run_bench(config: BenchConfig) -> Path:
     say(config, f"results -> {run.path}")
     if overhead:
         traced_runs = trace_overhead.compare(config, run.path)
-        run.write_summary(trace_overhead.document(config, run.meta["machine"], traced_runs))
+        breakdowns = trace_overhead.hops(config, run.path)
+        run.write_summary(
+            trace_overhead.document(config, run.meta["machine"], traced_runs, breakdowns)
+        )
         run.finish()
         return run.path
     if config.replicas:

@@ -6,8 +6,9 @@ implementation and share the latency and the services' CPU per 1,000 requests, e
 [min-max] over the runs, and each share against the first (usually 0: tracing off), called a
 difference only when the ranges do not overlap.
 
-The traced runs' spans stay in <impl>/trace-<share>-run<n>/traces: `lab trace RUN_ID` gives
-the per-hop breakdown at that load from the same run.
+The traced runs' spans stay in <impl>/trace-<share>-run<n>/traces; each traced share's runs
+pooled give the per-hop breakdown at that load (lab/trace/), written to hops-<share>/ (its
+trace-summary.json and waterfalls: what the report shows).
 """
 
 from __future__ import annotations
@@ -113,6 +114,28 @@ def compare(config: BenchConfig, run_dir: Path) -> list[TraceRun]:
     return runs
 
 
+def hops(config: BenchConfig, run_dir: Path) -> dict[str, str]:
+    """Per traced share, the per-hop breakdown of its runs pooled (every implementation), in
+    hops-<share>/; returns share -> that directory's name (a share without traces is left out,
+    said on the console)."""
+    from lab.trace.summary import NoTraces, summarize
+
+    out: dict[str, str] = {}
+    for sample in config.trace_sample:
+        if sample <= 0:
+            continue
+        sources = sorted(run_dir.glob(f"*/trace-{sample:g}-run*/traces"))
+        name = f"hops-{sample:g}"
+        try:
+            summary = summarize(sources, run_dir / name)
+        except NoTraces as error:
+            say(config, f"no per-hop breakdown at {sample:g}: {error}")
+            continue
+        say(config, f"per-hop breakdown at {sample:g}: {summary.traces} traces -> {name}/")
+        out[f"{sample:g}"] = name
+    return out
+
+
 def _pct(run: TraceRun, op: str, key: str) -> float | None:
     found = run["latency_ms"].get(op)
     value = found.get(key) if found else None
@@ -163,8 +186,13 @@ def figures(runs: list[TraceRun], impl: str, samples: list[float]) -> list[Share
     return out
 
 
-def document(config: BenchConfig, machine: MachineMeta, runs: list[TraceRun]) -> dict[str, object]:
-    """summary.json of a tracing-overhead run."""
+def document(
+    config: BenchConfig,
+    machine: MachineMeta,
+    runs: list[TraceRun],
+    breakdowns: dict[str, str] | None = None,
+) -> dict[str, object]:
+    """summary.json of a tracing-overhead run (`hops`: share -> its breakdown's directory)."""
     return {
         "run_id": config.run_id,
         "kind": "trace",
@@ -174,6 +202,7 @@ def document(config: BenchConfig, machine: MachineMeta, runs: list[TraceRun]) ->
         "samples": config.trace_sample,
         "runs": runs,
         "figures": {impl: figures(runs, impl, config.trace_sample) for impl in config.impls},
+        "hops": breakdowns or {},
     }
 
 

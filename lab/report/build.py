@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.report import chaos_figures, figures, overload_section
+from lab.report import chaos_figures, figures, hops_section, overload_section, sections
 from lab.report.evidence import main_label
 from lab.report.markdown import Figures, rel, render
 from lab.report.sources import Runs
@@ -46,6 +46,13 @@ def draw(runs: Runs, out_dir: Path) -> Figures:
         figs.heatmap = chaos_figures.heatmap(runs.chaos, out_dir)
     if runs.overload is not None:
         figs.overload = overload_section.draw_all(runs.overload, out_dir)
+    if runs.trace is not None:
+        chosen = hops_section.breakdown_share(runs.trace)
+        if chosen is not None:
+            share_dir = runs.trace.summary["hops"][chosen[0]]
+            figs.extra[sections.HOPS] = hops_section.waterfalls(
+                runs.trace, share_dir, chosen[1], out_dir
+            )
     return figs
 
 

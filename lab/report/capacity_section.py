@@ -28,8 +28,31 @@ def interval(i: dict[str, Any] | None, digits: int = 0) -> str:
     return f"{value} [{i['low']:,.{digits}f}{fmt.DASH}{i['high']:,.{digits}f}]"
 
 
-def per_repetition(values: list[float | None]) -> str:
-    return ", ".join("-" if v is None else f"{v:,.0f}" for v in values) or "-"
+def per_repetition(values: list[float | None], kinds: list[str] | None = None) -> str:
+    """Each repetition's own crossing; a bound is written as one (>= the grid's top)."""
+    kinds = kinds or ["estimate"] * len(values)
+    marks = {"lower_bound": ">= ", "upper_bound": "<= "}
+    return (
+        ", ".join(
+            "-" if v is None else f"{marks.get(k, '')}{v:,.0f}"
+            for v, k in zip(values, kinds, strict=False)
+        )
+        or "-"
+    )
+
+
+def resolution(curve: dict[str, Any]) -> str:
+    """Whether a capacity meets the goal (a crossing with a CI within +-10 %), and if not why:
+    a bound (the curve did not cross the SLO within the grid) or the CI's half-width."""
+    if curve.get("resolved"):
+        return "yes"
+    kind = (curve.get("capacity") or {}).get("kind")
+    if kind in ("lower_bound", "upper_bound"):
+        return "no (a bound)"
+    if kind == "none":
+        return "no (no valid steps)"
+    width = curve.get("half_width")
+    return "no" if width is None else f"no (±{width:.0%})"
 
 
 def section(bench: Run) -> list[str]:
@@ -39,18 +62,17 @@ def section(bench: Run) -> list[str]:
     for impl, agg in doc.get("aggregate", {}).items():
         for scenario, cap in agg.get("capacity", {}).items():
             curve, bare = cap["implementation"], cap["bare_chain"]
-            width = curve.get("half_width")
             rows.append(
                 [
                     scenario,
                     impl,
                     interval(curve["capacity"]),
-                    "yes"
-                    if curve.get("resolved")
-                    else ("no" if width is None else f"no (±{width:.0%})"),
+                    resolution(curve),
                     interval(curve["knee"]),
                     interval(curve["plateau"]),
-                    per_repetition(curve.get("per_repetition", [])),
+                    per_repetition(
+                        curve.get("per_repetition", []), curve.get("per_repetition_kind")
+                    ),
                     interval(bare["capacity"]),
                     interval(cap.get("share_of_bare_chain"), 2),
                     str(curve.get("steps", 0)),

@@ -101,8 +101,9 @@ def unexpected(chaos: Sequence[Run]) -> list[str]:
                     )
                     lines.append(
                         f"- **{impl} {op} under {fault}**: predicted {predicted} (it needs "
-                        f"{needs} at request time), measured {fmt.share(mc['cell']['availability'])}"
-                        f" available; {why}. {_reading(impl, fault, op, errors)}"
+                        f"{needs} at request time), measured "
+                        f"{fmt.share(mc['cell']['availability'])} available; {why}. "
+                        f"{_reading(impl, fault, op, errors)}"
                     )
     if not lines:
         return ["Every cell agrees with the static prediction.", ""]
@@ -222,11 +223,10 @@ def recovery(chaos: Sequence[Run]) -> list[str]:
                 cells.append(text)
             rows.append([fault, *cells])
     convergence = []
-    for run, e in experiments(chaos):
+    for _run, e in experiments(chaos):
         if e.get("convergence_s") is not None:
-            convergence.append(
-                f"{e['impl']} {e['fault']} #{e.get('repetition', 1)}: {fmt.seconds(e['convergence_s'])}"
-            )
+            which = f"{e['impl']} {e['fault']} #{e.get('repetition', 1)}"
+            convergence.append(f"{which}: {fmt.seconds(e['convergence_s'])}")
     out = [
         "The slowest operation's recovery after each restore (median [min–max] over the "
         "repetitions; which operation; how many operation-repetitions never came back; ± the "

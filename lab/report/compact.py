@@ -17,6 +17,8 @@ KEEP = (
     "hdr-server-*.txt",  # the query service's lag histograms
     "*.svg",  # flame graphs
     "timeline.png",  # the overload experiment's timeline figure, beside its results
+    "trace-summary.json",  # a tracing run's per-hop breakdown (its spans are left out)
+    "waterfall-*.png",  # ... and its waterfalls
 )
 
 

@@ -129,7 +129,8 @@ def spectrum(
                     line(impl),
                     color=colour(impl),
                     lw=2,
-                    label=f"{impl}: {n:,} requests, {len(texts)} reps ({max(1, n // 1000)} above p99.9)",
+                    label=f"{impl}: {n:,} requests, {len(texts)} reps "
+                    f"({max(1, n // 1000)} above p99.9)",
                 )
                 drew = True
                 bare = hdr_texts(

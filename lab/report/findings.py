@@ -54,7 +54,8 @@ def lost(runs: Runs) -> list[Finding]:
     return [
         Finding(
             "integrity",
-            f"FAILED RUN: acknowledged writes lost, duplicated or unexpected in {fmt.join(failed)}.",
+            "FAILED RUN: acknowledged writes lost, duplicated or unexpected in "
+            f"{fmt.join(failed)}.",
             sections.AUDIT,
             failed=True,
         )

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lab.report import fmt
+from lab.report.capacity_section import resolution
 from lab.report.sources import Runs
 
 P99_9_MIN_SAMPLES = 1000  # a p99.9 over fewer rests on one or two requests
@@ -74,16 +75,12 @@ def _bench(doc: Mapping[str, Any]) -> list[str]:
     for impl, agg in doc.get("aggregate", {}).items():
         for scenario, cap in agg.get("capacity", {}).items():
             curve = cap["implementation"]
-            width = curve.get("half_width")
             if not curve.get("resolved"):
-                unresolved.append(
-                    f"{impl} {scenario} ("
-                    + ("a bound" if width is None else f"+-{width:.0%}")
-                    + ")"
-                )
+                why = resolution(curve).removeprefix("no (").removesuffix(")")
+                unresolved.append(f"{impl} {scenario} ({why})")
     if unresolved:
         out.append(
-            "**Capacity not resolved to +-10 %** for "
+            "**Capacity not resolved to ±10 %** for "
             + fmt.join(unresolved)
             + ": its 95 % confidence interval is wider than the goal (or the load curve did not "
             "cross the SLO within its grid); quieter cores or more repetitions would narrow it."

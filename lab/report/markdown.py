@@ -19,6 +19,7 @@ from lab.report import (
     evidence,
     fmt,
     glossary,
+    hops_section,
     limits,
     overload_section,
     sections,
@@ -29,6 +30,14 @@ from lab.report.findings import Finding, findings
 from lab.report.policies import causality_section
 from lab.report.sources import Run, Runs
 
+VARIANTS = {
+    "sync": "services call each other with gRPC at request time, with deadlines, bounded "
+    "retries and health-checked channels",
+    "sync-resilient": "the same calls behind circuit breakers, bulkheads and load shedding, "
+    "answering partially when a peer is down",
+    "async": "services publish and consume events on NATS JetStream; no request waits on "
+    "another service",
+}
 METHOD_DOC = Path(__file__).resolve().parents[2] / "docs" / "METHOD.md"
 
 
@@ -98,10 +107,9 @@ def render(runs: Runs, figs: Figures, figures_rel: str, report_dir: Path) -> str
         ]
     lines += [f"## {sections.ANSWER}", ""]
     lines += [
-        f"{fmt.join(order)}, each measured on the same machine under the same load "
-        "(plain sync: services call each other at request time; sync-resilient: the same with "
-        "circuit breakers, bulkheads, load shedding and partial answers; async: events on "
-        "NATS JetStream, no request waits on another service).",
+        f"{fmt.join(order)}, each measured on the same machine under the same load ("
+        + "; ".join(f"{impl}: {VARIANTS[impl]}" for impl in order if impl in VARIANTS)
+        + ").",
         "",
     ]
     lines += verdict.render(gathered, order)
@@ -140,6 +148,9 @@ def render(runs: Runs, figs: Figures, figures_rel: str, report_dir: Path) -> str
         lines += [f"## {sections.OVERLOAD}", ""]
         lines += overload_section.section(runs.overload, figs.overload, figures_rel)
     lines += causality_section(runs.causality)
+    if runs.trace is not None:
+        lines += [f"## {sections.HOPS}", ""]
+        lines += hops_section.section(runs.trace, figs.extra.get(sections.HOPS, []), figures_rel)
     if runs.chaos or runs.overload is not None:
         extra = [
             (f"{e['impl']} overload@{e['base']:g}", e.get("audit", {}))

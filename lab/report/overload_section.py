@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.chaos.overload.figure import draw
-from lab.chaos.overload.timeline import Second
+from lab.chaos.overload.timeline import GOOD_SHARE, RECOVERY_WINDOW_S, Second
 from lab.plotting import Drawn, safe, with_style
 from lab.report import fmt
 from lab.report.sources import Run
@@ -49,10 +49,12 @@ def section(overload: Run, figures: list[Drawn], figures_rel: str) -> list[str]:
     capacity = overload.summary.get("capacity")
     source = overload.meta.get("config", {}).get("capacity_source", "")
     out = [
-        f"C = {fmt.num(float(capacity or 0))} requests/s (plain sync's capacity, from {source}). Each "
+        f"C = {fmt.num(float(capacity or 0))} requests/s (plain sync's capacity, from "
+        f"{source}). Each "
         "variant at a base rate, then a spike to twice C for the profile's spike length, then "
-        "the base rate again. Recovery: from the spike's end until 5 seconds in a row each "
-        "answer ≥ 99 % of the offered requests within the SLO; metastable: not back while the "
+        "the base rate again. Recovery: from the spike's end to the first second that starts "
+        f"{RECOVERY_WINDOW_S} seconds whose requests, pooled, were ≥ {GOOD_SHARE:.0%} answered "
+        "within the SLO; metastable: not back while the "
         "load was at its base. Drain: until the requests in flight (and async's bus backlog) "
         "are back to their level before the spike, against the excess the spike offered over "
         "the spare capacity (C − base). Attempts: server RPCs per client request before → "

@@ -131,11 +131,12 @@ def load_line(doc: dict[str, Any], label: str) -> list[str]:
             if (rep["impls"].get(impl, {}).get("runs", {}).get(label) or {}).get("generator_behind")
         ]
         lag = spread((r.get("generator_lag_ms") or {}).get("p99_ms") for r in runs)
+        generator_cpu = spread((r.get("generator_cpu_percent") or {}).get("mean") for r in runs)
         parts.append(
             f"{impl}: achieved {fmt.spread(spread(r.get('achieved_rate') for r in runs), 'req/s')}"
             f", {fmt.spread(spread(r.get('errors') for r in runs), counts=True)} errors, "
             f"{fmt.spread(spread(r.get('duration_s') for r in runs), 's')} measured, generator "
-            f"CPU {fmt.spread(spread((r.get('generator_cpu_percent') or {}).get('mean') for r in runs), '%')}"
+            f"CPU {fmt.spread(generator_cpu, '%')}"
             f", its send lag p99 {fmt.spread(lag, 'ms')}"
             + (f" (BEHIND its schedule in repetition {fmt.join(behind)})" if behind else "")
         )

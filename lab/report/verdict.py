@@ -49,14 +49,18 @@ def lines(ev: Evidence, all_ev: Mapping[str, Evidence]) -> list[Line]:
             )
         )
     if ev.capacity is not None or ev.capacity_bound:
-        text = (
-            f"{fmt.num(ev.capacity.value)} [{fmt.num(ev.capacity.low)}{fmt.DASH}"
-            f"{fmt.num(ev.capacity.high)}] requests/s"
-            if ev.capacity
-            else f"{ev.capacity_bound} requests/s (a bound: the curve did not cross the SLO)"
-        )
-        resolved = "" if ev.capacity_resolved else ", not resolved to +-10 %"
-        out.append(Line("capacity", f"{text} at the SLO (95 % CI{resolved})"))
+        if ev.capacity:
+            resolved = "" if ev.capacity_resolved else "; wider than the ±10 % goal"
+            text = (
+                f"{fmt.num(ev.capacity.value)} [{fmt.num(ev.capacity.low)}{fmt.DASH}"
+                f"{fmt.num(ev.capacity.high)}] requests/s at the SLO (95 % CI{resolved})"
+            )
+        else:
+            text = (
+                f"{ev.capacity_bound} requests/s at the SLO (a bound: the load curve did not "
+                "cross the SLO within its grid)"
+            )
+        out.append(Line("capacity", text))
     if ev.cpu_per_1000 is not None:
         out.append(Line("cost", f"{_range(ev.cpu_per_1000)} CPU seconds per 1,000 operations"))
     if ev.coupling_up is not None:

@@ -43,7 +43,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from statistics import median
@@ -107,6 +107,8 @@ class CausalityConfig:
     seed: int = 1  # the load's random seed
     faults: list[str] = field(default_factory=list)  # chaos faults, e.g. kill-db:comments
     chaos_profile: str = "quick"  # the experiments' phases and load (lab/chaos/profiles.py)
+    # What every fresh stack starts with (--no-metrics, --prometheus); each variant adds its own.
+    stack: StackOptions = field(default_factory=StackOptions)
     results_dir: Path = Path("results")
     progress: bool = True
     run_id: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
@@ -393,7 +395,8 @@ def probe_run(
     out = run_dir / name
     out.mkdir(parents=True, exist_ok=True)
     say(config, f"[{name}] run {repetition}: starting a fresh stack ...")
-    options = StackOptions(
+    options = replace(
+        config.stack,
         causality=policy,
         causality_wait_ms=config.causality_wait_ms,
         causality_accept_s=config.causality_accept_s,
@@ -565,7 +568,7 @@ def compare(config: CausalityConfig, faults: FaultRunner | None = None) -> Path:
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
         "machine": machine_meta(),
     }
-    (run_dir / "meta.json").write_text(json.dumps(meta, indent=2))
+    (run_dir / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
     say(config, f"results -> {run_dir}")
     runs: dict[str, list[ProbeRun]] = {label(i, p): [] for i, p in variants(config)}
     mixed: dict[str, list[MixedRun]] = {}
@@ -588,7 +591,7 @@ def compare(config: CausalityConfig, faults: FaultRunner | None = None) -> Path:
                 under[fault].setdefault(name, []).append(found)
                 say(config, f"[{name}] run {repetition}: {fault_row(fault, name, [found])}")
     meta["ended_at"] = datetime.now(UTC).isoformat()
-    (run_dir / "meta.json").write_text(json.dumps(meta, indent=2))
+    (run_dir / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
     document: dict[str, Any] = {
         "run_id": config.run_id,
         "kind": "causality",

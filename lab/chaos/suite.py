@@ -16,6 +16,7 @@ from lab.chaos.profiles import PROFILES
 from lab.chaos.records import read_request_log
 from lab.chaos.runner import ExperimentContext, experiment_dir, run_experiment
 from lab.runs.rundir import RunDir
+from lab.stack.config import StackOptions
 from lab.stack.faults import catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +36,7 @@ class ChaosConfig:
     causality: str | None = None  # async comments on posts not known yet; None: the default
     repeat: int = 0  # repetitions of every experiment; 0: the profile's
     trace_sample: float | None = None  # traced share of requests (the services'); None: off
+    stack: StackOptions = field(default_factory=StackOptions)  # --no-metrics, --prometheus
     run_id: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
 
 
@@ -74,6 +76,8 @@ def run_chaos(config: ChaosConfig) -> Path:
             "seed": config.seed,
             "causality": config.causality,
             "trace_sample": config.trace_sample,
+            "metrics": config.stack.metrics,
+            "prometheus": config.stack.prometheus is not None,
         },
         run_id=config.run_id,
         profile={
@@ -92,6 +96,7 @@ def run_chaos(config: ChaosConfig) -> Path:
         config.say,
         causality=config.causality,
         trace_sample=config.trace_sample,
+        stack=config.stack,
     )
     per_experiment_s = sum(vars(profile.phases).values()) + 25  # + stack, seed, settle, audit
     config.say(

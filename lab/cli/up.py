@@ -5,13 +5,20 @@ from __future__ import annotations
 import argparse
 import signal
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from blog.domain import DEFAULT_CAUSALITY, CausalityPolicy
 from lab.cli.bounds import each_or_all, number, setting
-from lab.cli.common import DEFAULT_DATA_ROOT, CliError, SubParsers
-from lab.stack.config import StackConfig, StackOptions
+from lab.cli.common import (
+    DEFAULT_DATA_ROOT,
+    CliError,
+    SubParsers,
+    observability_options,
+    observed,
+)
+from lab.stack.config import StackConfig
 from lab.stack.control import ControlServer
 from lab.stack.errors import StackError
 from lab.stack.runner import Stack
@@ -43,7 +50,8 @@ def run_up(args: argparse.Namespace) -> int:
         nonlocal stop_requested
         stop_requested = True
 
-    options = StackOptions(
+    options = replace(
+        observed(args, None, say),
         replicas=args.replicas or {},
         blocklist=args.blocklist,
         moderation_delay_ms=args.moderation_delay_ms,
@@ -65,7 +73,8 @@ def run_up(args: argparse.Namespace) -> int:
     try:
         control.start()
         stack.start(progress=True)
-        services = stack.describe()["services"]
+        described = stack.describe()
+        services = described["services"]
         summary = " ".join(f"{n}={','.join(a)}" for n, a in services.items() if a)
         print(f"ready impl={args.impl} stack={stack.stack_file} {summary}", flush=True)
         print(
@@ -74,6 +83,12 @@ def run_up(args: argparse.Namespace) -> int:
         )
         if options.trace_sample:
             print(f"traces -> {stack.trace_dir} (per hop: `lab trace {data_dir}`)", flush=True)
+        if "prometheus" in described:
+            print(
+                f"prometheus at {described['prometheus']['url']} (every process scraped each "
+                f"second; data in {described['prometheus']['home']})",
+                flush=True,
+            )
         print("press Ctrl-C (or send SIGTERM) to stop everything", flush=True)
         reported: set[str] = set()
         while not stop_requested:
@@ -133,6 +148,7 @@ def add_commands(sub: SubParsers) -> None:
     )
     add_causality_options(up)
     add_trace_options(up)
+    observability_options(up)
     up.set_defaults(run=run_up)
 
 

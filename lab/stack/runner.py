@@ -27,7 +27,8 @@ from lab.stack.operations import StackOperations
 from lab.stack.owner_thread import OwnerThread
 from lab.stack.postgres import PostgresServer
 from lab.stack.processes import ManagedProcess, ServiceProcess
-from lab.stack.stackfile import ControlInfo, StackInfo, write_stack_file
+from lab.stack.prometheus import PrometheusServer, ScrapeTarget, find_prometheus
+from lab.stack.stackfile import ControlInfo, ProcessInfo, StackInfo, write_stack_file
 from lab.stack.topology import SERVICES, TOPOLOGY, start_order
 
 
@@ -55,6 +56,9 @@ class Stack(StackOperations):
         self.databases: dict[str, PostgresServer] = {}
         self.services: dict[str, list[ServiceProcess]] = {}
         self.bus: NatsServer | None = None
+        self.bus_exporter: ManagedProcess | None = None  # the bus's /metrics (bus_exporter.py)
+        self.bus_exporter_address = ""
+        self.prometheus: PrometheusServer | None = None
         self.lock = threading.RLock()
         self.running = False  # True from a successful start() until stop()
         self.control: ControlInfo | None = None  # written to stack.json when set
@@ -65,6 +69,8 @@ class Stack(StackOperations):
     # -- start ------------------------------------------------------------------------------
     def start(self, progress: bool = False) -> None:
         say = (lambda msg: print(msg, flush=True)) if progress else (lambda msg: None)
+        if self.config.options.prometheus is not None:
+            find_prometheus()  # before anything starts: one line saying how to install it
         if self.config.fresh and self.data_dir.exists():
             shutil.rmtree(self.data_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -77,6 +83,8 @@ class Stack(StackOperations):
                     self.data_dir / "nats" / "store", free_port(), free_port(), self.log_dir
                 )
                 self.bus.start()
+                if self.config.options.metrics:
+                    self._start_bus_exporter()
             for name, spec in self.topology.items():
                 if spec.owns_database:
                     say(f"starting PostgreSQL for {name} ...")
@@ -87,6 +95,9 @@ class Stack(StackOperations):
                 self.services[name] = [self._spawn(name, i) for i in range(count)]
                 for proc in self.services[name]:
                     self._await_ready(proc)
+            if self.config.options.prometheus is not None:
+                say("starting prometheus ...")
+                self._start_prometheus()
             with self.lock:
                 self.running = True
                 self.write_stack_file()
@@ -109,10 +120,66 @@ class Stack(StackOperations):
                 last = error
         raise StackError(f"PostgreSQL for {service} did not start: {last}")
 
-    def _spawn(self, service: str, index: int, listen: str = "127.0.0.1:0") -> ServiceProcess:
+    def _start_bus_exporter(self, timeout_s: float = 30.0) -> None:
+        """The bus's JetStream figures on /metrics, from nats-server's monitoring endpoint."""
+        assert self.bus is not None
+        address_file = self.run_dir / "nats-exporter.addr"
+        address_file.unlink(missing_ok=True)
+        args = [sys.executable, "-m", "lab.stack.bus_exporter", "--monitor", self.bus.monitor_url]
+        args += ["--listen", "127.0.0.1:0", "--address-file", str(address_file)]
+        self.bus_exporter = ManagedProcess.start(
+            "nats-exporter", args, self.log_dir / "nats-exporter.log"
+        )
+        deadline = time.monotonic() + timeout_s
+        while not address_file.exists():
+            if not self.bus_exporter.alive() or time.monotonic() > deadline:
+                raise StackError(
+                    f"the bus exporter did not start; log {self.bus_exporter.log_path}:\n"
+                    f"{self.bus_exporter.tail_log()}"
+                )
+            time.sleep(0.05)
+        self.bus_exporter_address = address_file.read_text().strip()
+
+    def scrape_targets(self) -> list[ScrapeTarget]:
+        """Every process of the stack that serves /metrics, labelled with the implementation
+        and the stack (one Prometheus home may see several stacks: bench, chaos)."""
+        common = {"impl": self.config.impl, "stack": self.data_dir.name}
+        targets = [
+            ScrapeTarget(p.service, p.metrics_address, {**common, "replica": str(p.index)})
+            for procs in self.services.values()
+            for p in procs
+            if p.metrics_address
+        ]
+        if self.bus_exporter_address:
+            targets.append(ScrapeTarget("nats", self.bus_exporter_address, common))
+        return targets
+
+    def _start_prometheus(self) -> None:
+        settings = self.config.options.prometheus
+        assert settings is not None
+        home = settings.home or self.data_dir / "prometheus"
+        last: Exception | None = None
+        for _ in range(3):  # a free port can be taken between probing and binding
+            server = PrometheusServer(home, settings.port or free_port(), self.log_dir)
+            try:
+                server.start(self.scrape_targets())
+                self.prometheus = server
+                return
+            except StackError as error:
+                server.stop()
+                last = error
+                if settings.port:
+                    break  # the port was asked for: no other will do
+        raise StackError(f"prometheus did not start: {last}")
+
+    def _spawn(
+        self, service: str, index: int, listen: str = "127.0.0.1:0", metrics_listen: str = ""
+    ) -> ServiceProcess:
         spec = self.topology[service]
         ready_file = self.run_dir / f"{service}-{index}.addr"
         ready_file.unlink(missing_ok=True)
+        metrics_file = self.run_dir / f"{service}-{index}.metrics"
+        metrics_file.unlink(missing_ok=True)
         env = dict(os.environ)
         env["PYTHONUNBUFFERED"] = "1"
         if spec.owns_database:
@@ -134,12 +201,16 @@ class Stack(StackOperations):
             "--ready-file",
             str(ready_file),
         ]
+        if self.config.options.metrics:
+            args += ["--metrics-listen", metrics_listen or "127.0.0.1:0"]
+            args += ["--metrics-file", str(metrics_file)]
         log = self.log_dir / f"{service}-{index}.log"
         return ServiceProcess(
             service,
             index,
             ManagedProcess.start(f"{service}-{index}", args, log, env=env),
             ready_file,
+            metrics_file if self.config.options.metrics else None,
         )
 
     @property
@@ -159,6 +230,8 @@ class Stack(StackOperations):
                 raise StackError(f"{proc.name} not serving after {timeout_s:.0f}s; see its log")
             time.sleep(0.05)
         proc.address = proc.ready_file.read_text().strip()
+        if proc.metrics_file is not None:  # written before the ready file
+            proc.metrics_address = proc.metrics_file.read_text().strip()
         wait_healthy(proc.address, timeout_s=max(1.0, deadline - time.monotonic()))
 
     def describe(self) -> StackInfo:
@@ -173,9 +246,7 @@ class Stack(StackOperations):
                 for name, db in self.databases.items()
             },
             "processes": {
-                p.name: {"pid": p.process.pid, "log": str(p.process.log_path)}
-                for procs in self.services.values()
-                for p in procs
+                p.name: self._process_info(p) for procs in self.services.values() for p in procs
             },
             "runner_pid": os.getpid(),
         }
@@ -186,9 +257,25 @@ class Stack(StackOperations):
                 "monitor": self.bus.monitor_url,
                 "log": str(self.bus.log_path),
             }
+            if self.bus_exporter is not None:
+                described["bus"]["metrics"] = self.bus_exporter_address
+                described["bus"]["exporter_pid"] = self.bus_exporter.pid
+        if self.prometheus is not None:
+            described["prometheus"] = {
+                "url": self.prometheus.url,
+                "pid": self.prometheus.pid,
+                "home": str(self.prometheus.home),
+            }
         if self.control is not None:
             described["control"] = self.control
         return described
+
+    @staticmethod
+    def _process_info(proc: ServiceProcess) -> ProcessInfo:
+        info: ProcessInfo = {"pid": proc.process.pid, "log": str(proc.process.log_path)}
+        if proc.metrics_address:
+            info["metrics"] = proc.metrics_address
+        return info
 
     def write_stack_file(self) -> None:
         """(Re)write stack.json from what runs now; only while the stack is running."""
@@ -221,6 +308,12 @@ class Stack(StackOperations):
         ]
         if self.bus and self.bus.process and not self.bus.process.alive():
             gone.append(f"bus nats-server (code {self.bus.process.returncode})")
+        for name, extra in (
+            ("the bus exporter", self.bus_exporter),
+            ("prometheus", self.prometheus.process if self.prometheus else None),
+        ):
+            if extra is not None and not extra.alive():
+                gone.append(f"{name} (code {extra.returncode})")
         return gone
 
     # -- stop -------------------------------------------------------------------------------
@@ -230,6 +323,9 @@ class Stack(StackOperations):
         with self.lock:
             self.running = False
             thaw_pids(self._pids())
+            if self.prometheus is not None:
+                self.prometheus.stop()
+                self.prometheus = None
             for name in reversed(start_order(self.config.impl)):
                 for proc in self.services.pop(name, []):
                     proc.process.stop("SIGTERM", timeout_s=10)
@@ -237,6 +333,10 @@ class Stack(StackOperations):
             for server in self.databases.values():
                 server.stop()
             self.databases.clear()
+            if self.bus_exporter is not None:
+                self.bus_exporter.stop("SIGTERM", timeout_s=5)
+                self.bus_exporter = None
+                self.bus_exporter_address = ""
             if self.bus is not None:
                 self.bus.stop()
                 self.bus = None

@@ -131,8 +131,7 @@ def observed(
 
     home: where a command that runs several stacks keeps its one Prometheus's data (one port
     too, so one URL for the whole command), said at once; None: each stack's own data dir."""
-    from lab.stack.net import free_port
-    from lab.stack.prometheus import PrometheusMissing, find_prometheus
+    from lab.stack.prometheus import PrometheusMissing, find_prometheus, free_port
 
     if args.prometheus and args.no_metrics:
         raise CliError("--prometheus scrapes the services' /metrics: not with --no-metrics")

@@ -8,9 +8,11 @@ Binary: LAB_PROMETHEUS, else `prometheus` on PATH (Debian: `apt-get install -y p
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -23,6 +25,10 @@ from lab.stack.prometheus_rules import rules_document
 
 INSTALL_HINT = "apt-get install -y prometheus"
 SCRAPE_INTERVAL = "1s"
+# Prometheus's own default port and up: below the kernel's ephemeral range (32768-60999 here),
+# so no port-0 bind of another process (a database, a service of a later stack) can take it
+# between the moment a command picks it and the moment a later stack's Prometheus binds it.
+PORTS = range(9090, 9190)
 
 
 class PrometheusMissing(StackError):
@@ -40,6 +46,18 @@ def find_prometheus() -> Path:
         "--prometheus: no prometheus binary found; install Debian's package "
         f"(`{INSTALL_HINT}`) or set LAB_PROMETHEUS to one"
     )
+
+
+def free_port() -> int:
+    """The first free port of PORTS on 127.0.0.1."""
+    for port in PORTS:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise StackError(f"no free port for prometheus in {PORTS.start}-{PORTS.stop - 1}")
 
 
 @dataclass(frozen=True)
@@ -127,8 +145,8 @@ class PrometheusServer:
         try:
             with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as reply:
                 return bool(reply.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False
+        except (urllib.error.URLError, OSError, http.client.HTTPException):
+            return False  # not up yet, or (a port taken after all) not Prometheus
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """SIGTERM: Prometheus writes its head block out and exits."""

@@ -28,6 +28,7 @@ from lab.stack.owner_thread import OwnerThread
 from lab.stack.postgres import PostgresServer
 from lab.stack.processes import ManagedProcess, ServiceProcess
 from lab.stack.prometheus import PrometheusServer, ScrapeTarget, find_prometheus
+from lab.stack.prometheus import free_port as free_prometheus_port
 from lab.stack.stackfile import ControlInfo, ProcessInfo, StackInfo, write_stack_file
 from lab.stack.topology import SERVICES, TOPOLOGY, start_order
 
@@ -160,7 +161,7 @@ class Stack(StackOperations):
         home = settings.home or self.data_dir / "prometheus"
         last: Exception | None = None
         for _ in range(3):  # a free port can be taken between probing and binding
-            server = PrometheusServer(home, settings.port or free_port(), self.log_dir)
+            server = PrometheusServer(home, settings.port or free_prometheus_port(), self.log_dir)
             try:
                 server.start(self.scrape_targets())
                 self.prometheus = server

@@ -6,19 +6,58 @@ as Prometheus text on /metrics, until SIGTERM.
 
 A process of its own rather than a thread of the runner: it outlives a kill of the bus (and
 reports it), its CPU is measured apart from everything else (a measurement tool measures
-itself), and the same module runs as the compose stack's and a pod's exporter.
+itself), and the same module runs as the compose stack's and a pod's exporter. `BusExporter` is
+how the runner starts and stops it.
 """
 
 from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import threading
+import time
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
 
 from lab.stack.bus_metrics import JetStreamCollector
+from lab.stack.errors import StackError
+from lab.stack.processes import ManagedProcess
+
+
+class BusExporter:
+    """The exporter process of one stack's bus, on a loopback port of its own."""
+
+    def __init__(self, monitor_url: str, run_dir: Path, log_dir: Path) -> None:
+        self.monitor_url = monitor_url
+        self.address_file = run_dir / "nats-exporter.addr"
+        self.log_path = log_dir / "nats-exporter.log"
+        self.process: ManagedProcess | None = None
+        self.address = ""  # host:port of its /metrics, once started
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process and self.process.alive() else None
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        self.address_file.unlink(missing_ok=True)
+        args = [sys.executable, "-m", __name__, "--monitor", self.monitor_url]
+        args += ["--listen", "127.0.0.1:0", "--address-file", str(self.address_file)]
+        self.process = ManagedProcess.start("nats-exporter", args, self.log_path)
+        deadline = time.monotonic() + timeout_s
+        while not self.address_file.exists():
+            if not self.process.alive() or time.monotonic() > deadline:
+                raise StackError(
+                    f"the bus exporter did not start; log {self.log_path}:\n"
+                    f"{self.process.tail_log()}"
+                )
+            time.sleep(0.05)
+        self.address = self.address_file.read_text().strip()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop("SIGTERM", timeout_s=5)
 
 
 def main(argv: list[str] | None = None) -> None:

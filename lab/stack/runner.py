@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from lab.stack.bus_exporter import BusExporter
 from lab.stack.config import StackConfig, StackOptions
 from lab.stack.errors import StackError
 from lab.stack.faults import FaultController
@@ -57,8 +58,7 @@ class Stack(StackOperations):
         self.databases: dict[str, PostgresServer] = {}
         self.services: dict[str, list[ServiceProcess]] = {}
         self.bus: NatsServer | None = None
-        self.bus_exporter: ManagedProcess | None = None  # the bus's /metrics (bus_exporter.py)
-        self.bus_exporter_address = ""
+        self.bus_exporter: BusExporter | None = None  # the bus's /metrics
         self.prometheus: PrometheusServer | None = None
         self.lock = threading.RLock()
         self.running = False  # True from a successful start() until stop()
@@ -85,7 +85,10 @@ class Stack(StackOperations):
                 )
                 self.bus.start()
                 if self.config.options.metrics:
-                    self._start_bus_exporter()
+                    self.bus_exporter = BusExporter(
+                        self.bus.monitor_url, self.run_dir, self.log_dir
+                    )
+                    self.bus_exporter.start()
             for name, spec in self.topology.items():
                 if spec.owns_database:
                     say(f"starting PostgreSQL for {name} ...")
@@ -121,26 +124,6 @@ class Stack(StackOperations):
                 last = error
         raise StackError(f"PostgreSQL for {service} did not start: {last}")
 
-    def _start_bus_exporter(self, timeout_s: float = 30.0) -> None:
-        """The bus's JetStream figures on /metrics, from nats-server's monitoring endpoint."""
-        assert self.bus is not None
-        address_file = self.run_dir / "nats-exporter.addr"
-        address_file.unlink(missing_ok=True)
-        args = [sys.executable, "-m", "lab.stack.bus_exporter", "--monitor", self.bus.monitor_url]
-        args += ["--listen", "127.0.0.1:0", "--address-file", str(address_file)]
-        self.bus_exporter = ManagedProcess.start(
-            "nats-exporter", args, self.log_dir / "nats-exporter.log"
-        )
-        deadline = time.monotonic() + timeout_s
-        while not address_file.exists():
-            if not self.bus_exporter.alive() or time.monotonic() > deadline:
-                raise StackError(
-                    f"the bus exporter did not start; log {self.bus_exporter.log_path}:\n"
-                    f"{self.bus_exporter.tail_log()}"
-                )
-            time.sleep(0.05)
-        self.bus_exporter_address = address_file.read_text().strip()
-
     def scrape_targets(self) -> list[ScrapeTarget]:
         """Every process of the stack that serves /metrics, labelled with the implementation
         and the stack (one Prometheus home may see several stacks: bench, chaos)."""
@@ -151,8 +134,8 @@ class Stack(StackOperations):
             for p in procs
             if p.metrics_address
         ]
-        if self.bus_exporter_address:
-            targets.append(ScrapeTarget("nats", self.bus_exporter_address, common))
+        if self.bus_exporter is not None:
+            targets.append(ScrapeTarget("nats", self.bus_exporter.address, common))
         return targets
 
     def _start_prometheus(self) -> None:
@@ -258,9 +241,9 @@ class Stack(StackOperations):
                 "monitor": self.bus.monitor_url,
                 "log": str(self.bus.log_path),
             }
-            if self.bus_exporter is not None:
-                described["bus"]["metrics"] = self.bus_exporter_address
-                described["bus"]["exporter_pid"] = self.bus_exporter.pid
+            if self.bus_exporter is not None and self.bus_exporter.process is not None:
+                described["bus"]["metrics"] = self.bus_exporter.address
+                described["bus"]["exporter_pid"] = self.bus_exporter.process.pid
         if self.prometheus is not None:
             described["prometheus"] = {
                 "url": self.prometheus.url,
@@ -310,7 +293,7 @@ class Stack(StackOperations):
         if self.bus and self.bus.process and not self.bus.process.alive():
             gone.append(f"bus nats-server (code {self.bus.process.returncode})")
         for name, extra in (
-            ("the bus exporter", self.bus_exporter),
+            ("the bus exporter", self.bus_exporter.process if self.bus_exporter else None),
             ("prometheus", self.prometheus.process if self.prometheus else None),
         ):
             if extra is not None and not extra.alive():
@@ -335,9 +318,8 @@ class Stack(StackOperations):
                 server.stop()
             self.databases.clear()
             if self.bus_exporter is not None:
-                self.bus_exporter.stop("SIGTERM", timeout_s=5)
+                self.bus_exporter.stop()
                 self.bus_exporter = None
-                self.bus_exporter_address = ""
             if self.bus is not None:
                 self.bus.stop()
                 self.bus = None

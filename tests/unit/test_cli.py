@@ -126,7 +126,6 @@ CLI_ERRORS = {
     "up --impl sync --prometheus --no-metrics": "--prometheus scrapes the services' /metrics: "
     "not with --no-metrics",
     "bench --impl sync --attach x --no-metrics": "--attach measures the stack as it runs",
-    "bench --exposition-cost 0": "--exposition-cost: the number of pairs of runs, 1 or more",
     "bench --exposition-cost 1 --no-metrics": "--exposition-cost runs both sides itself",
 }
 

@@ -25,7 +25,7 @@ from lab.cli.common import (
 from lab.cli.up import REPLICA_COUNT
 
 if TYPE_CHECKING:
-    from benchmarks.policies.compare import CausalityConfig
+    from benchmarks.policies.config import CausalityConfig
 
 POLICIES = tuple(p.value for p in CausalityPolicy)
 NO_LOAD = "none"  # --scenario with --causality: the probes alone; --causality-faults: none
@@ -103,7 +103,7 @@ def attached(given: str) -> Path:
 
 def causality_config(args: argparse.Namespace) -> CausalityConfig:
     """The options of `lab bench --causality`, checked, as the comparison's configuration."""
-    from benchmarks.policies.compare import CausalityConfig
+    from benchmarks.policies.config import CausalityConfig
     from lab.chaos.profiles import PROFILES as CHAOS_PROFILES
 
     impls = set(args.impl)
@@ -136,14 +136,15 @@ def causality_config(args: argparse.Namespace) -> CausalityConfig:
 
 def run_causality(args: argparse.Namespace) -> int:
     """`--causality P,P`: the read-your-writes comparison of the policies (and sync)."""
-    from benchmarks.policies import compare as causality
+    from benchmarks.policies.compare import compare
+    from benchmarks.policies.tables import table as causality_table
     from lab.chaos.policy_faults import FaultExperiments
 
     config = causality_config(args)
     runner = FaultExperiments(profile=config.chaos_profile, seed=config.seed)
-    run_dir = causality.compare(config, runner if config.faults else None)
+    run_dir = compare(config, runner if config.faults else None)
     print()
-    print(causality.table(json.loads((run_dir / "summary.json").read_text())))
+    print(causality_table(json.loads((run_dir / "summary.json").read_text())))
     print(f"results: {run_dir}")
     return 0
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from async_impl.arrivals import Arrivals, KnownPostArrivals, wait_until_known
-from benchmarks.policies.compare import aggregate
+from benchmarks.policies.aggregate import aggregate
 from blog import features
 from blog.domain import (
     CausalityPolicy,
@@ -344,7 +344,7 @@ def _measured(ok: int, errors: dict[str, int], lag: bool) -> dict[str, Any]:
 
 
 def test_mixed_result_counts_refusals_per_1000_comments_sent() -> None:
-    from benchmarks.policies.compare import mixed_result
+    from benchmarks.policies.runs import mixed_result
 
     run = mixed_result(
         _measured(194, {"NOT_FOUND": 4, "UNAVAILABLE": 2}, lag=True),  # type: ignore[arg-type]
@@ -444,7 +444,7 @@ def test_fault_run_without_a_restored_fault_has_empty_phases() -> None:
 
 
 def test_fault_aggregate_spreads_figures_and_sums_the_audit() -> None:
-    from benchmarks.policies.compare import fault_aggregate
+    from benchmarks.policies.aggregate import fault_aggregate
     from lab.chaos.policy_faults import fault_run
 
     def run(share_ok: int, rejected: int | None, lost: int = 0) -> Any:
@@ -465,7 +465,8 @@ def test_fault_aggregate_spreads_figures_and_sums_the_audit() -> None:
 
 
 def test_the_printed_table_has_the_load_and_the_fault_rows() -> None:
-    from benchmarks.policies.compare import mixed_result, table
+    from benchmarks.policies.runs import mixed_result
+    from benchmarks.policies.tables import table
     from lab.chaos.policy_faults import fault_run
 
     mixed = mixed_result(_measured(10, {}, lag=True), "async", "accept", 1)  # type: ignore[arg-type]
@@ -488,7 +489,8 @@ def test_the_printed_table_has_the_load_and_the_fault_rows() -> None:
 
 
 def test_a_fault_applies_to_the_implementations_that_have_it() -> None:
-    from benchmarks.policies.compare import CausalityConfig, applies, compare
+    from benchmarks.policies.compare import applies, compare
+    from benchmarks.policies.config import CausalityConfig
 
     assert applies("async", "kill-bus") and not applies("sync", "kill-bus")
     assert applies("sync", "kill-db:comments")

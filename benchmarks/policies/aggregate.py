@@ -1,13 +1,14 @@
 """The spreads of `lab bench --causality` over repetitions: per variant and figure, the median
-of its runs and their min-max (docs/METHOD.md, Noise), for the probe, the load and the faults;
-the audit's counts under a fault are summed over the runs instead."""
+of its runs, their min-max and every value (benchmarks/suite/stats.py, Spread; docs/METHOD.md,
+Noise), for the probe, the load and the faults; None for a figure no run measured. The audit's
+counts under a fault are summed over the runs instead."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from statistics import median
 
-from benchmarks.policies.documents import FaultAggregate, FaultRun, MixedRun, ProbeRun, Spread
+from benchmarks.policies.documents import FaultAggregate, FaultRun, MixedRun, ProbeRun
+from benchmarks.suite.stats import Spread, spread
 
 FIGURES: dict[str, Callable[[ProbeRun], float | None]] = {
     "refusals_per_1000": lambda r: r["refusals_per_1000"],
@@ -24,18 +25,8 @@ FIGURES: dict[str, Callable[[ProbeRun], float | None]] = {
 }
 
 
-def spread(values: list[float | None]) -> Spread:
-    """The median and min-max of the values given (None: not measured, left out)."""
-    found = [v for v in values if v is not None]
-    return {
-        "median": median(found) if found else None,
-        "min": min(found) if found else None,
-        "max": max(found) if found else None,
-    }
-
-
-def aggregate(runs: list[ProbeRun]) -> dict[str, Spread]:
-    """Per figure: the median of the runs and their min-max."""
+def aggregate(runs: list[ProbeRun]) -> dict[str, Spread | None]:
+    """Per figure of the probe: its spread over the runs."""
     return {name: spread([get(r) for r in runs]) for name, get in FIGURES.items()}
 
 
@@ -50,8 +41,8 @@ MIXED_FIGURES: dict[str, Callable[[MixedRun], float | None]] = {
 }
 
 
-def mixed_aggregate(runs: list[MixedRun]) -> dict[str, Spread]:
-    """Per figure of the runs under load: the median of the runs and their min-max."""
+def mixed_aggregate(runs: list[MixedRun]) -> dict[str, Spread | None]:
+    """Per figure of the runs under load: its spread over the runs."""
     return {name: spread([get(r) for r in runs]) for name, get in MIXED_FIGURES.items()}
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import NotRequired, TypedDict
 
 from benchmarks.load.hdr import LatencySummary
+from benchmarks.suite.stats import Spread
 from lab.runs.machine import MachineMeta
 
 # The comments service's causality counters read over each run (every replica summed).
@@ -115,23 +116,18 @@ class FaultRun(TypedDict):
     directory: str  # the experiment's files, relative to the run's
 
 
-class Spread(TypedDict):
-    median: float | None
-    min: float | None
-    max: float | None
-
-
 class FaultAggregate(TypedDict):
-    """One variant under one fault over its runs: spreads, and the audit's totals."""
+    """One variant under one fault over its runs: spreads (None: no run measured the figure),
+    and the audit's totals."""
 
     runs: int
     valid_runs: int
-    comment_availability_during_percent: Spread
-    refusals_per_1000_during: Spread
-    refusals_per_1000_after: Spread
-    create_comment_p99_during_ms: Spread
-    recovery_s: Spread
-    convergence_s: Spread
+    comment_availability_during_percent: Spread | None
+    refusals_per_1000_during: Spread | None
+    refusals_per_1000_after: Spread | None
+    create_comment_p99_during_ms: Spread | None
+    recovery_s: Spread | None
+    convergence_s: Spread | None
     acknowledged: int  # comments, summed over the runs
     indeterminate: int
     lost: int
@@ -146,8 +142,8 @@ class CausalitySummary(TypedDict):
     kind: str  # "causality"
     machine: MachineMeta
     runs: dict[str, list[ProbeRun]]  # variant -> its runs in order
-    aggregate: dict[str, dict[str, Spread]]  # variant -> figure -> spread
+    aggregate: dict[str, dict[str, Spread | None]]  # variant -> figure -> spread (None: none)
     mixed: NotRequired[dict[str, list[MixedRun]]]
-    mixed_aggregate: NotRequired[dict[str, dict[str, Spread]]]
+    mixed_aggregate: NotRequired[dict[str, dict[str, Spread | None]]]
     faults: NotRequired[dict[str, dict[str, list[FaultRun]]]]  # fault -> variant -> runs
     faults_aggregate: NotRequired[dict[str, dict[str, FaultAggregate]]]

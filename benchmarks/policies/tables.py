@@ -7,11 +7,13 @@ from collections import Counter
 from collections.abc import Mapping
 
 from benchmarks.policies.aggregate import aggregate, fault_aggregate, mixed_aggregate
-from benchmarks.policies.documents import CausalitySummary, FaultRun, MixedRun, ProbeRun, Spread
+from benchmarks.policies.documents import CausalitySummary, FaultRun, MixedRun, ProbeRun
+from benchmarks.suite.stats import Spread
 
 
-def _cell(spread: Spread, digits: int = 1) -> str:
-    if spread["median"] is None:
+def _cell(spread: Spread | None, digits: int = 1) -> str:
+    """median [min-max], the median alone when the runs agree; "-" when none measured it."""
+    if spread is None:
         return "-"
     text = f"{spread['median']:.{digits}f}"
     if spread["min"] != spread["max"]:
@@ -45,13 +47,14 @@ def row(name: str, runs: list[ProbeRun]) -> str:
     )
 
 
-def _pair(agg: Mapping[str, Spread], figure: str) -> str:
+def _pair(agg: Mapping[str, Spread | None], figure: str) -> str:
     """'p50 / p99' of a figure's medians, ms."""
-    p50, p99 = agg[f"{figure}_p50_ms"]["median"], agg[f"{figure}_p99_ms"]["median"]
-    return "-" if p50 is None or p99 is None else f"{p50:.1f} / {p99:.1f}"
+    p50, p99 = agg[f"{figure}_p50_ms"], agg[f"{figure}_p99_ms"]
+    return "-" if p50 is None or p99 is None else f"{p50['median']:.1f} / {p99['median']:.1f}"
 
 
 def _top(answers: Counter[str]) -> str:
+    """The answers given, most frequent first: "NOT_FOUND/REJECTED"."""
     return "/".join(name for name, _ in answers.most_common()) or "-"
 
 

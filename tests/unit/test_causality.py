@@ -285,9 +285,21 @@ def test_aggregate_gives_median_and_spread_and_skips_missing() -> None:
         }
 
     agg = aggregate([run(10, 1.0), run(30, None), run(20, 3.0)])  # type: ignore[list-item]
-    assert agg["refusals_per_1000"] == {"median": 20, "min": 10, "max": 30}
-    assert agg["final_status_p50_ms"] == {"median": 2.0, "min": 1.0, "max": 3.0}
-    assert agg["bad_input_p50_ms"]["median"] is None
+    assert agg["refusals_per_1000"] == {
+        "median": 20,
+        "min": 10,
+        "max": 30,
+        "n": 3,
+        "values": [10, 30, 20],
+    }
+    assert agg["final_status_p50_ms"] == {
+        "median": 2.0,
+        "min": 1.0,
+        "max": 3.0,
+        "n": 2,
+        "values": [1.0, 3.0],
+    }
+    assert agg["bad_input_p50_ms"] is None  # no run measured it
 
 
 # --- the options -----------------------------------------------------------------------------
@@ -457,8 +469,20 @@ def test_fault_aggregate_spreads_figures_and_sums_the_audit() -> None:
         return fault_run(result, records, "accept", 1, "d")
 
     agg = fault_aggregate([run(4, 0), run(2, 3, lost=1), run(3, None)])
-    assert agg["comment_availability_during_percent"] == {"median": 75.0, "min": 50.0, "max": 100.0}
-    assert agg["refusals_per_1000_during"] == {"median": 250.0, "min": 0.0, "max": 500.0}
+    assert agg["comment_availability_during_percent"] == {
+        "median": 75.0,
+        "min": 50.0,
+        "max": 100.0,
+        "n": 3,
+        "values": [100.0, 50.0, 75.0],
+    }
+    assert agg["refusals_per_1000_during"] == {
+        "median": 250.0,
+        "min": 0.0,
+        "max": 500.0,
+        "n": 3,
+        "values": [0.0, 500.0, 250.0],
+    }
     assert (agg["runs"], agg["valid_runs"], agg["acknowledged"], agg["lost"]) == (3, 3, 18, 1)
     assert agg["rejected_unknown_post"] == 3
     assert fault_aggregate([run(4, None)])["rejected_unknown_post"] is None

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-POLICIES = ("refuse", "wait", "accept")
+from blog.domain import CausalityPolicy
+
+POLICIES = tuple(policy.value for policy in CausalityPolicy)  # in the enum's order
 
 
 @dataclass

@@ -26,6 +26,7 @@ from benchmarks.suite.driver import users_for
 from benchmarks.suite.measured import measured_run
 from benchmarks.suite.results import MeasuredRun
 from benchmarks.suite.seeding import seed
+from blog.domain import CAUSALITY_ACCEPT_S
 from blog.rpc.metrics import decode_histogram
 from blog.rpc.metrics import fetch as fetch_metrics
 from lab.stack.client import BlogClient
@@ -77,7 +78,11 @@ def probe_run(
                     time.sleep(pause)
                 probe.pair(measured=True)
             duration = time.perf_counter() - started
-            accept_s = config.causality_accept_s or 5.0
+            accept_s = (
+                CAUSALITY_ACCEPT_S
+                if config.causality_accept_s is None
+                else config.causality_accept_s
+            )
             limit = accept_s + FINAL_LIMIT_S
             bad = probe.bad_input(config.bad_input, with_token=False, limit_s=limit)
             bad_token = probe.bad_input(config.bad_input_token, with_token=True, limit_s=limit)

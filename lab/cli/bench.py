@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchmarks.load.scenarios import SCENARIOS
+from benchmarks.policies.config import POLICIES
 from benchmarks.suite.context import BenchConfig
 from benchmarks.suite.profiles import PROFILES
 from benchmarks.suite.table import table
-from blog.domain import CausalityPolicy
 from lab.cli.bounds import number, one_or_more, parsed
 from lab.cli.common import (
     FAULT,
@@ -27,7 +27,6 @@ from lab.cli.up import REPLICA_COUNT
 if TYPE_CHECKING:
     from benchmarks.policies.config import CausalityConfig
 
-POLICIES = tuple(p.value for p in CausalityPolicy)
 NO_LOAD = "none"  # --scenario with --causality: the probes alone; --causality-faults: none
 
 

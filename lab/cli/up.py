@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from blog.domain import DEFAULT_CAUSALITY, CausalityPolicy
+from blog.domain import CAUSALITY_ACCEPT_S, CAUSALITY_WAIT_S, DEFAULT_CAUSALITY, CausalityPolicy
 from lab.cli.bounds import each_or_all, number, setting
 from lab.cli.common import DEFAULT_DATA_ROOT, CliError, SubParsers
 from lab.stack.config import StackConfig, StackOptions
@@ -164,11 +164,12 @@ def add_causality_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--causality-wait-ms",
         type=setting("causality_wait_ms"),
-        help="wait: longest a comment with a token waits for its post (default 2000; 0: no "
-        "wait, one more look)",
+        help="wait: longest a comment with a token waits for its post (default "
+        f"{CAUSALITY_WAIT_S * 1000:g}; 0: no wait, one more look)",
     )
     parser.add_argument(
         "--causality-accept-s",
         type=setting("causality_accept_s"),
-        help="accept: longest a comment is held for its post before REJECTED (default 5)",
+        help="accept: longest a comment is held for its post before REJECTED (default "
+        f"{CAUSALITY_ACCEPT_S:g})",
     )

@@ -28,9 +28,9 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.errors import TimeoutError as NatsTimeoutError
 
-# Status codes the server sends on the inbox instead of a message: heartbeat, no messages,
-# request expired, request ended for another reason (max waiting, consumer deleted, ...).
-_HEARTBEAT = "100"
+# Status codes the server sends on the inbox instead of a message that end a pull request: no
+# messages, request expired, ended for another reason (max waiting, consumer deleted, ...). Any
+# other status (100, a heartbeat) is skipped alike, without ending a request.
 _REQUEST_ENDED = {"404", "408", "409"}
 
 

@@ -49,13 +49,6 @@ from typing import TypedDict
 from lab.chaos.records import INDETERMINATE, OK, WRITES, RequestRecord
 
 MAX_EXAMPLES = 10
-VIOLATIONS = (
-    "lost_in_owner",
-    "lost_in_view",
-    "duplicated",
-    "unexpected",
-    "definite_failures_found",
-)
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,9 @@ class DurableConsumer:
             deliver_policy=DeliverPolicy.ALL,
             filter_subjects=sorted(self.handlers),
             # Redelivery bound for a message delivered but never acked (e.g. to a replica that
-            # stopped). Handlers take milliseconds; a database stall is cut at 4 s.
+            # stopped). Handlers take milliseconds, and a stalled database statement is cut by
+            # the pool's command timeout (twice --db-timeout-s: 4 s by default;
+            # blog/store/pool.py), so a live replica acks or naks well within it.
             ack_wait=10.0,
             max_deliver=-1,  # see the module docstring: poison is bounded by us, not here
             max_ack_pending=10_000,

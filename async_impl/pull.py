@@ -12,7 +12,8 @@ on the other) and the visibility lag's p99 went from 61 ms to 700 ms.
 Here every pull request asks for up to `window` messages with an expiry; each message is handed
 over as it arrives; a new request is sent as soon as half the window is free again (messages
 being processed count against it, so work in flight stays bounded). A request the server forgot
-(nats.py #504: pull requests do not survive a server restart) simply expires on our side after
+(pull requests do not survive a server restart, and nats.py does not send them again after it
+reconnects: https://github.com/nats-io/nats.py/issues/504) simply expires on our side after
 `expires_s` and is replaced, so consumption resumes by itself after a reconnect.
 """
 

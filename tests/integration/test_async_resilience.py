@@ -176,7 +176,8 @@ def test_bus_down_writes_succeed_then_converge(astack: Stack, api: Api) -> None:
         assert rows(astack, "posts", "SELECT count(*) AS n FROM outbox")[0]["n"] == 0
 
     eventually(outbox_drained_by_the_sweep, timeout_s=30)
-    # The consumers kept consuming after the restart (nats.py #504): new events flow too.
+    # The consumers kept consuming after the restart, though the restarted server forgot their
+    # pull requests (they expire and are renewed; async_impl/pull.py): new events flow too.
     fresh = create_post(api, "after the bus restart")
     later = comment_on(api, fresh.id, "still flowing")
     converge(astack, [fresh.id], {later.id: fresh.id}, "first write after the bus restart")

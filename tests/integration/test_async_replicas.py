@@ -16,9 +16,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 NOISE_ALLOWANCE_MS = 100.0  # the defect added 400-900 ms
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(460)  # the run's own bound is 400 s
 def test_two_replicas_keep_the_lag_of_one_and_share_the_work(tmp_path: Path) -> None:
     result = subprocess.run(
         [

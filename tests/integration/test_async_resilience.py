@@ -225,6 +225,8 @@ def test_poison_event_is_dead_lettered_and_later_events_flow(astack: Stack, api:
     assert {x["seq"] for x in json.loads(listed.stdout)} >= {x.seq for x in poisoned}
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)  # `lab rebuild query` is given 180 s
 def test_empty_query_database_is_rebuilt(astack: Stack, api: Api) -> None:
     posts = [create_post(api, f"to rebuild {i}").id for i in range(5)]
     comments = {comment_on(api, p, "kept through a rebuild").id: p for p in posts}

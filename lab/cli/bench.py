@@ -22,7 +22,7 @@ from lab.cli.common import (
     faults_apply,
     find_stack_file,
 )
-from lab.cli.up import REPLICA_COUNT
+from lab.cli.up import BUS_NODES, REPLICA_COUNT
 
 if TYPE_CHECKING:
     from benchmarks.policies.config import CausalityConfig
@@ -51,6 +51,22 @@ def bench_config(args: argparse.Namespace) -> BenchConfig:
         raise CliError("--trace-sample: a share given twice")
     if len(samples) > 1 and (args.attach or args.closed_loop or args.replicas):
         raise CliError("--trace-sample with several shares: open loop, no --attach, --replicas")
+    bus_nodes = args.bus_nodes
+    if len(set(bus_nodes)) != len(bus_nodes):
+        raise CliError(f"--bus-nodes: each count once, got {','.join(map(str, bus_nodes))}")
+    if len(bus_nodes) > 1 and (
+        args.impl != ["async"]
+        or args.attach
+        or args.closed_loop
+        or args.replicas
+        or len(samples) > 1
+    ):
+        raise CliError(
+            "--bus-nodes N,N compares bus sizes: --impl async, open loop, no --attach, "
+            "--replicas or several --trace-sample shares"
+        )
+    if bus_nodes != [1] and args.attach:
+        raise CliError("--bus-nodes starts its stacks: not with --attach")
     return BenchConfig(
         impls=args.impl,
         profile=args.profile,
@@ -66,13 +82,14 @@ def bench_config(args: argparse.Namespace) -> BenchConfig:
         replicas=args.replicas,
         repeat=args.repeat or 0,
         trace_sample=samples,
+        bus_nodes=bus_nodes,
     )
 
 
 def run(args: argparse.Namespace) -> int:
     # Imported here: the suite loads asyncpg, SQLAlchemy, nats and psutil, which every other
     # `lab` command would otherwise pay for at start-up (0.18 -> 0.47 s for `lab view`).
-    from benchmarks.suite import replicas, trace_overhead
+    from benchmarks.suite import bus_nodes, replicas, trace_overhead
     from benchmarks.suite.suite import run_bench
 
     if args.causality:
@@ -86,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"per-hop breakdown of the traced runs: lab trace {run_dir}")
     elif "replicas" in summary:
         print(replicas.table(summary["replicas"]))
+    elif "bus_nodes" in summary:
+        print(bus_nodes.table(summary["bus_nodes"]["runs"]))
     else:
         print(table(summary))
     print(f"results: {run_dir}")
@@ -217,10 +236,22 @@ def add_commands(sub: SubParsers) -> None:
         "reports lag p50/p99, achieved rate and each replica's share of the work",
     )
     bench.add_argument(
+        "--bus-nodes",
+        type=one_or_more(BUS_NODES),
+        default=[1],
+        metavar="N[,N...]",
+        help="async: nats-servers of the bus, 1 (default) or 3+ as one JetStream cluster with "
+        "R3 streams and consumers; several counts (1,3): instead of the suite, the same load "
+        "(--scenario, default write_heavy, at --rate) on a fresh stack per count, interleaved "
+        "over --repeat runs: publish floor, CreatePost/CreateComment latency, visibility lag, "
+        "CPU per 1,000 operations",
+    )
+    bench.add_argument(
         "--repeat",
         type=number(int, ge=1),
         help="repetitions of the whole suite, implementations interleaved (default: the "
-        "profile's: smoke 1, quick 2, full 3); with --replicas, runs per count (default 1)",
+        "profile's: smoke 1, quick 2, full 3); with --replicas or --bus-nodes N,N, runs per "
+        "count (default 1)",
     )
     bench.add_argument(
         "--causality",

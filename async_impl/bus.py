@@ -137,7 +137,11 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1, *, retry_s: fl
             try:
                 await _ensure(js, wanted)
                 break
-            except (ServiceUnavailableError, nats.errors.TimeoutError) as error:
+            except (
+                ServiceUnavailableError,  # 503: JetStream electing a leader
+                nats.errors.NoRespondersError,  # a cluster not formed yet
+                nats.errors.TimeoutError,
+            ) as error:
                 if time.monotonic() > deadline:
                     raise
                 log.warning("stream %s: %s; retrying", wanted.name, error)

@@ -25,7 +25,7 @@ def components(stack: StackInfo) -> dict[str, list[int | None]]:
     for name, db in stack["databases"].items():
         found[f"postgres-{name}"] = [db["pid"]]
     if "bus" in stack:
-        found["nats-server"] = bus_pids(stack)  # every node of a cluster
+        found["nats-server"] = [p for p in bus_pids(stack) if p is not None]  # every node
     return found
 
 

@@ -31,6 +31,9 @@ class BenchConfig:
     sweep: bool = True
     progress: bool = True
     replicas: list[int] | None = None  # compare replica counts instead of the suite
+    # async: nats-servers of the bus; one count: the suite on that bus; several (1,3): compare
+    # them instead of the suite (benchmarks/suite/bus_nodes.py)
+    bus_nodes: list[int] = field(default_factory=lambda: [1])
     repeat: int = 0  # repetitions (of each replica count, with --replicas); 0: the profile's
     # Traces: one share traces the suite's stacks and load (none or 0: off); several compare
     # tracing's overhead instead of the suite (benchmarks/suite/trace_overhead.py).

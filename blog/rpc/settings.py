@@ -39,7 +39,15 @@ class ServiceSettings(BaseSettings):
     posts_addr: str = Field("", description="posts service: host:port[,host:port...]")
     comments_addr: str = Field("", description="comments service: host:port[,host:port...]")
     moderation_addr: str = Field("", description="moderation service: host:port[,...]")
-    nats_url: str = Field("", description="NATS server URL (async implementation)")
+    nats_url: str = Field(
+        "", description="NATS server URL, or every node of a cluster: url,url,... (async)"
+    )
+    # R1 by default because a lone nats-server (lab up's default bus) can hold no more; on a
+    # cluster of three the stack sets R3, which survives the loss of any one node
+    # (lab.stack.config.StackOptions.stream_replica_count; docs/METHOD.md, Cost: R1 vs R3).
+    stream_replicas: int = Field(
+        1, ge=1, le=5, description="replicas of every stream and consumer (async)"
+    )
     blocklist: str = Field(",".join(DEFAULT_BLOCKLIST), description="comma-separated words")
     moderation_delay_ms: float = Field(
         0.0, ge=0, allow_inf_nan=False, description="artificial cost of a decision"

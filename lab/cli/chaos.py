@@ -20,6 +20,7 @@ from lab.cli.common import (
     observability_options,
     observed,
 )
+from lab.cli.up import add_bus_options
 
 
 def capacity_from(args: argparse.Namespace) -> tuple[float, str]:
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         return run_overload_command(args, impls)
     if bool(faults) == bool(args.matrix):
         raise CliError("give --fault FAULT[,FAULT...] or --matrix (the whole catalogue)")
-    faults_apply("--fault", faults, impls)
+    faults_apply("--fault", faults, impls, args.bus_nodes)
 
     # Imported here: the runner loads asyncpg, psutil and the benchmark suite.
     from lab.chaos.suite import ChaosConfig, run_chaos, table
@@ -105,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
         causality=args.causality,
         repeat=args.repeat,
         trace_sample=args.trace_sample,
+        bus_nodes=args.bus_nodes,
     )
     config.stack = observed(args, DEFAULT_DATA_ROOT / "prometheus" / config.run_id, print)
     run_dir = run_chaos(config)
@@ -131,7 +133,10 @@ def add_commands(sub: SubParsers) -> None:
         "in the query view, exactly once) and the figures: per-second timeline, availability "
         "before/during/after, recovery time per operation, async convergence and catch-up. "
         "Faults: kill-db:SVC (SIGKILL of the postmaster), freeze-db:SVC (SIGSTOP of the "
-        "postmaster and its backends), kill:SVC, freeze:SVC (every replica), kill-bus (async).",
+        "postmaster and its backends), kill:SVC, freeze:SVC (every replica), kill-bus (async; "
+        "every node), and with --bus-nodes 3 kill-bus-node:leader|follower and "
+        "freeze-bus-node:leader|follower (one node of the bus cluster; the result records "
+        "which, and the time until the event stream had a leader again).",
     )
     chaos.add_argument(
         "--impl", type=IMPLEMENTATIONS, default="sync,async", help="sync, async or sync,async"
@@ -183,6 +188,7 @@ def add_commands(sub: SubParsers) -> None:
         help="repetitions of every experiment, the implementations interleaved (default 0: the "
         "profile's: smoke and quick 1, full 3); the matrix pools them",
     )
+    add_bus_options(chaos, stream_replicas=False)
     chaos.add_argument("--seed", type=number(int), default=1, help="random seed of the load")
     chaos.add_argument(
         "--causality",

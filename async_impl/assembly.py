@@ -22,10 +22,12 @@ from blog.store.pool import Database
 
 @dataclass
 class BusConnection:
-    """A connection to NATS and its JetStream context."""
+    """A connection to NATS, its JetStream context, and the replica count of the streams and
+    consumers (LAB_STREAM_REPLICAS)."""
 
     nc: NATS
     js: JetStreamContext
+    replicas: int = 1
 
 
 async def open_store(settings: ServiceSettings, assembly: Assembly) -> Database:
@@ -37,12 +39,13 @@ async def open_store(settings: ServiceSettings, assembly: Assembly) -> Database:
 
 
 async def open_bus(settings: ServiceSettings, assembly: Assembly) -> BusConnection:
-    """Connect to NATS (retrying), make sure the streams exist, drain the connection on stop."""
+    """Connect to NATS (every node of a cluster; retrying), make sure the streams exist with
+    the configured replicas, drain the connection on stop."""
     nc = await bus.connect(settings.nats_url, name=assembly.service)
     js = nc.jetstream()
-    await bus.ensure_streams(js)
+    await bus.ensure_streams(js, settings.stream_replicas)
     assembly.cleanups.append(nc.drain)
-    return BusConnection(nc, js)
+    return BusConnection(nc, js, settings.stream_replicas)
 
 
 def start_relay(database: Database, connection: BusConnection, assembly: Assembly) -> OutboxRelay:
@@ -50,6 +53,7 @@ def start_relay(database: Database, connection: BusConnection, assembly: Assembl
     relay = OutboxRelay(database, connection.js, assembly.metrics)
     relay.start()
     assembly.cleanups.append(relay.stop)
+    assembly.metrics.add_probe(relay.backlog)
     return relay
 
 
@@ -76,6 +80,7 @@ def durable_consumer(
         metrics=assembly.metrics,
         publishes=relay is not None,
         on_commit=relay.published_later if relay else lambda events: None,
+        replicas=connection.replicas,
         **options,
     )
     assembly.cleanups.append(consumer.stop)

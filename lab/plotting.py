@@ -33,6 +33,8 @@ def colour(impl: str) -> str:
 
 def line(impl: str) -> str:
     return STYLE.get(impl, ":")
+
+
 OP_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000")
 OP_MARKERS = ("o", "s", "^", "D", "v", "x", "+")
 RC: dict[str, Any] = {

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.suite.profiles import PROFILES, Profile
+from lab.stack.config import StackOptions
 from lab.stack.stackfile import StackInfo
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,10 +31,15 @@ class BenchConfig:
     sweep: bool = True
     progress: bool = True
     replicas: list[int] | None = None  # compare replica counts instead of the suite
+    # async: nats-servers of the bus; one count: the suite on that bus; several (1,3): compare
+    # them instead of the suite (benchmarks/suite/bus_nodes.py)
+    bus_nodes: list[int] = field(default_factory=lambda: [1])
     repeat: int = 0  # repetitions (of each replica count, with --replicas); 0: the profile's
     # Traces: one share traces the suite's stacks and load (none or 0: off); several compare
     # tracing's overhead instead of the suite (benchmarks/suite/trace_overhead.py).
     trace_sample: list[float] = field(default_factory=list)
+    # What every fresh stack starts with (--no-metrics, --prometheus); the suite adds its own.
+    stack: StackOptions = field(default_factory=StackOptions)
     run_id: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
 
 

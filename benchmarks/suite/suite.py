@@ -18,7 +18,7 @@ import json
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import cast
 
@@ -26,7 +26,7 @@ from benchmarks.floor import calibration
 from benchmarks.floor.bare_chain import BareChain
 from benchmarks.load.scenarios import SCENARIOS
 from benchmarks.profiling.stack_profile import StackProfiler
-from benchmarks.suite import aggregate, trace_overhead
+from benchmarks.suite import aggregate, bus_nodes, trace_overhead
 from benchmarks.suite.context import BenchConfig, Load, RunContext, say
 from benchmarks.suite.driver import run_locust, users_for
 from benchmarks.suite.measured import measured_run
@@ -43,8 +43,7 @@ from benchmarks.suite.results import (
 )
 from benchmarks.suite.seeding import seed
 from benchmarks.suite.sweep import capacities
-from lab.runs.rundir import Meta, RunDir
-from lab.stack.config import StackOptions
+from lab.runs.rundir import Kind, Meta, RunDir
 from lab.stack.runner import fresh_stack
 from lab.stack.stackfile import StackInfo, load_stack_file
 
@@ -52,9 +51,11 @@ from lab.stack.stackfile import StackInfo, load_stack_file
 def run_bench(config: BenchConfig) -> Path:
     profile = PROFILES[config.profile]
     overhead = len(config.trace_sample) > 1  # what tracing costs, instead of the suite
+    comparing_buses = len(config.bus_nodes) > 1  # what R3 costs, instead of the suite
+    kind: Kind = "trace" if overhead else "replicas" if config.replicas else "bench"
     run = RunDir.create(
         config.results_dir,
-        "trace" if overhead else "replicas" if config.replicas else "bench",
+        "bus-nodes" if comparing_buses else kind,
         asdict(config),
         run_id=config.run_id,
         profile=asdict(profile),
@@ -72,6 +73,18 @@ def run_bench(config: BenchConfig) -> Path:
     if config.replicas:
         runs = replica_comparison(config, run.path)
         run.write_summary({"run_id": run.run_id, "machine": run.meta["machine"], "replicas": runs})
+        run.finish()
+        return run.path
+    if comparing_buses:
+        bus_runs = bus_nodes.bus_nodes_comparison(config, run.path)
+        figures = bus_nodes.figures(bus_runs)
+        run.write_summary(
+            {
+                "run_id": run.run_id,
+                "machine": run.meta["machine"],
+                "bus_nodes": {"runs": bus_runs, "figures": figures},
+            }
+        )
         run.finish()
         return run.path
     count = config.repeat or profile.repetitions
@@ -129,7 +142,13 @@ def stack_under_test(
         return
     say(config, f"[{impl}] starting the stack ...")
     sample, trace_dir = traced(config, run_dir)
-    with fresh_stack(impl, StackOptions(trace_sample=sample or None, trace_dir=trace_dir)) as fresh:
+    options = replace(
+        config.stack,
+        trace_sample=sample or None,
+        trace_dir=trace_dir,
+        bus_nodes=config.bus_nodes[0],
+    )
+    with fresh_stack(impl, options) as fresh:
         yield fresh.describe(), fresh.stack_file
         say(config, f"[{impl}] stopping the stack")
 

@@ -39,7 +39,15 @@ class ServiceSettings(BaseSettings):
     posts_addr: str = Field("", description="posts service: host:port[,host:port...]")
     comments_addr: str = Field("", description="comments service: host:port[,host:port...]")
     moderation_addr: str = Field("", description="moderation service: host:port[,...]")
-    nats_url: str = Field("", description="NATS server URL (async implementation)")
+    nats_url: str = Field(
+        "", description="NATS server URL, or every node of a cluster: url,url,... (async)"
+    )
+    # R1 by default because a lone nats-server (lab up's default bus) can hold no more; on a
+    # cluster of three the stack sets R3, which survives the loss of any one node
+    # (lab.stack.config.StackOptions.stream_replica_count; docs/METHOD.md, Cost: R1 vs R3).
+    stream_replicas: int = Field(
+        1, ge=1, le=5, description="replicas of every stream and consumer (async)"
+    )
     blocklist: str = Field(",".join(DEFAULT_BLOCKLIST), description="comma-separated words")
     moderation_delay_ms: float = Field(
         0.0, ge=0, allow_inf_nan=False, description="artificial cost of a decision"
@@ -53,6 +61,14 @@ class ServiceSettings(BaseSettings):
         5.0, ge=0, allow_inf_nan=False, description="time given to in-flight RPCs on SIGTERM"
     )
     ready_file: Path | None = Field(None, description="write the bound host:port here once serving")
+    # Prometheus text exposition of the process's Metrics (blog/rpc/exposition.py); with it the
+    # server also times and counts every RPC (blog/rpc/server_metrics.py). Empty: neither.
+    metrics_listen: str = Field(
+        "", description="host:port to serve /metrics on (port 0: any; empty: no exposition)"
+    )
+    metrics_file: Path | None = Field(
+        None, description="write the bound host:port of /metrics here before serving gRPC"
+    )
     # Async comments service: a comment on a post not heard of yet (docs/METHOD.md, Causality).
     causality: CausalityPolicy = Field(
         DEFAULT_CAUSALITY, description="refuse | wait | accept (async comments service)"

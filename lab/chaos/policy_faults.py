@@ -1,7 +1,7 @@
 """The faults of the causality comparison (`lab bench --causality P,P --causality-faults F,F`;
 docs/METHOD.md, Causality across services): one chaos experiment per variant (sync, or async
 under one policy), fault and repetition, run as `lab chaos` runs it (lab/chaos/runner.py), and the
-comparison's row it gives (benchmarks/policies/compare.py, FaultRun): what a client saw of
+comparison's row it gives (benchmarks/policies/documents.py, FaultRun): what a client saw of
 CreateComment during the fault and after the restore, the time to converge, the audit of the
 comments and, under `accept`, the comments held past the bound and REJECTED."""
 
@@ -9,24 +9,20 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import grpc
 
-from benchmarks.policies.compare import (
-    SERVER_COUNTERS,
-    CommentAudit,
-    CommentOutcomes,
-    FaultRun,
-    label,
-)
+from benchmarks.policies.config import label
+from benchmarks.policies.documents import SERVER_COUNTERS, CommentAudit, CommentOutcomes, FaultRun
 from benchmarks.suite.measured import metrics
 from lab.chaos.phases import phase_of
 from lab.chaos.profiles import PROFILES
 from lab.chaos.records import FaultWindow, RequestRecord, read_request_log
 from lab.chaos.runner import ExperimentContext, experiment_dir, run_experiment
+from lab.stack.config import StackOptions
 from lab.stack.stackfile import StackInfo
 
 
@@ -38,6 +34,7 @@ class FaultExperiments:
     seed: int = 1
     keep_data: bool = False
     say: Callable[[str], None] = lambda line: print(line, flush=True)
+    stack: StackOptions = field(default_factory=StackOptions)  # --no-metrics, --prometheus
 
     def __call__(
         self, impl: str, policy: str | None, fault: str, repetition: int, out: Path
@@ -51,6 +48,7 @@ class FaultExperiments:
             self.say,
             causality=policy,
             counters=comments_counters,
+            stack=self.stack,
         )
         result = run_experiment(ctx, impl, fault)
         directory = experiment_dir(out, impl, fault, 1)

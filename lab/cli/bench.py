@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchmarks.load.scenarios import SCENARIOS
+from benchmarks.policies.config import POLICIES
 from benchmarks.suite.context import BenchConfig
 from benchmarks.suite.profiles import PROFILES
 from benchmarks.suite.table import table
-from blog.domain import CausalityPolicy
 from lab.cli.bounds import number, one_or_more, parsed
 from lab.cli.common import (
+    DEFAULT_DATA_ROOT,
     FAULT,
     IMPLEMENTATIONS,
     CliError,
@@ -21,13 +22,14 @@ from lab.cli.common import (
     fault_text,
     faults_apply,
     find_stack_file,
+    observability_options,
+    observed,
 )
-from lab.cli.up import REPLICA_COUNT
+from lab.cli.up import BUS_NODES, REPLICA_COUNT
 
 if TYPE_CHECKING:
-    from benchmarks.policies.compare import CausalityConfig
+    from benchmarks.policies.config import CausalityConfig
 
-POLICIES = tuple(p.value for p in CausalityPolicy)
 NO_LOAD = "none"  # --scenario with --causality: the probes alone; --causality-faults: none
 
 
@@ -52,7 +54,28 @@ def bench_config(args: argparse.Namespace) -> BenchConfig:
         raise CliError("--trace-sample: a share given twice")
     if len(samples) > 1 and (args.attach or args.closed_loop or args.replicas):
         raise CliError("--trace-sample with several shares: open loop, no --attach, --replicas")
-    return BenchConfig(
+    if args.attach and (args.prometheus or args.no_metrics):
+        raise CliError(
+            "--attach measures the stack as it runs: give --prometheus or --no-metrics to its "
+            "`lab up`"
+        )
+    bus_nodes = args.bus_nodes
+    if len(set(bus_nodes)) != len(bus_nodes):
+        raise CliError(f"--bus-nodes: each count once, got {','.join(map(str, bus_nodes))}")
+    if len(bus_nodes) > 1 and (
+        args.impl != ["async"]
+        or args.attach
+        or args.closed_loop
+        or args.replicas
+        or len(samples) > 1
+    ):
+        raise CliError(
+            "--bus-nodes N,N compares bus sizes: --impl async, open loop, no --attach, "
+            "--replicas or several --trace-sample shares"
+        )
+    if bus_nodes != [1] and args.attach:
+        raise CliError("--bus-nodes starts its stacks: not with --attach")
+    config = BenchConfig(
         impls=args.impl,
         profile=args.profile,
         scenarios=args.scenario,
@@ -67,17 +90,22 @@ def bench_config(args: argparse.Namespace) -> BenchConfig:
         replicas=args.replicas,
         repeat=args.repeat or 0,
         trace_sample=samples,
+        bus_nodes=bus_nodes,
     )
+    config.stack = observed(args, DEFAULT_DATA_ROOT / "prometheus" / config.run_id, print)
+    return config
 
 
 def run(args: argparse.Namespace) -> int:
     # Imported here: the suite loads asyncpg, SQLAlchemy, nats and psutil, which every other
     # `lab` command would otherwise pay for at start-up (0.18 -> 0.47 s for `lab view`).
-    from benchmarks.suite import replicas, trace_overhead
+    from benchmarks.suite import bus_nodes, replicas, trace_overhead
     from benchmarks.suite.suite import run_bench
 
     if args.causality:
         return run_causality(args)
+    if args.exposition_cost is not None:
+        return run_exposition_cost(args)
 
     run_dir = run_bench(bench_config(args))
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -87,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"per-hop breakdown of the traced runs: lab trace {run_dir}")
     elif "replicas" in summary:
         print(replicas.table(summary["replicas"]))
+    elif "bus_nodes" in summary:
+        print(bus_nodes.table(summary["bus_nodes"]["runs"]))
     else:
         print(table(summary))
     print(f"results: {run_dir}")
@@ -101,9 +131,27 @@ def attached(given: str) -> Path:
         raise CliError(f"--attach: {error}") from None
 
 
+def run_exposition_cost(args: argparse.Namespace) -> int:
+    """`--exposition-cost PAIRS`: runs with exposition off and on, alternated, compared."""
+    from lab.cli.exposition_cost import run_exposition_cost as measure
+
+    if args.prometheus or args.no_metrics or args.attach or args.replicas:
+        raise CliError(
+            "--exposition-cost runs both sides itself: no --prometheus, --no-metrics, --attach "
+            "or --replicas"
+        )
+    args.scenario = args.scenario or ["mixed"]
+    args.no_sweep = True
+    args.repeat = args.repeat or 1
+    args.prometheus = True  # the side with exposition is scraped by a real Prometheus
+    base = bench_config(args)
+    assert base.stack.prometheus is not None
+    return measure(base, args.exposition_cost, base.stack.prometheus)
+
+
 def causality_config(args: argparse.Namespace) -> CausalityConfig:
     """The options of `lab bench --causality`, checked, as the comparison's configuration."""
-    from benchmarks.policies.compare import CausalityConfig
+    from benchmarks.policies.config import CausalityConfig
     from lab.chaos.profiles import PROFILES as CHAOS_PROFILES
 
     impls = set(args.impl)
@@ -119,7 +167,7 @@ def causality_config(args: argparse.Namespace) -> CausalityConfig:
     faults_apply("--causality-faults", faults, sorted(impls))
     if faults and args.profile not in CHAOS_PROFILES:
         raise CliError(f"--profile with --causality-faults: one of {sorted(CHAOS_PROFILES)}")
-    return CausalityConfig(
+    config = CausalityConfig(
         policies=args.causality,
         sync_reference="sync" in impls,
         probes=args.causality_probes,
@@ -132,18 +180,21 @@ def causality_config(args: argparse.Namespace) -> CausalityConfig:
         chaos_profile=args.profile,
         results_dir=Path(args.results_dir),
     )
+    config.stack = observed(args, DEFAULT_DATA_ROOT / "prometheus" / config.run_id, print)
+    return config
 
 
 def run_causality(args: argparse.Namespace) -> int:
     """`--causality P,P`: the read-your-writes comparison of the policies (and sync)."""
-    from benchmarks.policies import compare as causality
+    from benchmarks.policies.compare import compare
+    from benchmarks.policies.tables import table as causality_table
     from lab.chaos.policy_faults import FaultExperiments
 
     config = causality_config(args)
-    runner = FaultExperiments(profile=config.chaos_profile, seed=config.seed)
-    run_dir = causality.compare(config, runner if config.faults else None)
+    runner = FaultExperiments(profile=config.chaos_profile, seed=config.seed, stack=config.stack)
+    run_dir = compare(config, runner if config.faults else None)
     print()
-    print(causality.table(json.loads((run_dir / "summary.json").read_text())))
+    print(causality_table(json.loads((run_dir / "summary.json").read_text())))
     print(f"results: {run_dir}")
     return 0
 
@@ -217,10 +268,22 @@ def add_commands(sub: SubParsers) -> None:
         "reports lag p50/p99, achieved rate and each replica's share of the work",
     )
     bench.add_argument(
+        "--bus-nodes",
+        type=one_or_more(BUS_NODES),
+        default=[1],
+        metavar="N[,N...]",
+        help="async: nats-servers of the bus, 1 (default) or 3+ as one JetStream cluster with "
+        "R3 streams and consumers; several counts (1,3): instead of the suite, the same load "
+        "(--scenario, default write_heavy, at --rate) on a fresh stack per count, interleaved "
+        "over --repeat runs: publish floor, CreatePost/CreateComment latency, visibility lag, "
+        "CPU per 1,000 operations",
+    )
+    bench.add_argument(
         "--repeat",
         type=number(int, ge=1),
         help="repetitions of the whole suite, implementations interleaved (default: the "
-        "profile's: smoke 1, quick 2, full 3); with --replicas, runs per count (default 1)",
+        "profile's: smoke 1, quick 2, full 3); with --replicas or --bus-nodes N,N, runs per "
+        "count (default 1)",
     )
     bench.add_argument(
         "--causality",
@@ -256,6 +319,16 @@ def add_commands(sub: SubParsers) -> None:
         default="kill-db:comments,kill-bus",
         help="--causality: chaos faults each variant runs under, once per run (default "
         "kill-db:comments,kill-bus; none: skip)",
+    )
+    observability_options(bench)
+    bench.add_argument(
+        "--exposition-cost",
+        type=number(int, ge=1),
+        metavar="PAIRS",
+        help="instead of the suite: what watching a run costs. PAIRS pairs of benchmark runs "
+        "(default --scenario mixed at --rate 50, no sweep, --repeat 1 each), alternated, "
+        "without any exposition (--no-metrics) and with every process scraped each second by "
+        "a real Prometheus (--prometheus); then the two sides compared as `lab compare` does",
     )
     bench.add_argument(
         "--seed", type=number(int), default=1, help="random seed (recorded in meta.json)"

@@ -54,9 +54,11 @@ TERMS: tuple[tuple[str, str], ...] = (
         "neighbour; runs with more than 5 % are flagged.",
     ),
     (
-        "kill-db, kill, freeze, kill-bus",
+        "kill-db, kill, freeze, kill-bus, kill-bus-node",
         "the faults: SIGKILL of a service's PostgreSQL server (kill-db:SVC), of every replica "
-        "of a service (kill:SVC), SIGSTOP of them (freeze), SIGKILL of nats-server (kill-bus); "
+        "of a service (kill:SVC), SIGSTOP of them (freeze), SIGKILL of every nats-server "
+        "(kill-bus), SIGKILL or SIGSTOP of one node of a three-node bus, the event stream's "
+        "leader or a follower (kill-bus-node, freeze-bus-node); "
         "slow-db, slow, partition and lossy are gray faults injected by a proxy on the link.",
     ),
     (

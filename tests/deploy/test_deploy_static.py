@@ -74,7 +74,11 @@ def foreign_mentions(texts: list[str], own: str | None) -> list[str]:
 
 # --- Dockerfile ------------------------------------------------------------------------------
 def test_dockerfile_is_hadolint_clean() -> None:
-    files = [ROOT / "Dockerfile", *sorted((ROOT / "tests/deploy/standins").glob("*.Containerfile"))]
+    files = [
+        ROOT / "Dockerfile",
+        ROOT / "deploy" / "prometheus" / "Containerfile",
+        *sorted((ROOT / "tests/deploy/standins").glob("*.Containerfile")),
+    ]
     result = run([tool("hadolint"), *map(str, files)])
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -157,8 +161,10 @@ def test_compose_wires_services_as_lab_up_does() -> None:
             if spec.owns_database:
                 expected.add("LAB_DSN")
                 assert f"@{impl}-{name}-db:5432/{name}" in env["LAB_DSN"]
-            if spec.uses_bus:
-                expected.add("LAB_NATS_URL")
+            if spec.uses_bus:  # one node, or every node of the cluster (cluster.env)
+                expected |= {"LAB_NATS_URL", "LAB_STREAM_REPLICAS"}
+                assert env["LAB_NATS_URL"] == "${NATS_URLS:-nats://nats:4222}"
+                assert env["LAB_STREAM_REPLICAS"] == "${STREAM_REPLICAS:-1}"
             expected |= {f"LAB_{peer.upper()}_ADDR" for peer in spec.peers}
             assert set(env) == expected, (impl, name)
             for peer in spec.peers:
@@ -171,7 +177,7 @@ def test_compose_wires_services_as_lab_up_does() -> None:
             assert all(d["condition"] == "service_healthy" for d in depends.values())
     for name, service in services.items():
         assert "healthcheck" in service, f"{name} has no health check"
-        assert set(service["profiles"]) <= {"sync", "async"}, name
+        assert set(service["profiles"]) <= {"sync", "async", "async-cluster"}, name
 
 
 def test_compose_bus_and_databases_as_the_lab_runs_them() -> None:
@@ -185,6 +191,112 @@ def test_compose_bus_and_databases_as_the_lab_runs_them() -> None:
     assert services["locust-master"]["ports"] == ["127.0.0.1:${LOCUST_WEB_PORT:-8089}:8089"]
     for replicated in ("sync-comments", "sync-query", "async-comments", "async-query"):
         assert services[replicated]["deploy"]["replicas"] >= 2, replicated
+
+
+def test_compose_prometheus_scrapes_every_service_and_the_bus() -> None:
+    """The prometheus service (both profiles) finds every replica of every service by its one
+    name on the port the image serves /metrics on, and the bus exporter (async) on nats's
+    monitoring port; its configuration and rules are the committed files."""
+    services = compose()["services"]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    port = re.search(r"LAB_METRICS_LISTEN=0\.0\.0\.0:(\d+)", dockerfile)
+    assert port, "the image serves no /metrics"
+    prometheus = services["prometheus"]
+    assert sorted(prometheus["profiles"]) == ["async", "sync"]
+    assert prometheus["build"]["context"] == "deploy/prometheus"
+    assert prometheus["ports"] == ["127.0.0.1:${PROMETHEUS_PORT:-9090}:9090"]  # loopback only
+    assert set(prometheus["volumes"]) >= {
+        "./deploy/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro",
+        "./deploy/prometheus/rules.yml:/etc/prometheus/rules.yml:ro",
+    }
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    assert config["rule_files"] == ["/etc/prometheus/rules.yml"]
+    found = {
+        job["job_name"]: (sd["names"], sd["port"])
+        for job in config["scrape_configs"]
+        for sd in job["dns_sd_configs"]
+    }
+    expected = {name: ([name], int(port[1])) for name in TOPOLOGY["sync"]}
+    assert found == expected | {"nats": (["nats-exporter"], int(port[1]))}
+    for impl, topology in TOPOLOGY.items():
+        for name in topology:
+            assert name in services[f"{impl}-{name}"]["networks"]["default"]["aliases"]
+    exporter = services["nats-exporter"]
+    assert exporter["profiles"] == ["async"]
+    command = exporter["command"]
+    assert command[:3] == ["python", "-m", "lab.stack.bus_exporter"]
+    assert command[command.index("--listen") + 1] == f"0.0.0.0:{port[1]}"
+    monitor = command[command.index("--monitor") + 1]
+    nats_conf = (ROOT / "deploy" / "compose" / "nats-server.conf").read_text()
+    http = re.search(r"^http:\s*0\.0\.0\.0:(\d+)", nats_conf, re.M)
+    assert http and monitor == f"http://nats:{http[1]}"
+
+
+def substituted(node: Any, variables: dict[str, str]) -> Any:
+    """A compose document with ${NAME:-default} replaced as compose does, from `variables`."""
+    if isinstance(node, dict):
+        return {key: substituted(value, variables) for key, value in node.items()}
+    if isinstance(node, list):
+        return [substituted(item, variables) for item in node]
+    if isinstance(node, str):
+        return re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: variables.get(m[1]) or m[2], node)
+    return node
+
+
+def env_file(path: Path) -> dict[str, str]:
+    lines = [line.strip() for line in path.read_text().splitlines()]
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def bus_of(document: dict[str, Any], profiles: set[str]) -> tuple[dict[str, Any], set[str]]:
+    """The nats nodes a set of profiles runs, and the NATS URLs every async service is given."""
+    services = document["services"]
+    nodes = {
+        name: s
+        for name, s in services.items()
+        if str(s.get("image", "")).startswith("nats:") and set(s["profiles"]) & profiles
+    }
+    urls = {
+        compose_environment(s)["LAB_NATS_URL"]
+        for s in services.values()
+        if (s.get("command") or [None])[0] == "async"
+    }
+    return nodes, urls
+
+
+def test_compose_bus_is_one_node_or_a_three_node_cluster_as_lab_up_runs_them() -> None:
+    """By default one nats-server (what CI runs under podman); with cluster.env and the
+    async-cluster profile three, routed to each other, each on its own volume, every write
+    fsynced, the services given every node and R3 (`lab up --bus-nodes 3`)."""
+    document = compose()
+    nodes, urls = bus_of(substituted(document, {}), {"async"})
+    assert list(nodes) == ["nats"] and urls == {"nats://nats:4222"}
+    assert "./deploy/compose/nats-server.conf:/etc/nats/lab.conf:ro" in nodes["nats"]["volumes"]
+    assert all(
+        compose_environment(s).get("LAB_STREAM_REPLICAS") in (None, "1")
+        for s in substituted(document, {})["services"].values()
+    )
+
+    variables = env_file(ROOT / "deploy" / "compose" / "cluster.env")
+    cluster = substituted(document, variables)
+    nodes, urls = bus_of(cluster, {"async", "async-cluster"})
+    assert sorted(nodes) == ["nats", "nats-1", "nats-2"]
+    assert urls == {",".join(f"nats://{n}:4222" for n in sorted(nodes))}  # every node
+    config_file = ROOT / "deploy" / "compose" / "nats-cluster.conf"
+    config = config_file.read_text()
+    assert re.search(r"^\s*sync_interval:\s*always\s*$", config, re.M)
+    assert "server_name: $NATS_NODE" in config
+    assert set(re.findall(r"nats://([\w-]+):6222", config)) == set(nodes)
+    volumes = set()
+    for name, node in nodes.items():
+        assert node["environment"]["NATS_NODE"] == name
+        assert "./deploy/compose/nats-cluster.conf:/etc/nats/lab.conf:ro" in node["volumes"]
+        volumes |= {v for v in node["volumes"] if v.endswith(":/data")}
+        assert node["image"] == "nats:2.10-alpine"  # the same image as the lone node
+    assert len(volumes) == 3  # a store per node
+    for service in cluster["services"].values():
+        if (service.get("command") or [None])[0] == "async":
+            assert compose_environment(service)["LAB_STREAM_REPLICAS"] == "3"
 
 
 # --- Kubernetes ------------------------------------------------------------------------------
@@ -311,6 +423,9 @@ def test_kubernetes_services_as_the_lab_runs_them(overlay: str, rendered: dict[s
         for container in pod.get("initContainers", []) + pod.get("containers", []):
             resources = container.get("resources", {})
             assert resources.get("requests") and resources.get("limits"), doc["metadata"]["name"]
+    for name in TOPOLOGY[overlay]:  # scraped where Prometheus runs in-cluster (annotations)
+        template = by_kind["Deployment"][name]["spec"]["template"]
+        assert_scraped(template, "service", name)
     workers = by_kind["Deployment"]["locust-worker"]["spec"]["template"]["spec"]["containers"][0]
     assert "--worker" in workers["args"] and "/app/locustfile.py" in workers["args"]
     if overlay == "async":
@@ -319,5 +434,37 @@ def test_kubernetes_services_as_the_lab_runs_them(overlay: str, rendered: dict[s
         config = by_kind["ConfigMap"]["nats-config"]["data"]["nats.conf"]
         assert re.search(r"^\s*sync_interval:\s*always\s*$", config, re.M)
         assert "cluster {" in config
+        assert_scraped(nats["spec"]["template"], "exporter", "nats")
+        exporter = next(
+            c for c in nats["spec"]["template"]["spec"]["containers"] if c["name"] == "exporter"
+        )
+        assert exporter["args"][:3] == ["python", "-m", "lab.stack.bus_exporter"]
+        assert exporter["args"][exporter["args"].index("--monitor") + 1] == (
+            "http://127.0.0.1:8222"  # its own node's monitoring endpoint
+        )
+        nodes = [f"nats-{i}.nats" for i in range(nats["spec"]["replicas"])]
+        assert re.findall(r"nats://([\w.-]+):6222", config) == nodes  # routes
+        for name in TOPOLOGY[overlay]:
+            container = by_kind["Deployment"][name]["spec"]["template"]["spec"]["containers"][0]
+            env = {e["name"]: e.get("value") for e in container["env"]}
+            # Every node (failover without a restart); streams and consumers R3.
+            assert env["LAB_NATS_URL"] == ",".join(f"nats://{n}:4222" for n in nodes), name
+            assert env["LAB_STREAM_REPLICAS"] == "3", name
     else:
         assert "nats" not in by_kind["StatefulSet"]
+
+
+def assert_scraped(template: dict[str, Any], container_name: str, name: str) -> None:
+    """The pod carries the standard scrape annotations, and the container they point at serves
+    /metrics on that port."""
+    annotations = template["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true", name
+    assert annotations["prometheus.io/path"] == "/metrics", name
+    port = int(annotations["prometheus.io/port"])
+    container = next(c for c in template["spec"]["containers"] if c["name"] == container_name)
+    assert {"name": "metrics", "containerPort": port} in container["ports"], name
+    env = {e["name"]: e.get("value", "") for e in container.get("env", [])}
+    if container_name == "service":
+        assert env["LAB_METRICS_LISTEN"] == f"0.0.0.0:{port}", name
+    else:
+        assert f"0.0.0.0:{port}" in container["args"], name

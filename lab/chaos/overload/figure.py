@@ -14,9 +14,7 @@ from lab.plotting import OKABE_ITO, log_y, new_figure, save, with_style
 FILE = "timeline.png"
 
 
-def draw(
-    seconds: Sequence[Second], spike_s: float, title: str, out: Path, name: str = FILE
-) -> str:
+def draw(seconds: Sequence[Second], spike_s: float, title: str, out: Path, name: str = FILE) -> str:
     xs = [s.second for s in seconds]
     with with_style():
         fig, _ = new_figure(7.5)

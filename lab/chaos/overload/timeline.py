@@ -60,7 +60,6 @@ class Second:
         return self.rpcs / self.completed if self.rpcs is not None and self.completed else None
 
 
-
 def timeline(
     records: Sequence[RequestRecord],
     spike_start: float,

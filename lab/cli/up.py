@@ -59,6 +59,7 @@ def run_up(args: argparse.Namespace) -> int:
         causality=args.causality,
         causality_wait_ms=args.causality_wait_ms,
         causality_accept_s=args.causality_accept_s,
+        fault_proxies=args.fault_proxies,
     )
     config = StackConfig(args.impl, Path(data_dir), options, fresh=args.fresh)
     # Handle SIGTERM like Ctrl-C, from the start: a stop during start-up must clean up too.
@@ -136,6 +137,14 @@ def add_commands(sub: SubParsers) -> None:
         help="deadline of each service-to-service call (default 1000)",
     )
     add_causality_options(up)
+    up.add_argument(
+        "--fault-proxies",
+        action="store_true",
+        help="put a fault proxy on every link (each service to its database, its peers and "
+        "the bus; the clients to each service), so that `lab fault` can slow, cut or reset "
+        "them (slow-db, slow, slow-bus, partition, partition-reset, lossy, packet-loss); "
+        "stack.json's addresses are then the proxy's",
+    )
     up.set_defaults(run=run_up)
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 @dataclass(frozen=True)
 class StackOptions:
     """How a stack's services are set up, beyond the implementation. Each field but `replicas`
-    is one of the services' settings (blog/rpc/settings.py); None leaves the services' default."""
+    and `fault_proxies` is one of the services' settings (blog/rpc/settings.py); None leaves
+    the services' default."""
 
     replicas: Mapping[str, int] = field(default_factory=dict)  # service -> count (default 1)
     blocklist: str | None = None
@@ -22,6 +23,10 @@ class StackOptions:
     causality: str | None = None
     causality_wait_ms: float | None = None
     causality_accept_s: float | None = None
+    # A fault proxy on every link (each service to its database, its peers and the bus, the
+    # clients to each service), so that gray faults (slow-db, slow, partition, lossy, ...) can
+    # be injected; off by default: it costs CPU on the data path (docs/METHOD.md, Gray faults).
+    fault_proxies: bool = False
 
     def replica_count(self, service: str) -> int:
         return max(1, self.replicas.get(service, 1))

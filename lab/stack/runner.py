@@ -21,14 +21,17 @@ from lab.stack.config import StackConfig, StackOptions
 from lab.stack.errors import StackError
 from lab.stack.faults import FaultController
 from lab.stack.freezing import thaw_pids
+from lab.stack.links import BUS, CLIENTS, LinkPair, db_part
 from lab.stack.nats_server import NatsServer
 from lab.stack.net import free_port, wait_healthy
 from lab.stack.operations import StackOperations
 from lab.stack.owner_thread import OwnerThread
+from lab.stack.packetloss import PacketLoss
 from lab.stack.postgres import PostgresServer
 from lab.stack.processes import ManagedProcess, ServiceProcess
+from lab.stack.proxies import FaultProxies
 from lab.stack.stackfile import ControlInfo, StackInfo, write_stack_file
-from lab.stack.topology import SERVICES, TOPOLOGY, start_order
+from lab.stack.topology import SERVICES, TOPOLOGY, ServiceSpec, start_order
 
 
 class Stack(StackOperations):
@@ -36,9 +39,12 @@ class Stack(StackOperations):
 
     Faults: `lab.stack.faults` (stack.faults.FaultController) injects and restores them with the
     primitives of stack.operations (kill_database, freeze_database, kill_service,
-    freeze_service, kill_bus, thaw, restart_database, restart_replicas, restart_bus). Every
-    operation takes `lock`, so a loop polling exited() (lab up) and a control API
-    (stack.control) can share the stack.
+    freeze_service, kill_bus, thaw, restart_database, restart_replicas, restart_bus) and, with
+    `StackOptions.fault_proxies`, the links of its fault proxy (disturb_links, heal_links,
+    drop_packets, stop_dropping): every service then reaches its database, its peers and the bus
+    through a link of its own, and the clients reach every replica through one too
+    (lab.stack.proxies). Every operation takes `lock`, so a loop polling exited() (lab up) and
+    a control API (stack.control) can share the stack.
     """
 
     def __init__(self, config: StackConfig) -> None:
@@ -55,6 +61,8 @@ class Stack(StackOperations):
         self.databases: dict[str, PostgresServer] = {}
         self.services: dict[str, list[ServiceProcess]] = {}
         self.bus: NatsServer | None = None
+        self.proxies: FaultProxies | None = None  # with StackOptions.fault_proxies
+        self.packet_loss: PacketLoss | None = None
         self.lock = threading.RLock()
         self.running = False  # True from a successful start() until stop()
         self.control: ControlInfo | None = None  # written to stack.json when set
@@ -81,12 +89,18 @@ class Stack(StackOperations):
                 if spec.owns_database:
                     say(f"starting PostgreSQL for {name} ...")
                     self._start_database(name)
+            if self.config.options.fault_proxies:
+                say("starting the fault proxy ...")
+                self.proxies = FaultProxies(self.run_dir, self.log_dir)
+                self.proxies.start()
+                self.packet_loss = PacketLoss(self.log_dir / "nft.log")
             for name in start_order(self.config.impl):
                 count = self.config.options.replica_count(name)
                 say(f"starting {name} service ({count} replica{'s' if count > 1 else ''}) ...")
                 self.services[name] = [self._spawn(name, i) for i in range(count)]
                 for proc in self.services[name]:
                     self._await_ready(proc)
+                    self._client_address(proc)  # with fault proxies: its link for clients
             with self.lock:
                 self.running = True
                 self.write_stack_file()
@@ -115,13 +129,7 @@ class Stack(StackOperations):
         ready_file.unlink(missing_ok=True)
         env = dict(os.environ)
         env["PYTHONUNBUFFERED"] = "1"
-        if spec.owns_database:
-            env["LAB_DSN"] = self.databases[service].database.dsn  # not argv: ps shows argv
-        if spec.uses_bus:
-            assert self.bus is not None
-            env["LAB_NATS_URL"] = self.bus.url
-        for peer in spec.peers:
-            env[f"LAB_{peer.upper()}_ADDR"] = ",".join(p.address for p in self.services[peer])
+        env.update(self._routes(service, spec))
         env.update(self.config.options.service_env())
         args = [
             sys.executable,
@@ -139,6 +147,32 @@ class Stack(StackOperations):
             ManagedProcess.start(f"{service}-{index}", args, log, env=env),
             ready_file,
         )
+
+    def _routes(self, service: str, spec: ServiceSpec) -> dict[str, str]:
+        """Where `service` finds its database, the bus and its peers (LAB_* settings; not argv:
+        ps shows argv): the servers themselves, or with fault proxies its own links to them."""
+        proxies, env = self.proxies, {}
+        if spec.owns_database:
+            dsn = self.databases[service].database.dsn
+            pair = LinkPair(service, db_part(service))
+            env["LAB_DSN"] = proxies.url(pair, dsn) if proxies else dsn
+        if spec.uses_bus:
+            assert self.bus is not None
+            url = self.bus.url
+            env["LAB_NATS_URL"] = proxies.url(LinkPair(service, BUS), url) if proxies else url
+        for peer in spec.peers:
+            pair = LinkPair(service, peer)
+            env[f"LAB_{peer.upper()}_ADDR"] = ",".join(
+                proxies.address(pair, p.address, p.index) if proxies else p.address
+                for p in self.services[peer]
+            )
+        return env
+
+    def _client_address(self, proc: ServiceProcess) -> str:
+        """The address clients are given for a replica: its own, or its client link's."""
+        if self.proxies is None:
+            return proc.address
+        return self.proxies.address(LinkPair(CLIENTS, proc.service), proc.address, proc.index)
 
     def _await_ready(self, proc: ServiceProcess, timeout_s: float = 60.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -159,7 +193,8 @@ class Stack(StackOperations):
         described: StackInfo = {
             "impl": self.config.impl,
             "services": {
-                name: [p.address for p in self.services.get(name, [])] for name in SERVICES
+                name: [self._client_address(p) for p in self.services.get(name, [])]
+                for name in SERVICES
             },
             "databases": {
                 name: {"pid": db.pid, "dsn": db.database.dsn, "log": str(db.log_path)}
@@ -181,6 +216,8 @@ class Stack(StackOperations):
             }
         if self.control is not None:
             described["control"] = self.control
+        if self.proxies is not None:
+            described["fault_proxy"] = self.proxies.describe()
         return described
 
     def write_stack_file(self) -> None:
@@ -214,7 +251,26 @@ class Stack(StackOperations):
         ]
         if self.bus and self.bus.process and not self.bus.process.alive():
             gone.append(f"bus nats-server (code {self.bus.process.returncode})")
+        proxy = self.proxies.process if self.proxies else None
+        if proxy is not None and not proxy.alive():
+            gone.append(f"fault proxy (code {proxy.returncode})")
         return gone
+
+    def component_pids(self) -> dict[str, list[int]]:
+        """Component -> its root pids: each service's replicas, `db:SVC` (the postmaster
+        stands for its backends), `bus`, `fault-proxy`."""
+        with self.lock:
+            found = {
+                name: [p.process.pid for p in procs if p.process.alive()]
+                for name, procs in self.services.items()
+            }
+            for name, db in self.databases.items():
+                found[db_part(name)] = [db.pid] if db.pid is not None else []
+            if self.bus is not None:
+                found[BUS] = [self.bus.pid] if self.bus.pid is not None else []
+            if self.proxies is not None and self.proxies.pid is not None:
+                found["fault-proxy"] = [self.proxies.pid]
+            return found
 
     # -- stop -------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -227,6 +283,12 @@ class Stack(StackOperations):
                 for proc in self.services.pop(name, []):
                     proc.process.stop("SIGTERM", timeout_s=10)
                     proc.ready_file.unlink(missing_ok=True)
+            if self.packet_loss is not None:
+                self.packet_loss.close()  # the kernel deletes its table with nft
+                self.packet_loss = None
+            if self.proxies is not None:
+                self.proxies.stop()
+                self.proxies = None
             for server in self.databases.values():
                 server.stop()
             self.databases.clear()
@@ -242,6 +304,8 @@ class Stack(StackOperations):
         pids += [db.pid for db in self.databases.values() if db.pid is not None]
         if self.bus is not None and self.bus.pid is not None:
             pids.append(self.bus.pid)
+        if self.proxies is not None and self.proxies.pid is not None:
+            pids.append(self.proxies.pid)
         return pids
 
     def __enter__(self) -> Stack:

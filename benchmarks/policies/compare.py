@@ -65,7 +65,7 @@ from blog.rpc.metrics import fetch as fetch_metrics
 from blog.v1 import api_pb2
 from lab.stack.client import BlogClient
 from lab.stack.config import StackOptions
-from lab.stack.faults import catalogue
+from lab.stack.faults import applies as fault_applies
 from lab.stack.runner import Stack, fresh_stack
 from lab.stack.stackfile import load_stack_file
 
@@ -541,7 +541,7 @@ def _merged(encoded: list[bytes]) -> HdrHistogram:
 
 
 def applies(impl: str, fault: str) -> bool:
-    return fault in {str(f) for f in catalogue(impl)}
+    return fault_applies(fault, impl)
 
 
 def compare(config: CausalityConfig, faults: FaultRunner | None = None) -> Path:

@@ -38,8 +38,9 @@ def _python(func: str, module: str, **arguments: Any) -> dict[str, Any]:
 
 
 def restore_target(fault: str) -> str:
-    """What `restore` needs to undo a fault: the service it hit, or the bus."""
-    return Fault.parse(fault).target
+    """What `restore` needs to undo a fault: the service it hit (a link's first service), or
+    the bus."""
+    return Fault.parse(fault).restore_target
 
 
 def experiment(

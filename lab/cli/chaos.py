@@ -9,8 +9,10 @@ from pathlib import Path
 
 from lab.chaos.profiles import PROFILES
 from lab.cli.common import CliError, SubParsers
-from lab.stack.faults import FaultError, parse_fault
+from lab.stack.faults import FaultError, applies, parse_fault, split_faults
 from lab.stack.topology import IMPLS
+
+DEFAULT_DOSES = "0,10,50,200,1000"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,9 +26,18 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--profile: choose from {sorted(PROFILES)}, got {args.profile!r}")
     if args.repeat < 0:
         raise CliError(f"--repeat: a count of repetitions, 0 for the profile's; got {args.repeat}")
-    faults = [f.strip() for f in (args.fault or "").split(",") if f.strip()]
-    if bool(faults) == bool(args.matrix):
-        raise CliError("give --fault FAULT[,FAULT...] or --matrix (the whole catalogue)")
+    if args.dose_response:
+        if args.fault or args.matrix or args.gray_matrix:
+            raise CliError("--dose-response runs one fault at each --doses: no --fault, --matrix")
+        return run_dose_response(args, impls)
+    if args.doses is not None:
+        raise CliError("--doses goes with --dose-response FAULT")
+    faults = split_faults(args.fault or "")
+    if bool(faults) + bool(args.matrix) + bool(args.gray_matrix) != 1:
+        raise CliError(
+            "give --fault FAULT[,FAULT...], --matrix (a kill of every component) or "
+            "--gray-matrix (every component slowed, every call cut)"
+        )
     for text in faults:
         refusals = []
         for impl in impls:
@@ -40,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         impls=impls,
         faults=faults,
         matrix=args.matrix,
+        gray_matrix=args.gray_matrix,
         profile=args.profile,
         results_dir=Path(args.results_dir),
         keep_data=args.keep_data,
@@ -59,6 +71,43 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_dose_response(args: argparse.Namespace, impls: list[str]) -> int:
+    from lab.chaos.dose_response import DoseResponseConfig, dosed, run_dose_response, table
+
+    try:
+        doses = [float(d) for d in (args.doses or DEFAULT_DOSES).split(",") if d.strip()]
+    except ValueError:
+        raise CliError(f"--doses: numbers like {DEFAULT_DOSES}, got {args.doses!r}") from None
+    if not doses:
+        raise CliError(f"--doses: numbers like {DEFAULT_DOSES}")
+    try:
+        for dose in doses:
+            text = dosed(args.dose_response, dose)
+            if not any(applies(text, impl) for impl in impls):
+                parse_fault(text, impls[0])  # raises, saying why it applies to none
+    except FaultError as error:
+        raise CliError(f"--dose-response: {error}") from None
+    config = DoseResponseConfig(
+        fault=args.dose_response,
+        doses=doses,
+        impls=impls,
+        profile=args.profile,
+        repeat=args.repeat,
+        results_dir=Path(args.results_dir),
+        keep_data=args.keep_data,
+        seed=args.seed,
+    )
+    run_dir = run_dose_response(config)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    print()
+    print(table(summary))
+    print(f"results: {run_dir}")
+    if not summary["valid"]:
+        print("FAILED RUN: lost or unexpected writes, or a failed action (see the rows)")
+        return 1
+    return 0
+
+
 def add_commands(sub: SubParsers) -> None:
     chaos = sub.add_parser(
         "chaos",
@@ -71,16 +120,41 @@ def add_commands(sub: SubParsers) -> None:
         "in the query view, exactly once) and the figures: per-second timeline, availability "
         "before/during/after, recovery time per operation, async convergence and catch-up. "
         "Faults: kill-db:SVC (SIGKILL of the postmaster), freeze-db:SVC (SIGSTOP of the "
-        "postmaster and its backends), kill:SVC, freeze:SVC (every replica), kill-bus (async).",
+        "postmaster and its backends), kill:SVC, freeze:SVC (every replica), kill-bus (async); "
+        "gray faults on the links (every experiment's stack has its fault proxies): "
+        "slow-db:SVC[:MS], slow:SVC[:MS], slow-bus[:MS], partition:A,B (blackhole), "
+        "partition-reset:A,B, lossy:A,B[:PCT] (connections reset), packet-loss:A,B[:PCT] "
+        "(nftables), a part being a service, db:SVC, bus or clients (`lab fault --help`).",
     )
     chaos.add_argument("--impl", default="sync,async", help="sync, async or sync,async")
     chaos.add_argument(
-        "--fault", help="e.g. kill-db:comments or kill:posts,kill-bus (see `lab fault list`)"
+        "--fault",
+        help="e.g. kill-db:comments, kill:posts,kill-bus or slow-db:posts:200,"
+        "partition:comments,posts (see `lab fault list`)",
+    )
+    chaos.add_argument(
+        "--dose-response",
+        metavar="FAULT",
+        help="instead: one gray fault (e.g. slow-db:posts) at each of --doses, every --impl, "
+        "interleaved; a table of each operation's p99 and availability during the fault, "
+        "requests in flight and CPU per dose and variant (docs/METHOD.md, Gray faults)",
+    )
+    chaos.add_argument(
+        "--doses",
+        metavar="D,D,...",
+        help=f"--dose-response: the doses, in the fault's unit (default {DEFAULT_DOSES})",
     )
     chaos.add_argument(
         "--matrix",
         action="store_true",
         help="every database, every service and the bus: the blast-radius matrix",
+    )
+    chaos.add_argument(
+        "--gray-matrix",
+        action="store_true",
+        help="the blast-radius matrix of gray faults: every database, service and the bus "
+        "slowed by 200 ms (slow-db, slow, slow-bus), every link between two services or a "
+        "service and the bus held silent (partition)",
     )
     chaos.add_argument(
         "--profile",

@@ -31,6 +31,9 @@ class BenchConfig:
     progress: bool = True
     replicas: list[int] | None = None  # compare replica counts instead of the suite
     repeat: int = 0  # repetitions (of each replica count, with --replicas); 0: the profile's
+    # Fresh stacks with their fault proxies on every link (StackOptions.fault_proxies): what the
+    # proxies cost, measured against runs without (docs/METHOD.md, Gray faults).
+    fault_proxies: bool = False
     run_id: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
 
 

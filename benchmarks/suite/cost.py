@@ -26,6 +26,8 @@ def components(stack: StackInfo) -> dict[str, list[int | None]]:
         found[f"postgres-{name}"] = [db["pid"]]
     if "bus" in stack:
         found["nats-server"] = [stack["bus"]["pid"]]
+    if "fault_proxy" in stack:
+        found["fault-proxy"] = [stack["fault_proxy"]["pid"]]
     return found
 
 

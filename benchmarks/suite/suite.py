@@ -46,6 +46,7 @@ from benchmarks.suite.results import (
 )
 from benchmarks.suite.seeding import seed
 from benchmarks.suite.sweep import capacities
+from lab.stack.config import StackOptions
 from lab.stack.runner import fresh_stack
 from lab.stack.stackfile import StackInfo, load_stack_file
 
@@ -120,7 +121,7 @@ def stack_under_test(
         yield stack, stack_file
         return
     say(config, f"[{impl}] starting the stack ...")
-    with fresh_stack(impl) as fresh:
+    with fresh_stack(impl, StackOptions(fault_proxies=config.fault_proxies)) as fresh:
         yield fresh.describe(), fresh.stack_file
         say(config, f"[{impl}] stopping the stack")
 

@@ -64,6 +64,7 @@ def bench_config(args: argparse.Namespace) -> BenchConfig:
         sweep=not args.no_sweep,
         replicas=replicas,
         repeat=args.repeat or 0,
+        fault_proxies=args.fault_proxies,
     )
 
 
@@ -223,6 +224,13 @@ def add_commands(sub: SubParsers) -> None:
         default="kill-db:comments,kill-bus",
         help="--causality: chaos faults each variant runs under, once per run (default "
         "kill-db:comments,kill-bus; none: skip)",
+    )
+    bench.add_argument(
+        "--fault-proxies",
+        action="store_true",
+        help="run the stacks with their fault proxies on every link (as chaos experiments "
+        "do): what they cost, compared by `lab compare` with runs without, taken in "
+        "alternation (docs/METHOD.md, Gray faults)",
     )
     bench.add_argument("--seed", type=int, default=1, help="random seed (recorded in meta.json)")
     bench.add_argument("--results-dir", default="results", help="where runs are written")

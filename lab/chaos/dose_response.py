@@ -29,6 +29,15 @@ from lab.stack.topology import OPERATIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DOSES = (0.0, 10.0, 50.0, 200.0, 1000.0)
+AUDIT_COUNTS = (
+    "attempted",
+    "acknowledged",
+    "lost",
+    "duplicated",
+    "unexpected",
+    "indeterminate",
+    "recovered",
+)
 
 
 @dataclass
@@ -145,7 +154,7 @@ def row(result: dict[str, Any], records: Sequence[RequestRecord], dose: float) -
         cpu_cores=cpu,
         cpu_cores_total=round(sum(cpu.values()), 3),
         valid=bool(result["valid"]),
-        audit={k: int(v) for k, v in result["audit"]["total"].items()},
+        audit={k: int(result["audit"]["total"][k]) for k in AUDIT_COUNTS},
     )
 
 

@@ -133,11 +133,24 @@ def test_a_rows_figures_come_from_the_experiments_summary() -> None:
         "availability": {"GetPost": {"during": 0.5, "requests_during": 8}},
         "p99_ms": {"GetPost": {"during": 410.0}},
         "cpu_during_s": {"posts": 2.0, "db:posts": 0.4},
-        "audit": {"total": {"attempted": 3, "acknowledged": 3, "lost": 0, "duplicated": 0}},
+        "audit": {
+            "total": {
+                "valid": True,
+                "attempted": 3,
+                "acknowledged": 3,
+                "lost": 0,
+                "duplicated": 0,
+                "unexpected": 0,
+                "indeterminate": 0,
+                "recovered": 0,
+                "examples": {},
+            }
+        },
     }
     records = [record("GetPost", 11.0, 13.0), record("CreatePost", 9.0, 10.5)]
     dose_row = row(result, records, 200.0)
     assert dose_row.window_s == 4.0 and dose_row.repetition == 2
+    assert dose_row.audit["acknowledged"] == 3 and "examples" not in dose_row.audit
     assert dose_row.operations["GetPost"].p99_ms == 410.0
     assert dose_row.operations["GetPost"].in_flight_mean == 0.5
     assert dose_row.operations["CreateComment"].availability is None

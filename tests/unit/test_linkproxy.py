@@ -135,6 +135,20 @@ def test_a_delayed_chunk_never_overtakes_the_one_ahead(
     assert proxies.stats()["comments>posts#0"]["delayed_chunks"] > 1
 
 
+def test_an_end_keeps_its_place_behind_delayed_data(
+    proxy: tuple[FaultProxies, tuple[str, int]],
+) -> None:
+    proxies, address = proxy
+    proxies.set(LINK, Behaviour.slow(100))
+    with socket.create_connection(address, timeout=5) as conn:
+        conn.sendall(b"last words")
+        conn.shutdown(socket.SHUT_WR)  # the echo server answers, then closes its side
+        received = b""
+        while chunk := conn.recv(65536):
+            received += chunk
+    assert received == b"last words"
+
+
 def test_a_blackhole_holds_and_then_delivers(proxy: tuple[FaultProxies, tuple[str, int]]) -> None:
     proxies, address = proxy
     with socket.create_connection(address, timeout=5) as open_before:

@@ -17,6 +17,9 @@ or a probe's TIMEOUT is reported to Locust as a failure of the operation, so wha
 counts is also in what Locust shows. --lab-request-log DIR writes one JSON line per request
 (benchmarks/load/request_log.py) to DIR/requests-<pid>.jsonl, for chaos experiments.
 
+The web UI's Host field and header read `stack:PATH` (from --lab-stack): the stack the users drive,
+which names every service (benchmarks/load/grpc_user.py).
+
 Here: the lab's options, the test's life cycle and the user's tasks. Elsewhere: the gRPC user
 (benchmarks/load/grpc_user.py), the arrivals (benchmarks/load/openloop.py) and their dispatcher,
 this process's measurements (benchmarks/load/recorder.py) and its request log
@@ -35,6 +38,7 @@ import random  # noqa: E402
 import time  # noqa: E402
 from collections import deque  # noqa: E402
 from dataclasses import replace  # noqa: E402
+from itertools import takewhile  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -44,8 +48,14 @@ from locust import between, events, task  # noqa: E402
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner  # noqa: E402
 
 from benchmarks.load.dispatcher import Dispatcher  # noqa: E402
-from benchmarks.load.grpc_user import GrpcUser  # noqa: E402
-from benchmarks.load.openloop import RateProfile, arrivals  # noqa: E402
+from benchmarks.load.grpc_user import (  # noqa: E402
+    GrpcUser,
+    stack_file,
+    stack_host,
+    start_client_tracing,
+    stop_client_tracing,
+)
+from benchmarks.load.openloop import RateProfile, arrivals, live_arrivals  # noqa: E402
 from benchmarks.load.recorder import Recorder  # noqa: E402
 from benchmarks.load.request_log import OK, RequestLogger, RequestRecord  # noqa: E402
 from benchmarks.load.scenarios import (  # noqa: E402
@@ -88,6 +98,13 @@ def _lab_options(parser: Any) -> None:
         "users, seconds from the start; e.g. 0:100,30:400,75:100); overrides --lab-rate",
     )
     lab.add_argument(
+        "--lab-rate-file",
+        default="",
+        help="open loop with a rate set from outside: the file holds the total rate (over all "
+        "users), read every 0.1 s; writing another rate changes the load at once (the "
+        "overload experiment's spike); overrides --lab-rate and --lab-rate-steps",
+    )
+    lab.add_argument(
         "--lab-duration-s",
         type=float,
         default=0.0,
@@ -128,6 +145,15 @@ def _lab_options(parser: Any) -> None:
         help="routes JSON of a bare chain: run its plans instead of the blog API",
     )
     lab.add_argument(
+        "--lab-trace-sample",
+        type=float,
+        default=0.0,
+        help="start a trace at this share of calls (a CLIENT span; 0: off)",
+    )
+    lab.add_argument(
+        "--lab-trace-dir", default="", help="directory of this process's OTLP JSON trace file"
+    )
+    lab.add_argument(
         "--lab-request-log",
         default="",
         help="directory: one JSON line per request to requests-<pid>.jsonl (warm-up included)",
@@ -142,17 +168,30 @@ _SEEDED: list[str] = []
 _CREATED: deque[tuple[str, float]] = deque(maxlen=RECENT_POSTS)
 
 
-def _seed(options: Any) -> None:
+@events.init.add_listener
+def _show_stack(environment: Any, **_: Any) -> None:
+    """The users' Host is the stack they drive (`stack:PATH`), so that the web UI shows it in its
+    Host field and header instead of asking for a host that means nothing here."""
+    options = environment.parsed_options
+    if options is None or not options.lab_stack:
+        return
+    for user_class in environment.user_classes:
+        if issubclass(user_class, GrpcUser) and not user_class.host:
+            user_class.host = stack_host(options.lab_stack)
+
+
+def _seed(options: Any, stack: str) -> None:
     """The posts operations pick from: --lab-seed-file, or (without one) posts this process
-    creates now, through the public API, and waits for (bounded) until every service knows."""
+    creates now in `stack`, through the public API, and waits for (bounded) until every service
+    knows."""
     if _SEEDED or options.lab_bare:
         return
     if options.lab_seed_file:
         _SEEDED.extend(json.loads(Path(options.lab_seed_file).read_text()))
         return
-    if not options.lab_stack or options.lab_seed_posts <= 0:
+    if not stack or options.lab_seed_posts <= 0:
         return
-    services = json.loads(Path(options.lab_stack).read_text())["services"]
+    services = json.loads(Path(stack).read_text())["services"]
     channels = [
         grpc.insecure_channel(grpc_target(services[s]), options=channel_options())
         for s in ("posts", "comments", "query")
@@ -185,9 +224,32 @@ MEASURING_FILE = "measuring-{pid}"  # in --lab-out: written when this process's 
 DONE_MESSAGE = "lab_done"  # worker -> master: my dispatcher finished and drained
 
 
+class RateFile:
+    """The total rate, as written in --lab-rate-file by whoever drives the load (read by a
+    greenlet every 0.1 s; a file being rewritten keeps the last rate read)."""
+
+    def __init__(self, path: str, initial: float) -> None:
+        self.path = Path(path)
+        self.rate = initial
+        gevent.spawn(self._watch)
+
+    def _watch(self) -> None:
+        while True:
+            try:
+                self.rate = float(self.path.read_text().strip())
+            except (OSError, ValueError):
+                pass
+            gevent.sleep(0.1)
+
+
+RATE_FILE: RateFile | None = None
+
+
 def _open_loop(options: Any) -> RateProfile | None:
     """The open-loop profile of the whole generator (all users), or None (closed loop)."""
     end = options.lab_warmup_s + options.lab_duration_s if options.lab_duration_s > 0 else None
+    if options.lab_rate_file:  # a constant profile stands for it; its rate is read live
+        return RateProfile.constant(options.lab_rate or 1.0, end)
     if options.lab_rate_steps:
         return RateProfile.parse(options.lab_rate_steps, end)
     if options.lab_rate > 0:
@@ -215,7 +277,8 @@ def _start(environment: Any, **_: Any) -> None:
     options = environment.parsed_options
     if not isinstance(environment.runner, MasterRunner):  # the master runs no users
         allow_concurrent_calls(max(1, options.num_users or 1))  # closed loop: one call each
-        _seed(options)
+        start_client_tracing(options, stack_file(environment))  # before any user's channel
+        _seed(options, stack_file(environment))
         REQUEST_LOG.start(options.lab_request_log)
         gevent.spawn(_announce_measuring, options)
     RECORDER.t0 = time.monotonic()
@@ -244,6 +307,7 @@ def _stop(environment: Any, **_: Any) -> None:
 @events.quit.add_listener
 def _quit(**_: Any) -> None:
     REQUEST_LOG.close()
+    stop_client_tracing()
 
 
 class GeneratorError(Exception):
@@ -314,7 +378,16 @@ class BlogUser(GrpcUser):
         )
         RECORDER.in_flight = lambda: dispatcher.in_flight
         start = time.monotonic()
-        times = (start + t for t in arrivals(profile, self.rng))
+        users = max(1, options.num_users or 1)  # every process's users: the rate is shared
+        if options.lab_rate_file:
+            global RATE_FILE
+            RATE_FILE = RATE_FILE or RateFile(options.lab_rate_file, options.lab_rate)
+            rate_file = RATE_FILE
+            live = live_arrivals(lambda: rate_file.rate / users, self.rng)
+            end = profile.end_s if profile.end_s is not None else float("inf")
+            times = (start + t for t in takewhile(lambda t: t < end, live))
+        else:
+            times = (start + t for t in arrivals(profile, self.rng))
         drained = dispatcher.run(times, drain_s=TIMEOUT_S + 1.0)
         if not drained:
             logger.warning("requests still in flight %.0f s after the schedule", TIMEOUT_S + 1)
@@ -338,6 +411,7 @@ class BlogUser(GrpcUser):
 
     def overflowed(self, scheduled: float) -> None:
         """An arrival the in-flight bound kept from being sent: counted and logged like any."""
+        RECORDER.arrival(scheduled)
         op = self.mix.draw()
         RECORDER.add(op, scheduled, None, scheduled, OVERFLOW)
         REQUEST_LOG.add(RequestRecord(op, scheduled, scheduled, OVERFLOW))
@@ -348,6 +422,8 @@ class BlogUser(GrpcUser):
         # Never before its scheduled start (a timer may wake a little early).
         while (early := scheduled - time.monotonic()) > 0:
             gevent.sleep(early)
+        if self.profile is not None:
+            RECORDER.arrival(scheduled)
         op = self.mix.draw()
         ctx = replace(self.ctx, sent=NOTHING)  # this request's own scratch (greenlets overlap)
         outcome = NOTHING

@@ -20,7 +20,7 @@ from hdrh.histogram import HdrHistogram
 from nats.js.api import StorageType, StreamConfig
 
 from benchmarks.load.hdr import merge, new_histogram, record, summary
-from benchmarks.suite.machine import machine_meta
+from lab.runs.machine import machine_meta
 from lab.stack.nats_server import NatsServer
 
 

@@ -99,6 +99,20 @@ def arrivals(profile: RateProfile, rng: random.Random) -> Iterator[float]:
             return
 
 
+def live_arrivals(rate: Callable[[], float], rng: random.Random) -> Iterator[float]:
+    """Arrival times (seconds from the start) of a Poisson process whose rate is read at each
+    arrival (`rate()`, requests/s; 0 pauses it): each gap is drawn at the rate of its start, so
+    a change takes effect within one gap (exact for the same memoryless reason as above)."""
+    t = 0.0
+    while True:
+        current = rate()
+        if current <= 0:
+            t += 0.05  # paused: look again shortly
+            continue
+        t += rng.expovariate(current)
+        yield t
+
+
 @dataclass(frozen=True)
 class Timing:
     """One request: when it should have started, when it started, when it ended (seconds)."""

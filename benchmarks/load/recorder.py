@@ -40,11 +40,18 @@ class Recorder:
         # Every operation's corrected latency, in the measured window's first and second half:
         # a step whose halves disagree was not stationary (a queue growing, or a stall).
         self.halves = (new_histogram(), new_histogram())
+        self.arrivals = 0  # arrivals scheduled in the measured window (open loop)
         self.first: float | None = None
         self.last: float | None = None
 
     def measuring(self, scheduled: float) -> bool:
         return scheduled >= self.t0 + self.warmup_s
+
+    def arrival(self, scheduled: float) -> None:
+        """An arrival the dispatcher handles (sends, or cannot): counted, so that requests
+        that never finished (cut off at the end) show as the difference to those recorded."""
+        if self.measuring(scheduled):
+            self.arrivals += 1
 
     def add(
         self, op: str, scheduled: float, sent: float | None, done: float, error: str | None
@@ -90,6 +97,7 @@ class Recorder:
             "cpu_percent": self.cpu_samples,
             "send_lag": self.send_lag.encode().decode() if self.send_lag.total_count else "",
             "in_flight": self.in_flight_samples,
+            "arrivals": self.arrivals,
             "halves": [h.encode().decode() if h.total_count else "" for h in self.halves],
             "window_s": (
                 [self.first - self.t0, self.last - self.t0]

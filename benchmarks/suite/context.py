@@ -30,10 +30,16 @@ class BenchConfig:
     sweep: bool = True
     progress: bool = True
     replicas: list[int] | None = None  # compare replica counts instead of the suite
+    # async: nats-servers of the bus; one count: the suite on that bus; several (1,3): compare
+    # them instead of the suite (benchmarks/suite/bus_nodes.py)
+    bus_nodes: list[int] = field(default_factory=lambda: [1])
     repeat: int = 0  # repetitions (of each replica count, with --replicas); 0: the profile's
     # Fresh stacks with their fault proxies on every link (StackOptions.fault_proxies): what the
     # proxies cost, measured against runs without (docs/METHOD.md, Gray faults).
     fault_proxies: bool = False
+    # Traces: one share traces the suite's stacks and load (none or 0: off); several compare
+    # tracing's overhead instead of the suite (benchmarks/suite/trace_overhead.py).
+    trace_sample: list[float] = field(default_factory=list)
     run_id: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
 
 
@@ -52,6 +58,8 @@ class RunContext:
     impl_dir: Path  # results/<run-id>/<impl>
     seed_file: Path  # the seeded post ids (JSON), read by the generator
     config: BenchConfig
+    trace_sample: float = 0.0  # the share of requests the generator starts a trace at
+    trace_dir: Path | None = None  # where its trace files go (beside the services')
 
     @property
     def profile(self) -> Profile:

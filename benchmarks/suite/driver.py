@@ -52,6 +52,8 @@ def locust_args(ctx: RunContext, load: Load, out: Path) -> list[str]:
     args += ["--lab-duration-s", str(load.duration_s), "--lab-out", str(out)]
     if load.bare_routes is not None:
         args += ["--lab-bare", str(load.bare_routes)]
+    if ctx.trace_sample > 0 and ctx.trace_dir is not None:
+        args += ["--lab-trace-sample", str(ctx.trace_sample), "--lab-trace-dir", str(ctx.trace_dir)]
     if processes > 1:
         args += ["--processes", str(processes)]  # master + workers, on this machine
     return args
@@ -154,6 +156,9 @@ def summarize(out: Path, load: Load) -> LoadSummary:
         "users": load.users if rate <= 0 else len(files),  # open loop: a dispatcher each
         "generator_processes": len(files),
         "requests": total,
+        # Open loop: every arrival scheduled in the window; more than `requests` when some never
+        # finished (the run ended while they were in flight).
+        "arrivals": sum(f.get("arrivals", 0) for f in files) if rate > 0 else total,
         "errors": all_errors,
         "error_rate": all_errors / total if total else 0.0,
         "latency_ms": summary(every),

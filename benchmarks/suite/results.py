@@ -9,6 +9,7 @@ from typing import Literal, NotRequired, TypedDict
 from benchmarks.load.hdr import LatencySummary
 from benchmarks.suite.capacity_fit import Interval
 from benchmarks.suite.stats import Comparison, Spread
+from lab.runs.machine import MachineMeta
 
 __all__ = [
     "CapacityAggregate",
@@ -23,10 +24,8 @@ __all__ = [
     "ImplTargets",
     "LatencySummary",
     "LoadSummary",
-    "MachineMeta",
     "MachineShares",
     "MeasuredRun",
-    "MetaDocument",
     "OperationAggregate",
     "OperationSummary",
     "Profiled",
@@ -72,6 +71,7 @@ class LoadSummary(TypedDict):
     users: int
     generator_processes: int
     requests: int
+    arrivals: int  # open loop: arrivals scheduled in the measured window (= requests in closed)
     errors: int
     error_rate: float
     latency_ms: LatencySummary  # every operation together
@@ -211,34 +211,6 @@ class ImplTargets(TypedDict):
 # numbers) beside one ImplTargets per implementation (keyed by its name, so no TypedDict can say
 # which key holds which).
 Targets = dict[str, float | ImplTargets]
-
-
-class MachineMeta(TypedDict):
-    """The machine and the code a run measured (meta.json's and summary.json's machine)."""
-
-    git_commit: str
-    git_dirty: bool
-    cpu_model: str
-    cpu_count: int | None
-    memory_mb: NotRequired[int]  # physical memory (runs before it was recorded lack it)
-    platform: str
-    python: str
-    packages: dict[str, str | None]  # distribution -> version (None: not installed)
-    postgres: str
-    nats_server: str
-
-
-class MetaDocument(TypedDict):
-    """results/<run-id>/meta.json."""
-
-    run_id: str
-    kind: Literal["bench", "replicas"]
-    started_at: str  # ISO 8601, UTC
-    config: dict[str, object]  # BenchConfig's fields, paths as strings
-    profile: dict[str, object]  # Profile's fields
-    seed: int
-    machine: MachineMeta
-    ended_at: NotRequired[str]  # written again at the end
 
 
 # --- over repetitions ------------------------------------------------------------------------

@@ -26,9 +26,11 @@ def interval_text(i: Interval, digits: int = 0) -> str:
         return "-"
     value = f"{i['value']:.{digits}f}"
     if i["kind"] == "lower_bound":
-        value = f">= {value}"
-    elif i["kind"] == "upper_bound":
-        value = f"<= {value}"
+        return f">= {value}"
+    if i["kind"] == "upper_bound":
+        return f"<= {value}"
+    if i["kind"] == "none":
+        return "n/a (bounds only)"
     if i["low"] is None or i["high"] is None:
         return value
     return f"{value} [{i['low']:.{digits}f}-{i['high']:.{digits}f}]"

@@ -41,12 +41,12 @@ def path_links(impl: str, operation: str) -> frozenset[LinkPair]:
 
 def component_of(fault: str) -> str:
     """The component a fault takes away (or slows): "kill-db:comments" and "slow-db:comments"
-    -> "db:comments", "kill:posts" and "slow:posts" -> "posts", "kill-bus" and "slow-bus" ->
-    "bus", a link fault -> its link ("comments,posts")."""
+    -> "db:comments", "kill:posts" and "slow:posts" -> "posts", "kill-bus", "slow-bus" and
+    "kill-bus-node:leader" -> "bus", a link fault -> its link ("comments,posts")."""
     parsed = Fault.parse(fault)
     if parsed.scope == "link":
         return f"{parsed.target},{parsed.peer}"
-    return database(parsed.target) if parsed.scope == "database" else parsed.target
+    return database(parsed.target) if parsed.scope == "database" else parsed.component
 
 
 def owner(operation: str) -> frozenset[str]:

@@ -13,17 +13,16 @@ summary.json (kind "dose-response") with one row per dose, variant and repetitio
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.suite.machine import machine_meta
 from lab.chaos.profiles import PROFILES
 from lab.chaos.records import RequestRecord, read_request_log
 from lab.chaos.runner import ExperimentContext, experiment_dir, run_experiment
+from lab.runs.rundir import RunDir
 from lab.stack.faults import Fault, FaultError, applies
 from lab.stack.topology import OPERATIONS
 
@@ -50,6 +49,7 @@ class DoseResponseConfig:
     results_dir: Path = ROOT / "results"
     keep_data: bool = False
     seed: int = 1
+    bus_nodes: int = 1  # async: nats-servers of the bus (3: a cluster)
     say: Callable[[str], None] = lambda line: print(line, flush=True)
     run_id: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
 
@@ -71,9 +71,8 @@ def plan(config: DoseResponseConfig) -> list[tuple[int, float, str]]:
     for rep in range(1, reps + 1):
         for n, dose in enumerate(config.doses, (rep - 1) * len(config.doses)):
             impls = config.impls if n % 2 == 0 else list(reversed(config.impls))
-            pairs += [
-                (rep, dose, impl) for impl in impls if applies(dosed(config.fault, dose), impl)
-            ]
+            text = dosed(config.fault, dose)
+            pairs += [(rep, dose, impl) for impl in impls if applies(text, impl, config.bus_nodes)]
     return pairs
 
 
@@ -160,15 +159,12 @@ def row(result: dict[str, Any], records: Sequence[RequestRecord], dose: float) -
 
 def run_dose_response(config: DoseResponseConfig) -> Path:
     profile = PROFILES[config.profile]
-    run_dir = config.results_dir / config.run_id
-    run_dir.mkdir(parents=True, exist_ok=False)
     unit = Fault.parse(config.fault).info.unit
     pairs = plan(config)
-    meta: dict[str, Any] = {
-        "run_id": config.run_id,
-        "kind": "dose-response",
-        "started_at": datetime.now(UTC).isoformat(),
-        "config": {
+    run = RunDir.create(
+        config.results_dir,
+        "dose-response",
+        {
             "fault": config.fault,
             "doses": config.doses,
             "unit": unit,
@@ -176,13 +172,20 @@ def run_dose_response(config: DoseResponseConfig) -> Path:
             "profile": config.profile,
             "repetitions": max((rep for rep, _, _ in pairs), default=0),
             "seed": config.seed,
+            "bus_nodes": config.bus_nodes,
         },
-        "profile": {"phases": vars(profile.phases), "rate": profile.rate},
-        "machine": machine_meta(),
-    }
-    (run_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+        run_id=config.run_id,
+        profile={"phases": vars(profile.phases), "rate": profile.rate},
+    )
+    run_dir = run.path
     ctx = ExperimentContext(
-        run_dir, config.profile, profile, config.seed, config.keep_data, config.say
+        run_dir,
+        config.profile,
+        profile,
+        config.seed,
+        config.keep_data,
+        config.say,
+        bus_nodes=config.bus_nodes,
     )
     config.say(f"results -> {run_dir} ({len(pairs)} experiments, profile {config.profile})")
     rows = []
@@ -194,8 +197,6 @@ def run_dose_response(config: DoseResponseConfig) -> Path:
         rows.append(
             row(result, read_request_log(sorted(out.glob("requests/requests-*.jsonl"))), dose)
         )
-    meta["ended_at"] = datetime.now(UTC).isoformat()
-    (run_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     summary = {
         "run_id": config.run_id,
         "kind": "dose-response",
@@ -206,7 +207,8 @@ def run_dose_response(config: DoseResponseConfig) -> Path:
         "rows": [asdict(r) for r in rows],
         "valid": all(r.valid for r in rows),
     }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    run.write_summary(summary)
+    run.finish()
     return run_dir
 
 

@@ -37,25 +37,16 @@ def _python(func: str, module: str, **arguments: Any) -> dict[str, Any]:
     return {"type": "python", "module": module, "func": func, "arguments": arguments}
 
 
-def restore_target(fault: str) -> str:
-    """What `restore` needs to undo a fault: the service it hit (a link's first service), or
-    the bus."""
-    return Fault.parse(fault).restore_target
-
-
-def experiment(
-    impl: str, fault: str, stack_file: Path, request_log: Path, phases: Phases
-) -> dict[str, Any]:
-    """The Chaos Toolkit experiment for one fault on one running stack."""
-    stack = str(stack_file)
-    steady = {
+def steady_state(stack_file: Path, request_log: Path, phases: Phases) -> dict[str, Any]:
+    """Every service serving, and the load's error rate at most 0.1 %."""
+    return {
         "title": "Every part is healthy and the load's error rate is at most 0.1 %",
         "probes": [
             {
                 "type": "probe",
                 "name": "every-service-serving",
                 "tolerance": True,
-                "provider": _python("all_serving", "lab.chaos.probes", stack_file=stack),
+                "provider": _python("all_serving", "lab.chaos.probes", stack_file=str(stack_file)),
             },
             {
                 "type": "probe",
@@ -71,6 +62,20 @@ def experiment(
             },
         ],
     }
+
+
+def restore_target(fault: str) -> str:
+    """What `restore` needs to undo a fault: the service it hit (a link's first service), or
+    the bus (a node of it too)."""
+    return Fault.parse(fault).restore_target
+
+
+def experiment(
+    impl: str, fault: str, stack_file: Path, request_log: Path, phases: Phases
+) -> dict[str, Any]:
+    """The Chaos Toolkit experiment for one fault on one running stack."""
+    stack = str(stack_file)
+    steady = steady_state(stack_file, request_log, phases)
     return {
         "version": "1.0.0",
         "title": f"{impl}: {fault} under load",
@@ -109,3 +114,53 @@ def experiment(
 
 def write_experiment(path: Path, document: dict[str, Any]) -> None:
     path.write_text(json.dumps(document, indent=2) + "\n")
+
+
+def overload_experiment(
+    impl: str,
+    stack_file: Path,
+    request_log: Path,
+    rate_file: Path,
+    base_rate: float,
+    spike_rate: float,
+    phases: Phases,
+) -> dict[str, Any]:
+    """The overload experiment as Chaos Toolkit runs it: the same steady state, then the load
+    itself is the fault: its rate raised to `spike_rate` for `hold_s`, back to `base_rate`,
+    observed for `observe_s`; the rollback puts the base rate back whatever happened."""
+
+    def rate(name: str, value: float, pause_s: float) -> dict[str, Any]:
+        return {
+            "type": "action",
+            "name": name,
+            "provider": _python(
+                "set_rate", "lab.chaos.actions", rate_file=str(rate_file), rate=value
+            ),
+            "pauses": {"after": pause_s},
+        }
+
+    return {
+        "version": "1.0.0",
+        "title": f"{impl}: a load spike to {spike_rate:g}/s and back to {base_rate:g}/s",
+        "description": (
+            f"Open-loop load at {base_rate:g} requests/s, a spike to {spike_rate:g}/s for "
+            f"{phases.hold_s:g} s, back to {base_rate:g}/s for {phases.observe_s:g} s. The "
+            "per-request log, the services' samples and the audit are the results; this "
+            "journal records the phases."
+        ),
+        "tags": ["sync-async-lab", impl, "overload"],
+        "steady-state-hypothesis": steady_state(stack_file, request_log, phases),
+        "method": [
+            rate("spike", spike_rate, phases.hold_s),
+            rate("back-to-base", base_rate, phases.observe_s),
+        ],
+        "rollbacks": [
+            {
+                "type": "action",
+                "name": "base-rate",
+                "provider": _python(
+                    "set_rate", "lab.chaos.actions", rate_file=str(rate_file), rate=base_rate
+                ),
+            }
+        ],
+    }

@@ -34,7 +34,11 @@ class Load:
         rate: float,
         max_s: float,
         seed: int = 1,
+        rate_file: Path | None = None,
+        processes: int = 1,
     ) -> Load:
+        """Start the load; with `rate_file`, its rate is whatever that file says (read every
+        0.1 s: lab.chaos.actions.set_rate changes it), starting at `rate`."""
         request_log = out / "requests"
         request_log.mkdir(parents=True, exist_ok=True)
         args = [
@@ -45,10 +49,10 @@ class Load:
             str(LOCUSTFILE),
             "--headless",
             "--only-summary",
-            "-u",  # one user: the dispatcher of the open-loop arrivals (benchmarks/locustfile.py)
-            "1",
+            "-u",  # a user per process: each a dispatcher of its share of the arrivals
+            str(processes),
             "-r",
-            "1",
+            str(processes),
             "-t",
             f"{math.ceil(max_s)}s",
             "--stop-timeout",
@@ -68,6 +72,11 @@ class Load:
             "--lab-out",
             str(out),
         ]
+        if processes > 1:
+            args += ["--processes", str(processes)]  # master + workers, on this machine
+        if rate_file is not None:
+            rate_file.write_text(f"{rate}\n")
+            args += ["--lab-rate-file", str(rate_file)]
         log_path = out / "locust.log"
         with open(log_path, "wb") as log:
             process = subprocess.Popen(

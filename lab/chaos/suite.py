@@ -4,19 +4,18 @@ failure isolation)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.suite.machine import machine_meta
 from lab.chaos.matrix import matrix
 from lab.chaos.matrix import table as matrix_table
 from lab.chaos.profiles import PROFILES
 from lab.chaos.records import read_request_log
 from lab.chaos.runner import ExperimentContext, experiment_dir, run_experiment
+from lab.runs.rundir import RunDir
 from lab.stack.faults import Fault, applies, catalogue
 from lab.stack.links import BUS
 from lab.stack.topology import SERVICES
@@ -39,6 +38,8 @@ class ChaosConfig:
     say: Callable[[str], None] = lambda line: print(line, flush=True)
     causality: str | None = None  # async comments on posts not known yet; None: the default
     repeat: int = 0  # repetitions of every experiment; 0: the profile's
+    trace_sample: float | None = None  # traced share of requests (the services'); None: off
+    bus_nodes: int = 1  # async: nats-servers of the bus (3: a cluster; bus-node faults apply)
     run_id: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
 
 
@@ -50,7 +51,9 @@ def plan(config: ChaosConfig) -> list[tuple[int, str, str]]:
         faults: list[str] = []
         for impl in config.impls:
             faults += [
-                str(f) for f in catalogue(impl) if f.kind in MATRIX_KINDS and str(f) not in faults
+                str(f)
+                for f in catalogue(impl, config.bus_nodes)
+                if f.kind in MATRIX_KINDS and str(f) not in faults
             ]
     elif config.gray_matrix:
         faults = []
@@ -62,7 +65,9 @@ def plan(config: ChaosConfig) -> list[tuple[int, str, str]]:
     pairs = []
     for rep in range(1, reps + 1):
         order = config.impls if rep % 2 else list(reversed(config.impls))
-        pairs += [(rep, impl, f) for f in faults for impl in order if applies(f, impl)]
+        pairs += [
+            (rep, impl, f) for f in faults for impl in order if applies(f, impl, config.bus_nodes)
+        ]
     return pairs
 
 
@@ -82,14 +87,11 @@ def gray_matrix(impl: str) -> list[str]:
 
 def run_chaos(config: ChaosConfig) -> Path:
     profile = PROFILES[config.profile]
-    run_dir = config.results_dir / config.run_id
-    run_dir.mkdir(parents=True, exist_ok=False)
     pairs = plan(config)
-    meta: dict[str, Any] = {
-        "run_id": config.run_id,
-        "kind": "chaos",
-        "started_at": datetime.now(UTC).isoformat(),
-        "config": {
+    run = RunDir.create(
+        config.results_dir,
+        "chaos",
+        {
             "impls": config.impls,
             "faults": config.faults,
             "matrix": config.matrix,
@@ -98,46 +100,49 @@ def run_chaos(config: ChaosConfig) -> Path:
             "repetitions": max((rep for rep, _, _ in pairs), default=0),
             "seed": config.seed,
             "causality": config.causality,
+            "trace_sample": config.trace_sample,
+            "bus_nodes": config.bus_nodes,
         },
-        "profile": {
+        run_id=config.run_id,
+        profile={
             "phases": vars(profile.phases),
             "rate": profile.rate,
             "seed_posts": profile.seed_posts,
             "repetitions": profile.repetitions,
         },
-        "machine": machine_meta(),
-    }
-    (run_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    )
     ctx = ExperimentContext(
-        run_dir,
+        run.path,
         config.profile,
         profile,
         config.seed,
         config.keep_data,
         config.say,
         causality=config.causality,
+        trace_sample=config.trace_sample,
+        bus_nodes=config.bus_nodes,
     )
     per_experiment_s = sum(vars(profile.phases).values()) + 25  # + stack, seed, settle, audit
     config.say(
-        f"results -> {run_dir} ({len(pairs)} experiments, profile {config.profile}, "
+        f"results -> {run.path} ({len(pairs)} experiments, profile {config.profile}, "
         f"about {len(pairs) * per_experiment_s / 60:.0f} min)"
     )
     experiments = []
     for n, (rep, impl, fault) in enumerate(pairs, 1):
         config.say(f"--- experiment {n}/{len(pairs)}: {impl} {fault} (repetition {rep})")
         experiments.append(run_experiment(ctx, impl, fault, rep))
-    meta["ended_at"] = datetime.now(UTC).isoformat()
-    (run_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
-    summary = {
-        "run_id": config.run_id,
-        "kind": "chaos",
-        "machine": meta["machine"],
-        "experiments": experiments,
-        "matrix": matrix(experiments, lambda e: read_request_log(request_logs(run_dir, e))),
-        "valid": all(e["valid"] for e in experiments),
-    }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return run_dir
+    run.write_summary(
+        {
+            "run_id": run.run_id,
+            "kind": "chaos",
+            "machine": run.meta["machine"],
+            "experiments": experiments,
+            "matrix": matrix(experiments, lambda e: read_request_log(request_logs(run.path, e))),
+            "valid": all(e["valid"] for e in experiments),
+        }
+    )
+    run.finish()
+    return run.path
 
 
 def request_logs(run_dir: Path, experiment: Mapping[str, Any]) -> list[Path]:

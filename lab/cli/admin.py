@@ -18,8 +18,9 @@ from blog.rpc.channels import sync_channel
 from blog.rpc.metrics import decode_histogram
 from blog.rpc.metrics import fetch as fetch_metrics
 from blog.v1 import internal_pb2, internal_pb2_grpc
+from lab.cli.bounds import number
 from lab.cli.common import CliError, SubParsers, find_stack_file, stack_command
-from lab.stack.stackfile import StackInfo, load_stack_file
+from lab.stack.stackfile import StackInfo, bus_urls, load_stack_file
 from lab.stack.topology import SERVICES
 
 T = TypeVar("T")
@@ -50,10 +51,10 @@ def run_metrics(args: argparse.Namespace) -> int:
 
 
 # --- the bus of an async stack ---------------------------------------------------------------
-def _bus_url(stack: StackInfo) -> str:
+def _bus_urls(stack: StackInfo) -> list[str]:
     if "bus" not in stack:
         raise CliError(f"this is a {stack['impl']} stack: it has no bus (use an async stack)")
-    return str(stack["bus"]["url"])
+    return bus_urls(stack)
 
 
 async def _ignore(error: Exception) -> None:
@@ -65,14 +66,15 @@ async def _with_bus(stack: StackInfo, action: Callable[[JetStreamContext], Await
         # Two attempts, then NoServersError (nats.py retries forever with 0); errors are reported
         # once below, not printed by the client as tracebacks.
         nc = await nats.connect(
-            _bus_url(stack),
+            _bus_urls(stack),
             connect_timeout=2,
             allow_reconnect=False,
             max_reconnect_attempts=1,
             error_cb=_ignore,
         )
     except Exception as error:
-        raise CliError(f"cannot reach the bus at {_bus_url(stack)}: {error}") from None
+        where = ",".join(_bus_urls(stack))
+        raise CliError(f"cannot reach the bus at {where}: {error}") from None
     try:
         return await action(nc.jetstream())
     finally:
@@ -116,7 +118,7 @@ def run_dlq_replay(args: argparse.Namespace) -> int:
 
 def run_rebuild_query(args: argparse.Namespace) -> int:
     stack = _load_stack(args)
-    _bus_url(stack)
+    _bus_urls(stack)  # refuses a stack without a bus
     address = stack["services"]["query"][0]
     with sync_channel(address) as channel:
         reply = internal_pb2_grpc.QueryAdminServiceStub(channel).Rebuild(
@@ -150,7 +152,7 @@ def add_commands(sub: SubParsers) -> None:
     p = stack_command(
         dlq, "replay", run_dlq_replay, "publish dead letters again (after fixing the cause)"
     )
-    p.add_argument("seq", nargs="*", type=int, help="#numbers from `lab dlq list`")
+    p.add_argument("seq", nargs="*", type=number(int, ge=1), help="#numbers from `lab dlq list`")
     p.add_argument("--all", action="store_true", help="replay every dead letter")
 
     rebuild = sub.add_parser("rebuild", help="rebuild a read model (async)").add_subparsers(
@@ -162,4 +164,6 @@ def add_commands(sub: SubParsers) -> None:
         run_rebuild_query,
         "empty the query service's read model and replay the event store into it",
     )
-    p.add_argument("--wait", type=float, default=120.0, help="seconds to wait for catch-up")
+    p.add_argument(
+        "--wait", type=number(float, gt=0), default=120.0, help="seconds to wait for catch-up"
+    )

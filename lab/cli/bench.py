@@ -8,62 +8,88 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchmarks.load.scenarios import SCENARIOS
+from benchmarks.policies.config import POLICIES
 from benchmarks.suite.context import BenchConfig
 from benchmarks.suite.profiles import PROFILES
 from benchmarks.suite.table import table
-from blog.domain import CausalityPolicy
-from lab.cli.common import CliError, SubParsers
-from lab.stack.faults import FaultError, parse_fault
-from lab.stack.topology import TOPOLOGY
+from lab.cli.bounds import number, one_or_more, parsed
+from lab.cli.common import (
+    FAULT,
+    IMPLEMENTATIONS,
+    CliError,
+    SubParsers,
+    fault_texts,
+    faults_apply,
+    find_stack_file,
+)
+from lab.cli.up import BUS_NODES, REPLICA_COUNT
 
 if TYPE_CHECKING:
-    from benchmarks.policies.compare import CausalityConfig
+    from benchmarks.policies.config import CausalityConfig
 
-POLICIES = [p.value for p in CausalityPolicy]
+NO_LOAD = "none"  # --scenario with --causality: the probes alone; --causality-faults: none
+
+
+def faults_or_none(text: str) -> list[str]:
+    return [NO_LOAD] if text.strip() == NO_LOAD else fault_texts(text)
+
+
+FAULTS_OR_NONE = parsed(faults_or_none, f"{FAULT.allowed}, several with commas, or {NO_LOAD}")
 
 
 def bench_config(args: argparse.Namespace) -> BenchConfig:
-    """The options of `lab bench`, checked, as the suite's configuration."""
-    impls = [i.strip() for i in args.impl.split(",") if i.strip()]
-    unknown = [i for i in impls if i not in TOPOLOGY]
-    if unknown or not impls:
-        raise CliError(f"--impl: choose from {sorted(TOPOLOGY)}, got {args.impl!r}")
-    if args.attach and len(impls) != 1:
+    """The options of `lab bench` (each checked as it was parsed), checked together, as the
+    suite's configuration."""
+    if args.attach and len(args.impl) != 1:
         raise CliError("--attach runs against one stack: give one --impl")
-    if args.profile not in PROFILES:
-        raise CliError(f"--profile: choose from {sorted(PROFILES)}")
-    scenarios = [s.strip() for s in args.scenario.split(",")] if args.scenario else None
-    unknown = [s for s in scenarios or [] if s not in SCENARIOS]
-    if unknown:
-        raise CliError(f"--scenario: unknown {unknown}; choose from {sorted(SCENARIOS)}")
-    if args.rate <= 0 and not args.closed_loop:
-        raise CliError("--rate must be positive (or use --closed-loop)")
-    replicas = None
-    if args.replicas:
-        try:
-            replicas = [int(n) for n in args.replicas.split(",") if n.strip()]
-        except ValueError:
-            raise CliError(
-                f"--replicas: expected counts like 1,2,3, got {args.replicas!r}"
-            ) from None
-        if not replicas or min(replicas) < 1 or args.attach or args.closed_loop:
-            raise CliError("--replicas: counts of 1 or more, open loop, and no --attach")
-    if args.repeat is not None and args.repeat < 1:
-        raise CliError("--repeat must be 1 or more")
+    if args.scenario and NO_LOAD in args.scenario:
+        raise CliError(f"--scenario {NO_LOAD}: only with --causality (the probes without load)")
+    if args.replicas and (args.attach or args.closed_loop):
+        raise CliError("--replicas starts its own stacks in open loop: no --attach, --closed-loop")
+    samples = args.trace_sample or []
+    if len(set(samples)) != len(samples):
+        raise CliError("--trace-sample: a share given twice")
+    if len(samples) > 1 and (args.attach or args.closed_loop or args.replicas):
+        raise CliError("--trace-sample with several shares: open loop, no --attach, --replicas")
+    bus_nodes = args.bus_nodes
+    if len(set(bus_nodes)) != len(bus_nodes):
+        raise CliError(f"--bus-nodes: each count once, got {','.join(map(str, bus_nodes))}")
+    if len(bus_nodes) > 1 and (
+        args.impl != ["async"]
+        or args.attach
+        or args.closed_loop
+        or args.replicas
+        or len(samples) > 1
+    ):
+        raise CliError(
+            "--bus-nodes N,N compares bus sizes: --impl async, open loop, no --attach, "
+            "--replicas or several --trace-sample shares"
+        )
+    if bus_nodes != [1] and args.attach:
+        raise CliError("--bus-nodes starts its stacks: not with --attach")
+    if args.fault_proxies and (
+        args.attach or args.replicas or len(bus_nodes) > 1 or len(samples) > 1
+    ):
+        raise CliError(
+            "--fault-proxies runs the suite on its own stacks: no --attach, --replicas, several "
+            "--bus-nodes or several --trace-sample shares"
+        )
     return BenchConfig(
-        impls=impls,
+        impls=args.impl,
         profile=args.profile,
-        scenarios=scenarios,
+        scenarios=args.scenario,
         rate=0.0 if args.closed_loop else args.rate,
         users=args.users,
         generators=args.generators,
         duration_s=args.duration,
-        attach=Path(args.attach) if args.attach else None,
+        attach=attached(args.attach) if args.attach else None,
         results_dir=Path(args.results_dir),
         seed=args.seed,
         sweep=not args.no_sweep,
-        replicas=replicas,
+        replicas=args.replicas,
         repeat=args.repeat or 0,
+        trace_sample=samples,
+        bus_nodes=bus_nodes,
         fault_proxies=args.fault_proxies,
     )
 
@@ -71,7 +97,7 @@ def bench_config(args: argparse.Namespace) -> BenchConfig:
 def run(args: argparse.Namespace) -> int:
     # Imported here: the suite loads asyncpg, SQLAlchemy, nats and psutil, which every other
     # `lab` command would otherwise pay for at start-up (0.18 -> 0.47 s for `lab view`).
-    from benchmarks.suite import replicas
+    from benchmarks.suite import bus_nodes, replicas, trace_overhead
     from benchmarks.suite.suite import run_bench
 
     if args.causality:
@@ -80,48 +106,47 @@ def run(args: argparse.Namespace) -> int:
     run_dir = run_bench(bench_config(args))
     summary = json.loads((run_dir / "summary.json").read_text())
     print()
-    print(replicas.table(summary["replicas"]) if "replicas" in summary else table(summary))
+    if summary.get("kind") == "trace":
+        print(trace_overhead.table(summary))
+        print(f"per-hop breakdown of the traced runs: lab trace {run_dir}")
+    elif "replicas" in summary:
+        print(replicas.table(summary["replicas"]))
+    elif "bus_nodes" in summary:
+        print(bus_nodes.table(summary["bus_nodes"]["runs"]))
+    else:
+        print(table(summary))
     print(f"results: {run_dir}")
     return 0
 
 
+def attached(given: str) -> Path:
+    """--attach's stack.json (or its directory), which must exist."""
+    try:
+        return find_stack_file(given)
+    except CliError as error:
+        raise CliError(f"--attach: {error}") from None
+
+
 def causality_config(args: argparse.Namespace) -> CausalityConfig:
     """The options of `lab bench --causality`, checked, as the comparison's configuration."""
-    from benchmarks.policies.compare import CausalityConfig
+    from benchmarks.policies.config import CausalityConfig
     from lab.chaos.profiles import PROFILES as CHAOS_PROFILES
 
-    impls = {i.strip() for i in args.impl.split(",") if i.strip()}
-    policies = [p.strip() for p in args.causality.split(",") if p.strip()]
-    unknown = [p for p in policies if p not in POLICIES]
-    if unknown or not policies or "async" not in impls or args.attach:
-        raise CliError(
-            f"--causality: policies from {list(POLICIES)} (got {args.causality!r}), "
-            "with async in --impl and no --attach"
-        )
-    scenario: str | None = (args.scenario or "mixed").strip()
-    if scenario == "none":
-        scenario = None
-    elif scenario not in SCENARIOS:
-        raise CliError(f"--scenario with --causality: one of {sorted(SCENARIOS)}, or none")
-    if scenario and (args.rate <= 0 or args.closed_loop):
-        raise CliError("--causality measures the load in open loop: a positive --rate")
-    text = args.causality_faults.strip()
-    faults = [] if text in ("", "none") else [f.strip() for f in text.split(",") if f.strip()]
-    for fault in faults:
-        refusals = []
-        for impl in sorted(impls):
-            try:
-                parse_fault(fault, impl)
-            except FaultError as error:
-                refusals.append(str(error))
-        if len(refusals) == len(impls):
-            raise CliError(f"--causality-faults: {refusals[0]}")
+    impls = set(args.impl)
+    if "async" not in impls or args.attach:
+        raise CliError("--causality compares async's policies: async in --impl, and no --attach")
+    chosen = args.scenario or ["mixed"]
+    if len(chosen) != 1:
+        raise CliError(f"--scenario with --causality: one of {sorted(SCENARIOS)}, or {NO_LOAD}")
+    scenario: str | None = None if chosen[0] == NO_LOAD else chosen[0]
+    if scenario and args.closed_loop:
+        raise CliError("--causality measures the load in open loop: no --closed-loop")
+    faults = [fault for fault in args.causality_faults if fault != NO_LOAD]
+    faults_apply("--causality-faults", faults, sorted(impls))
     if faults and args.profile not in CHAOS_PROFILES:
         raise CliError(f"--profile with --causality-faults: one of {sorted(CHAOS_PROFILES)}")
-    if args.repeat is not None and args.repeat < 1:
-        raise CliError("--repeat must be 1 or more")
     return CausalityConfig(
-        policies=policies,
+        policies=args.causality,
         sync_reference="sync" in impls,
         probes=args.causality_probes,
         repeat=args.repeat or CausalityConfig.repeat,
@@ -137,14 +162,15 @@ def causality_config(args: argparse.Namespace) -> CausalityConfig:
 
 def run_causality(args: argparse.Namespace) -> int:
     """`--causality P,P`: the read-your-writes comparison of the policies (and sync)."""
-    from benchmarks.policies import compare as causality
+    from benchmarks.policies.compare import compare
+    from benchmarks.policies.tables import table as causality_table
     from lab.chaos.policy_faults import FaultExperiments
 
     config = causality_config(args)
     runner = FaultExperiments(profile=config.chaos_profile, seed=config.seed)
-    run_dir = causality.compare(config, runner if config.faults else None)
+    run_dir = compare(config, runner if config.faults else None)
     print()
-    print(causality.table(json.loads((run_dir / "summary.json").read_text())))
+    print(causality_table(json.loads((run_dir / "summary.json").read_text())))
     print(f"results: {run_dir}")
     return 0
 
@@ -164,13 +190,26 @@ def add_commands(sub: SubParsers) -> None:
         "[min-max] over repetitions; sync vs async called a difference only when the ranges "
         "do not overlap).",
     )
-    bench.add_argument("--impl", default="sync,async", help="sync, async or sync,async")
-    bench.add_argument("--profile", default="quick", help="smoke (CI), quick (default), full")
     bench.add_argument(
-        "--scenario", help="read_heavy,write_heavy,mixed,read_your_writes (default: the profile's)"
+        "--impl", type=IMPLEMENTATIONS, default="sync,async", help="sync, async or sync,async"
     )
     bench.add_argument(
-        "--rate", type=float, default=50.0, help="open-loop offered rate, requests/s (default 50)"
+        "--profile",
+        choices=sorted(PROFILES),
+        default="quick",
+        help="smoke (CI), quick (default), full",
+    )
+    bench.add_argument(
+        "--scenario",
+        type=one_or_more((*SCENARIOS, NO_LOAD)),
+        help="read_heavy,write_heavy,mixed,read_your_writes (default: the profile's); with "
+        f"--causality one of them, or {NO_LOAD}",
+    )
+    bench.add_argument(
+        "--rate",
+        type=number(float, gt=0),
+        default=50.0,
+        help="open-loop offered rate, requests/s (default 50; ignored with --closed-loop)",
     )
     bench.add_argument(
         "--closed-loop",
@@ -179,14 +218,18 @@ def add_commands(sub: SubParsers) -> None:
     )
     bench.add_argument(
         "--users",
-        type=int,
+        type=number(int, ge=0),
         default=0,
         help="Locust users (default: rate/10, at least 5; closed loop: 10)",
     )
-    bench.add_argument("--duration", type=float, help="measured seconds per scenario run")
+    bench.add_argument(
+        "--duration",
+        type=number(float, gt=0),
+        help="measured seconds per scenario run (default: the profile's)",
+    )
     bench.add_argument(
         "--generators",
-        type=int,
+        type=number(int, ge=0),
         default=0,
         help="Locust processes (distributed mode); default 1, 2 from 300 req/s",
     )
@@ -194,19 +237,33 @@ def add_commands(sub: SubParsers) -> None:
     bench.add_argument("--no-sweep", action="store_true", help="skip the capacity sweep")
     bench.add_argument(
         "--replicas",
+        type=one_or_more(REPLICA_COUNT),
         metavar="N,N,...",
         help="instead of the suite: the same load (--scenario, default write_heavy, at --rate) "
         "against N replicas of comments, moderation and query for each N, on fresh stacks; "
         "reports lag p50/p99, achieved rate and each replica's share of the work",
     )
     bench.add_argument(
+        "--bus-nodes",
+        type=one_or_more(BUS_NODES),
+        default=[1],
+        metavar="N[,N...]",
+        help="async: nats-servers of the bus, 1 (default) or 3+ as one JetStream cluster with "
+        "R3 streams and consumers; several counts (1,3): instead of the suite, the same load "
+        "(--scenario, default write_heavy, at --rate) on a fresh stack per count, interleaved "
+        "over --repeat runs: publish floor, CreatePost/CreateComment latency, visibility lag, "
+        "CPU per 1,000 operations",
+    )
+    bench.add_argument(
         "--repeat",
-        type=int,
+        type=number(int, ge=1),
         help="repetitions of the whole suite, implementations interleaved (default: the "
-        "profile's: smoke 1, quick 2, full 3); with --replicas, runs per count (default 1)",
+        "profile's: smoke 1, quick 2, full 3); with --replicas or --bus-nodes N,N, runs per "
+        "count (default 1)",
     )
     bench.add_argument(
         "--causality",
+        type=one_or_more(POLICIES),
         metavar="POLICY,...",
         help="instead of the suite: read-your-writes across services (CreatePost, then at once "
         "CreateComment) under each async causality policy (refuse, wait, accept) and sync, on "
@@ -216,10 +273,24 @@ def add_commands(sub: SubParsers) -> None:
         "--profile: smoke, quick, full) per variant and run",
     )
     bench.add_argument(
-        "--causality-probes", type=int, default=150, help="--causality: pairs per run"
+        "--causality-probes",
+        type=number(int, ge=1),
+        default=150,
+        help="--causality: pairs per run",
+    )
+    bench.add_argument(
+        "--trace-sample",
+        type=one_or_more(number(float, ge=0, le=1)),
+        metavar="SHARE[,SHARE...]",
+        help="one share: trace that share of requests in every stack and in the load "
+        "generator (spans in rep-N/IMPL/traces; `lab trace RUN_ID`); several, e.g. 0,1: "
+        "instead of the suite, what tracing costs: the same load (--scenario, default "
+        "write_heavy, at --rate) on fresh stacks at each share, interleaved over --repeat runs "
+        "(default 2), latency and the services' CPU per share against the first. Default off",
     )
     bench.add_argument(
         "--causality-faults",
+        type=FAULTS_OR_NONE,
         metavar="FAULT,...",
         default="kill-db:comments,kill-bus",
         help="--causality: chaos faults each variant runs under, once per run (default "
@@ -232,6 +303,8 @@ def add_commands(sub: SubParsers) -> None:
         "do): what they cost, compared by `lab compare` with runs without, taken in "
         "alternation (docs/METHOD.md, Gray faults)",
     )
-    bench.add_argument("--seed", type=int, default=1, help="random seed (recorded in meta.json)")
+    bench.add_argument(
+        "--seed", type=number(int), default=1, help="random seed (recorded in meta.json)"
+    )
     bench.add_argument("--results-dir", default="results", help="where runs are written")
     bench.set_defaults(run=run)

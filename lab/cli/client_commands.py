@@ -12,6 +12,7 @@ from collections.abc import Callable
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from blog.v1 import api_pb2
+from lab.cli.bounds import number
 from lab.cli.common import Run, SubParsers, emit, find_stack_file, stack_command
 from lab.stack.client import BlogClient
 
@@ -128,5 +129,6 @@ def add_commands(sub: SubParsers) -> None:
     p = stack_command(
         sub, "list", with_client(list_views), "posts with their comments, newest first"
     )
-    p.add_argument("--page-size", type=int, default=10)
+    # The query service judges the page size (0: its default; above its maximum: capped).
+    p.add_argument("--page-size", type=number(int), default=10)
     p.add_argument("--page-token", default="")

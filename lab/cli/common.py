@@ -12,8 +12,60 @@ from typing import TypeAlias
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
+from lab.cli.bounds import number, one_or_more, parsed
+from lab.stack.faults import FaultError, parse_fault, split_faults
+from lab.stack.topology import TOPOLOGY
+
 DEFAULT_DATA_ROOT = Path(".lab")
 CLIENT_TIMEOUT_S = 5.0
+
+# What `--impl` of bench and chaos takes: one or more implementations (sync,async).
+IMPLEMENTATIONS = one_or_more(tuple(TOPOLOGY))
+
+
+def fault_text(text: str) -> str:
+    """A fault as text, checked (kind, and service if it takes one) and normalized."""
+    return str(parse_fault(text))
+
+
+# A fault of `lab chaos --fault` and `lab bench --causality-faults`; whether it applies to the
+# implementations chosen is checked beside them.
+FAULT = parsed(
+    fault_text,
+    "a fault: KIND:SERVICE, kill-bus, KIND:ROLE or a gray fault, e.g. slow-db:posts:200, "
+    "partition:comments,posts (see `lab fault --help`)",
+)
+
+
+def fault_texts(text: str) -> list[str]:
+    """Comma-separated faults, each checked and normalized; a link's comma is kept
+    (`kill:posts,partition:comments,posts` is two faults)."""
+    faults = [fault_text(t) for t in split_faults(text)]
+    if not faults:
+        raise ValueError("must be one or more faults, got none")
+    return faults
+
+
+# `lab chaos --fault`: one or more faults (FAULT, comma-separated).
+FAULTS = parsed(fault_texts, f"{FAULT.allowed}; several with commas")
+
+
+def faults_apply(
+    option: str, faults: list[str], impls: list[str], bus_nodes: int | None = None
+) -> None:
+    """Refuse a fault that applies to none of the implementations chosen (with a bus of
+    `bus_nodes` nodes, when given), saying why (kill-bus alone against sync, kill-bus-node on
+    one node); one that applies to some is run where it applies."""
+    for fault in faults:
+        refusals = []
+        for impl in impls:
+            try:
+                parse_fault(fault, impl, bus_nodes)
+            except FaultError as error:
+                refusals.append(str(error))
+        if len(refusals) == len(impls):
+            raise CliError(f"{option}: {refusals[0]}")
+
 
 # The one dispatch convention: every subcommand sets `run`, a function of its arguments
 # returning the exit code.
@@ -57,7 +109,10 @@ def stack_options(
     )
     p.add_argument("--json", action="store_true", help=json_help)
     p.add_argument(
-        "--timeout", type=float, default=timeout_s, help=f"{timeout_help} (default {timeout_s:g})"
+        "--timeout",
+        type=number(float, gt=0),
+        default=timeout_s,
+        help=f"{timeout_help} (default {timeout_s:g})",
     )
 
 

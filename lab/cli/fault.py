@@ -8,6 +8,8 @@ import json
 from typing import Any
 
 from lab.cli.common import CliError, SubParsers, find_stack_file, stack_options
+from lab.cli.parser import LabRawDescriptionHelpFormatter
+from lab.stack.bus_failover import ROLES
 from lab.stack.control import ControlClient, ControlError, clock
 from lab.stack.faults import ALL, BUS, KINDS, Fault, FaultError
 from lab.stack.topology import SERVICES
@@ -27,8 +29,16 @@ addressed by component name and act on the real processes:
                      again on its own address, so clients and peers reconnect by themselves.
   freeze SERVICE     SIGSTOP of every replica: calls to it hang until their deadline.
                      Restore: SIGCONT.
-  kill-bus           SIGKILL of nats-server (async only). Restore: it starts again on the same
-                     store and ports; services reconnect and resubscribe.
+  kill-bus           SIGKILL of nats-server (async only; on a bus cluster, of every node).
+                     Restore: it starts again on the same store and ports; services
+                     reconnect and resubscribe.
+  kill-bus-node ROLE SIGKILL of one node of a bus cluster (`lab up --bus-nodes 3`): the event
+                     stream's `leader` or a `follower`, chosen from the servers' own view at
+                     that moment. The record names the node, and the time until the stream
+                     (and each consumer) had a leader again. Restore: the node starts again
+                     on its store and ports and catches up from the others.
+  freeze-bus-node ROLE
+                     SIGSTOP of that node: its peers stop hearing from it. Restore: SIGCONT.
 
 Gray faults act on the links between the parts, through the stack's fault proxies (start it
 with `lab up --fault-proxies`; `lab chaos` always has them). A dose is in ms or %:
@@ -113,6 +123,7 @@ def run_list(args: argparse.Namespace) -> int:
     print(f"{reply['impl']} stack: {len(active)} active fault(s)")
     for record in active:
         print(f"  {record['fault']:<20} since {clock(record['injected_at'])} ({record['detail']})")
+        print(failover_line(record), end="")
     restored = [r for r in reply["history"] if r["restored_at"] is not None]
     if restored:
         print("restored:")
@@ -121,6 +132,7 @@ def run_list(args: argparse.Namespace) -> int:
             f"  {r['fault']:<20} {clock(r['injected_at'])} -> {clock(r['restored_at'])} "
             f"({r['restored_at'] - r['injected_at']:.1f} s)"
         )
+        print(failover_line(r), end="")
     print("faults this stack can take (`lab fault KIND [SERVICE]`; `lab fault --help`):")
     if not reply.get("fault_proxies", True):
         print(
@@ -141,6 +153,21 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def failover_line(record: dict[str, Any]) -> str:
+    """For a bus-node fault: the node and the election after it, as the servers saw it."""
+    bus = record.get("bus")
+    if not bus:
+        return ""
+    role = "the leader" if bus["role"] == "leader" else "a follower"
+    head = f"    {bus['node']} was {role} of {bus['stream']}"
+    if bus["stream_leader_s"] is None:
+        return f"{head}; {'no leader yet' if bus['watching'] else 'no new leader seen'}\n"
+    line = f"{head}; led by {bus['leader_after']} after {bus['stream_leader_s']:.2f} s"
+    if bus["consumers_leader_s"] is not None:
+        line += f", its {bus['consumers']} consumers after {bus['consumers_leader_s']:.2f} s"
+    return line + "\n"
+
+
 # --- the parser ------------------------------------------------------------------------------
 def _options(p: argparse.ArgumentParser) -> None:
     stack_options(
@@ -156,7 +183,7 @@ def add_commands(sub: SubParsers) -> None:
         "fault",
         help="inject a real fault (kill/freeze a database, a service, the bus) and restore it",
         description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=LabRawDescriptionHelpFormatter,
     )
     kinds = fault.add_subparsers(dest="fault_command", required=True, metavar="ACTION")
 
@@ -177,6 +204,8 @@ def add_commands(sub: SubParsers) -> None:
         if info.scope == "link":
             p.add_argument("part", help="a service, db:SERVICE, bus or clients")
             p.add_argument("other", help="the part at the other end of the link")
+        elif info.scope == "bus-node":
+            p.add_argument("role", choices=ROLES, help="the event stream's leader, or a follower")
         elif info.scope != "bus":
             p.add_argument(
                 "service",
@@ -199,7 +228,8 @@ def add_commands(sub: SubParsers) -> None:
         help="undo the active faults on a service, the bus, or all",
         description="Undo every active fault on TARGET: a service (its database and its "
         "replicas: a killed PostgreSQL or replica starts again on the same port, a frozen one "
-        "gets SIGCONT), the bus (nats-server starts again on the same ports and store) or all. "
+        "gets SIGCONT), the bus (nats-server starts again on the same ports and store; a "
+        "killed or frozen node of a bus cluster likewise) or all. "
         "Restoring something that is not faulted does nothing and says so.",
     )
     p.add_argument("target", choices=[*SERVICES, BUS, ALL], help="what to restore")
@@ -209,13 +239,15 @@ def add_commands(sub: SubParsers) -> None:
 
 def fault_text(args: argparse.Namespace) -> str:
     """The fault an inject command's arguments name (kill-db:comments, kill-bus,
-    slow-db:posts:200, partition:comments,posts), checked: bad input is a one-line error
-    here, before any request (the control API would answer 400)."""
+    kill-bus-node:leader, slow-db:posts:200, partition:comments,posts), checked: bad input is
+    a one-line error here, before any request (the control API would answer 400)."""
     info = KINDS[args.kind]
     if info.scope == "link":
         text = f"{args.kind}:{args.part},{args.other}"
     elif info.scope == "bus":
         text = args.kind
+    elif info.scope == "bus-node":
+        text = f"{args.kind}:{args.role}"
     else:
         text = f"{args.kind}:{args.service}"
     dose = getattr(args, "dose", None)

@@ -1,7 +1,9 @@
 """`lab`: run a stack (`lab up`) and use it by hand (`lab post`, `lab comment`, `lab view`, ...).
 
-Each concern adds its subcommands (labcli.up, .client_commands, .admin, .bench, .fault); every
-subcommand sets `run`, a function of its arguments returning the exit code.
+Each concern adds its subcommands (lab.cli.up, .client_commands, .admin, .bench, .fault, ...);
+every subcommand sets `run`, a function of its arguments returning the exit code. Every option
+value is checked as it is parsed (lab/cli/bounds.py), so bad input gets one line and exit code 2
+(lab/cli/parser.py) before anything starts.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ import sys
 
 import grpc
 
-from lab.cli import admin, bench, chaos, client_commands, compare, fault, report, up
+from lab.cli import admin, bench, chaos, client_commands, compare, fault, report, trace, up
 from lab.cli.common import CliError
+from lab.cli.parser import LabParser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = LabParser(
         prog="lab",
         description="The sync-vs-async microservices lab: run a stack of real processes "
         "(PostgreSQL per service, gRPC services) and talk to it.",
@@ -33,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     chaos.add_commands(sub)  # chaos experiments and the blast-radius matrix
     report.add_commands(sub)  # REPORT.md from results/
     compare.add_commands(sub)  # before and after a change, from benchmark runs
+    trace.add_commands(sub)  # the per-hop breakdown of traced requests
     return parser
 
 

@@ -1,5 +1,5 @@
 """The chaos runs' figures: each experiment's timeline (sync above async, the fault shaded) and
-the blast-radius heatmap (the look: lab/report/style.py)."""
+the blast-radius heatmap (the look: lab/plotting.py)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lab.report import fmt
-from lab.report.chaos_findings import during
-from lab.report.model import IMPLS
-from lab.report.sources import Run, read_timeline
-from lab.report.style import (
+from lab.plotting import (
     OP_COLOURS,
     OP_MARKERS,
     Drawn,
@@ -22,6 +18,10 @@ from lab.report.style import (
     save,
     with_style,
 )
+from lab.report import fmt
+from lab.report.chaos_findings import during
+from lab.report.model import IMPLS
+from lab.report.sources import Run, read_timeline
 
 
 def timeline(chaos: Sequence[Run], fault: str, out_dir: Path) -> Drawn:

@@ -1,5 +1,5 @@
 """The benchmark run's figures: the latency percentile spectrum, latency against offered load,
-the visibility-lag CDF and the cost by component (the look: lab/report/style.py)."""
+the visibility-lag CDF and the cost by component (the look: lab/plotting.py)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,7 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from benchmarks.load.hdr import merge
-from lab.report import fmt
-from lab.report.model import IMPLS
-from lab.report.sources import BenchRun, hdr_texts, label_dirs
-from lab.report.style import (
+from lab.plotting import (
     BARE,
     OKABE_ITO,
     SIDE,
@@ -28,6 +25,9 @@ from lab.report.style import (
     save,
     with_style,
 )
+from lab.report import fmt
+from lab.report.model import IMPLS
+from lab.report.sources import BenchRun, hdr_texts, label_dirs
 
 SPECTRUM_MAX_NINES = 3  # to 99.9 %
 

@@ -9,13 +9,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from lab.plotting import Drawn
 from lab.report import baseline, capacity_noise, chaos_tables, fmt, sections, tables
 from lab.report.chaos_findings import why_failed
 from lab.report.findings import Finding, findings
 from lab.report.policies import causality_section
 from lab.report.pooled import commit_of
 from lab.report.sources import BenchRun, Run, Runs
-from lab.report.style import Drawn
 
 METHOD_DOC = Path(__file__).resolve().parents[2] / "docs" / "METHOD.md"
 

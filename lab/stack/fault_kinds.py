@@ -1,6 +1,7 @@
 """What a fault is: its kinds, its text and what it applies to (lab.stack.faults acts on them).
 
     kill-db:SVC  freeze-db:SVC  kill:SVC  freeze:SVC  kill-bus        processes (clean faults)
+    kill-bus-node:ROLE  freeze-bus-node:ROLE       one node of a bus cluster (--bus-nodes 3)
     slow-db:SVC[:MS]   slow:SVC[:MS]   slow-bus[:MS]                   latency (gray faults)
     partition:A,B   partition-reset:A,B   lossy:A,B[:PCT]   packet-loss:A,B[:PCT]   links
 
@@ -8,7 +9,9 @@ A dose ends the text after a colon or an `@`, with or without its unit (`slow-db
 `slow-db:posts@200ms`, `lossy:comments,posts:10%`); without one a kind takes its default. A link
 joins two parts (lab.stack.links: a service, `db:SVC`, `bus`, `clients`) and is named either way
 round (`partition:posts,comments` is `partition:comments,posts`). Gray faults act through the
-stack's fault proxies (StackOptions.fault_proxies; docs/METHOD.md, Gray faults).
+stack's fault proxies (StackOptions.fault_proxies; docs/METHOD.md, Gray faults). A bus-node
+fault names the node by its role for the event stream (`leader` or `follower`) and needs a bus
+cluster (lab.stack.bus_failover picks the node when it is injected).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from lab.stack.bus_failover import ROLES
 from lab.stack.links import (
     BUS,
     CLIENTS,
@@ -31,6 +35,7 @@ from lab.stack.links import (
 from lab.stack.topology import IMPLS, SERVICES, TOPOLOGY
 
 ALL = "all"
+CLUSTER_NODES = 3  # the smallest bus a node can be taken from without losing the quorum
 MS, PERCENT = "ms", "%"
 MAX_DOSE = {MS: 60_000.0, PERCENT: 100.0}  # above a minute a link is cut, not slow
 
@@ -43,7 +48,7 @@ class FaultError(ValueError):
 class KindInfo:
     """One kind of fault: what it is aimed at, what it does, its restore, and its dose."""
 
-    scope: str  # "database", "service", "bus" or "link"
+    scope: str  # "database", "service", "bus", "bus-node" or "link"
     does: str
     restore: str
     unit: str = ""  # "ms" or "%" for a kind with a dose
@@ -77,8 +82,20 @@ KINDS: dict[str, KindInfo] = {
     ),
     "kill-bus": KindInfo(
         "bus",
-        "SIGKILL of nats-server (async only)",
-        "start it again on the same store and ports",
+        "SIGKILL of nats-server, of every node on a bus cluster (async only)",
+        "start it (them) again on the same stores and ports",
+    ),
+    "kill-bus-node": KindInfo(
+        "bus-node",
+        "SIGKILL of one nats-server of a bus cluster: the event stream's leader or a follower "
+        "(async, --bus-nodes 3)",
+        "start it again on its store and ports; it catches up from the others",
+    ),
+    "freeze-bus-node": KindInfo(
+        "bus-node",
+        "SIGSTOP of one nats-server of a bus cluster, the stream's leader or a follower: its "
+        "peers stop hearing from it (a gray failure; async, --bus-nodes 3)",
+        "SIGCONT it; it learns of the new leader and catches up",
     ),
     "slow-db": KindInfo(
         "database",
@@ -98,7 +115,8 @@ KINDS: dict[str, KindInfo] = {
     ),
     "slow-bus": KindInfo(
         "bus",
-        "everything nats-server sends each service arrives MS +- 10 % later (async only)",
+        "everything nats-server (each node of a cluster) sends each service arrives MS +- 10 % "
+        "later (async only)",
         _HEAL,
         MS,
         100.0,
@@ -136,6 +154,7 @@ KINDS: dict[str, KindInfo] = {
         True,
     ),
 }
+BUS_SCOPES = ("bus", "bus-node")
 
 
 def _dose_text(dose: float) -> str:
@@ -144,8 +163,9 @@ def _dose_text(dose: float) -> str:
 
 @dataclass(frozen=True, order=True)
 class Fault:
-    """One fault: `kind` (a key of KINDS) aimed at `target` (a service, or "bus"); a link
-    fault joins `target` (the link's client) to `peer`; `dose` is its ms or %."""
+    """One fault: `kind` (a key of KINDS) aimed at `target` (a service, "bus", or for a
+    bus-node fault the node's role: "leader" or "follower" of the event stream); a link fault
+    joins `target` (the link's client) to `peer`; `dose` is its ms or %."""
 
     kind: str
     target: str
@@ -153,9 +173,10 @@ class Fault:
     dose: float = 0.0
 
     @classmethod
-    def parse(cls, text: str, impl: str | None = None) -> Fault:
-        """`kill-db:comments`, `slow-db:posts:200`, `partition:comments,posts`, ...; checked
-        against `impl`'s topology when given."""
+    def parse(cls, text: str, impl: str | None = None, bus_nodes: int | None = None) -> Fault:
+        """`kill-db:comments`, `kill-bus-node:leader`, `slow-db:posts:200`,
+        `partition:comments,posts`, ...; checked against `impl`'s topology and the bus's size
+        when given."""
         text = text.strip()
         body, dose_text = _split_dose(text)
         kind, sep, rest = body.partition(":")
@@ -169,8 +190,15 @@ class Fault:
         dose = _dose(kind, info, dose_text, text)
         if info.scope == "bus":
             if sep and rest not in ("", BUS):
-                raise FaultError(f"{kind} takes no service (the bus is one nats-server): {text!r}")
+                raise FaultError(f"{kind} takes no service (it acts on the whole bus): {text!r}")
             fault = cls(kind, BUS, dose=dose)
+        elif info.scope == "bus-node":
+            if rest not in ROLES:
+                raise FaultError(
+                    f"{kind} needs the node's role: {kind}:leader or {kind}:follower "
+                    f"(of the event stream), got {text!r}"
+                )
+            fault = cls(kind, rest)
         elif info.scope == "link":
             a, b = _link_parts(kind, rest)
             fault = cls(kind, a, b, dose)
@@ -183,19 +211,25 @@ class Fault:
                 raise FaultError(f"unknown service {rest!r}: choose from {', '.join(SERVICES)}")
             fault = cls(kind, rest, dose=dose)
         if impl is not None:
-            fault.check(impl)
+            fault.check(impl, bus_nodes)
         return fault
 
-    def check(self, impl: str) -> None:
-        """Raise FaultError unless this fault applies to implementation `impl`."""
+    def check(self, impl: str, bus_nodes: int | None = None) -> None:
+        """Raise FaultError unless this fault applies to implementation `impl` (with a bus of
+        `bus_nodes` nodes, when given)."""
         if impl not in TOPOLOGY:
             raise FaultError(f"unknown implementation {impl!r}: choose from {', '.join(IMPLS)}")
         topology = TOPOLOGY[impl]
         scope = self.scope
-        if scope == "bus" and not any(spec.uses_bus for spec in topology.values()):
+        if scope in BUS_SCOPES and not any(spec.uses_bus for spec in topology.values()):
             raise FaultError(
                 f"the {impl} implementation has no bus: nothing to {self.kind.split('-')[0]}; "
                 f"a {impl} stack does not depend on one"
+            )
+        if scope == "bus-node" and bus_nodes is not None and bus_nodes < CLUSTER_NODES:
+            raise FaultError(
+                f"{self.kind} needs a bus cluster (--bus-nodes {CLUSTER_NODES}): this bus is "
+                f"{bus_nodes} nats-server{'s' if bus_nodes > 1 else ''}; kill-bus takes it all"
             )
         if scope == "database" and not topology[self.target].owns_database:
             owners = ", ".join(n for n in SERVICES if topology[n].owns_database)
@@ -216,7 +250,7 @@ class Fault:
 
     @property
     def scope(self) -> str:
-        """ "database", "service", "bus" or "link"."""
+        """ "database", "service", "bus", "bus-node" or "link"."""
         return self.info.scope
 
     @property
@@ -233,7 +267,7 @@ class Fault:
             if self.scope == "database":
                 return f"link {self.target},{db_part(self.target)}"
             return "links to the bus" if self.scope == "bus" else f"links into {self.target}"
-        return BUS if self.scope == "bus" else f"{self.scope} {self.target}"
+        return BUS if self.scope in BUS_SCOPES else f"{self.scope} {self.target}"
 
     def pairs(self, impl: str) -> frozenset[LinkPair]:
         """The links a gray fault acts on in `impl` (empty for the process faults)."""
@@ -249,8 +283,15 @@ class Fault:
         return frozenset({pair}) if pair else frozenset()
 
     @property
+    def component(self) -> str:
+        """What `restore` names to undo it: its (first) service, or "bus" (for a node too)."""
+        return self.restore_target
+
+    @property
     def touches(self) -> frozenset[str]:
         """The restore targets that undo it: its service(s), or the bus."""
+        if self.scope in BUS_SCOPES:
+            return frozenset({BUS})
         parts = (self.target, self.peer) if self.scope == "link" else (self.target,)
         return frozenset(service_of(p) or p for p in parts if p and p != CLIENTS)
 
@@ -354,15 +395,16 @@ def _link_parts(kind: str, rest: str) -> tuple[str, str]:
     return canonical_order(a, b)
 
 
-def parse_fault(text: str, impl: str | None = None) -> Fault:
+def parse_fault(text: str, impl: str | None = None, bus_nodes: int | None = None) -> Fault:
     """Fault.parse as a function."""
-    return Fault.parse(text, impl)
+    return Fault.parse(text, impl, bus_nodes)
 
 
-def applies(text: str, impl: str) -> bool:
-    """Whether fault `text` is valid and applies to implementation `impl`."""
+def applies(text: str, impl: str, bus_nodes: int | None = None) -> bool:
+    """Whether fault `text` is valid and applies to implementation `impl` (with a bus of
+    `bus_nodes` nodes, when given)."""
     try:
-        Fault.parse(text, impl)
+        Fault.parse(text, impl, bus_nodes)
     except FaultError:
         return False
     return True
@@ -383,11 +425,12 @@ def split_faults(text: str) -> list[str]:
     return faults
 
 
-def catalogue(impl: str) -> list[Fault]:
+def catalogue(impl: str, bus_nodes: int = 1) -> list[Fault]:
     """Every fault implementation `impl` can take, doses at their defaults: each database
-    (kill-db, freeze-db), each service (kill, freeze), the bus (kill-bus, async only), then the
-    gray faults: each database slow, each service slow, the bus slow, and every link cut,
-    reset, lossy and dropping packets."""
+    (kill-db, freeze-db), each service (kill, freeze), the bus (kill-bus, async only), the gray
+    faults (each database slow, each service slow, the bus slow, and every link cut, reset,
+    lossy and dropping packets), then on a bus cluster of 3 or more nodes kill-bus-node and
+    freeze-bus-node, on the leader and on a follower."""
     if impl not in TOPOLOGY:
         raise FaultError(f"unknown implementation {impl!r}: choose from {', '.join(IMPLS)}")
     topology = TOPOLOGY[impl]
@@ -410,6 +453,10 @@ def catalogue(impl: str) -> list[Fault]:
         for pair in link_pairs(impl)
         for kind in ("partition", "partition-reset", "lossy", "packet-loss")
     ]
+    if has_bus and bus_nodes >= CLUSTER_NODES:  # last: a cluster's catalogue extends a node's
+        faults += [
+            Fault(kind, role) for kind in ("kill-bus-node", "freeze-bus-node") for role in ROLES
+        ]
     return faults
 
 

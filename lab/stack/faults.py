@@ -4,7 +4,9 @@ What a fault is (its kinds, text, doses and what it applies to) is lab.stack.fau
 names are exported here too. `FaultController` (every `Stack` has one: `lab.stack.faults`)
 injects them, remembers which are active and restores them by component (`restore("comments")`,
 `"bus"`, `"all"`), recording wall-clock epoch times (time.time()) of both and the CPU time each
-component spent while the fault held. The control API (stack.control) serves it over HTTP.
+component spent while the fault held; a bus-node fault's record also names the node and, as the
+servers see it, how long the stream was without a leader (lab.stack.bus_failover). The control
+API (stack.control) serves it over HTTP.
 
 What each fault does to the processes and links is the Stack's (stack.operations); what it
 means is in fault_kinds.
@@ -17,9 +19,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from lab.stack.bus_failover import BusFailover, FailoverWatch, Role, consumers_of, pick_node
+from lab.stack.bus_view import EVENT_STREAM
 from lab.stack.errors import FaultConflict, StackNotRunning
 from lab.stack.fault_kinds import (
     ALL,
+    BUS_SCOPES,
+    CLUSTER_NODES,
     KINDS,
     Fault,
     FaultError,
@@ -38,6 +44,8 @@ from lab.stack.toxics import Behaviour
 __all__ = [
     "ALL",
     "BUS",
+    "BUS_SCOPES",
+    "CLUSTER_NODES",
     "KINDS",
     "Fault",
     "FaultConflict",
@@ -56,7 +64,7 @@ __all__ = [
 
 # Restore order: the links (gray faults, as injected), then what others need (databases, the
 # bus), then services, callees first.
-_SCOPE_ORDER = {"database": 0, "bus": 1, "service": 2}
+_SCOPE_ORDER = {"database": 0, "bus": 1, "bus-node": 1, "service": 2}
 
 
 def behaviour_of(fault: Fault) -> Behaviour | None:
@@ -86,6 +94,7 @@ class FaultRecord:
     # what a gray fault costs the parts that wait on it (docs/METHOD.md, Gray faults).
     cpu_s: dict[str, float] = field(default_factory=dict)
     cpu_at_inject: dict[str, float] = field(default_factory=dict, repr=False)
+    bus: BusFailover | None = None  # a bus-node fault: the node, and the election after it
 
     @property
     def active(self) -> bool:
@@ -105,6 +114,7 @@ class FaultRecord:
             "restored_at": self.restored_at,
             "restore_detail": self.restore_detail,
             "cpu_s": self.cpu_s,
+            **({"bus": self.bus.to_dict()} if self.bus is not None else {}),
         }
 
 
@@ -142,14 +152,19 @@ class FaultController:
         self.stack = stack
         self._records: list[FaultRecord] = []
         self._records_lock = threading.Lock()
+        self._watches: list[FailoverWatch] = []
 
     # -- queries ----------------------------------------------------------------------------
     @property
     def impl(self) -> str:
         return self.stack.config.impl
 
+    @property
+    def bus_nodes(self) -> int:
+        return self.stack.config.options.bus_nodes
+
     def catalogue(self) -> list[Fault]:
-        return catalogue(self.impl)
+        return catalogue(self.impl, self.bus_nodes)
 
     def active(self) -> list[FaultRecord]:
         with self._records_lock:
@@ -164,15 +179,18 @@ class FaultController:
         """Drop every record (the stack stopped: nothing is faulted any more)."""
         with self._records_lock:
             self._records.clear()
+            watches, self._watches = self._watches, []
+        for watch in watches:
+            watch.stop()
 
     # -- inject -----------------------------------------------------------------------------
     def inject(self, fault: Fault | str) -> FaultRecord:
         """Inject `fault` (a Fault or its text). FaultError: does not apply to this stack;
         FaultConflict: its part is already faulted or not running; StackNotRunning."""
         if isinstance(fault, str):
-            fault = Fault.parse(fault, self.impl)
+            fault = Fault.parse(fault, self.impl, self.bus_nodes)
         else:
-            fault.check(self.impl)
+            fault.check(self.impl, self.bus_nodes)
         chosen = fault
         return self.stack.as_owner(lambda: self._inject(chosen))
 
@@ -189,12 +207,47 @@ class FaultController:
                         f"restore {record.fault.restore_target} first"
                     )
             cpu_before = stack.cpu_seconds()
-            detail, pids = self._act(fault)
-            record = FaultRecord(fault, time.time(), detail, tuple(pids), cpu_at_inject=cpu_before)
+            if fault.scope == "bus-node":
+                record = self._act_on_bus_node(fault)
+                record.cpu_at_inject = cpu_before
+            else:
+                detail, pids = self._act(fault)
+                record = FaultRecord(
+                    fault, time.time(), detail, tuple(pids), cpu_at_inject=cpu_before
+                )
             with self._records_lock:
                 self._records.append(record)
             stack.write_stack_file()
             return record
+
+    def _act_on_bus_node(self, fault: Fault) -> FaultRecord:
+        """Kill or freeze the node that has `fault.target`'s role for the event stream now,
+        and watch, from the other nodes, for the stream and its consumers to be led again."""
+        stack = self.stack
+        assert stack.bus is not None  # checked: the implementation has a bus
+        try:
+            node, leader = pick_node(
+                stack.bus, "leader" if fault.target == "leader" else "follower"
+            )
+        except ValueError as error:
+            raise FaultConflict(str(error)) from None
+        consumers = consumers_of(stack.bus)
+        if fault.kind == "kill-bus-node":
+            pids = [stack.kill_bus_node(node)]
+            done = "SIGKILLed"
+        else:
+            pids = stack.freeze_bus_node(node)
+            done = "SIGSTOPped"
+        injected_at = time.time()
+        role: Role = "leader" if node == leader else "follower"
+        failover = BusFailover(
+            node, role, EVENT_STREAM, leader, injected_at, consumers=len(consumers)
+        )
+        watch = FailoverWatch(stack.bus, failover, consumers).start()
+        with self._records_lock:
+            self._watches.append(watch)
+        detail = f"nats-server {node} ({failover.what}) pid {pids[0]} {done}"
+        return FaultRecord(fault, injected_at, detail, tuple(pids), bus=failover)
 
     def _act(self, fault: Fault) -> tuple[str, list[int]]:
         stack, target = self.stack, fault.target
@@ -223,8 +276,8 @@ class FaultController:
             pids = [p for _, tree in frozen for p in tree]
             return ", ".join(f"{n} pid {tree[0]}" for n, tree in frozen) + " SIGSTOPped", pids
         if fault.kind == "kill-bus":
-            pid = stack.kill_bus()
-            return f"nats-server pid {pid} SIGKILLed", [pid]
+            pids = stack.kill_bus()
+            return f"nats-server pid(s) {', '.join(map(str, pids))} SIGKILLed", pids
         raise FaultError(f"unknown fault kind {fault.kind!r}")  # pragma: no cover
 
     # -- restore ----------------------------------------------------------------------------
@@ -265,6 +318,8 @@ class FaultController:
                 for record in chosen:
                     record.restore_detail = self._undo(record)
                     record.restored_at = time.time()
+                    if record.bus is not None:
+                        record.bus.node_back = True
                     cpu = stack.cpu_seconds()
                     record.cpu_s = {
                         name: round(max(0.0, cpu[name] - before), 3)
@@ -292,7 +347,7 @@ class FaultController:
                 f"PostgreSQL for {fault.target} running again on {db.host}:{db.port}, "
                 f"postmaster pid {db.pid}, after {time.monotonic() - started:.1f} s"
             )
-        if fault.kind in ("freeze-db", "freeze"):
+        if fault.kind in ("freeze-db", "freeze", "freeze-bus-node"):
             thawed = stack.thaw(list(record.pids))
             return f"{len(thawed)} process(es) SIGCONTed"
         if fault.kind == "kill":
@@ -302,7 +357,18 @@ class FaultController:
                 for p in stack.services[fault.target]
             )
         if fault.kind == "kill-bus":
-            stack.restart_bus()
+            led = stack.restart_bus()
             assert stack.bus is not None
-            return f"nats-server running again on {stack.bus.url}, pid {stack.bus.pid}"
+            running = ", ".join(f"{n.url} (pid {n.pid})" for n in stack.bus.nodes)
+            if not stack.bus.clustered:
+                return f"nats-server running again on {running}"
+            return f"nats-servers running again on {running}; {EVENT_STREAM} led after {led:.2f} s"
+        if fault.kind == "kill-bus-node":
+            assert record.bus is not None and stack.bus is not None
+            healthy_after = stack.restart_bus_node(record.bus.node)
+            node = stack.bus.node(record.bus.node)
+            return (
+                f"nats-server {node.name} running again on {node.url}, pid {node.pid}, "
+                f"current with the cluster after {healthy_after:.2f} s"
+            )
         raise FaultError(f"unknown fault kind {fault.kind!r}")  # pragma: no cover

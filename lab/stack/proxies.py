@@ -104,12 +104,13 @@ class FaultProxies:
             self.links[name] = {"listen": f"127.0.0.1:{port}", "upstream": upstream}
         return self.links[name]["listen"]
 
-    def url(self, pair: LinkPair, url: str) -> str:
+    def url(self, pair: LinkPair, url: str, replica: int | None = None) -> str:
         """A DSN or NATS URL for `pair.client`, pointed at its link (credentials unchanged:
-        they go to the service in its environment, never on a command line)."""
+        they go to the service in its environment, never on a command line); `replica` numbers
+        the link when the server has several (a bus cluster's nodes)."""
         parts = urlsplit(url)
         upstream = f"{parts.hostname}:{parts.port}"
-        return _with_address(url, self.address(pair, upstream))
+        return _with_address(url, self.address(pair, upstream, replica))
 
     def names(self, pairs: frozenset[LinkPair]) -> list[str]:
         """Every link (each replica's) of these pairs."""

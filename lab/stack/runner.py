@@ -17,12 +17,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from lab.stack.bus_cluster import NatsCluster
 from lab.stack.config import StackConfig, StackOptions
 from lab.stack.errors import StackError
 from lab.stack.faults import FaultController
 from lab.stack.freezing import thaw_pids
 from lab.stack.links import BUS, CLIENTS, LinkPair, db_part
-from lab.stack.nats_server import NatsServer
 from lab.stack.net import free_port, wait_healthy
 from lab.stack.operations import StackOperations
 from lab.stack.owner_thread import OwnerThread
@@ -39,12 +39,13 @@ class Stack(StackOperations):
 
     Faults: `lab.stack.faults` (stack.faults.FaultController) injects and restores them with the
     primitives of stack.operations (kill_database, freeze_database, kill_service,
-    freeze_service, kill_bus, thaw, restart_database, restart_replicas, restart_bus) and, with
-    `StackOptions.fault_proxies`, the links of its fault proxy (disturb_links, heal_links,
-    drop_packets, stop_dropping): every service then reaches its database, its peers and the bus
-    through a link of its own, and the clients reach every replica through one too
-    (lab.stack.proxies). Every operation takes `lock`, so a loop polling exited() (lab up) and
-    a control API (stack.control) can share the stack.
+    freeze_service, kill_bus, kill_bus_node, freeze_bus_node, thaw, restart_database,
+    restart_replicas, restart_bus, restart_bus_node) and, with `StackOptions.fault_proxies`, the
+    links of its fault proxy (disturb_links, heal_links, drop_packets, stop_dropping): every
+    service then reaches its database, its peers and the bus (each node of a cluster) through a
+    link of its own, and the clients reach every replica through one too (lab.stack.proxies).
+    Every operation takes `lock`, so a loop polling exited() (lab up) and a control API
+    (stack.control) can share the stack.
     """
 
     def __init__(self, config: StackConfig) -> None:
@@ -60,7 +61,7 @@ class Stack(StackOperations):
         self.stack_file = self.data_dir / "stack.json"
         self.databases: dict[str, PostgresServer] = {}
         self.services: dict[str, list[ServiceProcess]] = {}
-        self.bus: NatsServer | None = None
+        self.bus: NatsCluster | None = None
         self.proxies: FaultProxies | None = None  # with StackOptions.fault_proxies
         self.packet_loss: PacketLoss | None = None
         self.lock = threading.RLock()
@@ -80,10 +81,13 @@ class Stack(StackOperations):
         self._owner_thread = threading.current_thread()
         try:
             if any(spec.uses_bus for spec in self.topology.values()):
-                say("starting nats-server (JetStream) ...")
-                self.bus = NatsServer(
-                    self.data_dir / "nats" / "store", free_port(), free_port(), self.log_dir
+                nodes = self.config.options.bus_nodes
+                say(
+                    "starting nats-server (JetStream) ..."
+                    if nodes == 1
+                    else f"starting {nodes} nats-servers as one JetStream cluster ..."
                 )
+                self.bus = NatsCluster(self.data_dir / "nats", self.log_dir, nodes)
                 self.bus.start()
             for name, spec in self.topology.items():
                 if spec.owns_database:
@@ -101,6 +105,10 @@ class Stack(StackOperations):
                 for proc in self.services[name]:
                     self._await_ready(proc)
                     self._client_address(proc)  # with fault proxies: its link for clients
+            if self.bus is not None and self.bus.clustered:
+                replicas = self.config.options.stream_replica_count()
+                say(f"waiting until every stream and consumer is R{replicas}, replicas current ...")
+                self.bus.await_replicated(replicas)
             with self.lock:
                 self.running = True
                 self.write_stack_file()
@@ -131,6 +139,8 @@ class Stack(StackOperations):
         env["PYTHONUNBUFFERED"] = "1"
         env.update(self._routes(service, spec))
         env.update(self.config.options.service_env())
+        if self.config.options.trace_sample:
+            env["LAB_TRACE_DIR"] = str(self.trace_dir)
         args = [
             sys.executable,
             "-m",
@@ -158,8 +168,14 @@ class Stack(StackOperations):
             env["LAB_DSN"] = proxies.url(pair, dsn) if proxies else dsn
         if spec.uses_bus:
             assert self.bus is not None
-            url = self.bus.url
-            env["LAB_NATS_URL"] = proxies.url(LinkPair(service, BUS), url) if proxies else url
+            # Every node: failover, no restart. With fault proxies a node has its own link
+            # (`posts>bus#1`); a lone server's is `posts>bus`.
+            pair = LinkPair(service, BUS)
+            clustered = self.bus.clustered
+            env["LAB_NATS_URL"] = ",".join(
+                proxies.url(pair, url, i if clustered else None) if proxies else url
+                for i, url in enumerate(self.bus.urls)
+            )
         for peer in spec.peers:
             pair = LinkPair(service, peer)
             env[f"LAB_{peer.upper()}_ADDR"] = ",".join(
@@ -173,6 +189,11 @@ class Stack(StackOperations):
         if self.proxies is None:
             return proc.address
         return self.proxies.address(LinkPair(CLIENTS, proc.service), proc.address, proc.index)
+
+    @property
+    def trace_dir(self) -> Path:
+        """Where the services write their traces (one OTLP JSON file per process), if traced."""
+        return (self.config.options.trace_dir or self.data_dir / "traces").resolve()
 
     def _await_ready(self, proc: ServiceProcess, timeout_s: float = 60.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -208,11 +229,23 @@ class Stack(StackOperations):
             "runner_pid": os.getpid(),
         }
         if self.bus is not None:
+            first = self.bus.nodes[0]
             described["bus"] = {
-                "url": self.bus.url,
-                "pid": self.bus.pid,
-                "monitor": self.bus.monitor_url,
-                "log": str(self.bus.log_path),
+                "url": first.url,
+                "pid": first.pid,
+                "monitor": first.monitor_url,
+                "log": str(first.log_path),
+                "nodes": [
+                    {
+                        "name": n.name,
+                        "url": n.url,
+                        "pid": n.pid,
+                        "monitor": n.monitor_url,
+                        "log": str(n.log_path),
+                    }
+                    for n in self.bus.nodes
+                ],
+                "stream_replicas": self.config.options.stream_replica_count(),
             }
         if self.control is not None:
             described["control"] = self.control
@@ -249,8 +282,12 @@ class Stack(StackOperations):
             for p in procs
             if not p.process.alive()
         ]
-        if self.bus and self.bus.process and not self.bus.process.alive():
-            gone.append(f"bus nats-server (code {self.bus.process.returncode})")
+        if self.bus is not None:
+            gone += [
+                f"bus nats-server {node.name} (code {node.process.returncode})"
+                for node in self.bus.exited()
+                if node.process is not None
+            ]
         proxy = self.proxies.process if self.proxies else None
         if proxy is not None and not proxy.alive():
             gone.append(f"fault proxy (code {proxy.returncode})")
@@ -267,7 +304,7 @@ class Stack(StackOperations):
             for name, db in self.databases.items():
                 found[db_part(name)] = [db.pid] if db.pid is not None else []
             if self.bus is not None:
-                found[BUS] = [self.bus.pid] if self.bus.pid is not None else []
+                found[BUS] = self.bus.pids()  # every node
             if self.proxies is not None and self.proxies.pid is not None:
                 found["fault-proxy"] = [self.proxies.pid]
             return found
@@ -302,8 +339,8 @@ class Stack(StackOperations):
     def _pids(self) -> list[int]:
         pids = [p.process.pid for ps in self.services.values() for p in ps if p.process.alive()]
         pids += [db.pid for db in self.databases.values() if db.pid is not None]
-        if self.bus is not None and self.bus.pid is not None:
-            pids.append(self.bus.pid)
+        if self.bus is not None:
+            pids += self.bus.pids()
         if self.proxies is not None and self.proxies.pid is not None:
             pids.append(self.proxies.pid)
         return pids

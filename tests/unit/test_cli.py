@@ -10,9 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.cli.common import CliError
 from lab.cli.main import build_parser, main
-from lab.cli.up import parse_replicas
 from lab.stack.topology import SERVICES
 
 # Every subcommand, with the arguments it requires.
@@ -61,12 +59,13 @@ def closed_address() -> Iterator[str]:
         yield f"127.0.0.1:{sock.getsockname()[1]}"
 
 
-def test_parse_replicas() -> None:
-    assert parse_replicas("") == {}
-    assert parse_replicas("2") == {name: 2 for name in SERVICES}
-    assert parse_replicas("posts=2,comments=3") == {"posts": 2, "comments": 3}
-    with pytest.raises(CliError, match="--replicas"):
-        parse_replicas("posts=two")
+def test_up_replicas() -> None:
+    def replicas(*given: str) -> object:
+        return build_parser().parse_args(["up", "--impl", "sync", *given]).replicas
+
+    assert replicas() is None  # one of each
+    assert replicas("--replicas", "2") == {name: 2 for name in SERVICES}
+    assert replicas("--replicas", "posts=2,comments=3") == {"posts": 2, "comments": 3}
 
 
 @pytest.mark.parametrize(("command", "required"), COMMANDS.items(), ids=list(COMMANDS))
@@ -98,15 +97,36 @@ def test_metrics_offers_the_services(capsys: pytest.CaptureFixture[str]) -> None
 
 # A command line, and how the one line it prints to stderr starts.
 CLI_ERRORS = {
-    "bench --impl bogus": "--impl: choose from ['async', 'sync'], got 'bogus'",
+    # The rows of issue 29: refused before anything starts.
+    "up --impl sync --call-timeout-ms -1": "--call-timeout-ms: must be greater than 0, got -1",
+    "up --impl async --causality-wait-ms -3": "--causality-wait-ms: must be greater than or "
+    "equal to 0, got -3",
+    "up --impl sync --moderation-delay-ms -5": "--moderation-delay-ms: must be greater than or "
+    "equal to 0, got -5",
+    "up --impl sync --replicas 0": "--replicas: must be greater than or equal to 1, got 0",
+    "up --impl sync --replicas posts=0": "--replicas: posts: must be greater than or equal to 1",
+    "bench --impl sync --no-sweep --duration 0": "--duration: must be greater than 0, got 0",
+    "bench --impl bogus": "--impl: must be one of sync, async, got bogus",
     "bench --impl sync,async --attach x": "--attach runs against one stack: give one --impl",
-    "bench --profile nope": "--profile: choose from ['full', 'quick', 'smoke']",
-    "bench --scenario nope": "--scenario: unknown ['nope']; choose from",
-    "bench --rate 0": "--rate must be positive (or use --closed-loop)",
-    "up --impl sync --replicas posts=two": "--replicas: expected N or service=N[,...]",
+    "bench --impl sync --attach x": "--attach: x does not exist",
+    "bench --profile nope": "--profile: invalid choice: 'nope' (choose from 'full', 'quick'",
+    "bench --scenario nope": "--scenario: must be one of read_heavy, write_heavy, mixed",
+    "bench --scenario none": "--scenario none: only with --causality",
+    "bench --rate 0": "--rate: must be greater than 0, got 0",
+    "bench --replicas 1,2 --closed-loop": "--replicas starts its own stacks in open loop",
+    "up --impl sync --replicas posts=two": "--replicas: posts: must be a valid integer, got two",
+    "chaos --impl sync --fault kill-bus": "--fault: the sync implementation has no bus",
+    "chaos": "give --fault FAULT[,FAULT...] or --matrix",
+    "fault list --timeout 0": "--timeout: must be greater than 0, got 0",
+    "compare --before x --after y": "no such run",
+    "up": "the following arguments are required: --impl (see `lab up --help`)",
     "dlq replay": "name the dead letters to replay",
     "comment add p c": "no running stack found under .lab/: start one with `lab up --impl sync`",
     "view p --stack nowhere": "nowhere does not exist: is `lab up` running with that data dir?",
+    "up --impl sync --prometheus --no-metrics": "--prometheus scrapes the services' /metrics: "
+    "not with --no-metrics",
+    "bench --impl sync --attach x --no-metrics": "--attach measures the stack as it runs",
+    "bench --exposition-cost 1 --no-metrics": "--exposition-cost runs both sides itself",
 }
 
 
@@ -115,13 +135,33 @@ def test_cli_errors_are_one_line_and_exit_2(
     command: str, error: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
-    assert main(command.split()) == 2
+    try:
+        code = main(command.split())  # the CLI's own checks
+    except SystemExit as exit_:  # argparse's, each option's value as it is parsed
+        code = exit_.code  # type: ignore[assignment]
+    assert code == 2
     # `lab up` checks its options before it takes over Ctrl-C and SIGTERM.
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.startswith(f"error: {error}")
     assert captured.err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "command", ["up --impl sync", "bench --impl sync", "chaos --fault kill:posts"]
+)
+def test_prometheus_absent_is_one_line_saying_how_to_install_it(
+    command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LAB_PROMETHEUS", "/nonexistent/prometheus")
+    assert main([*command.split(), "--prometheus"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == (
+        "error: --prometheus: no prometheus binary found; install Debian's package "
+        "(`apt-get install -y prometheus`) or set LAB_PROMETHEUS to one\n"
+    )
+    assert not Path(".lab").exists()  # nothing started, nothing written
 
 
 def test_bus_commands_refuse_a_sync_stack(capsys: pytest.CaptureFixture[str]) -> None:

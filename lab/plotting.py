@@ -1,6 +1,7 @@
-"""How every figure of the report looks and is written: matplotlib's Agg canvas, fixed size
-and dpi, the Okabe-Ito palette (colour-blind safe) with a line style per side as well, latency
-on log axes, and PNGs with no varying metadata, so the same runs give the same bytes."""
+"""How every figure the lab draws looks and is written (the report's, and the overload
+experiment's timelines in its results): matplotlib's Agg canvas, fixed size and dpi, the
+Okabe-Ito palette (colour-blind safe) with a line style per side as well, latency on log axes,
+and PNGs with no varying metadata, so the same runs give the same bytes."""
 
 from __future__ import annotations
 

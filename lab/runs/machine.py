@@ -8,11 +8,14 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
+from typing import NotRequired, TypedDict
 
 import psutil
 
-from benchmarks.suite.context import ROOT
-from benchmarks.suite.results import MachineMeta
+from lab.stack.nats_server import find_nats_server, nats_server_version
+from lab.stack.postgres import find_bin_dir, server_version
+
+ROOT = Path(__file__).resolve().parents[2]
 
 PACKAGES = ("grpcio", "protobuf", "asyncpg", "nats-py", "locust", "hdrhistogram", "psutil")
 
@@ -36,10 +39,22 @@ def _cpu_model() -> str:
     return platform.processor()
 
 
-def machine_meta() -> MachineMeta:
-    from lab.stack.nats_server import find_nats_server, nats_server_version
-    from lab.stack.postgres import find_bin_dir, server_version
+class MachineMeta(TypedDict):
+    """The machine and the code a run measured (meta.json's and summary.json's machine)."""
 
+    git_commit: str
+    git_dirty: bool  # tracked files changed since the commit: the run measured no commit
+    cpu_model: str
+    cpu_count: int | None
+    memory_mb: NotRequired[int]  # physical memory (runs before it was recorded lack it)
+    platform: str
+    python: str
+    packages: dict[str, str | None]  # distribution -> version (None: not installed)
+    postgres: str
+    nats_server: str
+
+
+def machine_meta() -> MachineMeta:
     packages: dict[str, str | None] = {}
     for name in PACKAGES:
         try:

@@ -212,6 +212,9 @@ class BusStack:
     def write_stack_file(self) -> None:
         pass
 
+    def cpu_seconds(self) -> dict[str, float]:
+        return {"bus": 0.0}
+
     def kill_bus_node(self, name: str) -> int:
         self.calls.append(("kill_bus_node", name))
         self.bus.faulted_at = time.time()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from lab.cli.common import fault_texts
 from lab.cli.main import main
 from lab.stack.config import StackConfig
 from lab.stack.control import ControlServer
@@ -163,6 +164,40 @@ def test_split_faults_keeps_a_links_comma() -> None:
         "lossy:posts,db:posts:5",
     ]
     assert split_faults("kill-db:comments, kill-bus") == ["kill-db:comments", "kill-bus"]
+
+
+def test_gray_and_bus_node_faults_share_one_grammar() -> None:
+    """A bus cluster's node faults and the gray faults parse, list and restore side by side."""
+    cluster = [str(f) for f in catalogue("async", bus_nodes=3)]
+    assert "slow-bus:100" in cluster and "kill-bus-node:leader" in cluster
+    assert "kill-bus-node:leader" not in [str(f) for f in catalogue("async")]
+    node = Fault.parse("kill-bus-node:leader", "async", 3)
+    assert node.touches == {"bus"} and node.restore_target == "bus" and node.dose == 0.0
+    assert not applies("freeze-bus-node:follower", "async", 1)
+    assert applies("slow-bus:50", "async", 3)
+    assert split_faults("kill-bus-node:leader,partition:posts,bus") == [
+        "kill-bus-node:leader",
+        "partition:posts,bus",
+    ]
+    assert fault_texts("kill:posts,partition:comments,posts,slow-db:posts@200ms") == [
+        "kill:posts",
+        "partition:comments,posts",
+        "slow-db:posts:200",
+    ]
+
+
+def test_each_node_of_a_bus_cluster_gets_its_own_link() -> None:
+    """slow-bus on a cluster reaches every service's link to every node (`posts>bus#1`)."""
+    from lab.stack.proxies import FaultProxies, link_name, pair_of
+
+    proxies = FaultProxies(Path("/nonexistent"), Path("/nonexistent"))
+    proxies.links = {
+        link_name(LinkPair("posts", "bus"), i): {"listen": f"127.0.0.1:{5000 + i}", "upstream": ""}
+        for i in range(3)
+    }
+    assert pair_of("posts>bus#2") == LinkPair("posts", "bus")
+    pairs = Fault.parse("slow-bus", "async", 3).pairs("async")
+    assert proxies.names(pairs) == ["posts>bus#0", "posts>bus#1", "posts>bus#2"]
 
 
 # --- the controller --------------------------------------------------------------------------

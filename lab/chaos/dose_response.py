@@ -23,6 +23,7 @@ from lab.chaos.profiles import PROFILES
 from lab.chaos.records import RequestRecord, read_request_log
 from lab.chaos.runner import ExperimentContext, experiment_dir, run_experiment
 from lab.runs.rundir import RunDir
+from lab.stack.config import StackOptions
 from lab.stack.faults import Fault, FaultError, applies
 from lab.stack.topology import OPERATIONS
 
@@ -50,6 +51,7 @@ class DoseResponseConfig:
     keep_data: bool = False
     seed: int = 1
     bus_nodes: int = 1  # async: nats-servers of the bus (3: a cluster)
+    stack: StackOptions = field(default_factory=StackOptions)  # --no-metrics, --prometheus
     say: Callable[[str], None] = lambda line: print(line, flush=True)
     run_id: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
 
@@ -173,6 +175,8 @@ def run_dose_response(config: DoseResponseConfig) -> Path:
             "repetitions": max((rep for rep, _, _ in pairs), default=0),
             "seed": config.seed,
             "bus_nodes": config.bus_nodes,
+            "metrics": config.stack.metrics,
+            "prometheus": config.stack.prometheus is not None,
         },
         run_id=config.run_id,
         profile={"phases": vars(profile.phases), "rate": profile.rate},
@@ -186,6 +190,7 @@ def run_dose_response(config: DoseResponseConfig) -> Path:
         config.keep_data,
         config.say,
         bus_nodes=config.bus_nodes,
+        stack=config.stack,
     )
     config.say(f"results -> {run_dir} ({len(pairs)} experiments, profile {config.profile})")
     rows = []

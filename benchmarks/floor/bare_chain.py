@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TypedDict
@@ -126,13 +127,13 @@ class BareChain:
         try:
             for role, address in self.addresses.items():
                 database = self.stack["databases"].get(role)
-                dsn = database["dsn"] if database else ""
+                env = dict(os.environ)
+                env["LAB_DSN"] = database["dsn"] if database else ""  # not argv: ps shows argv
                 port = address.rsplit(":", 1)[1]
                 args = [sys.executable, "-m", "benchmarks.floor.bare_chain", "--port", port]
-                args += ["--dsn", dsn, *peers]
-                self.processes.append(
-                    ManagedProcess.start(f"bare-{role}", args, self.log_dir / f"bare-{role}.log")
-                )
+                args += peers
+                log = self.log_dir / f"bare-{role}.log"
+                self.processes.append(ManagedProcess.start(f"bare-{role}", args, log, env=env))
             for address in self.addresses.values():
                 wait_healthy(address, timeout_s=30)
         except BaseException:
@@ -152,11 +153,11 @@ class BareChain:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--dsn", default="", help="this role's database ('' for none)")
     parser.add_argument("peers", nargs="*", help="role=host:port of every role")
     args = parser.parse_args()
     peers = dict(p.split("=", 1) for p in args.peers)
-    asyncio.run(serve(args.port, args.dsn, peers))
+    # This role's database ('' for none): from the environment, as the services get theirs.
+    asyncio.run(serve(args.port, os.environ.get("LAB_DSN", ""), peers))
 
 
 if __name__ == "__main__":

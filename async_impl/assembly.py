@@ -37,7 +37,7 @@ async def open_bus(settings: ServiceSettings, assembly: Assembly) -> BusConnecti
     """Connect to NATS (retrying), make sure the streams exist, drain the connection on stop."""
     nc = await bus.connect(settings.nats_url, name=assembly.service)
     js = nc.jetstream()
-    await bus.ensure_streams(js)
+    await bus.ensure_streams(js, memory=settings.bus_memory_storage)
     assembly.cleanups.append(nc.drain)
     return BusConnection(nc, js)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 
 import nats
@@ -85,9 +86,18 @@ async def connect(url: str, name: str) -> NATS:
             delay = min(delay * 2, 2.0)
 
 
-async def ensure_streams(js: JetStreamContext) -> None:
-    """Create or update both streams (idempotent; every service may call it at start)."""
-    for name, config in ((EVENTS, EVENT_STREAM), (DLQ, DLQ_STREAM)):
+def in_memory(config: StreamConfig) -> StreamConfig:
+    """`config` kept in nats-server's memory instead of its file store: the noise study's
+    diagnosis of what the event store's writes cost (lab.stack.knobs; never durable). Bounded
+    below the server's max_memory_store (256 MB), which a study's runs stay far below."""
+    return dataclasses.replace(config, storage=StorageType.MEMORY, max_bytes=192 * 1024**2)
+
+
+async def ensure_streams(js: JetStreamContext, *, memory: bool = False) -> None:
+    """Create or update both streams (idempotent; every service may call it at start); with
+    `memory`, the event stream in memory (the dead letters stay on file)."""
+    events_config = in_memory(EVENT_STREAM) if memory else EVENT_STREAM
+    for name, config in ((EVENTS, events_config), (DLQ, DLQ_STREAM)):
         try:
             await js.stream_info(name)
             await js.update_stream(config)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from blog.rpc import gc_pauses
 from blog.rpc.metrics import Metrics
 from blog.rpc.metrics import registration as metrics_registration
 from blog.rpc.server import Registration, configure_logging, create_server, serve
@@ -70,7 +71,10 @@ def run(
 
 async def _main(service: str, settings: ServiceSettings, assemble: Assemble) -> None:
     assembly = Assembly(service)
+    gc_pauses.install(assembly.metrics)  # docs/METHOD.md, Noise
     await assemble(settings, assembly)
+    if settings.gc_freeze:
+        gc_pauses.freeze()  # start-up is over: what it allocated need not be scanned again
     registrations = [*assembly.registrations, metrics_registration(assembly.metrics)]
     server, port, health = create_server(settings.listen, registrations)
     host = settings.listen.rsplit(":", 1)[0]

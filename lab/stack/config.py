@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lab.stack.knobs import NoiseKnobs
+
 
 @dataclass(frozen=True)
 class StackOptions:
@@ -22,6 +24,8 @@ class StackOptions:
     causality: str | None = None
     causality_wait_ms: float | None = None
     causality_accept_s: float | None = None
+    # The noise study's variables (lab.stack.knobs; docs/METHOD.md, Noise); default: none.
+    noise: NoiseKnobs = field(default_factory=NoiseKnobs)
 
     def replica_count(self, service: str) -> int:
         return max(1, self.replicas.get(service, 1))
@@ -41,6 +45,7 @@ class StackOptions:
             value = getattr(self, name)
             if value is not None:
                 env[f"LAB_{name.upper()}"] = str(value)
+        env.update(self.noise.service_env())
         return env
 
 

@@ -10,8 +10,9 @@ from pathlib import Path
 from benchmarks.load.scenarios import SCENARIOS
 from benchmarks.noise import affinity
 from benchmarks.noise.study import Study, StudyConfig
-from benchmarks.noise.table import load_summary, markdown
+from benchmarks.noise.table import NOISE_MD, load_summary, markdown
 from benchmarks.noise.variants import VARIANTS
+from lab.runs.rundir import RESULTS, RunError
 from lab.stack.topology import IMPLS
 
 
@@ -26,7 +27,7 @@ def parser() -> argparse.ArgumentParser:
         "baseline and on variants that each change one variable (interleaved, same commit); "
         "per run its p99 and achieved rate beside the sampled noise sources (CPU pressure, "
         "run-queue waits, checkpoints, autovacuum, WAL fsyncs, GC pauses). Writes OUT/NOISE.md "
-        "(tables), OUT/summary.json and OUT/runs/ (each run's summary).",
+        "(tables), summary.json and runs/ (each run's summary) in RESULTS_DIR/<run-id>/.",
     )
     p.add_argument("--impl", default="sync,async", help="sync, async or sync,async")
     p.add_argument(
@@ -58,9 +59,16 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed-posts", type=int, default=200, help="posts seeded per stack (200)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--out", help="output directory (default results/noise-<run-id>)")
-    p.add_argument("--keep-raw", action="store_true", help="keep Locust's files under OUT/raw/")
-    p.add_argument("--table", metavar="DIR", help="only regenerate DIR/NOISE.md from its summary")
+    p.add_argument(
+        "--results-dir",
+        default=str(RESULTS),
+        help="the run goes to RESULTS_DIR/<run-id>/ (default results; to publish: "
+        "docs/measurements/noise)",
+    )
+    p.add_argument("--keep-raw", action="store_true", help="keep Locust's files under raw/")
+    p.add_argument(
+        "--table", metavar="RUN_DIR", help="only regenerate RUN_DIR/NOISE.md from its summary"
+    )
     return p
 
 
@@ -119,11 +127,11 @@ def study_config(args: argparse.Namespace) -> StudyConfig:
         pilot_duration_s=args.pilot_duration,
         seed_posts=args.seed_posts,
         seed=args.seed,
+        results_dir=Path(args.results_dir),
         keep_raw=args.keep_raw,
     )
-    config.out = Path(args.out) if args.out else Path("results") / f"noise-{config.run_id}"
-    if config.out.exists() and any(config.out.iterdir()):
-        raise UsageError(f"--out: {config.out} is not empty")
+    if (config.results_dir / config.run_id).exists():
+        raise UsageError(f"--results-dir: {config.results_dir / config.run_id} exists already")
     return config
 
 
@@ -132,17 +140,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.table:
             directory = Path(args.table)
-            if not (directory / "summary.json").exists():
-                raise UsageError(f"--table: no summary.json in {directory}")
-            (directory / "NOISE.md").write_text(markdown(load_summary(directory / "summary.json")))
-            print(directory / "NOISE.md")
+            try:
+                summary = load_summary(directory)
+            except RunError as error:
+                raise UsageError(f"--table: {error}") from None
+            (directory / NOISE_MD).write_text(markdown(summary))
+            print(directory / NOISE_MD)
             return 0
         config = study_config(args)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     out = Study(config).run()
-    print((out / "NOISE.md").read_text())
+    print((out / NOISE_MD).read_text())
     print(f"results: {out}")
     return 0
 

@@ -9,10 +9,10 @@ Runs are made in blocks: a fresh stack of one implementation set up as one varia
 (checkpoints, autovacuum and the GC's older generations come with a stack's age). Blocks of
 every variant and implementation are interleaved (plan.blocks).
 
-Writes OUT/meta.json, OUT/summary.json (after every run: an interrupted study keeps what it
-measured), OUT/NOISE.md (the tables, generated), OUT/runs/<variant>/<impl>/b<round>-s<step>.json
-(each run's Locust summary, noise sample and figures); Locust's own files under OUT/raw/,
-removed at the end unless keep_raw.
+A run directory of kind "noise" (lab/runs): RESULTS_DIR/<run-id>/ with meta.json, summary.json
+(after every run: an interrupted study keeps what it measured), NOISE.md (the tables,
+generated), runs/<variant>/<impl>/b<round>-s<step>.json (each run's Locust summary, noise sample
+and figures); Locust's own files under raw/, removed at the end unless keep_raw.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.noise import affinity
@@ -32,13 +31,13 @@ from benchmarks.noise.figures import RunFigures, RunOutcome, run_figures
 from benchmarks.noise.plan import Block, Pilot, PilotStep, blocks, rounds_for, slo_crossing
 from benchmarks.noise.quiesce import quiesce
 from benchmarks.noise.sampler import NoiseSampler
-from benchmarks.noise.table import StudySummary, markdown
+from benchmarks.noise.table import NOISE_MD, StudySummary, markdown
 from benchmarks.noise.variants import VARIANTS, Variant
-from benchmarks.suite.context import ROOT, BenchConfig, Load, RunContext
+from benchmarks.suite.context import BenchConfig, Load, RunContext
 from benchmarks.suite.driver import run_locust
-from benchmarks.suite.machine import machine_meta
 from benchmarks.suite.results import RunSummary
 from benchmarks.suite.seeding import seed, wait_quiet
+from lab.runs.rundir import RESULTS, RunDir, new_run_id
 from lab.stack.config import StackOptions
 from lab.stack.runner import Stack, fresh_stack
 
@@ -63,22 +62,24 @@ class StudyConfig:
     pilot_duration_s: float = 6.0
     seed_posts: int = 200
     seed: int = 1
-    out: Path = ROOT / "results" / "noise"
+    results_dir: Path = RESULTS  # the run is RESULTS_DIR/<run-id>/
     keep_raw: bool = False
     progress: bool = True
-    run_id: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
+    run_id: str = field(default_factory=new_run_id)
 
 
 class Study:
     def __init__(self, config: StudyConfig) -> None:
         self.config = config
-        self.out = config.out
-        self.raw = config.out / "raw"
+        self.run_dir = RunDir.create(
+            config.results_dir, "noise", asdict(config), run_id=config.run_id, seed=config.seed
+        )
+        self.out = self.run_dir.path
+        self.raw = self.out / "raw"
         self.runs: list[RunFigures] = []
         self.pilots: dict[str, Pilot] = {}
         self.rates: dict[str, float] = dict(config.rates)
-        self.machine = machine_meta()
-        self.started = datetime.now(UTC).isoformat()
+        self.machine = self.run_dir.meta["machine"]
 
     def say(self, message: str) -> None:
         if self.config.progress:
@@ -86,8 +87,7 @@ class Study:
 
     # -- the whole study --------------------------------------------------------------------
     def run(self) -> Path:
-        self.out.mkdir(parents=True, exist_ok=True)
-        self._write_meta(ended=None)
+        self.say(f"results -> {self.out}")
         for impl in self.config.impls:
             if impl not in self.rates:
                 self.pilots[impl] = self.pilot(impl)
@@ -100,7 +100,8 @@ class Study:
         for n, block in enumerate(plan, 1):
             self.say(f"== block {n}/{len(plan)}: {block.variant.name} {block.impl}")
             self.block(block)
-        self._write_meta(ended=datetime.now(UTC).isoformat())
+        self._write_summary()
+        self.run_dir.finish()
         if not self.config.keep_raw:
             shutil.rmtree(self.raw, ignore_errors=True)
         return self.out
@@ -225,18 +226,8 @@ class Study:
 
     def _write_summary(self) -> None:
         summary = self.summary()
-        (self.out / "summary.json").write_text(json.dumps(asdict(summary), indent=2))
-        (self.out / "NOISE.md").write_text(markdown(summary))
-
-    def _write_meta(self, ended: str | None) -> None:
-        config = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self.config).items()}
-        meta: dict[str, object] = {
-            "started_at": self.started,
-            "ended_at": ended,
-            "config": config,
-            "machine": self.machine,
-        }
-        (self.out / "meta.json").write_text(json.dumps(meta, indent=2))
+        self.run_dir.write_summary(asdict(summary))
+        (self.out / NOISE_MD).write_text(markdown(summary))
 
 
 def outcome(run: RunSummary) -> RunOutcome:

@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from benchmarks.noise.figures import SOURCES, RunFigures, correlation, median_of, p99_spread
 from benchmarks.noise.plan import Pilot, PilotStep
 from benchmarks.noise.variants import VARIANTS, effect_label
+from lab.runs.rundir import RunDir
+
+NOISE_MD = "NOISE.md"
 
 # Sources counted as events: their sum over the runs, not a median per run.
 SUMMED = {"checkpoints", "autovacuum_runs", "gc_gen2_collections"}
@@ -34,8 +37,9 @@ class StudySummary:
     steps_per_stack: int
 
 
-def load_summary(path: Path) -> StudySummary:
-    raw = json.loads(path.read_text())
+def load_summary(run_dir: Path) -> StudySummary:
+    """A noise study's summary.json, read through its run directory (lab/runs)."""
+    raw: dict[str, Any] = RunDir.open(run_dir).summary(dict)
     pilots = {
         impl: Pilot(
             [PilotStep(**step) for step in pilot["steps"]],

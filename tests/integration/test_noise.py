@@ -14,6 +14,7 @@ import pytest
 from benchmarks.noise.quiesce import quiesce
 from benchmarks.noise.sampler import NoiseSampler, components
 from blog.v1 import api_pb2
+from lab.runs.rundir import RunDir
 from lab.stack.runner import Stack
 from tests.helpers import Api
 
@@ -44,12 +45,15 @@ def test_a_step_s_checkpoints_vacuums_gc_and_waits_are_sampled(stack: Stack, api
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_the_noise_study_writes_its_tables_and_runs(tmp_path: Path) -> None:
-    out = tmp_path / "noise"
     command = [sys.executable, "-m", "benchmarks.noise", "--impl", "sync", "--repeat", "1"]
     command += ["--variants", "baseline,quiesce", "--steps-per-stack", "1", "--rate", "20"]
-    command += ["--duration", "2", "--warmup", "1", "--seed-posts", "5", "--out", str(out)]
+    command += ["--duration", "2", "--warmup", "1", "--seed-posts", "5"]
+    command += ["--results-dir", str(tmp_path)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=280)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (out,) = tmp_path.iterdir()
+    run = RunDir.open(out)
+    assert run.kind == "noise" and run.finished
     summary = json.loads((out / "summary.json").read_text())
     assert [(r["variant"], r["impl"]) for r in summary["runs"]] == [
         ("baseline", "sync"),

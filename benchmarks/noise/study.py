@@ -37,6 +37,7 @@ from benchmarks.suite.context import BenchConfig, Load, RunContext
 from benchmarks.suite.driver import run_locust
 from benchmarks.suite.results import RunSummary
 from benchmarks.suite.seeding import seed, wait_quiet
+from benchmarks.suite.sweep import flags
 from lab.runs.rundir import RESULTS, RunDir, new_run_id
 from lab.stack.config import StackOptions
 from lab.stack.runner import Stack, fresh_stack
@@ -58,7 +59,7 @@ class StudyConfig:
     load_share: float = 0.8  # of the rate where the pilot's p99 reached the SLO
     duration_s: float = 20.0
     warmup_s: float = 3.0
-    pilot_rates: tuple[float, ...] = (100, 150, 200, 250, 300, 400, 500, 600, 800)
+    pilot_rates: tuple[float, ...] = (50, 100, 150, 200, 250, 300, 400, 500, 600, 800)
     pilot_duration_s: float = 6.0
     seed_posts: int = 200
     seed: int = 1
@@ -166,7 +167,7 @@ class Study:
                 self.say(
                     f"      p99 {figures.p99_ms} ms, achieved {figures.achieved_rate:.0f}/s, "
                     f"CPU pressure {_percent(figures.stall_share)}"
-                    + ("" if figures.valid else " (invalid)")
+                    + ("" if figures.valid else f" [invalid: {'; '.join(figures.flags)}]")
                 )
                 record = {
                     "figures": asdict(figures),
@@ -204,8 +205,9 @@ class Study:
             yield stack, RunContext(impl, info, stack.stack_file, work, seed_file, bench)
 
     def _settle(self, stack: Stack) -> None:
-        if stack.bus is not None:  # an earlier run's backlog must not be this run's load
-            wait_quiet(stack.describe(), timeout_s=120)
+        info = stack.describe()
+        if "bus" in info:  # an earlier run's backlog must not be this run's load
+            wait_quiet(info, timeout_s=120)
 
     # -- files ------------------------------------------------------------------------------
     def summary(self) -> StudySummary:
@@ -231,6 +233,7 @@ class Study:
 
 
 def outcome(run: RunSummary) -> RunOutcome:
+    why, _ = flags(run)  # one rule for a valid step: the capacity sweep's
     return RunOutcome(
         offered_rate=run["offered_rate"] or 0.0,
         achieved_rate=run["achieved_rate"],
@@ -238,6 +241,7 @@ def outcome(run: RunSummary) -> RunOutcome:
         error_rate=run["error_rate"],
         generator_behind=run["generator_behind"],
         generator_saturated=run["generator_saturated"],
+        flags=why,
     )
 
 

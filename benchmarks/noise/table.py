@@ -189,9 +189,10 @@ def markdown(summary: StudySummary) -> str:
             out.append(f"- {impl}: offered {summary.rates[impl]:g}/s (given).")
     out += ["", "## The p99 over repeated runs", "", *spread_table(summary), ""]
     out += [
-        "CV: the p99s' standard deviation over their mean. A run is invalid when it achieved "
-        "under 98 % of its offered rate or its generator fell behind or saturated (kept in "
-        "the figures, counted).",
+        "CV: the p99s' standard deviation over their mean. A run is invalid by the capacity "
+        "steps' rule (benchmarks/suite/sweep.py: its generator fell behind its schedule, under "
+        "98 % of the requests it scheduled finished, or its two halves disagree); it is kept in "
+        "the figures and counted.",
         "",
         *findings(summary),
         "",

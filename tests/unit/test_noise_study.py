@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -24,8 +25,10 @@ from benchmarks.noise.gc_activity import GcGeneration
 from benchmarks.noise.pg_activity import PgCounters
 from benchmarks.noise.plan import Pilot, PilotStep, blocks, rounds_for, slo_crossing
 from benchmarks.noise.sampler import CpuPressure, NoiseSample, RunQueueWait
+from benchmarks.noise.study import outcome
 from benchmarks.noise.table import StudySummary, load_summary, markdown
 from benchmarks.noise.variants import VARIANTS, Effect
+from benchmarks.suite.results import RunSummary
 from lab.runs.rundir import RunDir
 
 
@@ -94,6 +97,7 @@ def figures(variant: str, impl: str, p99: float | None, **changes: object) -> Ru
         error_rate=0.0,
         generator_behind=False,
         generator_saturated=False,
+        flags=[],
         stall_share=0.2,
         steal_percent=0.1,
         wait_services=0.5,
@@ -113,13 +117,12 @@ def test_the_spread_of_p99_and_what_makes_a_run_invalid() -> None:
     runs = [
         figures("baseline", "sync", 10.0),
         figures("baseline", "sync", 20.0),
-        figures("baseline", "sync", 30.0, achieved_rate=150.0),
+        figures("baseline", "sync", 30.0, flags=["only 150 of 200 scheduled requests finished"]),
     ]
     spread = p99_spread(runs)
     assert (spread.runs, spread.invalid) == (3, 1)
     assert (spread.median_ms, spread.max_over_min) == (20.0, 3.0)
     assert spread.cv == pytest.approx(10.0 / 20.0)
-    assert not figures("b", "sync", 1.0, generator_behind=True).valid
     assert p99_spread([figures("b", "sync", None)]).median_ms is None
 
 
@@ -153,7 +156,7 @@ def test_a_run_s_figures_from_its_noise_sample() -> None:
             },
         },
     )
-    outcome = RunOutcome(200.0, 198.0, 45.0, 0.0, False, False)
+    outcome = RunOutcome(200.0, 198.0, 45.0, 0.0, False, False, [])
     run = run_figures("baseline", "async", 1, 2, outcome, sample)
     assert (run.wait_services, run.wait_postgres, run.wait_bus, run.wait_generator) == (
         300.0,
@@ -244,3 +247,22 @@ def test_the_memory_event_stream_fits_the_server_s_memory_store() -> None:
     assert memory.storage is not None and memory.storage.value == "memory"
     assert memory.max_bytes is not None and memory.max_bytes < 256 * 1024**2
     assert memory.subjects == EVENT_STREAM.subjects
+
+
+def test_a_run_is_judged_by_the_capacity_steps_rule() -> None:
+    run = {
+        "offered_rate": 100.0,
+        "achieved_rate": 90.0,  # Poisson arrivals: below the offered rate by chance
+        "latency_ms": {"p99_ms": 12.0},
+        "error_rate": 0.0,
+        "generator_behind": False,
+        "generator_saturated": False,
+        "generator_overflow": 0,
+        "generator_lag_ms": {"p99_ms": 1.0},
+        "arrivals": 900,
+        "requests": 900,
+        "halves_p99_ms": [11.0, 13.0],
+    }
+    assert outcome(cast(RunSummary, run)).flags == []
+    run["requests"] = 800  # an eighth of what it scheduled never finished
+    assert outcome(cast(RunSummary, run)).flags == ["only 800 of 900 scheduled requests finished"]

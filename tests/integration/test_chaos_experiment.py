@@ -9,7 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
+
+@pytest.mark.slow
+@pytest.mark.timeout(460)  # the run's own bound is 400 s
 def test_kill_comments_database_sync_and_async(tmp_path: Path) -> None:
     result = subprocess.run(
         [

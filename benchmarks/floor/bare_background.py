@@ -3,12 +3,13 @@ request path, and nothing else (docs/METHOD.md, Calibration).
 
 As in async_impl, and with the same client pieces (async_impl.bus.connect, async_impl.pull):
 a write's server hands the row it committed to its relay, which publishes the event to
-JetStream (the stack's own nats-server, a stream of the bare chain's own), concurrently in
-batches, then deletes the batch's rows in one commit (async_impl.relay's fast path); every role
-that consumes events (shapes.consumed_by) runs a durable pull consumer that commits once per
-event (one INSERT, as the real consumers' one transaction of effect + processed event id), acks
-it, and hands the event it causes (shapes.CAUSED) to its own relay. No protobuf, no envelope,
-no de-duplication table, no domain code: the bytes, the commits and the messages only.
+JetStream (the stack's own bus, a stream of the bare chain's own with the stack's replicas),
+concurrently in batches, then deletes the batch's rows in one commit (async_impl.relay's fast
+path); every role that consumes events (shapes.consumed_by) runs a durable pull consumer that
+commits once per event (one INSERT, as the real consumers' one transaction of effect +
+processed event id), acks it, and hands the event it causes (shapes.CAUSED) to its own relay.
+No protobuf, no envelope, no de-duplication table, no domain code: the bytes, the commits and
+the messages only.
 """
 
 from __future__ import annotations
@@ -48,17 +49,24 @@ def durable(role: str) -> str:
     return f"bare-{role}"
 
 
-def stream_config() -> StreamConfig:
-    # File storage: the stack's nats-server fsyncs every write, as it does for BLOG_EVENTS.
-    return StreamConfig(name=STREAM, subjects=[f"{SUBJECT_PREFIX}>"], storage=StorageType.FILE)
+def stream_config(replicas: int = 1) -> StreamConfig:
+    # File storage: the stack's nats-server fsyncs every write, as it does for BLOG_EVENTS; as
+    # many replicas as the stack's streams (R3 on a cluster: acknowledged once on a quorum).
+    return StreamConfig(
+        name=STREAM,
+        subjects=[f"{SUBJECT_PREFIX}>"],
+        storage=StorageType.FILE,
+        num_replicas=replicas,
+    )
 
 
-async def ensure_stream(js: JetStreamContext) -> None:
-    """Create the bare chain's stream (idempotent: an identical stream is kept)."""
+async def ensure_stream(js: JetStreamContext, replicas: int = 1) -> None:
+    """Create the bare chain's stream (idempotent: an identical stream is kept). Its consumers
+    take the stream's replica count (a consumer's default)."""
     try:
         await js.stream_info(STREAM)
     except NotFoundError:
-        await js.add_stream(stream_config())
+        await js.add_stream(stream_config(replicas))
 
 
 async def delete_stream(js: JetStreamContext) -> None:

@@ -40,7 +40,7 @@ from blog.rpc.server import stop_signal
 from blog.store.pool import Database
 from lab.stack.net import free_port, wait_healthy
 from lab.stack.processes import ManagedProcess
-from lab.stack.stackfile import StackInfo
+from lab.stack.stackfile import StackInfo, bus_urls
 from lab.stack.topology import SERVICES
 
 METHOD = "/lab.bare.Chain/Step"
@@ -173,12 +173,13 @@ class BareChain:
         peers = [f"{role}={addr}" for role, addr in self.addresses.items()]
         try:
             if self.background:
-                asyncio.run(self._with_bus(background_work.ensure_stream))
+                replicas = self.stack["bus"].get("stream_replicas", 1)
+                asyncio.run(self._with_bus(lambda js: background_work.ensure_stream(js, replicas)))
             for role, address in self.addresses.items():
                 database = self.stack["databases"].get(role)
                 env = dict(os.environ)
                 env["LAB_DSN"] = database["dsn"] if database else ""  # not argv: ps shows argv
-                env["LAB_NATS_URL"] = self.stack["bus"]["url"] if self.background else ""
+                env["LAB_NATS_URL"] = self._bus_url() if self.background else ""
                 port = address.rsplit(":", 1)[1]
                 args = [sys.executable, "-m", "benchmarks.floor.bare_chain", "--port", port]
                 args += ["--role", role, *peers]
@@ -189,6 +190,10 @@ class BareChain:
         except BaseException:
             self.stop()
             raise
+
+    def _bus_url(self) -> str:
+        """Every node of the stack's bus (url,url,...), as the services get it: failover."""
+        return ",".join(bus_urls(self.stack))
 
     def routes(self, impl: str) -> ChainRoutes:
         """What the generator needs: where each role is, and each operation's plan."""
@@ -202,14 +207,14 @@ class BareChain:
             raise RuntimeError(f"the bare chain's consumers did not catch up in {timeout_s:.0f}s")
 
     async def _caught_up(self, timeout_s: float) -> bool:
-        nc = await connect_bus(self.stack["bus"]["url"], name="bare-chain-harness")
+        nc = await connect_bus(self._bus_url(), name="bare-chain-harness")
         try:
             return await background_work.caught_up(nc.jetstream(), timeout_s)
         finally:
             await nc.close()
 
     async def _with_bus(self, action: Callable[[JetStreamContext], Awaitable[None]]) -> None:
-        nc = await connect_bus(self.stack["bus"]["url"], name="bare-chain-harness")
+        nc = await connect_bus(self._bus_url(), name="bare-chain-harness")
         try:
             await action(nc.jetstream())
         finally:

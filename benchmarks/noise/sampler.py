@@ -34,7 +34,7 @@ from benchmarks.noise.gc_activity import GcGeneration
 from benchmarks.noise.pg_activity import PgCounters
 from benchmarks.suite import cost
 from benchmarks.suite.results import MachineShares
-from lab.stack.stackfile import StackInfo
+from lab.stack.stackfile import StackInfo, bus_pids
 
 GENERATOR = "generator"
 BARE_CHAIN = "bare-chain"
@@ -87,13 +87,15 @@ Key = tuple[str, int, int]  # component, pid, tid
 
 def components(stack: StackInfo) -> dict[str, list[int]]:
     """Component -> root pids: each service replica, each PostgreSQL server (its backends are
-    its descendants), nats-server."""
+    its descendants), the bus's nats-servers (every node of a cluster, as one component)."""
     found = {name: [proc["pid"]] for name, proc in stack["processes"].items()}
     for name, db in stack["databases"].items():
         if db["pid"] is not None:
             found[f"postgres-{name}"] = [db["pid"]]
-    if "bus" in stack and stack["bus"]["pid"] is not None:
-        found["nats-server"] = [stack["bus"]["pid"]]
+    if "bus" in stack:
+        pids = [pid for pid in bus_pids(stack) if pid is not None]
+        if pids:
+            found["nats-server"] = pids
     return found
 
 

@@ -82,6 +82,26 @@ def test_the_stack_components_are_replicas_servers_and_the_bus() -> None:
     assert names == {"posts-0": "a:1", "query-0": "b:1", "query-1": "b:2"}
 
 
+def test_every_running_node_of_a_bus_cluster_is_the_bus() -> None:
+    node = {"url": "u", "monitor": "m", "log": ""}
+    stack: StackInfo = {
+        "impl": "async",
+        "services": {},
+        "databases": {},
+        "processes": {},
+        "runner_pid": 0,
+        "bus": {
+            **{"url": "u", "pid": 7, "monitor": "m", "log": ""},
+            "nodes": [
+                {**node, "name": "lab-bus-0", "pid": 7},
+                {**node, "name": "lab-bus-1", "pid": None},  # killed
+                {**node, "name": "lab-bus-2", "pid": 9},
+            ],
+        },
+    }
+    assert components(stack) == {"nats-server": [7, 9]}
+
+
 def test_run_queue_counts_what_each_thread_added_during_the_step() -> None:
     sampler = NoiseSampler(
         {"impl": "sync", "services": {}, "databases": {}, "processes": {}, "runner_pid": 0}

@@ -10,7 +10,7 @@ from typing import cast
 
 import pytest
 
-from async_impl.bus import EVENT_STREAM, in_memory
+from async_impl.bus import EVENT_STREAM, in_memory, stream_configs
 from benchmarks.noise.__main__ import main, parse_rates
 from benchmarks.noise.figures import (
     RunFigures,
@@ -247,6 +247,10 @@ def test_the_memory_event_stream_fits_the_server_s_memory_store() -> None:
     assert memory.storage is not None and memory.storage.value == "memory"
     assert memory.max_bytes is not None and memory.max_bytes < 256 * 1024**2
     assert memory.subjects == EVENT_STREAM.subjects
+    # On a cluster too: the event stream in memory with the stack's replicas, dead letters on file.
+    events, dead_letters = stream_configs(3, memory=True)
+    assert events == replace(memory, num_replicas=3)
+    assert dead_letters.storage is not None and dead_letters.storage.value == "file"
 
 
 def test_a_run_is_judged_by_the_capacity_steps_rule() -> None:

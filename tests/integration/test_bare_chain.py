@@ -1,7 +1,8 @@
 """The bare chain beside a real stack: its servers get their database's credentials from the
 environment, never argv (`ps` shows no password), and beside an async stack it does the async
 system's work off the request path: every write's event published to its own stream, and each
-consuming role's commit per event, as many as benchmarks.floor.shapes declares."""
+consuming role's commit per event, as many as benchmarks.floor.shapes declares; on a bus of
+three nodes, on a stream with the stack's replicas (R3)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ from nats.js.errors import NotFoundError
 from benchmarks.floor import bare_background
 from benchmarks.floor.bare_chain import METHOD, BareChain
 from benchmarks.floor.shapes import Background, background_work
-from lab.stack.runner import Stack
+from lab.stack.config import StackOptions
+from lab.stack.runner import Stack, fresh_stack
+from lab.stack.stackfile import bus_urls
 
 WRITES = {"CreatePost": 4, "CreateComment": 5}
 
@@ -81,9 +84,32 @@ def test_stopping_the_bare_chain_removes_its_stream(stack: Stack, tmp_path: Path
         assert not asyncio.run(stream_exists(chain))
 
 
+def test_beside_a_bus_cluster_the_bare_stream_has_the_stack_s_replicas(tmp_path: Path) -> None:
+    with fresh_stack("async", StackOptions(bus_nodes=3)) as stack:
+        chain = BareChain(stack.describe(), tmp_path)
+        chain.start()
+        try:
+            send(chain, "CreatePost", 2)
+            chain.wait_quiet(timeout_s=30)
+            published, acked = asyncio.run(stream_counts(chain))
+            assert asyncio.run(stream_replicas(chain)) == 3
+        finally:
+            chain.stop()
+    work = background_work()["async"]["CreatePost"] + background_work()["async"]["CreatePost"]
+    assert (published, acked) == (work.publishes, work.consumer_commits)
+
+
+async def stream_replicas(chain: BareChain) -> int | None:
+    nc = await nats.connect(bus_urls(chain.stack))
+    try:
+        return (await nc.jetstream().stream_info(bare_background.STREAM)).config.num_replicas
+    finally:
+        await nc.close()
+
+
 async def stream_counts(chain: BareChain) -> tuple[int, int]:
     """Events in the bare chain's stream, and messages its consumers acknowledged."""
-    nc = await nats.connect(chain.stack["bus"]["url"])
+    nc = await nats.connect(bus_urls(chain.stack))
     try:
         js = nc.jetstream()
         published = (await js.stream_info(bare_background.STREAM)).state.messages
@@ -95,7 +121,7 @@ async def stream_counts(chain: BareChain) -> tuple[int, int]:
 
 
 async def stream_exists(chain: BareChain) -> bool:
-    nc = await nats.connect(chain.stack["bus"]["url"])
+    nc = await nats.connect(bus_urls(chain.stack))
     try:
         await nc.jetstream().stream_info(bare_background.STREAM)
         return True

@@ -53,6 +53,7 @@ def start_relay(database: Database, connection: BusConnection, assembly: Assembl
     relay = OutboxRelay(database, connection.js, assembly.metrics)
     relay.start()
     assembly.cleanups.append(relay.stop)
+    assembly.metrics.add_probe(relay.backlog)
     return relay
 
 

@@ -98,7 +98,7 @@ def compare(config: CausalityConfig, faults: FaultRunner | None = None) -> Path:
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
         "machine": machine,
     }
-    (run_dir / "meta.json").write_text(json.dumps(meta, indent=2))
+    (run_dir / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
     say(config, f"results -> {run_dir}")
     runs: dict[str, list[ProbeRun]] = {label(i, p): [] for i, p in variants(config)}
     mixed: dict[str, list[MixedRun]] = {}
@@ -121,7 +121,7 @@ def compare(config: CausalityConfig, faults: FaultRunner | None = None) -> Path:
                 under[fault].setdefault(name, []).append(found)
                 say(config, f"[{name}] run {repetition}: {fault_row(fault, name, [found])}")
     meta["ended_at"] = datetime.now(UTC).isoformat()
-    (run_dir / "meta.json").write_text(json.dumps(meta, indent=2))
+    (run_dir / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
     document: CausalitySummary = {
         "run_id": config.run_id,
         "kind": "causality",

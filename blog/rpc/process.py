@@ -12,9 +12,11 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from blog.rpc import gc_pauses
+from blog.rpc.exposition import start_exposition
 from blog.rpc.metrics import Metrics
 from blog.rpc.metrics import registration as metrics_registration
 from blog.rpc.server import Registration, configure_logging, create_server, serve
+from blog.rpc.server_metrics import RpcMetricsInterceptor
 from blog.rpc.settings import BadSettings, ServiceSettings, load_settings
 from blog.store import schema
 from blog.store.pool import Database
@@ -83,11 +85,22 @@ async def _main(service: str, impl: str, settings: ServiceSettings, assemble: As
     )
     if stop_tracing is not None:
         assembly.cleanups.append(_async(stop_tracing))  # closed last: every span flushed
+    interceptors = server_interceptors()
+    if settings.metrics_listen:
+        # Listening before anything else is assembled, closed (almost) last: the figures of
+        # start-up and shutdown are visible too. The runner reads metrics_file once the gRPC
+        # ready file exists. The RPC timing is the innermost interceptor: it sees each method's
+        # own handler, whatever tracing decides per call.
+        exposition = start_exposition(
+            assembly.metrics, settings.metrics_listen, settings.metrics_file
+        )
+        assembly.cleanups.append(exposition.stop)
+        interceptors.append(RpcMetricsInterceptor(assembly.metrics))
     await assemble(settings, assembly)
     if settings.gc_freeze:
         gc_pauses.freeze()  # start-up is over: what it allocated need not be scanned again
     registrations = [*assembly.registrations, metrics_registration(assembly.metrics)]
-    server, port, health = create_server(settings.listen, registrations, server_interceptors())
+    server, port, health = create_server(settings.listen, registrations, interceptors)
     host = settings.listen.rsplit(":", 1)[0]
     await serve(
         server,

@@ -8,7 +8,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,8 @@ class ExperimentContext:
     say: Callable[[str], None] = lambda line: print(line, flush=True)
     causality: str | None = None  # the stacks' causality policy (None: the services' default)
     trace_sample: float | None = None  # the services trace this share (into <experiment>/traces)
+    # What every stack starts with (--no-metrics, --prometheus); the causality policy is added.
+    stack: StackOptions = field(default_factory=StackOptions)
     bus_nodes: int = 1  # async: nats-servers of the bus (3: a cluster, streams R3)
     # Read once the stack is seeded and again after the audit; the increase of each counter is
     # the result's "counters" (e.g. the comments service's causality counters).
@@ -80,7 +82,8 @@ def run_experiment(
     label = f"[{impl} {fault}" + (f" #{repetition}]" if repetition > 1 else "]")
     ctx.say(f"{label} starting the stack ...")
     traced = bool(ctx.trace_sample)
-    options = StackOptions(
+    options = replace(
+        ctx.stack,
         causality=ctx.causality,
         bus_nodes=ctx.bus_nodes,
         trace_sample=ctx.trace_sample if traced else None,

@@ -16,6 +16,7 @@ from lab.chaos.profiles import PROFILES
 from lab.chaos.records import read_request_log
 from lab.chaos.runner import ExperimentContext, experiment_dir, run_experiment
 from lab.runs.rundir import RunDir
+from lab.stack.config import StackOptions
 from lab.stack.faults import catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +36,7 @@ class ChaosConfig:
     causality: str | None = None  # async comments on posts not known yet; None: the default
     repeat: int = 0  # repetitions of every experiment; 0: the profile's
     trace_sample: float | None = None  # traced share of requests (the services'); None: off
+    stack: StackOptions = field(default_factory=StackOptions)  # --no-metrics, --prometheus
     bus_nodes: int = 1  # async: nats-servers of the bus (3: a cluster; bus-node faults apply)
     run_id: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
 
@@ -79,6 +81,8 @@ def run_chaos(config: ChaosConfig) -> Path:
             "seed": config.seed,
             "causality": config.causality,
             "trace_sample": config.trace_sample,
+            "metrics": config.stack.metrics,
+            "prometheus": config.stack.prometheus is not None,
             "bus_nodes": config.bus_nodes,
         },
         run_id=config.run_id,
@@ -98,6 +102,7 @@ def run_chaos(config: ChaosConfig) -> Path:
         config.say,
         causality=config.causality,
         trace_sample=config.trace_sample,
+        stack=config.stack,
         bus_nodes=config.bus_nodes,
     )
     per_experiment_s = sum(vars(profile.phases).values()) + 25  # + stack, seed, settle, audit

@@ -10,7 +10,16 @@ from pathlib import Path
 from blog.domain import CausalityPolicy
 from lab.chaos.profiles import PROFILES
 from lab.cli.bounds import number, one_or_more, setting
-from lab.cli.common import FAULT, IMPLEMENTATIONS, CliError, SubParsers, faults_apply
+from lab.cli.common import (
+    DEFAULT_DATA_ROOT,
+    FAULT,
+    IMPLEMENTATIONS,
+    CliError,
+    SubParsers,
+    faults_apply,
+    observability_options,
+    observed,
+)
 from lab.cli.up import add_bus_options
 
 
@@ -59,6 +68,7 @@ def run_overload_command(args: argparse.Namespace, impls: list[str]) -> int:
         seed=args.seed,
         keep_data=args.keep_data,
     )
+    config.stack = observed(args, DEFAULT_DATA_ROOT / "prometheus" / config.run_id, print)
     run_dir = run_overload(config)
     summary = json.loads((run_dir / "summary.json").read_text())
     print(f"results: {run_dir}")
@@ -98,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         trace_sample=args.trace_sample,
         bus_nodes=args.bus_nodes,
     )
+    config.stack = observed(args, DEFAULT_DATA_ROOT / "prometheus" / config.run_id, print)
     run_dir = run_chaos(config)
     summary = json.loads((run_dir / "summary.json").read_text())
     print()
@@ -197,5 +208,6 @@ def add_commands(sub: SubParsers) -> None:
     chaos.add_argument(
         "--keep-data", action="store_true", help="keep each stack's data and logs (else removed)"
     )
+    observability_options(chaos)
     chaos.add_argument("--results-dir", default="results", help="where runs are written")
     chaos.set_defaults(run=run)

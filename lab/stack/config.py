@@ -13,10 +13,21 @@ MAX_STREAM_REPLICAS = 5  # JetStream's limit
 
 
 @dataclass(frozen=True)
+class PrometheusSettings:
+    """A Prometheus server run beside the stack (`--prometheus`; lab.stack.prometheus)."""
+
+    # Its configuration, rules and time-series data; None: DATA_DIR/prometheus. A command that
+    # runs stack after stack (bench, chaos) gives them one home and one port: one URL and one
+    # history for the whole command.
+    home: Path | None = None
+    port: int = 0  # 0: any free port
+
+
+@dataclass(frozen=True)
 class StackOptions:
-    """How a stack's services are set up, beyond the implementation. Each field but `replicas`
-    and `bus_nodes` is one of the services' settings (blog/rpc/settings.py); None leaves the
-    services' default."""
+    """How a stack's services are set up, beyond the implementation. Each field but `replicas`,
+    `bus_nodes`, `metrics` and `prometheus` is one of the services' settings
+    (blog/rpc/settings.py); None leaves the services' default."""
 
     replicas: Mapping[str, int] = field(default_factory=dict)  # service -> count (default 1)
     # nats-servers of an async stack's bus: 1, or 3 or more as one JetStream cluster. (Two
@@ -24,6 +35,10 @@ class StackOptions:
     bus_nodes: int = 1
     # Replicas of every stream and consumer (LAB_STREAM_REPLICAS); None: stream_replica_count().
     stream_replicas: int | None = None
+    # Every service serves its Metrics as Prometheus text on a loopback port of its own, and an
+    # async stack runs the bus exporter (off: to measure what exposition costs).
+    metrics: bool = True
+    prometheus: PrometheusSettings | None = None  # a Prometheus server scraping every process
     blocklist: str | None = None
     moderation_delay_ms: float | None = None
     call_timeout_ms: int | None = None

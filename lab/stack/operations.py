@@ -47,7 +47,7 @@ class StackOperations:
         def write_stack_file(self) -> None: ...
 
         def _spawn(
-            self, service: str, index: int, listen: str = "127.0.0.1:0"
+            self, service: str, index: int, listen: str = "127.0.0.1:0", metrics_listen: str = ""
         ) -> ServiceProcess: ...
 
         def _await_ready(self, proc: ServiceProcess, timeout_s: float = 60.0) -> None: ...
@@ -205,7 +205,10 @@ class StackOperations:
             old.process.stop("SIGTERM", timeout_s=10)
             last: Exception | None = None
             for _ in range(3):  # the address may still be held for a moment
-                new = self._spawn(service, index, listen=old.address)
+                # The same addresses: clients and a Prometheus server keep finding it.
+                new = self._spawn(
+                    service, index, listen=old.address, metrics_listen=old.metrics_address
+                )
                 self.services[service][index] = new
                 try:
                     self._await_ready(new)

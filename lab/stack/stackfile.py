@@ -32,6 +32,8 @@ class BusInfo(TypedDict):
     pid: int | None
     monitor: str
     log: str
+    metrics: NotRequired[str]  # host:port of the bus exporter's Prometheus /metrics
+    exporter_pid: NotRequired[int]
     nodes: NotRequired[list[BusNodeInfo]]
     stream_replicas: NotRequired[int]
 
@@ -39,6 +41,15 @@ class BusInfo(TypedDict):
 class ProcessInfo(TypedDict):
     pid: int
     log: str
+    metrics: NotRequired[str]  # host:port of its Prometheus /metrics (unless exposition is off)
+
+
+class PrometheusInfo(TypedDict):
+    """The Prometheus server scraping the stack (`--prometheus`)."""
+
+    url: str  # http://127.0.0.1:PORT
+    pid: int | None
+    home: str  # its configuration, rules and data
 
 
 class ControlInfo(TypedDict):
@@ -59,6 +70,7 @@ class StackInfo(TypedDict):
     runner_pid: int
     bus: NotRequired[BusInfo]  # async only
     control: NotRequired[ControlInfo]  # while a fault-control API serves the stack
+    prometheus: NotRequired[PrometheusInfo]  # with --prometheus
 
 
 def bus_urls(info: StackInfo) -> list[str]:

@@ -3,7 +3,7 @@ each collection's pause, per generation, into the process's Metrics, served by i
 MetricsService like every other counter and histogram.
 
 Per generation g: counters `gc_gen<g>_collections` and `gc_gen<g>_pause_us` (the pauses' sum,
-microseconds) and an HDR histogram `gc_pause_us_gen<g>` (its maximum over a window is the
+microseconds) and an HDR histogram `gc_pause_gen<g>_us` (its maximum over a window is the
 longest pause; the noise sampler takes the difference of two snapshots).
 """
 
@@ -24,7 +24,7 @@ def counter_names(generation: int) -> tuple[str, str]:
 
 
 def histogram_name(generation: int) -> str:
-    return f"gc_pause_us_gen{generation}"
+    return f"gc_pause_gen{generation}_us"
 
 
 class GcPauses:

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lab.stack.knobs import NoiseKnobs
+
 MAX_STREAM_REPLICAS = 5  # JetStream's limit
 
 
@@ -53,6 +55,8 @@ class StackOptions:
     # or 0: off) and where each process writes its OTLP JSON file (default DATA_DIR/traces).
     trace_sample: float | None = None
     trace_dir: Path | None = None
+    # The noise study's variables (lab.stack.knobs; docs/METHOD.md, Noise); default: none.
+    noise: NoiseKnobs = field(default_factory=NoiseKnobs)
 
     def __post_init__(self) -> None:
         if self.bus_nodes < 1 or self.bus_nodes == 2:
@@ -99,6 +103,7 @@ class StackOptions:
                 env[f"LAB_{name.upper()}"] = str(value)
         if self.stream_replica_count() != 1:  # 1 is the services' own default
             env["LAB_STREAM_REPLICAS"] = str(self.stream_replica_count())
+        env.update(self.noise.service_env())
         return env
 
 

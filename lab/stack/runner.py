@@ -136,7 +136,11 @@ class Stack(StackOperations):
         last: Exception | None = None
         for _ in range(3):  # a free port can be taken between probing and binding: try another
             server = PostgresServer(
-                service, self.data_dir / "pg" / service, free_port(), self.log_dir
+                service,
+                self.data_dir / "pg" / service,
+                free_port(),
+                self.log_dir,
+                settings=self.config.options.noise.postgres_settings(),
             )
             try:
                 server.start()

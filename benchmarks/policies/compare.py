@@ -53,7 +53,7 @@ from benchmarks.policies.documents import CausalitySummary, FaultRun, MixedRun, 
 from benchmarks.policies.runs import probe_run
 from benchmarks.policies.tables import fault_row
 from lab.runs.machine import machine_meta
-from lab.stack.faults import catalogue
+from lab.stack.faults import applies as fault_applies
 
 
 class FaultRunner(Protocol):
@@ -66,8 +66,8 @@ class FaultRunner(Protocol):
 
 
 def applies(impl: str, fault: str) -> bool:
-    """Whether `fault` is in the catalogue of `impl`'s stack."""
-    return fault in {str(f) for f in catalogue(impl)}
+    """Whether `fault` (a clean or gray fault, any dose) applies to `impl`'s stack."""
+    return fault_applies(fault, impl)
 
 
 def check(config: CausalityConfig, faults: FaultRunner | None) -> None:

@@ -35,6 +35,9 @@ class BenchConfig:
     # them instead of the suite (benchmarks/suite/bus_nodes.py)
     bus_nodes: list[int] = field(default_factory=lambda: [1])
     repeat: int = 0  # repetitions (of each replica count, with --replicas); 0: the profile's
+    # Fresh stacks with their fault proxies on every link (StackOptions.fault_proxies): what the
+    # proxies cost, measured against runs without (docs/METHOD.md, Gray faults).
+    fault_proxies: bool = False
     # Traces: one share traces the suite's stacks and load (none or 0: off); several compare
     # tracing's overhead instead of the suite (benchmarks/suite/trace_overhead.py).
     trace_sample: list[float] = field(default_factory=list)

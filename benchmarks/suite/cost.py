@@ -30,6 +30,8 @@ def components(stack: StackInfo) -> dict[str, list[int | None]]:
             found["nats-exporter"] = [stack["bus"]["exporter_pid"]]
     if "prometheus" in stack:  # what watching the run costs (--prometheus)
         found["prometheus"] = [stack["prometheus"]["pid"]]
+    if "fault_proxy" in stack:
+        found["fault-proxy"] = [stack["fault_proxy"]["pid"]]
     return found
 
 

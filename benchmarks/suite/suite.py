@@ -147,6 +147,7 @@ def stack_under_test(
         trace_sample=sample or None,
         trace_dir=trace_dir,
         bus_nodes=config.bus_nodes[0],
+        fault_proxies=config.fault_proxies,
     )
     with fresh_stack(impl, options) as fresh:
         yield fresh.describe(), fresh.stack_file

@@ -109,7 +109,9 @@ def families(reading: Reading) -> list[Metric]:
     """The Prometheus families of a reading, named by prometheus_names' rules. Every series
     carries the `service` label; a family's series that lack one of its labels get it empty."""
     series: list[tuple[Series, float | HistogramReading]] = [
-        (counter_series(name), float(value)) for name, value in sorted(reading.counters.items())
+        (series, float(value) * series.scale)
+        for name, value in sorted(reading.counters.items())
+        for series in [counter_series(name)]
     ]
     variants = {name.split(".", 1)[0] for name in reading.histograms if "." in name}
     series += [

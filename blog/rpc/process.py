@@ -11,6 +11,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from blog.rpc import gc_pauses
 from blog.rpc.exposition import start_exposition
 from blog.rpc.metrics import Metrics
 from blog.rpc.metrics import registration as metrics_registration
@@ -77,6 +78,7 @@ def run(
 
 async def _main(service: str, impl: str, settings: ServiceSettings, assemble: Assemble) -> None:
     assembly = Assembly(service)
+    gc_pauses.install(assembly.metrics)  # docs/METHOD.md, Noise
     # Before anything is assembled: channels and the database look at it when they are made.
     stop_tracing = tracing.start(
         service, impl, settings.trace_sample, settings.trace_dir or Path(".")
@@ -95,6 +97,8 @@ async def _main(service: str, impl: str, settings: ServiceSettings, assemble: As
         assembly.cleanups.append(exposition.stop)
         interceptors.append(RpcMetricsInterceptor(assembly.metrics))
     await assemble(settings, assembly)
+    if settings.gc_freeze:
+        gc_pauses.freeze()  # start-up is over: what it allocated need not be scanned again
     registrations = [*assembly.registrations, metrics_registration(assembly.metrics)]
     server, port, health = create_server(settings.listen, registrations, interceptors)
     host = settings.listen.rsplit(":", 1)[0]

@@ -1,7 +1,8 @@
 """How a Metrics name becomes a Prometheus family and labels (Prometheus's naming conventions:
 an application prefix, base units, `_total` for counters, `_seconds` for durations).
 
-- counter `name` -> `blog_<name>_total`; `name.variant` -> the same family, the variant a label
+- counter `name` -> `blog_<name>_total`; `name.variant` -> the same family, the variant a label;
+  a counter of microseconds `name_us` -> `blog_<name>_seconds_total` (scaled to seconds)
 - histogram `name_us` -> `blog_<name>_seconds` (microseconds become seconds), variants likewise
 - gauge `name` -> `blog_<name>` (recorded in base units already, e.g. outbox_oldest_age_seconds)
 - the RPCs (server_metrics.py) -> the families operators know from go-grpc-prometheus:
@@ -68,6 +69,7 @@ class Series:
     kind: Literal["counter", "histogram", "gauge"]
     help: str
     labels: dict[str, str] = field(default_factory=dict)
+    scale: float = 1.0  # what a counter's value is multiplied by (microseconds -> seconds)
 
 
 def sanitize(name: str) -> str:
@@ -98,6 +100,11 @@ def counter_series(name: str) -> Series:
         labels = {**_grpc_labels(full_method), "grpc_code": code}
         return Series("grpc_server_handled", "counter", GRPC_HANDLED_HELP, labels)
     help_text = HELP.get(base, f"Counter {base} of the service's Metrics.")
+    if base.endswith("_us"):  # base units: a sum of microseconds is exposed in seconds
+        stem = sanitize(base.removesuffix("_us"))
+        return Series(
+            f"{PREFIX}{stem}_seconds", "counter", help_text, _variant(base, variant), 1e-6
+        )
     return Series(PREFIX + sanitize(base), "counter", help_text, _variant(base, variant))
 
 

@@ -93,6 +93,12 @@ class ServiceSettings(BaseSettings):
         None, description="directory of this process's OTLP JSON trace file (with trace_sample)"
     )
 
+    # The noise study's knobs (lab.stack.knobs; docs/METHOD.md, Noise): off by default.
+    gc_freeze: bool = Field(False, description="gc.freeze() once the service has started")
+    bus_memory_storage: bool = Field(
+        False, description="async: the event stream in memory (diagnosis only: not durable)"
+    )
+
     def require(self, *names: str) -> None:
         """Fail fast, naming every missing setting, before anything starts."""
         missing = [n for n in names if not getattr(self, n)]

@@ -19,7 +19,7 @@ from lab.cli.common import (
     IMPLEMENTATIONS,
     CliError,
     SubParsers,
-    fault_text,
+    fault_texts,
     faults_apply,
     find_stack_file,
     observability_options,
@@ -33,11 +33,11 @@ if TYPE_CHECKING:
 NO_LOAD = "none"  # --scenario with --causality: the probes alone; --causality-faults: none
 
 
-def fault_or_none(text: str) -> str:
-    return NO_LOAD if text == NO_LOAD else fault_text(text)
+def faults_or_none(text: str) -> list[str]:
+    return [NO_LOAD] if text.strip() == NO_LOAD else fault_texts(text)
 
 
-FAULT_OR_NONE = parsed(fault_or_none, f"{FAULT.allowed}, or {NO_LOAD}")
+FAULTS_OR_NONE = parsed(faults_or_none, f"{FAULT.allowed}, several with commas, or {NO_LOAD}")
 
 
 def bench_config(args: argparse.Namespace) -> BenchConfig:
@@ -75,6 +75,13 @@ def bench_config(args: argparse.Namespace) -> BenchConfig:
         )
     if bus_nodes != [1] and args.attach:
         raise CliError("--bus-nodes starts its stacks: not with --attach")
+    if args.fault_proxies and (
+        args.attach or args.replicas or len(bus_nodes) > 1 or len(samples) > 1
+    ):
+        raise CliError(
+            "--fault-proxies runs the suite on its own stacks: no --attach, --replicas, several "
+            "--bus-nodes or several --trace-sample shares"
+        )
     config = BenchConfig(
         impls=args.impl,
         profile=args.profile,
@@ -91,6 +98,7 @@ def bench_config(args: argparse.Namespace) -> BenchConfig:
         repeat=args.repeat or 0,
         trace_sample=samples,
         bus_nodes=bus_nodes,
+        fault_proxies=args.fault_proxies,
     )
     config.stack = observed(args, DEFAULT_DATA_ROOT / "prometheus" / config.run_id, print)
     return config
@@ -314,7 +322,7 @@ def add_commands(sub: SubParsers) -> None:
     )
     bench.add_argument(
         "--causality-faults",
-        type=one_or_more(FAULT_OR_NONE),
+        type=FAULTS_OR_NONE,
         metavar="FAULT,...",
         default="kill-db:comments,kill-bus",
         help="--causality: chaos faults each variant runs under, once per run (default "
@@ -329,6 +337,13 @@ def add_commands(sub: SubParsers) -> None:
         "(default --scenario mixed at --rate 50, no sweep, --repeat 1 each), alternated, "
         "without any exposition (--no-metrics) and with every process scraped each second by "
         "a real Prometheus (--prometheus); then the two sides compared as `lab compare` does",
+    )
+    bench.add_argument(
+        "--fault-proxies",
+        action="store_true",
+        help="run the stacks with their fault proxies on every link (as chaos experiments "
+        "do): what they cost, compared by `lab compare` with runs without, taken in "
+        "alternation (docs/METHOD.md, Gray faults)",
     )
     bench.add_argument(
         "--seed", type=number(int), default=1, help="random seed (recorded in meta.json)"

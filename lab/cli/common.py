@@ -14,7 +14,7 @@ from google.protobuf.message import Message
 
 from lab.cli.bounds import number, one_or_more, parsed
 from lab.stack.config import PrometheusSettings, StackOptions
-from lab.stack.faults import FaultError, parse_fault
+from lab.stack.faults import FaultError, parse_fault, split_faults
 from lab.stack.topology import TOPOLOGY
 
 DEFAULT_DATA_ROOT = Path(".lab")
@@ -31,7 +31,24 @@ def fault_text(text: str) -> str:
 
 # A fault of `lab chaos --fault` and `lab bench --causality-faults`; whether it applies to the
 # implementations chosen is checked beside them.
-FAULT = parsed(fault_text, "a fault: KIND:SERVICE, kill-bus or KIND:ROLE (see `lab fault --help`)")
+FAULT = parsed(
+    fault_text,
+    "a fault: KIND:SERVICE, kill-bus, KIND:ROLE or a gray fault, e.g. slow-db:posts:200, "
+    "partition:comments,posts (see `lab fault --help`)",
+)
+
+
+def fault_texts(text: str) -> list[str]:
+    """Comma-separated faults, each checked and normalized; a link's comma is kept
+    (`kill:posts,partition:comments,posts` is two faults)."""
+    faults = [fault_text(t) for t in split_faults(text)]
+    if not faults:
+        raise ValueError("must be one or more faults, got none")
+    return faults
+
+
+# `lab chaos --fault`: one or more faults (FAULT, comma-separated).
+FAULTS = parsed(fault_texts, f"{FAULT.allowed}; several with commas")
 
 
 def faults_apply(

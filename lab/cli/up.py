@@ -84,6 +84,7 @@ def run_up(args: argparse.Namespace) -> int:
             causality_accept_s=args.causality_accept_s,
             trace_sample=args.trace_sample,
             trace_dir=args.trace_dir,
+            fault_proxies=args.fault_proxies,
         )
     except ValueError as error:  # more stream replicas than nodes
         raise CliError(f"--stream-replicas: {error}") from None
@@ -177,6 +178,14 @@ def add_commands(sub: SubParsers) -> None:
     add_causality_options(up)
     add_trace_options(up)
     observability_options(up)
+    up.add_argument(
+        "--fault-proxies",
+        action="store_true",
+        help="put a fault proxy on every link (each service to its database, its peers and "
+        "the bus; the clients to each service), so that `lab fault` can slow, cut or reset "
+        "them (slow-db, slow, slow-bus, partition, partition-reset, lossy, packet-loss); "
+        "stack.json's addresses are then the proxy's",
+    )
     up.set_defaults(run=run_up)
 
 

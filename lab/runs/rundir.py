@@ -23,12 +23,23 @@ RESULTS = ROOT / "results"
 META = "meta.json"
 SUMMARY = "summary.json"
 
-Kind = Literal["bench", "replicas", "bus-nodes", "chaos", "causality", "overload", "noise", "trace"]
+Kind = Literal[
+    "bench",
+    "replicas",
+    "bus-nodes",
+    "chaos",
+    "dose-response",
+    "causality",
+    "overload",
+    "noise",
+    "trace",
+]
 KINDS: tuple[Kind, ...] = (
     "bench",
     "replicas",
     "bus-nodes",
     "chaos",
+    "dose-response",
     "causality",
     "overload",
     "noise",

@@ -23,15 +23,18 @@ from lab.stack.config import StackConfig, StackOptions
 from lab.stack.errors import StackError
 from lab.stack.faults import FaultController
 from lab.stack.freezing import thaw_pids
+from lab.stack.links import BUS, CLIENTS, LinkPair, db_part
 from lab.stack.net import free_port, wait_healthy
 from lab.stack.operations import StackOperations
 from lab.stack.owner_thread import OwnerThread
+from lab.stack.packetloss import PacketLoss
 from lab.stack.postgres import PostgresServer
 from lab.stack.processes import ManagedProcess, ServiceProcess
 from lab.stack.prometheus import PrometheusServer, ScrapeTarget, find_prometheus
 from lab.stack.prometheus import free_port as free_prometheus_port
+from lab.stack.proxies import FaultProxies
 from lab.stack.stackfile import ControlInfo, ProcessInfo, StackInfo, write_stack_file
-from lab.stack.topology import SERVICES, TOPOLOGY, start_order
+from lab.stack.topology import SERVICES, TOPOLOGY, ServiceSpec, start_order
 
 
 class Stack(StackOperations):
@@ -40,8 +43,11 @@ class Stack(StackOperations):
     Faults: `lab.stack.faults` (stack.faults.FaultController) injects and restores them with the
     primitives of stack.operations (kill_database, freeze_database, kill_service,
     freeze_service, kill_bus, kill_bus_node, freeze_bus_node, thaw, restart_database,
-    restart_replicas, restart_bus, restart_bus_node). Every
-    operation takes `lock`, so a loop polling exited() (lab up) and a control API
+    restart_replicas, restart_bus, restart_bus_node) and, with `StackOptions.fault_proxies`, the
+    links of its fault proxy (disturb_links, heal_links, drop_packets, stop_dropping): every
+    service then reaches its database, its peers and the bus (each node of a cluster) through a
+    link of its own, and the clients reach every replica through one too (lab.stack.proxies).
+    Every operation takes `lock`, so a loop polling exited() (lab up) and a control API
     (stack.control) can share the stack.
     """
 
@@ -59,6 +65,8 @@ class Stack(StackOperations):
         self.databases: dict[str, PostgresServer] = {}
         self.services: dict[str, list[ServiceProcess]] = {}
         self.bus: NatsCluster | None = None
+        self.proxies: FaultProxies | None = None  # with StackOptions.fault_proxies
+        self.packet_loss: PacketLoss | None = None
         self.bus_exporter: BusExporter | None = None  # the bus's /metrics
         self.prometheus: PrometheusServer | None = None
         self.lock = threading.RLock()
@@ -98,12 +106,18 @@ class Stack(StackOperations):
                 if spec.owns_database:
                     say(f"starting PostgreSQL for {name} ...")
                     self._start_database(name)
+            if self.config.options.fault_proxies:
+                say("starting the fault proxy ...")
+                self.proxies = FaultProxies(self.run_dir, self.log_dir)
+                self.proxies.start()
+                self.packet_loss = PacketLoss(self.log_dir / "nft.log")
             for name in start_order(self.config.impl):
                 count = self.config.options.replica_count(name)
                 say(f"starting {name} service ({count} replica{'s' if count > 1 else ''}) ...")
                 self.services[name] = [self._spawn(name, i) for i in range(count)]
                 for proc in self.services[name]:
                     self._await_ready(proc)
+                    self._client_address(proc)  # with fault proxies: its link for clients
             if self.bus is not None and self.bus.clustered:
                 replicas = self.config.options.stream_replica_count()
                 say(f"waiting until every stream and consumer is R{replicas}, replicas current ...")
@@ -122,7 +136,11 @@ class Stack(StackOperations):
         last: Exception | None = None
         for _ in range(3):  # a free port can be taken between probing and binding: try another
             server = PostgresServer(
-                service, self.data_dir / "pg" / service, free_port(), self.log_dir
+                service,
+                self.data_dir / "pg" / service,
+                free_port(),
+                self.log_dir,
+                settings=self.config.options.noise.postgres_settings(),
             )
             try:
                 server.start()
@@ -175,13 +193,7 @@ class Stack(StackOperations):
         metrics_file.unlink(missing_ok=True)
         env = dict(os.environ)
         env["PYTHONUNBUFFERED"] = "1"
-        if spec.owns_database:
-            env["LAB_DSN"] = self.databases[service].database.dsn  # not argv: ps shows argv
-        if spec.uses_bus:
-            assert self.bus is not None
-            env["LAB_NATS_URL"] = ",".join(self.bus.urls)  # every node: failover, no restart
-        for peer in spec.peers:
-            env[f"LAB_{peer.upper()}_ADDR"] = ",".join(p.address for p in self.services[peer])
+        env.update(self._routes(service, spec))
         env.update(self.config.options.service_env())
         if self.config.options.trace_sample:
             env["LAB_TRACE_DIR"] = str(self.trace_dir)
@@ -205,6 +217,38 @@ class Stack(StackOperations):
             ready_file,
             metrics_file if self.config.options.metrics else None,
         )
+
+    def _routes(self, service: str, spec: ServiceSpec) -> dict[str, str]:
+        """Where `service` finds its database, the bus and its peers (LAB_* settings; not argv:
+        ps shows argv): the servers themselves, or with fault proxies its own links to them."""
+        proxies, env = self.proxies, {}
+        if spec.owns_database:
+            dsn = self.databases[service].database.dsn
+            pair = LinkPair(service, db_part(service))
+            env["LAB_DSN"] = proxies.url(pair, dsn) if proxies else dsn
+        if spec.uses_bus:
+            assert self.bus is not None
+            # Every node: failover, no restart. With fault proxies a node has its own link
+            # (`posts>bus#1`); a lone server's is `posts>bus`.
+            pair = LinkPair(service, BUS)
+            clustered = self.bus.clustered
+            env["LAB_NATS_URL"] = ",".join(
+                proxies.url(pair, url, i if clustered else None) if proxies else url
+                for i, url in enumerate(self.bus.urls)
+            )
+        for peer in spec.peers:
+            pair = LinkPair(service, peer)
+            env[f"LAB_{peer.upper()}_ADDR"] = ",".join(
+                proxies.address(pair, p.address, p.index) if proxies else p.address
+                for p in self.services[peer]
+            )
+        return env
+
+    def _client_address(self, proc: ServiceProcess) -> str:
+        """The address clients are given for a replica: its own, or its client link's."""
+        if self.proxies is None:
+            return proc.address
+        return self.proxies.address(LinkPair(CLIENTS, proc.service), proc.address, proc.index)
 
     @property
     def trace_dir(self) -> Path:
@@ -232,7 +276,8 @@ class Stack(StackOperations):
         described: StackInfo = {
             "impl": self.config.impl,
             "services": {
-                name: [p.address for p in self.services.get(name, [])] for name in SERVICES
+                name: [self._client_address(p) for p in self.services.get(name, [])]
+                for name in SERVICES
             },
             "databases": {
                 name: {"pid": db.pid, "dsn": db.database.dsn, "log": str(db.log_path)}
@@ -273,6 +318,8 @@ class Stack(StackOperations):
             }
         if self.control is not None:
             described["control"] = self.control
+        if self.proxies is not None:
+            described["fault_proxy"] = self.proxies.describe()
         return described
 
     @staticmethod
@@ -320,10 +367,27 @@ class Stack(StackOperations):
         for name, extra in (
             ("the bus exporter", self.bus_exporter.process if self.bus_exporter else None),
             ("prometheus", self.prometheus.process if self.prometheus else None),
+            ("fault proxy", self.proxies.process if self.proxies else None),
         ):
             if extra is not None and not extra.alive():
                 gone.append(f"{name} (code {extra.returncode})")
         return gone
+
+    def component_pids(self) -> dict[str, list[int]]:
+        """Component -> its root pids: each service's replicas, `db:SVC` (the postmaster
+        stands for its backends), `bus`, `fault-proxy`."""
+        with self.lock:
+            found = {
+                name: [p.process.pid for p in procs if p.process.alive()]
+                for name, procs in self.services.items()
+            }
+            for name, db in self.databases.items():
+                found[db_part(name)] = [db.pid] if db.pid is not None else []
+            if self.bus is not None:
+                found[BUS] = self.bus.pids()  # every node
+            if self.proxies is not None and self.proxies.pid is not None:
+                found["fault-proxy"] = [self.proxies.pid]
+            return found
 
     # -- stop -------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -339,6 +403,12 @@ class Stack(StackOperations):
                 for proc in self.services.pop(name, []):
                     proc.process.stop("SIGTERM", timeout_s=10)
                     proc.ready_file.unlink(missing_ok=True)
+            if self.packet_loss is not None:
+                self.packet_loss.close()  # the kernel deletes its table with nft
+                self.packet_loss = None
+            if self.proxies is not None:
+                self.proxies.stop()
+                self.proxies = None
             for server in self.databases.values():
                 server.stop()
             self.databases.clear()
@@ -357,6 +427,8 @@ class Stack(StackOperations):
         pids += [db.pid for db in self.databases.values() if db.pid is not None]
         if self.bus is not None:
             pids += self.bus.pids()
+        if self.proxies is not None and self.proxies.pid is not None:
+            pids.append(self.proxies.pid)
         return pids
 
     def __enter__(self) -> Stack:

@@ -60,16 +60,32 @@ class ControlInfo(TypedDict):
     token: str
 
 
+class LinkInfo(TypedDict):
+    listen: str  # host:port the link's client is given
+    upstream: str  # host:port of its server
+
+
+class FaultProxyInfo(TypedDict):
+    """The fault proxy of a stack started with fault proxies (lab.stack.proxies): its process
+    and every link it forwards (`comments>posts#0`, `posts>db:posts`, `clients>posts#0`, ...)."""
+
+    pid: int
+    log: str
+    links: dict[str, LinkInfo]
+
+
 class StackInfo(TypedDict):
     """The document `lab up` writes to DATA_DIR/stack.json (0600: it holds passwords)."""
 
     impl: str
-    services: dict[str, list[str]]  # service -> host:port of each replica
+    # service -> host:port of each replica (with fault proxies: of each replica's client link)
+    services: dict[str, list[str]]
     databases: dict[str, DatabaseInfo]
     processes: dict[str, ProcessInfo]  # "<service>-<replica>"
     runner_pid: int
     bus: NotRequired[BusInfo]  # async only
     control: NotRequired[ControlInfo]  # while a fault-control API serves the stack
+    fault_proxy: NotRequired[FaultProxyInfo]  # StackOptions.fault_proxies
     prometheus: NotRequired[PrometheusInfo]  # with --prometheus
 
 

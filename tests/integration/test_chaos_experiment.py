@@ -41,7 +41,7 @@ def test_kill_comments_database_sync_and_async(tmp_path: Path) -> None:
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["valid"] and {e["impl"] for e in summary["experiments"]} == {"sync", "async"}
     for e in summary["experiments"]:
-        out = run_dir / e["impl"] / "kill-db-comments"
+        out = run_dir / e["impl"] / "kill-db-comments" / f"rep-{e['repetition']}"
         for name in ("timeline.csv", "journal.json", "experiment.json", "summary.json"):
             assert (out / name).exists(), name
         assert list((out / "requests").glob("requests-*.jsonl"))

@@ -116,7 +116,7 @@ CLI_ERRORS = {
     "bench --replicas 1,2 --closed-loop": "--replicas starts its own stacks in open loop",
     "up --impl sync --replicas posts=two": "--replicas: posts: must be a valid integer, got two",
     "chaos --impl sync --fault kill-bus": "--fault: the sync implementation has no bus",
-    "chaos": "give --fault FAULT[,FAULT...] or --matrix",
+    "chaos": "give --fault FAULT[,FAULT...], --matrix (a kill of every component) or --gray-matrix",
     "fault list --timeout 0": "--timeout: must be greater than 0, got 0",
     "compare --before x --after y": "no such run",
     "up": "the following arguments are required: --impl (see `lab up --help`)",

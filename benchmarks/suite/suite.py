@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -47,8 +47,13 @@ from lab.runs.rundir import Kind, Meta, RunDir
 from lab.stack.runner import fresh_stack
 from lab.stack.stackfile import StackInfo, load_stack_file
 
+# Writes a tracing run's per-hop breakdowns (share -> their directory's name), given the run's
+# directory and its shares: lab.trace's, passed in by the command, since it sits above this layer.
+HopBreakdowns = Callable[[Path, list[float]], dict[str, str]]
 
-def run_bench(config: BenchConfig) -> Path:
+
+def run_bench(config: BenchConfig, hop_breakdowns: HopBreakdowns | None = None) -> Path:
+    """The suite `config` asks for, in a run directory of its own; returns that directory."""
     profile = PROFILES[config.profile]
     overhead = len(config.trace_sample) > 1  # what tracing costs, instead of the suite
     comparing_buses = len(config.bus_nodes) > 1  # what R3 costs, instead of the suite
@@ -64,7 +69,7 @@ def run_bench(config: BenchConfig) -> Path:
     say(config, f"results -> {run.path}")
     if overhead:
         traced_runs = trace_overhead.compare(config, run.path)
-        breakdowns = trace_overhead.hops(config, run.path)
+        breakdowns = hop_breakdowns(run.path, config.trace_sample) if hop_breakdowns else {}
         run.write_summary(
             trace_overhead.document(config, run.meta["machine"], traced_runs, breakdowns)
         )

@@ -114,28 +114,6 @@ def compare(config: BenchConfig, run_dir: Path) -> list[TraceRun]:
     return runs
 
 
-def hops(config: BenchConfig, run_dir: Path) -> dict[str, str]:
-    """Per traced share, the per-hop breakdown of its runs pooled (every implementation), in
-    hops-<share>/; returns share -> that directory's name (a share without traces is left out,
-    said on the console)."""
-    from lab.trace.summary import NoTraces, summarize
-
-    out: dict[str, str] = {}
-    for sample in config.trace_sample:
-        if sample <= 0:
-            continue
-        sources = sorted(run_dir.glob(f"*/trace-{sample:g}-run*/traces"))
-        name = f"hops-{sample:g}"
-        try:
-            summary = summarize(sources, run_dir / name)
-        except NoTraces as error:
-            say(config, f"no per-hop breakdown at {sample:g}: {error}")
-            continue
-        say(config, f"per-hop breakdown at {sample:g}: {summary.traces} traces -> {name}/")
-        out[f"{sample:g}"] = name
-    return out
-
-
 def _pct(run: TraceRun, op: str, key: str) -> float | None:
     found = run["latency_ms"].get(op)
     value = found.get(key) if found else None

@@ -115,7 +115,9 @@ def run(args: argparse.Namespace) -> int:
     if args.exposition_cost is not None:
         return run_exposition_cost(args)
 
-    run_dir = run_bench(bench_config(args))
+    from lab.trace.summary import overhead_breakdowns
+
+    run_dir = run_bench(bench_config(args), overhead_breakdowns)
     summary = json.loads((run_dir / "summary.json").read_text())
     print()
     if summary.get("kind") == "trace":

@@ -21,6 +21,7 @@ from lab.report import (
     glossary,
     hops_section,
     limits,
+    more_sections,
     overload_section,
     sections,
     tables,
@@ -142,12 +143,13 @@ def render(runs: Runs, figs: Figures, figures_rel: str, report_dir: Path) -> str
         lines += image(figs.heatmap, figures_rel)
         lines += chaos_tables.blast(runs.chaos)
         lines += [f"## {sections.RECOVERY}", "", *chaos_tables.recovery(runs.chaos)]
-        for d in figs.extra.get(sections.GRAY, []):
-            lines += image(d, figures_rel)
+    lines += more_sections.dose_response(runs.dose_response)
     if runs.overload is not None:
         lines += [f"## {sections.OVERLOAD}", ""]
         lines += overload_section.section(runs.overload, figs.overload, figures_rel)
     lines += causality_section(runs.causality)
+    lines += more_sections.bus_cluster(runs.bus_nodes)
+    lines += more_sections.noise(runs.noise)
     if runs.trace is not None:
         lines += [f"## {sections.HOPS}", ""]
         lines += hops_section.section(runs.trace, figs.extra.get(sections.HOPS, []), figures_rel)

@@ -19,7 +19,16 @@ from typing import Any
 from lab.runs.rundir import RunDir, RunError
 
 # The kinds a report reads, and how many of each it takes (the newest by default).
-REPORTED = ("bench", "chaos", "causality", "overload", "noise", "trace", "bus-nodes")
+REPORTED = (
+    "bench",
+    "chaos",
+    "causality",
+    "overload",
+    "noise",
+    "trace",
+    "bus-nodes",
+    "dose-response",
+)
 
 
 class ReportError(Exception):
@@ -74,6 +83,7 @@ class Runs:
     noise: Run | None = None
     trace: Run | None = None
     bus_nodes: Run | None = None
+    dose_response: Run | None = None
     baseline: Run | None = None
     provenance: list[str] = field(default_factory=list)  # what --allow-mixed let through
 
@@ -86,6 +96,7 @@ class Runs:
             self.noise,
             self.trace,
             self.bus_nodes,
+            self.dose_response,
             self.baseline,
         )
         return [r for r in runs if r is not None]
@@ -187,6 +198,7 @@ def select(
         noise=one("noise"),
         trace=one("trace"),
         bus_nodes=one("bus-nodes"),
+        dose_response=one("dose-response"),
         baseline=base,
         provenance=problems,
     )

@@ -15,7 +15,7 @@ Hops come in table order (totals, then as a request meets them, then the unexpla
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -118,3 +118,25 @@ def table(summary: TraceSummary) -> str:
         for w in op.waterfalls:
             lines.append(f"  waterfall ({w.which}, {w.total_ms:.2f} ms): {w.file}")
     return "\n".join(lines)
+
+
+def overhead_breakdowns(
+    run_dir: Path, shares: list[float], say: Callable[[str], None] = print
+) -> dict[str, str]:
+    """Per traced share of a tracing-overhead run (`lab bench --trace-sample 0,S,...`), the
+    per-hop breakdown of its runs pooled (every implementation) in hops-<share>/; returns share
+    -> that directory's name (a share without traces is left out, said)."""
+    out: dict[str, str] = {}
+    for sample in shares:
+        if sample <= 0:
+            continue
+        sources = sorted(run_dir.glob(f"*/trace-{sample:g}-run*/traces"))
+        name = f"hops-{sample:g}"
+        try:
+            summary = summarize(sources, run_dir / name)
+        except NoTraces as error:
+            say(f"no per-hop breakdown at {sample:g}: {error}")
+            continue
+        say(f"per-hop breakdown at {sample:g}: {summary.traces} traces -> {name}/")
+        out[f"{sample:g}"] = name
+    return out

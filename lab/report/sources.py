@@ -128,9 +128,7 @@ def read_run(path: Path) -> Run:
     kind = str(rundir.meta.get("kind", ""))
     if kind == "bench" and not summary.get("reps"):
         raise ReportError(f"{path} is a benchmark run without repetitions")
-    if kind == "replicas":
-        kind = "replicas"
-    if kind not in REPORTED and kind != "replicas":
+    if kind not in REPORTED and kind != "replicas":  # replicas: `lab compare` reads them
         raise ReportError(f"{path} is a {kind or 'run of no kind'}, not one a report reads")
     return Run(rundir.run_id, kind, path, dict(rundir.meta), summary)
 

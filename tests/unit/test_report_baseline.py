@@ -1,6 +1,6 @@
 """`lab report --baseline`: the benchmark run against an earlier run of the same suite, each
-figure named a change only when the two runs' ranges do not overlap (synthetic baseline made
-from the committed fixture: async's comments database at twice the transactions per operation
+figure named a change only when the two runs' ranges do not overlap (a baseline made from the
+committed fixture of real runs: async's comments database at twice the transactions per operation
 and async's p50s at twice the latency; sync left as it is)."""
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ import pytest
 from benchmarks.suite.stats import spread
 from lab.cli.main import main
 from lab.report.baseline import change, finding, section
+from lab.report.evidence import main_label
 from lab.report.sources import BenchRun, ReportError, select
+from tests.unit.report_fixture import RESULTS, fixture_summary, one_run
 
-RESULTS = Path(__file__).resolve().parent.parent / "fixtures" / "report" / "runs"
-BENCH, CHAOS = "20260101T000000Z", "20260101T010000Z"
+BENCH, CHAOS = one_run("bench"), one_run("chaos")
+LABEL = main_label(fixture_summary(BENCH)) or ""
 BASELINE = "20251231T000000Z"
 
 
@@ -36,9 +38,9 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     summary = json.loads((base / "summary.json").read_text())
     summary["run_id"] = BASELINE
     for rep in summary["reps"]:
-        cost = rep["impls"]["async"]["runs"]["mixed@50"]["cost"]
+        cost = rep["impls"]["async"]["runs"][LABEL]["cost"]
         cost["db_transactions_per_op"]["comments"] *= 2
-    for op in summary["aggregate"]["async"]["runs"]["mixed@50"]["operations"].values():
+    for op in summary["aggregate"]["async"]["runs"][LABEL]["operations"].values():
         op["latency_ms"]["p50_ms"] = doubled(op["latency_ms"]["p50_ms"])
     (base / "summary.json").write_text(json.dumps(summary))
     meta = json.loads((base / "meta.json").read_text())
@@ -63,7 +65,7 @@ def test_the_section_names_what_moved_and_only_that(results: Path) -> None:
     assert rows["database transactions per op: comments"].endswith("lower |")
     assert rows["database transactions per op: posts"].endswith("~ |")
     sync_p50, async_p50 = (
-        line for line in text.splitlines() if line.startswith("| mixed@50 CreateComment p50 |")
+        line for line in text.splitlines() if line.startswith(f"| {LABEL} CreateComment p50 |")
     )
     assert sync_p50.endswith("~ |") and async_p50.endswith("lower |")
     details = finding(runs.bench, runs.baseline).details

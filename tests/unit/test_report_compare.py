@@ -11,23 +11,23 @@ from pathlib import Path
 import pytest
 
 from lab.cli.main import main
+from lab.report.evidence import main_label
 from lab.report.pooled import pool
 from lab.report.sources import BenchRun, ReportError, read_run
+from tests.unit.report_fixture import RESULTS, fixture_summary, one_run
 
-FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "report" / "runs"
-BENCH, CHAOS = "20260101T000000Z", "20260101T010000Z"
+BENCH, CHAOS = one_run("bench"), one_run("chaos")
+LABEL = main_label(fixture_summary(BENCH)) or ""
 
 
 def copy_run(root: Path, run_id: str, started: str, double_comments: bool = False) -> None:
     target = root / run_id
-    shutil.copytree(FIXTURE / BENCH, target)
+    shutil.copytree(RESULTS / BENCH, target)
     summary = json.loads((target / "summary.json").read_text())
     summary["run_id"] = run_id
     if double_comments:
         for rep in summary["reps"]:
-            rep["impls"]["async"]["runs"]["mixed@50"]["cost"]["db_transactions_per_op"][
-                "comments"
-            ] *= 2
+            rep["impls"]["async"]["runs"][LABEL]["cost"]["db_transactions_per_op"]["comments"] *= 2
     (target / "summary.json").write_text(json.dumps(summary))
     meta = json.loads((target / "meta.json").read_text())
     (target / "meta.json").write_text(json.dumps({**meta, "run_id": run_id, "started_at": started}))
@@ -40,7 +40,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     copy_run(root, "a1", "2026-01-01T02:00:00+00:00")
     copy_run(root, "a2", "2026-01-01T03:00:00+00:00")
     copy_run(root, "b2", "2026-01-01T04:00:00+00:00", double_comments=True)
-    shutil.copytree(FIXTURE / CHAOS, root / CHAOS)
+    shutil.copytree(RESULTS / CHAOS, root / CHAOS)
     return root
 
 
@@ -54,9 +54,9 @@ def test_pooling_puts_every_repetition_of_every_run_in_one_spread(results: Path)
     one = bench(results, "a1")
     both = pool([one, bench(results, "a2")])
     assert both.run_id == "a1+a2" and both.doc["repetitions"] == 2 * one.doc["repetitions"]
-    assert [r["rep"] for r in both.doc["reps"]] == list(range(1, 7))
-    cpu = both.doc["aggregate"]["sync"]["runs"]["mixed@50"]["cpu_s_per_1000_ok"]["posts"]
-    alone = one.doc["aggregate"]["sync"]["runs"]["mixed@50"]["cpu_s_per_1000_ok"]["posts"]
+    assert [r["rep"] for r in both.doc["reps"]] == list(range(1, 2 * one.doc["repetitions"] + 1))
+    cpu = both.doc["aggregate"]["sync"]["runs"][LABEL]["cpu_s_per_1000_ok"]["posts"]
+    alone = one.doc["aggregate"]["sync"]["runs"][LABEL]["cpu_s_per_1000_ok"]["posts"]
     assert cpu["n"] == 6 and sorted(cpu["values"]) == sorted(alone["values"] * 2)
     assert pool([one]) is one
     with pytest.raises(ReportError):

@@ -38,33 +38,23 @@ def test_numbers_keep_about_three_significant_figures() -> None:
     ]
 
 
-def test_a_timeline_is_read_from_json_or_csv(tmp_path: Path) -> None:
+def test_a_timeline_is_read_from_its_repetitions_json(tmp_path: Path) -> None:
     run = Run("r", "chaos", tmp_path, {}, {})
-    d = tmp_path / "async" / "kill-db-posts"
+    d = tmp_path / "async" / "kill-db-posts" / "rep-2"
     d.mkdir(parents=True)
-    assert read_timeline(run, "async", "kill-db:posts") is None  # neither file: said, not raised
-    (d / "timeline.csv").write_text(
-        "second,op,requests,ok,errors,availability,p50_ms,p99_ms\n"
-        "0,GetPost,2,1,UNAVAILABLE:1,0.5,1.5,2.5\n1,GetPost,0,0,,,,\n"
-    )
-    rows = read_timeline(run, "async", "kill-db:posts")
-    assert rows == [
-        {"second": 0.0, "op": "GetPost", "requests": 2, "availability": 0.5, "p99_ms": 2.5},
-        {"second": 1.0, "op": "GetPost", "requests": 0, "availability": None, "p99_ms": None},
-    ]
-    doc = {
-        "rows": [
-            {
-                "second": 0,
-                "op": "GetPost",
-                "requests": 2,
-                "ok": 1,
-                "errors": {},
-                "availability": 0.5,
-                "p50_ms": 1.5,
-                "p99_ms": 2.5,
-            }
-        ]
+    assert read_timeline(run, "async", "kill-db:posts", 2) is None  # no file: said, not raised
+    row = {
+        "second": 0,
+        "op": "GetPost",
+        "requests": 2,
+        "ok": 1,
+        "errors": {},
+        "availability": 0.5,
+        "p50_ms": 1.5,
+        "p99_ms": 2.5,
     }
-    (d / "timeline.json").write_text(json.dumps(doc))
-    assert read_timeline(run, "async", "kill-db:posts") == [rows[0] | {"second": 0}]
+    (d / "timeline.json").write_text(json.dumps({"rows": [row]}))
+    assert read_timeline(run, "async", "kill-db:posts", 2) == [
+        {"second": 0, "op": "GetPost", "requests": 2, "availability": 0.5, "p99_ms": 2.5}
+    ]
+    assert read_timeline(run, "async", "kill-db:posts", 1) is None  # another repetition's

@@ -83,10 +83,20 @@ def oldest_first(comments: Iterable[Comment]) -> list[Comment]:
 
 @dataclass(frozen=True, slots=True)
 class PostView:
-    """A post with all its comments, oldest first: what the query service answers."""
+    """A post with all its comments, oldest first: what the query service answers.
+
+    `comments_complete` False is a partial answer: the post without its comments, because they
+    could not be read (sync with resilience patterns, while the comments service is
+    unavailable; docs/METHOD.md, Resilience). `comments` is then empty."""
 
     post: Post
     comments: tuple[Comment, ...]
+    comments_complete: bool = True
+
+    @classmethod
+    def without_comments(cls, post: Post) -> PostView:
+        """The partial answer: the post alone, marked so."""
+        return cls(post, (), comments_complete=False)
 
 
 def post_views(posts: Sequence[Post], comments: Iterable[Comment]) -> list[PostView]:

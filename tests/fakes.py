@@ -278,3 +278,17 @@ def async_recorder(log: Log, name: str) -> Callable[..., Awaitable[None]]:
         log.add(name, *args)
 
     return record
+
+
+class FakeClock:
+    """A monotonic clock that moves only when told (`advance`): time-based decisions (the
+    circuit breaker's window and open time) tested without sleeping."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
+import grpc
 import sqlalchemy as sa
 
 from blog.rpc.metrics import Metrics
@@ -21,10 +22,12 @@ from blog.store.pool import Database
 @dataclass
 class Assembly:
     """What a service process serves, what it runs beside the server, and what must be closed
-    after the server stopped (closed last opened, first)."""
+    after the server stopped (closed last opened, first); `interceptors` see every RPC it
+    serves."""
 
     service: str
     registrations: list[Registration] = field(default_factory=list)
+    interceptors: list[grpc.aio.ServerInterceptor] = field(default_factory=list)
     cleanups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     metrics: Metrics = field(init=False)
 
@@ -72,7 +75,7 @@ async def _main(service: str, settings: ServiceSettings, assemble: Assemble) -> 
     assembly = Assembly(service)
     await assemble(settings, assembly)
     registrations = [*assembly.registrations, metrics_registration(assembly.metrics)]
-    server, port, health = create_server(settings.listen, registrations)
+    server, port, health = create_server(settings.listen, registrations, assembly.interceptors)
     host = settings.listen.rsplit(":", 1)[0]
     await serve(
         server,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +22,16 @@ Registration = tuple[Callable[[Any, grpc.aio.Server], None], Any, str]
 
 
 def create_server(
-    listen: str, registrations: Iterable[Registration]
+    listen: str,
+    registrations: Iterable[Registration],
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> tuple[grpc.aio.Server, int, grpc_health.aio.HealthServicer]:
     """Build a server with our services, health and reflection; bind it. Returns (server, port).
 
-    Tests bind port 0 and read the port back.
+    Tests bind port 0 and read the port back. `interceptors` see every RPC (sync with resilience
+    patterns: load shedding).
     """
-    server = grpc.aio.server()
+    server = grpc.aio.server(interceptors=list(interceptors) or None)
     health = grpc_health.aio.HealthServicer()
     names = [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name]
     for add, servicer, full_name in registrations:

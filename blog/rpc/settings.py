@@ -70,6 +70,11 @@ class ServiceSettings(BaseSettings):
         description="accept: longest a comment is held for its post, then REJECTED",
     )
 
+    # Sync services: the resilience patterns (circuit breaker and bulkhead per peer, load
+    # shedding, fallbacks; sync_impl/resilience/, docs/METHOD.md, Resilience). The topology's
+    # sync-resilient variant switches them on; plain sync runs without.
+    resilience: bool = Field(False, description="sync: resilience patterns on (sync-resilient)")
+
     def require(self, *names: str) -> None:
         """Fail fast, naming every missing setting, before anything starts."""
         missing = [n for n in names if not getattr(self, n)]

@@ -122,7 +122,10 @@ def add_commands(sub: SubParsers) -> None:
         "postmaster and its backends), kill:SVC, freeze:SVC (every replica), kill-bus (async).",
     )
     chaos.add_argument(
-        "--impl", type=IMPLEMENTATIONS, default="sync,async", help="sync, async or sync,async"
+        "--impl",
+        type=IMPLEMENTATIONS,
+        default="sync,async",
+        help="implementations, comma-separated: sync, sync-resilient, async (default sync,async)",
     )
     chaos.add_argument(
         "--fault",

@@ -122,6 +122,7 @@ class Stack(StackOperations):
             env["LAB_NATS_URL"] = self.bus.url
         for peer in spec.peers:
             env[f"LAB_{peer.upper()}_ADDR"] = ",".join(p.address for p in self.services[peer])
+        env.update(spec.env)  # what makes this variant (e.g. sync-resilient's patterns)
         env.update(self.config.options.service_env())
         args = [
             sys.executable,

@@ -46,7 +46,8 @@ __all__ = [
 class OperationSummary(TypedDict):
     """One operation of a run, over every generator process."""
 
-    ok: int
+    ok: int  # answered, partial answers included
+    partial: int  # of `ok`: answers the server marked partial (a view without its comments)
     errors: dict[str, int]  # gRPC status name (or GENERATOR_*, TIMEOUT) -> count
     error_rate: float
     latency_ms: LatencySummary  # from the scheduled start (open loop)

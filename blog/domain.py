@@ -34,11 +34,15 @@ class NotFound(DomainError):
 
 
 class Unavailable(DomainError):
-    """A dependency (a database, another service, the bus) cannot be reached; `what` names it."""
+    """A dependency (a database, another service, the bus) cannot be reached; `what` names it.
 
-    def __init__(self, what: str, detail: str = "") -> None:
+    `fail_fast`: it was not even asked (a circuit breaker open, a bulkhead full): a retry at
+    once would meet the same refusal, so the client is told not to retry."""
+
+    def __init__(self, what: str, detail: str = "", *, fail_fast: bool = False) -> None:
         super().__init__(f"{what} unavailable" + (f": {detail}" if detail else ""))
         self.what = what
+        self.fail_fast = fail_fast
 
 
 class DeadlineExceeded(DomainError):

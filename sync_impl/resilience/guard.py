@@ -15,9 +15,10 @@ R = TypeVar("R")
 
 
 class PeerGuard:
-    """Calls to service `peer`, guarded: refused at once (UNAVAILABLE, without touching the
-    network) when the bulkhead is full or the breaker open; otherwise made, and their outcome
-    told to the breaker. Counted in the process's metrics: `bulkhead_rejected_<peer>`,
+    """Calls to service `peer`, guarded: refused at once (Unavailable with fail_fast, without
+    touching the network; the service's answer then tells clients not to retry it) when the
+    bulkhead is full or the breaker open; otherwise made, and their outcome told to the
+    breaker. Counted in the process's metrics: `bulkhead_rejected_<peer>`,
     `breaker_rejected_<peer>`, `breaker_opened_<peer>`."""
 
     def __init__(
@@ -33,11 +34,14 @@ class PeerGuard:
     async def call(self, make: Callable[[], Awaitable[R]]) -> R:
         if not self.bulkhead.try_enter():
             self.metrics.inc(f"bulkhead_rejected_{self.peer}")
-            raise Unavailable(self.what, f"bulkhead full ({self.bulkhead.max_in_flight} in flight)")
+            full = f"bulkhead full ({self.bulkhead.max_in_flight} in flight)"
+            raise Unavailable(self.what, full, fail_fast=True)
         try:
             if not self.breaker.allow():
                 self.metrics.inc(f"breaker_rejected_{self.peer}")
-                raise Unavailable(self.what, f"circuit breaker {self.breaker.state}")
+                raise Unavailable(
+                    self.what, f"circuit breaker {self.breaker.state}", fail_fast=True
+                )
             try:
                 result = await call_peer(self.peer, make())
             except (Unavailable, DeadlineExceeded):

@@ -14,6 +14,7 @@ from typing import Any
 
 import grpc
 
+from blog.rpc.errors import NO_RETRY
 from blog.rpc.metrics import Metrics
 from blog.rpc.server import service_name
 from blog.v1 import internal_pb2
@@ -82,6 +83,7 @@ class SheddingInterceptor(grpc.aio.ServerInterceptor):
         async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
             if not self.shedder.try_enter():
                 self.metrics.inc("requests_shed")
+                context.set_trailing_metadata(NO_RETRY)  # a retry at once would add load
                 await context.abort(
                     grpc.StatusCode.RESOURCE_EXHAUSTED,
                     f"{self.service} service overloaded: "

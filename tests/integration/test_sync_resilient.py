@@ -1,8 +1,8 @@
 """sync-resilient under real faults (docs/METHOD.md, Resilience): the comments database killed ->
 views are the post alone, marked partial, within their deadline, and complete again after the
 restore (for an old client too); posts killed -> a comment on a post seen before is taken, any
-other refused at once; moderation killed -> comments refused at once. And load shedding on a
-real grpc.aio server."""
+other refused, views refused at once and marked not to be retried; moderation killed ->
+comments refused at once. And load shedding on a real grpc.aio server."""
 
 from __future__ import annotations
 
@@ -139,6 +139,15 @@ def test_posts_killed_a_comment_on_a_post_seen_before_is_taken_others_refused(
         )
         assert (code, "posts service" in details) == ("UNAVAILABLE", True), details
         assert counters(stack, "comments")["post_checks_from_seen"] >= 1
+
+        def refused_at_once() -> None:  # once the query's breaker for posts is open
+            with pytest.raises(grpc.RpcError) as failed:
+                view(api, seen.id)
+            assert "circuit breaker open" in failed.value.details()  # type: ignore[attr-defined]
+            # ... and marked so that no client retries it (gRPC's pushback).
+            assert ("grpc-retry-pushback-ms", "-1") in failed.value.trailing_metadata()  # type: ignore[attr-defined]
+
+        eventually(refused_at_once)
     finally:
         stack.faults.restore("posts")
     comment_taken_again(api, unseen.id)
@@ -188,6 +197,8 @@ def test_a_server_sheds_requests_beyond_its_bound_but_never_health_checks() -> N
                     await call(b"y", timeout=10)
                 assert shed.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
                 assert "overloaded" in (shed.value.details() or "")
+                trailing = shed.value.trailing_metadata()
+                assert trailing is not None and trailing.get("grpc-retry-pushback-ms") == "-1"
                 checked = await health_pb2_grpc.HealthStub(channel).Check(
                     health_pb2.HealthCheckRequest(), timeout=5
                 )

@@ -324,3 +324,60 @@ def test_a_post_seen_to_exist_still_exists_while_posts_is_unavailable() -> None:
             await directory.exists("nope")
 
     asyncio.run(scenario())
+
+
+# --- a refusal tells the client not to retry -------------------------------------------------
+class Context:
+    """What rpc_method uses of a grpc.aio.ServicerContext."""
+
+    def __init__(self) -> None:
+        self.trailing: tuple[tuple[str, str], ...] = ()
+        self.aborted: tuple[object, str] | None = None
+
+    def set_trailing_metadata(self, metadata: tuple[tuple[str, str], ...]) -> None:
+        self.trailing = metadata
+
+    async def abort(self, code: object, details: str) -> None:
+        self.aborted = (code, details)
+        raise RuntimeError("aborted")  # grpc.aio raises too
+
+
+@pytest.mark.parametrize("fail_fast", [True, False])
+def test_a_fast_refusal_carries_a_no_retry_pushback(fail_fast: bool) -> None:
+    import grpc
+
+    from blog.rpc.errors import NO_RETRY, rpc_method
+
+    class Servicer:
+        @rpc_method
+        async def Get(self, request: object, context: object) -> None:
+            raise Unavailable("posts service", "circuit breaker open", fail_fast=fail_fast)
+
+    context = Context()
+    with pytest.raises(RuntimeError):
+        asyncio.run(Servicer().Get(None, context))
+    assert context.aborted == (
+        grpc.StatusCode.UNAVAILABLE,
+        "posts service unavailable: circuit breaker open",
+    )
+    assert context.trailing == (NO_RETRY if fail_fast else ())
+
+
+def test_guard_refusals_are_fail_fast_and_peer_failures_are_not() -> None:
+    async def scenario() -> None:
+        guard, _ = guard_of(FakeClock(), bound=1)
+        peer = Peer()
+        peer.error = Unavailable("comments database")
+        with pytest.raises(Unavailable) as failed:
+            await guard.call(peer.make())
+        assert not failed.value.fail_fast  # the peer's own answer: a retry may find it back
+        peer.error, peer.gate = None, asyncio.Event()
+        held = asyncio.create_task(guard.call(peer.make()))
+        await asyncio.sleep(0)
+        with pytest.raises(Unavailable) as refused:
+            await guard.call(peer.make())
+        assert refused.value.fail_fast
+        peer.gate.set()
+        await held
+
+    asyncio.run(scenario())

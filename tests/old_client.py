@@ -83,7 +83,11 @@ def run_old_client(code: Path, stack: dict[str, Any], action: str, *args: str) -
     packages = [sysconfig.get_paths()[kind] for kind in ("purelib", "platlib")]
     result = subprocess.run(
         [sys.executable, "-S", "-c", SCRIPT, *addresses, action, *args],
-        env={"PYTHONPATH": os.pathsep.join([str(code), *packages]), "PATH": "/usr/bin:/bin"},
+        env={
+            "PYTHONPATH": os.pathsep.join([str(code), *packages]),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PATH": "/usr/bin:/bin",
+        },
         cwd=code,  # not the repository: `-c` puts the working directory first on sys.path
         capture_output=True,
         text=True,

@@ -230,3 +230,12 @@ def test_partial_answers_are_counted_apart_per_phase() -> None:
 def test_no_partial_answer_no_degraded_figure() -> None:
     records = [RequestRecord("GetPostView", 1001.0, 1001.01, "UNAVAILABLE")]
     assert degraded(records, WINDOW, warmup_end=990.0) == {}
+
+
+def test_lab_view_says_a_partial_answer_is_one() -> None:
+    from lab.cli.client_commands import format_view
+
+    complete = format_view(view_to_pb(PostView(POST, (COMMENT,))))
+    assert "comments: 1" in complete and "[APPROVED] c" in complete
+    partial = format_view(view_to_pb(PostView.without_comments(POST)))
+    assert "comments: unavailable (a partial answer" in partial

@@ -37,7 +37,9 @@ def _sync(env: tuple[tuple[str, str], ...] = ()) -> dict[str, ServiceSpec]:
 
 
 TOPOLOGY: dict[str, dict[str, ServiceSpec]] = {
-    "sync": _sync(),
+    # Said explicitly, so that a LAB_RESILIENCE left in the caller's environment cannot turn
+    # the baseline into the other variant.
+    "sync": _sync(env=(("LAB_RESILIENCE", "0"),)),
     # The same processes with the patterns switched on (blog/rpc/settings.py: resilience).
     "sync-resilient": _sync(env=(("LAB_RESILIENCE", "1"),)),
     # Nobody calls anybody: each service needs its own database and the bus, nothing else.

@@ -160,9 +160,9 @@ def test_compose_wires_services_as_lab_up_does() -> None:
             # A variant's own settings come from the shell (LAB_RESILIENCE=1: sync-resilient).
             expected |= {
                 key
-                for v, p in COMPOSE_PROFILE.items()
-                if p == impl
-                for key, _ in TOPOLOGY[v][name].env
+                for v, variant_topology in TOPOLOGY.items()
+                if COMPOSE_PROFILE.get(v, v) == impl
+                for key, _ in variant_topology[name].env
             }
             if spec.owns_database:
                 expected.add("LAB_DSN")

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 
-def test_kill_comments_database_sync_and_async(tmp_path: Path) -> None:
+def test_kill_comments_database_every_implementation(tmp_path: Path) -> None:
     result = subprocess.run(
         [
             sys.executable,
@@ -18,7 +18,7 @@ def test_kill_comments_database_sync_and_async(tmp_path: Path) -> None:
             "lab.cli",
             "chaos",
             "--impl",
-            "sync,async",
+            "sync,sync-resilient,async",
             "--fault",
             "kill-db:comments",
             "--profile",
@@ -28,14 +28,15 @@ def test_kill_comments_database_sync_and_async(tmp_path: Path) -> None:
         ],
         capture_output=True,
         text=True,
-        timeout=400,
+        timeout=550,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-3000:]
     for phase in ("warm-up", "steady state met", "fault at", "restored at", "recovered at"):
         assert phase in result.stdout, phase
     (run_dir,) = tmp_path.iterdir()
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["valid"] and {e["impl"] for e in summary["experiments"]} == {"sync", "async"}
+    impls = {e["impl"] for e in summary["experiments"]}
+    assert summary["valid"] and impls == {"sync", "sync-resilient", "async"}
     for e in summary["experiments"]:
         out = run_dir / e["impl"] / "kill-db-comments"
         for name in ("timeline.csv", "journal.json", "experiment.json", "summary.json"):
@@ -61,6 +62,20 @@ def test_kill_comments_database_sync_and_async(tmp_path: Path) -> None:
     assert by_impl["sync"]["availability"]["GetPostView"]["during"] <= 0.5
     assert by_impl["async"]["convergence_s"] is not None
     assert by_impl["sync"]["convergence_s"] is None  # no copy to converge
+    # sync-resilient serves the post without its comments, says so, and is complete again
+    # after the restore: PARTIAL in the request log, counted as up and apart.
+    resilient = by_impl["sync-resilient"]
+    for op in ("GetPostView", "ListPostViews"):
+        assert resilient["availability"][op]["during"] >= 0.9, op
+        assert resilient["partial"][op]["during"] >= 0.9, op
+        assert resilient["partial"][op]["last_partial_after_restore_s"] is not None
+    records = [
+        json.loads(line)
+        for path in (run_dir / "sync-resilient" / "kill-db-comments").rglob("requests-*.jsonl")
+        for line in path.read_text().splitlines()
+    ]
+    assert {r["status"] for r in records if r["op"] == "GetPostView"} >= {"OK", "PARTIAL"}
+    assert by_impl["sync"]["partial"] == {} and by_impl["async"]["partial"] == {}
     assert (
         summary["matrix"]["coupling_index"]["async"] < summary["matrix"]["coupling_index"]["sync"]
     )

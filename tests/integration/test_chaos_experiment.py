@@ -38,7 +38,7 @@ def test_kill_comments_database_every_implementation(tmp_path: Path) -> None:
     impls = {e["impl"] for e in summary["experiments"]}
     assert summary["valid"] and impls == {"sync", "sync-resilient", "async"}
     for e in summary["experiments"]:
-        out = run_dir / e["impl"] / "kill-db-comments"
+        out = run_dir / e["impl"] / "kill-db-comments" / f"rep-{e['repetition']}"
         for name in ("timeline.csv", "journal.json", "experiment.json", "summary.json"):
             assert (out / name).exists(), name
         assert list((out / "requests").glob("requests-*.jsonl"))

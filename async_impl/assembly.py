@@ -13,7 +13,7 @@ from nats.js import JetStreamContext
 from async_impl import bus
 from async_impl.consumer import DurableConsumer, Handler
 from async_impl.relay import OutboxRelay
-from async_impl.schema import TABLES
+from async_impl.schema import TABLES, UPGRADES
 from async_impl.subscriptions import SUBSCRIPTIONS
 from blog.rpc.process import Assembly, open_database
 from blog.rpc.settings import ServiceSettings
@@ -22,24 +22,30 @@ from blog.store.pool import Database
 
 @dataclass
 class BusConnection:
-    """A connection to NATS and its JetStream context."""
+    """A connection to NATS, its JetStream context, and the replica count of the streams and
+    consumers (LAB_STREAM_REPLICAS)."""
 
     nc: NATS
     js: JetStreamContext
+    replicas: int = 1
 
 
 async def open_store(settings: ServiceSettings, assembly: Assembly) -> Database:
     """This service's database with its own tables and the async ones (outbox, ...)."""
-    return await open_database(settings, assembly, TABLES[assembly.service])
+    database = await open_database(settings, assembly, TABLES[assembly.service])
+    for statement in UPGRADES[assembly.service]:
+        await database.execute(statement)
+    return database
 
 
 async def open_bus(settings: ServiceSettings, assembly: Assembly) -> BusConnection:
-    """Connect to NATS (retrying), make sure the streams exist, drain the connection on stop."""
+    """Connect to NATS (every node of a cluster; retrying), make sure the streams exist with
+    the configured replicas, drain the connection on stop."""
     nc = await bus.connect(settings.nats_url, name=assembly.service)
     js = nc.jetstream()
-    await bus.ensure_streams(js)
+    await bus.ensure_streams(js, settings.stream_replicas)
     assembly.cleanups.append(nc.drain)
-    return BusConnection(nc, js)
+    return BusConnection(nc, js, settings.stream_replicas)
 
 
 def start_relay(database: Database, connection: BusConnection, assembly: Assembly) -> OutboxRelay:
@@ -73,6 +79,7 @@ def durable_consumer(
         metrics=assembly.metrics,
         publishes=relay is not None,
         on_commit=relay.published_later if relay else lambda events: None,
+        replicas=connection.replicas,
         **options,
     )
     assembly.cleanups.append(consumer.stop)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import time
 
 import nats
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.errors import NotFoundError, ServiceUnavailableError
 
 from blog import events
 
@@ -52,8 +54,15 @@ H_SEQ = "Lab-Original-Seq"
 H_DELIVERED = "Lab-Delivered"
 
 
+def servers(url: str) -> list[str]:
+    """The nodes of `url`: one URL, or a cluster's as a comma-separated list."""
+    return [part.strip() for part in url.split(",") if part.strip()]
+
+
 async def connect(url: str, name: str) -> NATS:
-    """Connect, retrying forever with backoff: first connect included (the bus may start late)."""
+    """Connect, retrying forever with backoff: first connect included (the bus may start late).
+    `url` may list every node of a cluster (url,url,...): the client then reconnects to another
+    node by itself when one goes away, with no restart (failover)."""
 
     async def disconnected() -> None:
         log.warning("bus disconnected")
@@ -68,7 +77,7 @@ async def connect(url: str, name: str) -> NATS:
     while True:
         try:
             return await nats.connect(
-                url,
+                servers(url),
                 name=name,
                 allow_reconnect=True,
                 max_reconnect_attempts=-1,  # never give up
@@ -85,14 +94,71 @@ async def connect(url: str, name: str) -> NATS:
             delay = min(delay * 2, 2.0)
 
 
-async def ensure_streams(js: JetStreamContext) -> None:
-    """Create or update both streams (idempotent; every service may call it at start)."""
-    for name, config in ((EVENTS, EVENT_STREAM), (DLQ, DLQ_STREAM)):
-        try:
-            await js.stream_info(name)
-            await js.update_stream(config)
-        except NotFoundError:
-            await js.add_stream(config)
+def stream_configs(replicas: int = 1) -> list[StreamConfig]:
+    """Both streams as they should be, with `replicas` replicas each."""
+    return [dataclasses.replace(c, num_replicas=replicas) for c in (EVENT_STREAM, DLQ_STREAM)]
+
+
+# What ensure_streams compares (and an update may change) of an existing stream's configuration.
+_COMPARED = (
+    "description",
+    "retention",
+    "storage",
+    "max_age",
+    "max_bytes",
+    "discard",
+    "duplicate_window",
+    "num_replicas",
+)
+
+
+def differs(current: StreamConfig, wanted: StreamConfig) -> list[str]:
+    """The settings of `wanted` an existing stream does not have (subjects in any order; a
+    setting `wanted` leaves unset is the server's default, whatever that is)."""
+    names = [
+        n
+        for n in _COMPARED
+        if getattr(wanted, n) is not None and getattr(current, n) != getattr(wanted, n)
+    ]
+    if sorted(current.subjects or []) != sorted(wanted.subjects or []):
+        names.append("subjects")
+    return names
+
+
+async def ensure_streams(js: JetStreamContext, replicas: int = 1, *, retry_s: float = 30.0) -> None:
+    """Create both streams, or bring existing ones to this configuration: e.g. an R1 stream
+    becomes R3 in place (JetStream copies it to the new replicas; nothing is lost). Every
+    service calls it at start, concurrently: creating an identical stream twice is a no-op, and
+    an update is made only when something differs. A cluster that is electing a leader answers
+    503 for a moment: retried for `retry_s`."""
+    deadline = time.monotonic() + retry_s
+    for wanted in stream_configs(replicas):
+        while True:
+            try:
+                await _ensure(js, wanted)
+                break
+            except (
+                ServiceUnavailableError,  # 503: JetStream electing a leader
+                nats.errors.NoRespondersError,  # a cluster not formed yet
+                nats.errors.TimeoutError,
+            ) as error:
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("stream %s: %s; retrying", wanted.name, error)
+                await asyncio.sleep(0.5)
+
+
+async def _ensure(js: JetStreamContext, wanted: StreamConfig) -> None:
+    assert wanted.name is not None
+    try:
+        info = await js.stream_info(wanted.name)
+    except NotFoundError:
+        await js.add_stream(wanted)
+        return
+    changed = differs(info.config, wanted)
+    if changed:
+        log.warning("stream %s: updating %s", wanted.name, ", ".join(changed))
+        await js.update_stream(wanted)
 
 
 def dlq_subject(consumer: str) -> str:

@@ -113,8 +113,9 @@ class HoldingCommentRepository(OutboxCommentRepository):
             f"inserted AS (INSERT INTO {t} (id, post_id, content, status, created_at, request_id) "
             "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (request_id) DO NOTHING "
             f"RETURNING {self.COLS}), "
-            f"queued AS (INSERT INTO {OUTBOX} (event_id, subject, data) "
-            "SELECT $8::uuid, $9::text, $10::bytea FROM inserted, known WHERE known.yes), "
+            f"queued AS (INSERT INTO {OUTBOX} (event_id, subject, data, traceparent) "
+            "SELECT $8::uuid, $9::text, $10::bytea, $11::text FROM inserted, known "
+            "WHERE known.yes), "
             f"held AS (INSERT INTO {held_comments.name} (comment_id, post_id, until) "
             "SELECT inserted.id, inserted.post_id, $7 FROM inserted, known WHERE NOT known.yes) "
             "SELECT inserted.*, known.yes AS known FROM inserted, known"
@@ -124,7 +125,7 @@ class HoldingCommentRepository(OutboxCommentRepository):
             row = await conn.fetchrow(
                 sql,
                 *(c.id, c.post_id, c.content, int(c.status), c.created_at, request_id, until),
-                *(event.event_id, event.subject, event.data),
+                *(event.event_id, event.subject, event.data, event.traceparent),
             )
             if row is None:  # request_id used before: that comment, as it is now
                 found = await conn.fetchrow(

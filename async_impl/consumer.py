@@ -28,7 +28,7 @@ from typing import Any
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from async_impl import bus
@@ -39,6 +39,7 @@ from blog.domain import InvalidArgument, Unavailable
 from blog.events import IncomingEvent, OutgoingEvent, PoisonEvent, decode
 from blog.rpc.metrics import Metrics
 from blog.store.pool import Database, Executor
+from blog.tracing.messages import consuming, step
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class DurableConsumer:
         nc: NATS | None = None,
         window: int = 64,
         max_attempts: int = 5,
+        replicas: int = 1,
     ) -> None:
         self.name = name
         self.js, self.db = js, db
@@ -79,6 +81,7 @@ class DurableConsumer:
         self.nc = nc
         self.window = window
         self.max_attempts = max_attempts
+        self.replicas = replicas  # as many as the stream's: its position survives what it does
         self._task: asyncio.Task[None] | None = None
         self._database_up = asyncio.Event()
         self._database_up.set()
@@ -90,18 +93,25 @@ class DurableConsumer:
             deliver_policy=DeliverPolicy.ALL,
             filter_subjects=sorted(self.handlers),
             # Redelivery bound for a message delivered but never acked (e.g. to a replica that
-            # stopped). Handlers take milliseconds; a database stall is cut at 4 s.
+            # stopped). Handlers take milliseconds, and a stalled database statement is cut by
+            # the pool's command timeout (twice --db-timeout-s: 4 s by default;
+            # blog/store/pool.py), so a live replica acks or naks well within it.
             ack_wait=10.0,
             max_deliver=-1,  # see the module docstring: poison is bounded by us, not here
             max_ack_pending=10_000,
+            num_replicas=self.replicas,
         )
 
     async def ensure(self) -> None:
-        """Create the durable consumer if it does not exist (existing position is kept)."""
+        """Create the durable consumer if it does not exist; one with another replica count
+        (e.g. R1 from before the stream became R3) is updated in place. Its position is kept."""
         try:
-            await self.js.consumer_info(bus.EVENTS, self.name)
+            info = await self.js.consumer_info(bus.EVENTS, self.name)
         except NotFoundError:
             await self.js.add_consumer(bus.EVENTS, self.config())
+            return
+        if replica_count(info) != self.replicas:
+            await self.js.add_consumer(bus.EVENTS, self.config())  # create-or-update
 
     async def reset(self) -> None:
         """Forget the position: the next run replays the stream from its first event."""
@@ -154,7 +164,7 @@ class DurableConsumer:
                     continue
                 delay = datetime.now(UTC) - msg.metadata.timestamp  # stream publish -> here
                 self.metrics.record_us("delivery_delay_us", delay.total_seconds() * 1e6)
-                task = asyncio.create_task(self.process(msg))
+                task = asyncio.create_task(self._process_traced(msg, time.time_ns()))
                 in_flight.add(task)
                 task.add_done_callback(in_flight.discard)
                 task.add_done_callback(self._log_failure)
@@ -189,6 +199,12 @@ class DurableConsumer:
         if not task.cancelled() and task.exception() is not None:
             log.warning("consumer %s: %r", self.name, task.exception())
 
+    async def _process_traced(self, msg: Msg, received_ns: int) -> None:
+        """process(), in a CONSUMER span when the message carries a traced request's context."""
+        delivered = msg.metadata.num_delivered
+        with consuming(self.name, msg.subject, msg.headers, received_ns, delivered):
+            await self.process(msg)
+
     async def process(self, msg: Msg) -> None:
         delivered = msg.metadata.num_delivered
         try:
@@ -200,7 +216,8 @@ class DurableConsumer:
                 raise PoisonEvent(f"no handler for {event.event_type}")
             if self.before:
                 await self.before(event)
-            applied, caused = await self._apply(handler, event)
+            with step(f"apply {event.event_type}"):  # the transaction, as a span when traced
+                applied, caused = await self._apply(handler, event)
         except Unavailable as error:
             self.metrics.inc("events_nak_unavailable")
             self._database_up.clear()  # _consume stops pulling until the database answers
@@ -270,6 +287,13 @@ class DurableConsumer:
         log.warning(
             "consumer %s: dead-lettered seq %s: %s", self.name, meta.sequence.stream, reason
         )
+
+
+def replica_count(info: ConsumerInfo) -> int:
+    """A consumer's replicas: as configured, or (0) as many as its stream's peers say."""
+    if info.config.num_replicas:
+        return info.config.num_replicas
+    return 1 + len(info.cluster.replicas or []) if info.cluster else 1
 
 
 def lag_us(event: IncomingEvent) -> float:

@@ -17,7 +17,7 @@ from blog.store.repositories import CommentRepository, PostRepository
 
 def with_event(insert_returning: str, first_param: int) -> str:
     """Wrap an INSERT ... RETURNING so that, if it inserts a row, the same statement also queues
-    an event (parameters first_param.. : event id, subject, data) in the outbox.
+    an event (parameters first_param.. : event id, subject, data, traceparent) in the outbox.
 
     One statement is atomic even outside a transaction, so the entity and its event commit
     together (the transactional outbox) for the cost of a single round trip.
@@ -25,8 +25,8 @@ def with_event(insert_returning: str, first_param: int) -> str:
     n = first_param
     return (
         f"WITH inserted AS ({insert_returning}), "
-        f"queued AS (INSERT INTO {OUTBOX} (event_id, subject, data) "
-        f"SELECT ${n}::uuid, ${n + 1}::text, ${n + 2}::bytea FROM inserted) "
+        f"queued AS (INSERT INTO {OUTBOX} (event_id, subject, data, traceparent) "
+        f"SELECT ${n}::uuid, ${n + 1}::text, ${n + 2}::bytea, ${n + 3}::text FROM inserted) "
         "SELECT * FROM inserted"
     )
 
@@ -34,10 +34,11 @@ def with_event(insert_returning: str, first_param: int) -> str:
 async def queue_event(db: Executor, event: OutgoingEvent) -> None:
     """Add `event` to the outbox (inside the caller's transaction)."""
     await db.execute(
-        f"INSERT INTO {OUTBOX} (event_id, subject, data) VALUES ($1, $2, $3)",
+        f"INSERT INTO {OUTBOX} (event_id, subject, data, traceparent) VALUES ($1, $2, $3, $4)",
         event.event_id,
         event.subject,
         event.data,
+        event.traceparent,
     )
 
 
@@ -80,7 +81,8 @@ class _Announcing:
 
     def _statement(self, insert_returning: str, next_param: int, entity: Any) -> tuple[str, tuple]:
         self._pending = event = self.announce(entity)
-        return with_event(insert_returning, next_param), (event.event_id, event.subject, event.data)
+        extra = (event.event_id, event.subject, event.data, event.traceparent)
+        return with_event(insert_returning, next_param), extra
 
     def _keep(self, inserted: bool) -> None:
         if inserted and self._pending is not None:

@@ -12,7 +12,8 @@ on the other) and the visibility lag's p99 went from 61 ms to 700 ms.
 Here every pull request asks for up to `window` messages with an expiry; each message is handed
 over as it arrives; a new request is sent as soon as half the window is free again (messages
 being processed count against it, so work in flight stays bounded). A request the server forgot
-(nats.py #504: pull requests do not survive a server restart) simply expires on our side after
+(pull requests do not survive a server restart, and nats.py does not send them again after it
+reconnects: https://github.com/nats-io/nats.py/issues/504) simply expires on our side after
 `expires_s` and is replaced, so consumption resumes by itself after a reconnect.
 """
 
@@ -28,9 +29,9 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.errors import TimeoutError as NatsTimeoutError
 
-# Status codes the server sends on the inbox instead of a message: heartbeat, no messages,
-# request expired, request ended for another reason (max waiting, consumer deleted, ...).
-_HEARTBEAT = "100"
+# Status codes the server sends on the inbox instead of a message that end a pull request: no
+# messages, request expired, ended for another reason (max waiting, consumer deleted, ...). Any
+# other status (100, a heartbeat) is skipped alike, without ending a request.
 _REQUEST_ENDED = {"404", "408", "409"}
 
 

@@ -11,14 +11,20 @@ as it commits (async_impl.outbox), it should stay 0, and a defect can no longer 
 a lag histogram. Publishing sets Nats-Msg-Id to the event id: when both paths (or two replicas)
 publish the same event, JetStream drops the copy, and consumers de-duplicate by event id beyond
 that window. Sweeps claim rows with FOR UPDATE SKIP LOCKED, so replicas share the work.
+
+A traced request's event carries its traceparent (stored with the row, handed over with the
+event): its publish continues that trace, with the wait in the outbox before it, and the
+message carries the trace on to the consumers (blog.tracing.messages).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
 from nats.js import JetStreamContext
 
@@ -26,8 +32,21 @@ from async_impl.schema import OUTBOX
 from blog.events import OutgoingEvent
 from blog.rpc.metrics import Metrics
 from blog.store.pool import Database
+from blog.tracing.messages import publishing
 
 log = logging.getLogger(__name__)
+
+
+class Pending(NamedTuple):
+    """An event to publish, with what its trace needs: the traced request's traceparent, when
+    the event was queued (ns since the epoch) and by which path it goes."""
+
+    event_id: str
+    subject: str
+    data: bytes
+    traceparent: str | None = None
+    queued_ns: int = 0
+    path: str = "fast"
 
 
 class OutboxRelay:
@@ -52,7 +71,7 @@ class OutboxRelay:
         self.sweep_interval_s = sweep_interval_s
         self.sweep_grace_s = sweep_grace_s
         self.publish_timeout_s = publish_timeout_s
-        self._queue: asyncio.Queue[OutgoingEvent] = asyncio.Queue(max_queued)
+        self._queue: asyncio.Queue[Pending] = asyncio.Queue(max_queued)
         self._bus_ok = True  # cleared when a publish fails; the sweep finds out when it is back
         # Rows written after this moment (this relay's start, or the bus's return after an
         # outage) had a bus to go to: the fast path should have taken them.
@@ -63,9 +82,10 @@ class OutboxRelay:
         """Hand over events whose transaction has committed (the fast path)."""
         if not self._bus_ok:
             return  # the sweep publishes them once the bus answers again
-        for event in events:
+        now = time.time_ns()
+        for e in events:
             try:
-                self._queue.put_nowait(event)
+                self._queue.put_nowait(Pending(e.event_id, e.subject, e.data, e.traceparent, now))
             except asyncio.QueueFull:
                 self.metrics.inc("outbox_fast_path_full")
                 return
@@ -81,16 +101,16 @@ class OutboxRelay:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _publish(self, events: list[tuple[str, str, bytes]]) -> None:
+    async def _publish(self, events: list[Pending]) -> None:
         # Concurrently: consumers do not depend on the order of events.
-        await asyncio.gather(
-            *(
-                self.js.publish(
-                    subject, data, timeout=self.publish_timeout_s, headers={"Nats-Msg-Id": event_id}
-                )
-                for event_id, subject, data in events
+        await asyncio.gather(*(self._publish_one(event) for event in events))
+
+    async def _publish_one(self, e: Pending) -> None:
+        with publishing(e.subject, e.event_id, e.traceparent, e.queued_ns, e.path) as trace:
+            headers = {"Nats-Msg-Id": e.event_id, **trace}
+            await self.js.publish(
+                e.subject, e.data, timeout=self.publish_timeout_s, headers=headers
             )
-        )
 
     async def _fast_path(self) -> None:
         while True:
@@ -99,7 +119,7 @@ class OutboxRelay:
             while not self._queue.empty() and len(pending) < self.batch:
                 pending.append(self._queue.get_nowait())
             try:
-                await self._publish([(e.event_id, e.subject, e.data) for e in pending])
+                await self._publish(pending)
             except asyncio.CancelledError:
                 raise
             except Exception as error:
@@ -143,7 +163,7 @@ class OutboxRelay:
         grace = self.sweep_grace_s if grace_s is None else grace_s
         async with self.db.transaction() as conn:
             rows = await conn.fetch(
-                f"SELECT id, event_id, subject, data, created_at FROM {OUTBOX} "
+                f"SELECT id, event_id, subject, data, created_at, traceparent FROM {OUTBOX} "
                 "WHERE created_at < now() - $1::interval ORDER BY id LIMIT $2 "
                 "FOR UPDATE SKIP LOCKED",
                 timedelta(seconds=grace),
@@ -151,7 +171,7 @@ class OutboxRelay:
             )
             if not rows:
                 return 0
-            await self._publish([(r["event_id"], r["subject"], r["data"]) for r in rows])
+            await self._publish([swept(row) for row in rows])
             await conn.execute(
                 f"DELETE FROM {OUTBOX} WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
             )
@@ -167,3 +187,11 @@ class OutboxRelay:
             self.metrics.inc("events_swept_bus_up", missed)
             log.warning("outbox sweep: %d event(s) missed the fast path with the bus up", missed)
         return len(rows)
+
+
+def swept(row: Any) -> Pending:
+    """An outbox row as an event to publish (queued when its row was written)."""
+    queued_ns = int(row["created_at"].timestamp() * 1e9)
+    return Pending(
+        row["event_id"], row["subject"], row["data"], row["traceparent"], queued_ns, "sweep"
+    )

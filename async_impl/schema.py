@@ -21,7 +21,20 @@ def _outbox(metadata: sa.MetaData) -> sa.Table:
         sa.Column("subject", sa.Text, nullable=False),
         sa.Column("data", sa.LargeBinary, nullable=False),
         sa.Column("created_at", TS, nullable=False, server_default=sa.func.now()),
+        # The W3C traceparent of the request that wrote the event, when it was traced: the
+        # relay's publish continues that trace (blog.tracing.messages).
+        sa.Column("traceparent", sa.Text, nullable=True),
     )
+
+
+# Columns added since a service's tables were first created (CREATE TABLE IF NOT EXISTS leaves
+# an existing table as it is): applied at every start, each idempotent.
+UPGRADES: dict[str, tuple[str, ...]] = {
+    "posts": ("ALTER TABLE outbox ADD COLUMN IF NOT EXISTS traceparent text",),
+    "comments": ("ALTER TABLE outbox ADD COLUMN IF NOT EXISTS traceparent text",),
+    "moderation": ("ALTER TABLE outbox ADD COLUMN IF NOT EXISTS traceparent text",),
+    "query": (),
+}
 
 
 def _processed(metadata: sa.MetaData) -> sa.Table:

@@ -48,7 +48,13 @@ from locust import between, events, task  # noqa: E402
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner  # noqa: E402
 
 from benchmarks.load.dispatcher import Dispatcher  # noqa: E402
-from benchmarks.load.grpc_user import GrpcUser, stack_file, stack_host  # noqa: E402
+from benchmarks.load.grpc_user import (  # noqa: E402
+    GrpcUser,
+    stack_file,
+    stack_host,
+    start_client_tracing,
+    stop_client_tracing,
+)
 from benchmarks.load.openloop import RateProfile, arrivals, live_arrivals  # noqa: E402
 from benchmarks.load.recorder import Recorder  # noqa: E402
 from benchmarks.load.request_log import RequestLogger, RequestRecord, answered  # noqa: E402
@@ -137,6 +143,15 @@ def _lab_options(parser: Any) -> None:
         "--lab-bare",
         default="",
         help="routes JSON of a bare chain: run its plans instead of the blog API",
+    )
+    lab.add_argument(
+        "--lab-trace-sample",
+        type=float,
+        default=0.0,
+        help="start a trace at this share of calls (a CLIENT span; 0: off)",
+    )
+    lab.add_argument(
+        "--lab-trace-dir", default="", help="directory of this process's OTLP JSON trace file"
     )
     lab.add_argument(
         "--lab-request-log",
@@ -262,6 +277,7 @@ def _start(environment: Any, **_: Any) -> None:
     options = environment.parsed_options
     if not isinstance(environment.runner, MasterRunner):  # the master runs no users
         allow_concurrent_calls(max(1, options.num_users or 1))  # closed loop: one call each
+        start_client_tracing(options, stack_file(environment))  # before any user's channel
         _seed(options, stack_file(environment))
         REQUEST_LOG.start(options.lab_request_log)
         gevent.spawn(_announce_measuring, options)
@@ -291,6 +307,7 @@ def _stop(environment: Any, **_: Any) -> None:
 @events.quit.add_listener
 def _quit(**_: Any) -> None:
     REQUEST_LOG.close()
+    stop_client_tracing()
 
 
 class GeneratorError(Exception):

@@ -10,6 +10,7 @@ from google.protobuf.message import DecodeError, Message
 
 from blog.convert import comment_to_pb, from_timestamp, post_to_pb, timestamp
 from blog.domain import Comment, CommentStatus, Decision, Post
+from blog.tracing.messages import current_traceparent
 from blog.v1 import events_pb2
 
 SCHEMA_VERSION = 1
@@ -34,11 +35,14 @@ class PoisonEvent(Exception):
 
 @dataclass(frozen=True, slots=True)
 class OutgoingEvent:
-    """An event ready for the outbox: its id, subject and serialized Envelope."""
+    """An event ready for the outbox: its id, subject and serialized Envelope, and the W3C
+    traceparent of the traced request that caused it (None when it was not traced: stored with
+    the outbox row, so the relay's publish continues that trace; blog.tracing.messages)."""
 
     event_id: str
     subject: str
     data: bytes
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +70,7 @@ def envelope(event_type: str, aggregate_id: str, producer: str, payload: Message
         schema_version=SCHEMA_VERSION,
         payload=payload.SerializeToString(),
     )
-    return OutgoingEvent(event_id, event_type, env.SerializeToString())
+    return OutgoingEvent(event_id, event_type, env.SerializeToString(), current_traceparent())
 
 
 def decode(data: bytes) -> IncomingEvent:

@@ -1,6 +1,7 @@
 """Small in-memory stand-ins for a JetStream message, a JetStream context and a service's
-Database, for unit tests of the async plumbing (async_impl.consumer, async_impl.relay): no
-sockets, no processes.
+Database, for unit tests of the async plumbing (async_impl.consumer, async_impl.relay), and for
+the ports of the comment rule (blog.ports: a comment store, a post directory, moderation), for
+unit tests of blog.features: no sockets, no processes.
 
 The fakes of one test share a Log: one ordered list of what happened (begin, statements,
 commit/rollback, publish, ack/nak/term, ...), so a test can assert the order of effects, e.g.
@@ -10,13 +11,13 @@ commit before ack, dead-letter publish before term.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from blog.domain import Unavailable
+from blog.domain import Comment, CommentStatus, Decision, Unavailable
 from blog.events import OutgoingEvent
 
 Call = tuple[Any, ...]
@@ -255,6 +256,7 @@ def outbox_row(row_id: int, event: OutgoingEvent, age_s: float = 5.0) -> dict[st
         "subject": event.subject,
         "data": event.data,
         "created_at": datetime.now(UTC) - timedelta(seconds=age_s),
+        "traceparent": event.traceparent,
     }
 
 
@@ -278,6 +280,82 @@ def async_recorder(log: Log, name: str) -> Callable[..., Awaitable[None]]:
         log.add(name, *args)
 
     return record
+
+
+# -- the ports of the comment rule (blog.ports) -------------------------------------------------
+class FakeCommentStore:
+    """A CommentStore over a dict, idempotent per request_id as the real one is: a request_id
+    already used gives back the comment stored under it, not inserted again."""
+
+    def __init__(self) -> None:
+        self.comments: dict[str, Comment] = {}
+        self.by_request: dict[str, str] = {}
+
+    async def add(
+        self, comment: Comment, request_id: str | None = None
+    ) -> tuple[Comment | None, bool]:
+        if request_id is not None and request_id in self.by_request:
+            return self.comments[self.by_request[request_id]], False
+        self.comments[comment.id] = comment
+        if request_id is not None:
+            self.by_request[request_id] = comment.id
+        return comment, True
+
+    async def settle(self, comment_id: str, status: CommentStatus) -> tuple[Comment | None, bool]:
+        raise NotImplementedError
+
+    async def list_for_posts(self, post_ids: Sequence[str]) -> list[Comment]:
+        return [c for c in self.comments.values() if c.post_id in post_ids]
+
+
+class FakePort:
+    """What a remote port does when asked: logs (name, *args), waits while `hold` is set and not
+    released, then raises `fail` or answers. Cancelled while it waits, it logs
+    (name + "-cancelled", *args) first."""
+
+    def __init__(self, log: Log, name: str) -> None:
+        self.log = log
+        self.name = name
+        self.hold: asyncio.Event | None = None
+        self.fail: BaseException | None = None
+
+    async def _asked(self, *args: Any) -> None:
+        self.log.add(self.name, *args)
+        try:
+            if self.hold is not None:
+                await self.hold.wait()
+        except asyncio.CancelledError:
+            self.log.add(f"{self.name}-cancelled", *args)
+            raise
+        if self.fail is not None:
+            raise self.fail
+
+
+class FakePostDirectory(FakePort):
+    """A PostDirectory: the posts in `known` exist. Logs ("exists", post_id)."""
+
+    def __init__(self, log: Log, known: Iterable[str] = ()) -> None:
+        super().__init__(log, "exists")
+        self.known = set(known)
+
+    async def exists(self, post_id: str) -> bool:
+        await self._asked(post_id)
+        return post_id in self.known
+
+
+APPROVED = Decision(CommentStatus.APPROVED)
+
+
+class FakeModeration(FakePort):
+    """A ModerationPort that gives `decision`. Logs ("moderate", comment_id, post_id, content)."""
+
+    def __init__(self, log: Log, decision: Decision = APPROVED) -> None:
+        super().__init__(log, "moderate")
+        self.decision = decision
+
+    async def moderate(self, comment_id: str, post_id: str, content: str) -> Decision:
+        await self._asked(comment_id, post_id, content)
+        return self.decision
 
 
 class FakeClock:

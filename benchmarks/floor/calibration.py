@@ -25,7 +25,7 @@ from benchmarks.floor.echo_server import METHOD
 from benchmarks.floor.shapes import floor_shapes
 from benchmarks.load.hdr import LatencySummary, new_histogram, record, summary
 from lab.stack.processes import ManagedProcess
-from lab.stack.stackfile import StackInfo
+from lab.stack.stackfile import StackInfo, bus_urls
 
 # The unavoidable parts of each operation: (gRPC hops, commits, reads) on its critical path,
 # derived from the operations' shapes (shapes.OPERATIONS).
@@ -96,13 +96,18 @@ async def postgres(dsn: str, n: int) -> tuple[CalibrationPart, CalibrationPart]:
         await conn.close()
 
 
-async def jetstream(url: str, n: int) -> CalibrationPart:
-    nc = await nats.connect(url)
+async def jetstream(urls: list[str], n: int, replicas: int = 1) -> CalibrationPart:
+    """Publish-with-ack to a stream of its own with as many replicas as the stack's streams
+    (on R3 the leader acknowledges once a quorum of two has the message)."""
+    nc = await nats.connect(urls)
     js = nc.jetstream()
     try:
         await js.add_stream(
             StreamConfig(
-                name="LAB_CALIBRATION", subjects=["lab.calibration"], storage=StorageType.FILE
+                name="LAB_CALIBRATION",
+                subjects=["lab.calibration"],
+                storage=StorageType.FILE,
+                num_replicas=replicas,
             )
         )
         payload = b"x" * 200
@@ -126,7 +131,8 @@ def calibrate(
         dsn = stack["databases"]["posts"]["dsn"]
         parts["pg_insert_commit"], parts["pg_select"] = await postgres(dsn, n)
         if "bus" in stack:
-            parts["jetstream_publish"] = await jetstream(stack["bus"]["url"], n)
+            replicas = stack["bus"].get("stream_replicas", 1)
+            parts["jetstream_publish"] = await jetstream(bus_urls(stack), n, replicas)
         return parts
 
     return asyncio.run(run())

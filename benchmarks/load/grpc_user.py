@@ -20,7 +20,35 @@ from locust.exception import LocustError
 from benchmarks.floor.bare_chain import METHOD as BARE_METHOD
 from benchmarks.load.scenarios import Stubs
 from blog.rpc.channels import channel_options, grpc_target
+from blog.tracing import setup as tracing
+from blog.tracing.grpc import client_channel
 from blog.v1 import api_pb2_grpc
+
+CLIENT_SERVICE = "client"  # the service name of the generator's spans (lab/trace)
+_STOP_TRACING: list[Any] = []
+
+
+def start_client_tracing(options: Any, stack: str) -> None:
+    """Trace a share (--lab-trace-sample) of this process's calls from the client, so a trace
+    starts where the request does: its CLIENT span is the root, and the services follow its
+    sampling decision (docs/METHOD.md, Where each millisecond goes). Once per process."""
+    if _STOP_TRACING or options.lab_trace_sample <= 0:
+        return
+    if not options.lab_trace_dir:
+        raise LocustError("--lab-trace-sample needs --lab-trace-dir")
+    impl = json.loads(Path(stack).read_text()).get("impl", "?")
+    stop = tracing.start(
+        CLIENT_SERVICE, impl, min(options.lab_trace_sample, 1.0), Path(options.lab_trace_dir)
+    )
+    _STOP_TRACING.append(stop)
+
+
+def stop_client_tracing() -> None:
+    """Flush this process's spans (at its end)."""
+    while _STOP_TRACING:
+        stop = _STOP_TRACING.pop()
+        if stop is not None:
+            stop()
 
 
 class LocustInterceptor(grpc.UnaryUnaryClientInterceptor):
@@ -86,8 +114,9 @@ class GrpcUser(User):
 
         def channel(service: str, addresses: Any = None) -> grpc.Channel:
             target = grpc_target(addresses or services[service])
+            # The trace's CLIENT span next to the wire, Locust's timing around it.
             return grpc.intercept_channel(
-                grpc.insecure_channel(target, options=channel_options()),
+                client_channel(grpc.insecure_channel(target, options=channel_options())),
                 LocustInterceptor(environment),
             )
 

@@ -30,7 +30,13 @@ class BenchConfig:
     sweep: bool = True
     progress: bool = True
     replicas: list[int] | None = None  # compare replica counts instead of the suite
+    # async: nats-servers of the bus; one count: the suite on that bus; several (1,3): compare
+    # them instead of the suite (benchmarks/suite/bus_nodes.py)
+    bus_nodes: list[int] = field(default_factory=lambda: [1])
     repeat: int = 0  # repetitions (of each replica count, with --replicas); 0: the profile's
+    # Traces: one share traces the suite's stacks and load (none or 0: off); several compare
+    # tracing's overhead instead of the suite (benchmarks/suite/trace_overhead.py).
+    trace_sample: list[float] = field(default_factory=list)
     run_id: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
 
 
@@ -49,6 +55,8 @@ class RunContext:
     impl_dir: Path  # results/<run-id>/<impl>
     seed_file: Path  # the seeded post ids (JSON), read by the generator
     config: BenchConfig
+    trace_sample: float = 0.0  # the share of requests the generator starts a trace at
+    trace_dir: Path | None = None  # where its trace files go (beside the services')
 
     @property
     def profile(self) -> Profile:

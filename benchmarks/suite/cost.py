@@ -14,7 +14,7 @@ import asyncpg
 import psutil
 
 from benchmarks.suite.results import ComponentUsage, MachineShares
-from lab.stack.stackfile import StackInfo
+from lab.stack.stackfile import StackInfo, bus_monitors, bus_pids
 
 
 def components(stack: StackInfo) -> dict[str, list[int | None]]:
@@ -25,7 +25,7 @@ def components(stack: StackInfo) -> dict[str, list[int | None]]:
     for name, db in stack["databases"].items():
         found[f"postgres-{name}"] = [db["pid"]]
     if "bus" in stack:
-        found["nats-server"] = [stack["bus"]["pid"]]
+        found["nats-server"] = [p for p in bus_pids(stack) if p is not None]  # every node
     return found
 
 
@@ -122,27 +122,28 @@ def db_transactions(stack: StackInfo) -> dict[str, int]:
 
 
 def bus_counters(stack: StackInfo) -> dict[str, int]:
-    """Events in the event stream and the server's message/byte counters (async stacks)."""
+    """Events in the event stream (as its first node holds it) and the servers' message/byte
+    counters, summed over every node of a cluster: a cluster's own traffic between nodes (each
+    write sent to the replicas) is counted there, as the cost it is (async stacks)."""
     if "bus" not in stack:
         return {}
-    monitor = stack["bus"]["monitor"]
-    with urllib.request.urlopen(f"{monitor}/varz", timeout=5) as reply:
-        varz = json.load(reply)
-    with urllib.request.urlopen(f"{monitor}/jsz?streams=true", timeout=5) as reply:
+    monitors = bus_monitors(stack)
+    with urllib.request.urlopen(f"{monitors[0]}/jsz?streams=true", timeout=5) as reply:
         jsz = json.load(reply)
     stream = {"messages": 0, "bytes": 0}
     for account in jsz.get("account_details", []):
         for info in account.get("stream_detail", []):
             if info["name"] == "BLOG_EVENTS":
                 stream = info["state"]
-    return {
-        "stream_events": int(stream["messages"]),
-        "stream_bytes": int(stream["bytes"]),
-        "server_in_msgs": int(varz["in_msgs"]),
-        "server_in_bytes": int(varz["in_bytes"]),
-        "server_out_msgs": int(varz["out_msgs"]),
-        "server_out_bytes": int(varz["out_bytes"]),
-    }
+    found = {"stream_events": int(stream["messages"]), "stream_bytes": int(stream["bytes"])}
+    for name in ("in_msgs", "in_bytes", "out_msgs", "out_bytes"):
+        found[f"server_{name}"] = 0
+    for monitor in monitors:
+        with urllib.request.urlopen(f"{monitor}/varz", timeout=5) as reply:
+            varz = json.load(reply)
+        for name in ("in_msgs", "in_bytes", "out_msgs", "out_bytes"):
+            found[f"server_{name}"] += int(varz[name])
+    return found
 
 
 def cpu_ticks() -> dict[str, int]:

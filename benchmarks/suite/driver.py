@@ -52,6 +52,8 @@ def locust_args(ctx: RunContext, load: Load, out: Path) -> list[str]:
     args += ["--lab-duration-s", str(load.duration_s), "--lab-out", str(out)]
     if load.bare_routes is not None:
         args += ["--lab-bare", str(load.bare_routes)]
+    if ctx.trace_sample > 0 and ctx.trace_dir is not None:
+        args += ["--lab-trace-sample", str(ctx.trace_sample), "--lab-trace-dir", str(ctx.trace_dir)]
     if processes > 1:
         args += ["--processes", str(processes)]  # master + workers, on this machine
     return args

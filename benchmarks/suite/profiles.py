@@ -43,7 +43,8 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    # CI: proves the pipeline end to end in seconds; its numbers mean nothing.
+    # CI: proves the pipeline end to end, every step as short as it can be; its numbers mean
+    # nothing.
     "smoke": Profile(
         scenarios=("mixed",),
         duration_s=3,

@@ -12,7 +12,7 @@ import grpc
 
 from blog.v1 import api_pb2
 from lab.stack.client import BlogClient
-from lab.stack.stackfile import StackInfo
+from lab.stack.stackfile import StackInfo, bus_urls
 from lab.stack.topology import SERVICES
 
 
@@ -73,7 +73,7 @@ def wait_quiet(stack: StackInfo, timeout_s: float) -> None:
     consumers = [service for service in SERVICES if SUBSCRIPTIONS[service].consumes]
 
     async def all_caught_up() -> bool:
-        nc = await nats.connect(stack["bus"]["url"])
+        nc = await nats.connect(bus_urls(stack))
         try:
             js = nc.jetstream()
             for _ in range(3):  # a consumer's work produces events for the next one

@@ -26,7 +26,7 @@ from benchmarks.floor import calibration
 from benchmarks.floor.bare_chain import BareChain
 from benchmarks.load.scenarios import SCENARIOS
 from benchmarks.profiling.stack_profile import StackProfiler
-from benchmarks.suite import aggregate
+from benchmarks.suite import aggregate, bus_nodes, trace_overhead
 from benchmarks.suite.context import BenchConfig, Load, RunContext, say
 from benchmarks.suite.driver import run_locust, users_for
 from benchmarks.suite.measured import measured_run
@@ -44,25 +44,46 @@ from benchmarks.suite.results import (
 )
 from benchmarks.suite.seeding import seed
 from benchmarks.suite.sweep import capacities
-from lab.runs.rundir import Meta, RunDir
+from lab.runs.rundir import Kind, Meta, RunDir
+from lab.stack.config import StackOptions
 from lab.stack.runner import fresh_stack
 from lab.stack.stackfile import StackInfo, load_stack_file
 
 
 def run_bench(config: BenchConfig) -> Path:
     profile = PROFILES[config.profile]
+    overhead = len(config.trace_sample) > 1  # what tracing costs, instead of the suite
+    comparing_buses = len(config.bus_nodes) > 1  # what R3 costs, instead of the suite
+    kind: Kind = "trace" if overhead else "replicas" if config.replicas else "bench"
     run = RunDir.create(
         config.results_dir,
-        "replicas" if config.replicas else "bench",
+        "bus-nodes" if comparing_buses else kind,
         asdict(config),
         run_id=config.run_id,
         profile=asdict(profile),
         seed=config.seed,
     )
     say(config, f"results -> {run.path}")
+    if overhead:
+        traced_runs = trace_overhead.compare(config, run.path)
+        run.write_summary(trace_overhead.document(config, run.meta["machine"], traced_runs))
+        run.finish()
+        return run.path
     if config.replicas:
         runs = replica_comparison(config, run.path)
         run.write_summary({"run_id": run.run_id, "machine": run.meta["machine"], "replicas": runs})
+        run.finish()
+        return run.path
+    if comparing_buses:
+        bus_runs = bus_nodes.bus_nodes_comparison(config, run.path)
+        figures = bus_nodes.figures(bus_runs)
+        run.write_summary(
+            {
+                "run_id": run.run_id,
+                "machine": run.meta["machine"],
+                "bus_nodes": {"runs": bus_runs, "figures": figures},
+            }
+        )
         run.finish()
         return run.path
     count = config.repeat or profile.repetitions
@@ -101,11 +122,19 @@ def summarize(config: BenchConfig, meta: Meta, reps: list[Repetition]) -> Summar
     return document
 
 
+def traced(config: BenchConfig, impl_dir: Path) -> tuple[float, Path | None]:
+    """The share of requests the suite traces (--trace-sample with one value) and where the
+    traces of this implementation's run go (impl_dir/traces: `lab trace` finds them)."""
+    sample = config.trace_sample[0] if len(config.trace_sample) == 1 else 0.0
+    return sample, (impl_dir / "traces" if sample > 0 else None)
+
+
 @contextmanager
 def stack_under_test(
     impl: str, config: BenchConfig, run_dir: Path
 ) -> Iterator[tuple[StackInfo, Path]]:
-    """The stack's stack.json (contents and path): --attach's, or a fresh stack's, stopped after."""
+    """The stack's stack.json (contents and path): --attach's, or a fresh stack's, stopped after.
+    `run_dir`: this implementation's directory (its traces go there, when traced)."""
     if config.attach:
         stack_file = config.attach
         stack = load_stack_file(stack_file)
@@ -114,7 +143,11 @@ def stack_under_test(
         yield stack, stack_file
         return
     say(config, f"[{impl}] starting the stack ...")
-    with fresh_stack(impl) as fresh:
+    sample, trace_dir = traced(config, run_dir)
+    options = StackOptions(
+        trace_sample=sample or None, trace_dir=trace_dir, bus_nodes=config.bus_nodes[0]
+    )
+    with fresh_stack(impl, options) as fresh:
         yield fresh.describe(), fresh.stack_file
         say(config, f"[{impl}] stopping the stack")
 
@@ -127,12 +160,13 @@ def bench_impl(
     profile = PROFILES[config.profile]
     impl_dir = rep_dir / impl
     impl_dir.mkdir(parents=True, exist_ok=True)
-    with stack_under_test(impl, config, rep_dir) as (stack, stack_file):
+    with stack_under_test(impl, config, impl_dir) as (stack, stack_file):
         rng = random.Random(config.seed)
         say(config, f"[{impl}] seeding {profile.seed_posts} posts ...")
         seed_file = impl_dir / "seed-posts.json"
         seed_file.write_text(json.dumps(seed(stack, profile.seed_posts, rng)))
-        ctx = RunContext(impl, stack, stack_file, impl_dir, seed_file, config)
+        sample, trace_dir = traced(config, impl_dir)
+        ctx = RunContext(impl, stack, stack_file, impl_dir, seed_file, config, sample, trace_dir)
 
         say(config, f"[{impl}] calibrating the floor ({profile.calibration_n} calls per part) ...")
         parts = calibration.calibrate(stack, impl_dir, impl_dir, profile.calibration_n)

@@ -9,6 +9,8 @@ from typing import Any
 
 import grpc
 
+from blog.tracing import grpc as tracing
+
 
 # --- clients ---------------------------------------------------------------------------------
 def retry_service_config(max_attempts: int = 3) -> dict[str, Any]:
@@ -57,8 +59,10 @@ def channel_options(max_attempts: int = 3) -> list[tuple[str, Any]]:
 
 
 def aio_channel(addresses: str | Iterable[str]) -> grpc.aio.Channel:
-    """One long-lived channel per peer (reused by every call), balanced over its replicas."""
-    return grpc.aio.insecure_channel(grpc_target(addresses), options=channel_options())
+    """One long-lived channel per peer (reused by every call), balanced over its replicas; with
+    CLIENT spans when the process traces."""
+    channel: grpc.aio.Channel = tracing.aio_channel(grpc_target(addresses), channel_options())
+    return channel
 
 
 def sync_channel(addresses: str | Iterable[str]) -> grpc.Channel:

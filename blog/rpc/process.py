@@ -7,6 +7,7 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import grpc
 import sqlalchemy as sa
@@ -17,6 +18,8 @@ from blog.rpc.server import Registration, configure_logging, create_server, serv
 from blog.rpc.settings import BadSettings, ServiceSettings, load_settings
 from blog.store import schema
 from blog.store.pool import Database
+from blog.tracing import setup as tracing
+from blog.tracing.grpc import server_interceptors
 
 
 @dataclass
@@ -64,18 +67,28 @@ def run(
     try:
         settings = load_settings(prog, sys.argv[1:] if argv is None else argv)
         settings.require(*required)
+        settings.require_trace_dir()
     except BadSettings as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     configure_logging(prog)
-    asyncio.run(_main(service, settings, assemble))
+    impl = prog.split("-", 1)[0]  # "sync-comments" -> "sync"
+    asyncio.run(_main(service, impl, settings, assemble))
 
 
-async def _main(service: str, settings: ServiceSettings, assemble: Assemble) -> None:
+async def _main(service: str, impl: str, settings: ServiceSettings, assemble: Assemble) -> None:
     assembly = Assembly(service)
+    # Before anything is assembled: channels and the database look at it when they are made.
+    stop_tracing = tracing.start(
+        service, impl, settings.trace_sample, settings.trace_dir or Path(".")
+    )
+    if stop_tracing is not None:
+        assembly.cleanups.append(_async(stop_tracing))  # closed last: every span flushed
     await assemble(settings, assembly)
     registrations = [*assembly.registrations, metrics_registration(assembly.metrics)]
-    server, port, health = create_server(settings.listen, registrations, assembly.interceptors)
+    # Tracing's interceptor outermost: a request the resilience patterns refuse is still traced.
+    interceptors = [*server_interceptors(), *assembly.interceptors]
+    server, port, health = create_server(settings.listen, registrations, interceptors)
     host = settings.listen.rsplit(":", 1)[0]
     await serve(
         server,
@@ -86,3 +99,11 @@ async def _main(service: str, settings: ServiceSettings, assemble: Assemble) -> 
         ready_file=settings.ready_file,
         cleanups=list(reversed(assembly.cleanups)),  # last opened, first closed
     )
+
+
+def _async(close: Callable[[], None]) -> Callable[[], Awaitable[None]]:
+    async def closing() -> None:
+        close()
+
+    closing.__qualname__ = "tracing"
+    return closing

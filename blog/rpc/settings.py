@@ -39,7 +39,15 @@ class ServiceSettings(BaseSettings):
     posts_addr: str = Field("", description="posts service: host:port[,host:port...]")
     comments_addr: str = Field("", description="comments service: host:port[,host:port...]")
     moderation_addr: str = Field("", description="moderation service: host:port[,...]")
-    nats_url: str = Field("", description="NATS server URL (async implementation)")
+    nats_url: str = Field(
+        "", description="NATS server URL, or every node of a cluster: url,url,... (async)"
+    )
+    # R1 by default because a lone nats-server (lab up's default bus) can hold no more; on a
+    # cluster of three the stack sets R3, which survives the loss of any one node
+    # (lab.stack.config.StackOptions.stream_replica_count; docs/METHOD.md, Cost: R1 vs R3).
+    stream_replicas: int = Field(
+        1, ge=1, le=5, description="replicas of every stream and consumer (async)"
+    )
     blocklist: str = Field(",".join(DEFAULT_BLOCKLIST), description="comma-separated words")
     moderation_delay_ms: float = Field(
         0.0, ge=0, allow_inf_nan=False, description="artificial cost of a decision"
@@ -69,6 +77,13 @@ class ServiceSettings(BaseSettings):
         allow_inf_nan=False,
         description="accept: longest a comment is held for its post, then REJECTED",
     )
+    # Traces (docs/METHOD.md, Where each millisecond goes): off at 0, the default.
+    trace_sample: float = Field(
+        0.0, ge=0, le=1, description="share of requests traced (0: tracing off, nothing set up)"
+    )
+    trace_dir: Path | None = Field(
+        None, description="directory of this process's OTLP JSON trace file (with trace_sample)"
+    )
 
     # Sync services: the resilience patterns (circuit breaker and bulkhead per peer, load
     # shedding, fallbacks; sync_impl/resilience/, docs/METHOD.md, Resilience). The topology's
@@ -80,6 +95,12 @@ class ServiceSettings(BaseSettings):
         missing = [n for n in names if not getattr(self, n)]
         if missing:
             raise BadSettings(f"missing required setting(s): {', '.join(map(flag, missing))}")
+
+    def require_trace_dir(self) -> None:
+        if self.trace_sample > 0 and self.trace_dir is None:
+            raise BadSettings(
+                "--trace-sample (LAB_TRACE_SAMPLE) needs --trace-dir (or LAB_TRACE_DIR)"
+            )
 
     def moderator(self) -> Moderator:
         return Moderator(parse_blocklist(self.blocklist))

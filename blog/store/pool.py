@@ -16,9 +16,10 @@ together run on the connection of `transaction()`. Repositories take either (an 
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import asyncpg
 import sqlalchemy as sa
@@ -26,6 +27,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from blog.domain import Unavailable
+from blog.tracing import STATE as TRACING
+from blog.tracing.statements import TracedConnection, connection_waited
 
 
 class Executor(Protocol):
@@ -108,15 +111,25 @@ class Database:
     async def connect(self) -> AsyncIterator[asyncpg.Connection]:
         """A pooled connection held by the caller; each statement commits by itself."""
         try:
-            async with self.pool.acquire(timeout=self.timeout_s) as conn:
-                try:
+            # Traced: a long wait for a free connection and each statement are spans
+            # (blog.tracing.statements); else the bare connection.
+            asked_ns = time.time_ns() if TRACING.on else 0
+            conn = await self.pool.acquire(timeout=self.timeout_s)
+            if asked_ns:
+                connection_waited(self.service, asked_ns)
+            try:
+                if TRACING.on:
+                    yield cast(asyncpg.Connection, TracedConnection(conn, self.service))
+                else:
                     yield conn
-                except asyncpg.exceptions.InternalClientError:
-                    # Its protocol state is broken ("cannot switch to state ...; another
-                    # operation is in progress": seen right after the server was killed, since
-                    # the pool skips the reset that would have found out): never reuse it.
-                    conn.terminate()
-                    raise
+            except asyncpg.exceptions.InternalClientError:
+                # Its protocol state is broken ("cannot switch to state ...; another
+                # operation is in progress": seen right after the server was killed, since
+                # the pool skips the reset that would have found out): never reuse it.
+                conn.terminate()
+                raise
+            finally:
+                await self.pool.release(conn)
         except Exception as error:
             if is_connectivity_error(error):
                 raise Unavailable(self.name, _short(error)) from error

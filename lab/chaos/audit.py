@@ -43,19 +43,12 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field, fields
-from typing import TypedDict
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 from lab.chaos.records import INDETERMINATE, OK, WRITES, RequestRecord
 
 MAX_EXAMPLES = 10
-VIOLATIONS = (
-    "lost_in_owner",
-    "lost_in_view",
-    "duplicated",
-    "unexpected",
-    "definite_failures_found",
-)
 
 
 @dataclass(frozen=True)
@@ -77,24 +70,6 @@ class Observed:
     owner: Mapping[str, Sequence[str]]
     view_ids: AbstractSet[str] = frozenset()
     unexpected_ids: Sequence[str] = ()
-
-
-class AuditResultDict(TypedDict):
-    valid: bool
-    records: int
-    attempted: int
-    acknowledged: int
-    lost: int
-    lost_in_owner: int
-    lost_in_view: int
-    duplicated: int
-    unexpected: int
-    indeterminate: int
-    recovered: int
-    failed: int
-    definite_failures_found: int
-    without_request_id: int
-    examples: dict[str, list[str]]
 
 
 @dataclass(slots=True)
@@ -135,30 +110,9 @@ class AuditResult:
         if len(kept) < MAX_EXAMPLES:
             kept.append(text)
 
-    def to_dict(self) -> AuditResultDict:
-        return AuditResultDict(
-            valid=self.valid,
-            records=self.records,
-            attempted=self.attempted,
-            acknowledged=self.acknowledged,
-            lost=self.lost,
-            lost_in_owner=self.lost_in_owner,
-            lost_in_view=self.lost_in_view,
-            duplicated=self.duplicated,
-            unexpected=self.unexpected,
-            indeterminate=self.indeterminate,
-            recovered=self.recovered,
-            failed=self.failed,
-            definite_failures_found=self.definite_failures_found,
-            without_request_id=self.without_request_id,
-            examples={k: list(v) for k, v in self.examples.items()},
-        )
-
-
-class AuditReportDict(TypedDict):
-    valid: bool
-    total: AuditResultDict
-    kinds: dict[str, AuditResultDict]
+    def to_dict(self) -> dict[str, Any]:
+        """Its JSON form: `valid`, then the fields above by name (examples copied)."""
+        return {"valid": self.valid, **asdict(self)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,12 +126,13 @@ class AuditReport:
     def valid(self) -> bool:
         return self.total.valid
 
-    def to_dict(self) -> AuditReportDict:
-        return AuditReportDict(
-            valid=self.valid,
-            total=self.total.to_dict(),
-            kinds={kind: result.to_dict() for kind, result in self.kinds.items()},
-        )
+    def to_dict(self) -> dict[str, Any]:
+        """Its JSON form (an experiment's `audit`): `valid`, the total, then each kind."""
+        return {
+            "valid": self.valid,
+            "total": self.total.to_dict(),
+            "kinds": {kind: result.to_dict() for kind, result in self.kinds.items()},
+        }
 
 
 def is_indeterminate(status: str) -> bool:

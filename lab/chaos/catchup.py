@@ -8,20 +8,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import TypedDict
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from lab.chaos.records import FaultWindow, RequestRecord
-
-
-class CatchUpDict(TypedDict):
-    min_age_s: float
-    refused: int
-    posts: int
-    last_refusal_after_restore_s: float | None
-    longest_ack_to_refusal_s: float | None
-    refused_young: int
-    refused_unknown_post: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,16 +43,9 @@ class CatchUp:
     refused_young: int
     refused_unknown_post: int
 
-    def to_dict(self) -> CatchUpDict:
-        return CatchUpDict(
-            min_age_s=self.min_age_s,
-            refused=self.refused,
-            posts=self.posts,
-            last_refusal_after_restore_s=self.last_refusal_after_restore_s,
-            longest_ack_to_refusal_s=self.longest_ack_to_refusal_s,
-            refused_young=self.refused_young,
-            refused_unknown_post=self.refused_unknown_post,
-        )
+    def to_dict(self) -> dict[str, Any]:
+        """Its JSON form (an experiment's `catch_up`): the fields above, by name."""
+        return asdict(self)
 
 
 def catch_up(

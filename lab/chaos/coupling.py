@@ -28,9 +28,9 @@ def dependencies(impl: str, operation: str) -> frozenset[str]:
 
 def component_of(fault: str) -> str:
     """The component a fault takes away: "kill-db:comments" -> "db:comments", "kill:posts" ->
-    "posts", "kill-bus" -> "bus"."""
+    "posts", "kill-bus" and "kill-bus-node:leader" -> "bus"."""
     parsed = Fault.parse(fault)
-    return database(parsed.target) if parsed.scope == "database" else parsed.target
+    return database(parsed.target) if parsed.scope == "database" else parsed.component
 
 
 def owner(operation: str) -> frozenset[str]:

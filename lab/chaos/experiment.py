@@ -65,8 +65,8 @@ def steady_state(stack_file: Path, request_log: Path, phases: Phases) -> dict[st
 
 
 def restore_target(fault: str) -> str:
-    """What `restore` needs to undo a fault: the service it hit, or the bus."""
-    return Fault.parse(fault).target
+    """What `restore` needs to undo a fault: the service it hit, or the bus (a node of it too)."""
+    return Fault.parse(fault).component
 
 
 def experiment(

@@ -11,7 +11,7 @@ from typing import Any, TypedDict
 
 from benchmarks.suite.stats import Spread, spread
 from lab.chaos.cells import Cell, CellDict, cell, during
-from lab.chaos.coupling import coupling_index, dependencies, predicted_up
+from lab.chaos.coupling import component_of, coupling_index, dependencies, owner, predicted_up
 from lab.chaos.records import FaultWindow, RequestRecord
 from lab.stack.topology import OPERATIONS
 
@@ -27,12 +27,16 @@ class MatrixCell(TypedDict):
     predicted_up: bool
     depends_on: list[str]
     agrees: bool | None  # measured up (by availability) == predicted
+    foreign: bool  # the operation is not the failed component's own (counted by the index)
 
 
 class Matrix(TypedDict):
     rows: dict[str, dict[str, dict[str, MatrixCell]]]  # fault -> operation -> impl -> cell
     coupling_index: dict[str, float | None]  # by availability alone
     coupling_index_up: dict[str, float | None]  # by "up": availability and p99 within the SLO
+    # Each repetition's own index (its experiments' cells alone): "availability" and "up" ->
+    # impl -> one value per repetition, the spread a difference between variants must clear.
+    coupling_index_per_repetition: dict[str, dict[str, list[float | None]]]
 
 
 Experiment = Mapping[str, Any]  # one experiment's summary.json (lab/chaos/runner.py)
@@ -84,6 +88,7 @@ def matrix(
                 predicted_up=predicted,
                 depends_on=sorted(dependencies(impl, op)),
                 agrees=None if c.up_by_availability is None else c.up_by_availability == predicted,
+                foreign=not owned(fault, op),
             )
             by_availability.setdefault(impl, {}).setdefault(fault, {})[op] = c.availability
             # The same index read with "up": an operation counts as available only at a usable
@@ -94,7 +99,41 @@ def matrix(
         rows=rows,
         coupling_index={impl: coupling_index(impl, d) for impl, d in by_availability.items()},
         coupling_index_up={impl: coupling_index(impl, d) for impl, d in by_up.items()},
+        coupling_index_per_repetition=per_repetition(experiments, records_of),
     )
+
+
+def per_repetition(
+    experiments: Sequence[Experiment], records_of: Callable[[Experiment], list[RequestRecord]]
+) -> dict[str, dict[str, list[float | None]]]:
+    """The coupling index of each repetition's experiments alone, both readings."""
+    reps = sorted({int(e.get("repetition", 1)) for e in experiments})
+    out: dict[str, dict[str, list[float | None]]] = {"availability": {}, "up": {}}
+    for rep in reps:
+        mine = [e for e in experiments if int(e.get("repetition", 1)) == rep]
+        by_availability: dict[str, dict[str, dict[str, float | None]]] = {}
+        by_up: dict[str, dict[str, dict[str, float | None]]] = {}
+        for e in mine:
+            window = window_of(e)
+            if window is None:
+                continue
+            for op, records in during(records_of(e), window).items():
+                c = cell(records)
+                by_availability.setdefault(e["impl"], {}).setdefault(e["fault"], {})[op] = (
+                    c.availability
+                )
+                up = None if c.up is None else (1.0 if c.up else 0.0)
+                by_up.setdefault(e["impl"], {}).setdefault(e["fault"], {})[op] = up
+        for impl, d in by_availability.items():
+            out["availability"].setdefault(impl, []).append(coupling_index(impl, d))
+        for impl, d in by_up.items():
+            out["up"].setdefault(impl, []).append(coupling_index(impl, d))
+    return out
+
+
+def owned(fault: str, operation: str) -> bool:
+    """Whether the failed component is the operation's own (its service or its database)."""
+    return component_of(fault) in owner(operation)
 
 
 def _range(values: Any) -> list[float]:

@@ -7,8 +7,8 @@ Conventions shared by every figure: lab/chaos/figures.py.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Literal, TypedDict
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
 
 from lab.chaos.figures import operations, percentile
 from lab.chaos.records import FaultWindow, RequestRecord
@@ -29,15 +29,6 @@ def phase_of(scheduled: float, window: FaultWindow, warmup_end: float) -> Phase 
     return "after"
 
 
-class PhaseAvailabilityDict(TypedDict):
-    before: float | None
-    during: float | None
-    after: float | None
-    requests_before: int
-    requests_during: int
-    requests_after: int
-
-
 @dataclass(frozen=True, slots=True)
 class PhaseAvailability:
     """One op's share of successful requests per phase (None: no request in the phase), and
@@ -50,15 +41,9 @@ class PhaseAvailability:
     requests_during: int
     requests_after: int
 
-    def to_dict(self) -> PhaseAvailabilityDict:
-        return PhaseAvailabilityDict(
-            before=self.before,
-            during=self.during,
-            after=self.after,
-            requests_before=self.requests_before,
-            requests_during=self.requests_during,
-            requests_after=self.requests_after,
-        )
+    def to_dict(self) -> dict[str, Any]:
+        """Its JSON form (an experiment's `availability` of one op): the fields, by name."""
+        return asdict(self)
 
 
 def _by_op_and_phase(
@@ -100,12 +85,6 @@ def _share_ok(records: list[RequestRecord]) -> float | None:
     return sum(r.ok for r in records) / len(records) if records else None
 
 
-class PhaseLatencyDict(TypedDict):
-    before: float | None
-    during: float | None
-    after: float | None
-
-
 @dataclass(frozen=True, slots=True)
 class PhaseLatency:
     """One op's latency (ms, from the scheduled start) per phase; None: no successful request."""
@@ -114,8 +93,9 @@ class PhaseLatency:
     during: float | None
     after: float | None
 
-    def to_dict(self) -> PhaseLatencyDict:
-        return PhaseLatencyDict(before=self.before, during=self.during, after=self.after)
+    def to_dict(self) -> dict[str, Any]:
+        """Its JSON form (an experiment's `p99_ms` of one op): the fields, by name."""
+        return asdict(self)
 
 
 def phase_p99(

@@ -1,7 +1,7 @@
 """The faults of the causality comparison (`lab bench --causality P,P --causality-faults F,F`;
 docs/METHOD.md, Causality across services): one chaos experiment per variant (sync, or async
 under one policy), fault and repetition, run as `lab chaos` runs it (lab/chaos/runner.py), and the
-comparison's row it gives (benchmarks/policies/compare.py, FaultRun): what a client saw of
+comparison's row it gives (benchmarks/policies/documents.py, FaultRun): what a client saw of
 CreateComment during the fault and after the restore, the time to converge, the audit of the
 comments and, under `accept`, the comments held past the bound and REJECTED."""
 
@@ -15,13 +15,8 @@ from typing import Any
 
 import grpc
 
-from benchmarks.policies.compare import (
-    SERVER_COUNTERS,
-    CommentAudit,
-    CommentOutcomes,
-    FaultRun,
-    label,
-)
+from benchmarks.policies.config import label
+from benchmarks.policies.documents import SERVER_COUNTERS, CommentAudit, CommentOutcomes, FaultRun
 from benchmarks.suite.measured import metrics
 from lab.chaos.phases import phase_of
 from lab.chaos.profiles import PROFILES

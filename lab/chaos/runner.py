@@ -28,6 +28,7 @@ from lab.chaos.profiles import ChaosProfile
 from lab.chaos.records import WRITES, FaultWindow, RequestRecord, read_request_log
 from lab.chaos.recovery import recovery, recovery_s
 from lab.chaos.timeline import timeline, write_timeline_csv
+from lab.stack.bus_failover import BusFailover
 from lab.stack.config import StackOptions
 from lab.stack.control import ControlServer
 from lab.stack.runner import Stack, fresh_stack
@@ -47,6 +48,8 @@ class ExperimentContext:
     keep_data: bool = False
     say: Callable[[str], None] = lambda line: print(line, flush=True)
     causality: str | None = None  # the stacks' causality policy (None: the services' default)
+    trace_sample: float | None = None  # the services trace this share (into <experiment>/traces)
+    bus_nodes: int = 1  # async: nats-servers of the bus (3: a cluster, streams R3)
     # Read once the stack is seeded and again after the audit; the increase of each counter is
     # the result's "counters" (e.g. the comments service's causality counters).
     counters: Callable[[StackInfo], dict[str, int]] | None = None
@@ -77,7 +80,13 @@ def run_experiment(
     out.mkdir(parents=True, exist_ok=True)
     label = f"[{impl} {fault}" + (f" #{repetition}]" if repetition > 1 else "]")
     ctx.say(f"{label} starting the stack ...")
-    options = StackOptions(causality=ctx.causality)
+    traced = bool(ctx.trace_sample)
+    options = StackOptions(
+        causality=ctx.causality,
+        bus_nodes=ctx.bus_nodes,
+        trace_sample=ctx.trace_sample if traced else None,
+        trace_dir=out / "traces" if traced else None,
+    )
     with (
         fresh_stack(impl, options, keep_data=ctx.keep_data, say=ctx.say) as stack,
         ControlServer(stack),
@@ -127,6 +136,8 @@ class Attack:
     journal: JournalSummary
     window: FaultWindow | None
     watch: ConvergenceWatch | None
+    # A bus-node fault: the node, its role and the election after it (lab.stack.bus_failover).
+    bus_failover: dict[str, object] | None = None
 
 
 def run_attack(ctx: ExperimentContext, stack: Stack, prepared: Prepared, label: str) -> Attack:
@@ -175,12 +186,24 @@ def run_attack(ctx: ExperimentContext, stack: Stack, prepared: Prepared, label: 
     load_stopped = time.time()
     journal = summarize_journal(prepared.out / "journal.json")
     window = _window(stack, prepared.fault)
+    failover = _failover(stack, prepared.fault)
+    if failover is not None:
+        ctx.say(f"{label} {failover.summary()}")
     ctx.say(
         f"{label} steady state {'met' if journal.steady_state_before else 'NOT met'}; "
         f"fault at {_clock(window.injected_at if window else None)}, restored at "
         f"{_clock(window.restored_at if window else None)} (chaos exit {code})"
     )
-    return Attack(load, load_started, load_stopped, code, journal, window, watch)
+    return Attack(
+        load,
+        load_started,
+        load_stopped,
+        code,
+        journal,
+        window,
+        watch,
+        failover.to_dict() if failover else None,
+    )
 
 
 def settle(prepared: Prepared, attack: Attack) -> list[RequestRecord]:
@@ -214,6 +237,8 @@ def measure(
         before = prepared.counters_before
         result["counters"] = {k: v - before.get(k, 0) for k, v in after.items()}
     result.update(
+        bus_nodes=ctx.bus_nodes if "bus" in prepared.info else None,
+        bus_failover=attack.bus_failover,
         profile=ctx.profile_name,
         phases=vars(ctx.profile.phases),
         load={"rate": ctx.profile.rate},
@@ -245,6 +270,15 @@ def _window(stack: Stack, fault: str) -> FaultWindow | None:
     for record in stack.faults.history():
         if str(record.fault) == fault and record.restored_at is not None:
             return FaultWindow(fault, record.injected_at, record.restored_at)
+    return None
+
+
+def _failover(stack: Stack, fault: str) -> BusFailover | None:
+    """The election a bus-node fault caused (its watch has ended by now: it stops once the
+    stream and its consumers are led again, long before the hold is over)."""
+    for record in stack.faults.history():
+        if str(record.fault) == fault and record.bus is not None:
+            return record.bus
     return None
 
 

@@ -34,6 +34,8 @@ class ChaosConfig:
     say: Callable[[str], None] = lambda line: print(line, flush=True)
     causality: str | None = None  # async comments on posts not known yet; None: the default
     repeat: int = 0  # repetitions of every experiment; 0: the profile's
+    trace_sample: float | None = None  # traced share of requests (the services'); None: off
+    bus_nodes: int = 1  # async: nats-servers of the bus (3: a cluster; bus-node faults apply)
     run_id: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
 
 
@@ -45,11 +47,15 @@ def plan(config: ChaosConfig) -> list[tuple[int, str, str]]:
         faults: list[str] = []
         for impl in config.impls:
             faults += [
-                str(f) for f in catalogue(impl) if f.kind in MATRIX_KINDS and str(f) not in faults
+                str(f)
+                for f in catalogue(impl, config.bus_nodes)
+                if f.kind in MATRIX_KINDS and str(f) not in faults
             ]
     else:
         faults = config.faults
-    applicable = {impl: {str(f) for f in catalogue(impl)} for impl in config.impls}
+    applicable = {
+        impl: {str(f) for f in catalogue(impl, config.bus_nodes)} for impl in config.impls
+    }
     reps = config.repeat or PROFILES[config.profile].repetitions
     pairs = []
     for rep in range(1, reps + 1):
@@ -72,6 +78,8 @@ def run_chaos(config: ChaosConfig) -> Path:
             "repetitions": max((rep for rep, _, _ in pairs), default=0),
             "seed": config.seed,
             "causality": config.causality,
+            "trace_sample": config.trace_sample,
+            "bus_nodes": config.bus_nodes,
         },
         run_id=config.run_id,
         profile={
@@ -89,6 +97,8 @@ def run_chaos(config: ChaosConfig) -> Path:
         config.keep_data,
         config.say,
         causality=config.causality,
+        trace_sample=config.trace_sample,
+        bus_nodes=config.bus_nodes,
     )
     per_experiment_s = sum(vars(profile.phases).values()) + 25  # + stack, seed, settle, audit
     config.say(

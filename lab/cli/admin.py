@@ -20,7 +20,7 @@ from blog.rpc.metrics import fetch as fetch_metrics
 from blog.v1 import internal_pb2, internal_pb2_grpc
 from lab.cli.bounds import number
 from lab.cli.common import CliError, SubParsers, find_stack_file, stack_command
-from lab.stack.stackfile import StackInfo, load_stack_file
+from lab.stack.stackfile import StackInfo, bus_urls, load_stack_file
 from lab.stack.topology import SERVICES
 
 T = TypeVar("T")
@@ -51,10 +51,10 @@ def run_metrics(args: argparse.Namespace) -> int:
 
 
 # --- the bus of an async stack ---------------------------------------------------------------
-def _bus_url(stack: StackInfo) -> str:
+def _bus_urls(stack: StackInfo) -> list[str]:
     if "bus" not in stack:
         raise CliError(f"this is a {stack['impl']} stack: it has no bus (use an async stack)")
-    return str(stack["bus"]["url"])
+    return bus_urls(stack)
 
 
 async def _ignore(error: Exception) -> None:
@@ -66,14 +66,15 @@ async def _with_bus(stack: StackInfo, action: Callable[[JetStreamContext], Await
         # Two attempts, then NoServersError (nats.py retries forever with 0); errors are reported
         # once below, not printed by the client as tracebacks.
         nc = await nats.connect(
-            _bus_url(stack),
+            _bus_urls(stack),
             connect_timeout=2,
             allow_reconnect=False,
             max_reconnect_attempts=1,
             error_cb=_ignore,
         )
     except Exception as error:
-        raise CliError(f"cannot reach the bus at {_bus_url(stack)}: {error}") from None
+        where = ",".join(_bus_urls(stack))
+        raise CliError(f"cannot reach the bus at {where}: {error}") from None
     try:
         return await action(nc.jetstream())
     finally:
@@ -117,7 +118,7 @@ def run_dlq_replay(args: argparse.Namespace) -> int:
 
 def run_rebuild_query(args: argparse.Namespace) -> int:
     stack = _load_stack(args)
-    _bus_url(stack)
+    _bus_urls(stack)  # refuses a stack without a bus
     address = stack["services"]["query"][0]
     with sync_channel(address) as channel:
         reply = internal_pb2_grpc.QueryAdminServiceStub(channel).Rebuild(

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchmarks.load.scenarios import SCENARIOS
+from benchmarks.policies.config import POLICIES
 from benchmarks.suite.context import BenchConfig
 from benchmarks.suite.profiles import PROFILES
 from benchmarks.suite.table import table
-from blog.domain import CausalityPolicy
 from lab.cli.bounds import number, one_or_more, parsed
 from lab.cli.common import (
     FAULT,
@@ -22,12 +22,11 @@ from lab.cli.common import (
     faults_apply,
     find_stack_file,
 )
-from lab.cli.up import REPLICA_COUNT
+from lab.cli.up import BUS_NODES, REPLICA_COUNT
 
 if TYPE_CHECKING:
-    from benchmarks.policies.compare import CausalityConfig
+    from benchmarks.policies.config import CausalityConfig
 
-POLICIES = tuple(p.value for p in CausalityPolicy)
 NO_LOAD = "none"  # --scenario with --causality: the probes alone; --causality-faults: none
 
 
@@ -47,6 +46,27 @@ def bench_config(args: argparse.Namespace) -> BenchConfig:
         raise CliError(f"--scenario {NO_LOAD}: only with --causality (the probes without load)")
     if args.replicas and (args.attach or args.closed_loop):
         raise CliError("--replicas starts its own stacks in open loop: no --attach, --closed-loop")
+    samples = args.trace_sample or []
+    if len(set(samples)) != len(samples):
+        raise CliError("--trace-sample: a share given twice")
+    if len(samples) > 1 and (args.attach or args.closed_loop or args.replicas):
+        raise CliError("--trace-sample with several shares: open loop, no --attach, --replicas")
+    bus_nodes = args.bus_nodes
+    if len(set(bus_nodes)) != len(bus_nodes):
+        raise CliError(f"--bus-nodes: each count once, got {','.join(map(str, bus_nodes))}")
+    if len(bus_nodes) > 1 and (
+        args.impl != ["async"]
+        or args.attach
+        or args.closed_loop
+        or args.replicas
+        or len(samples) > 1
+    ):
+        raise CliError(
+            "--bus-nodes N,N compares bus sizes: --impl async, open loop, no --attach, "
+            "--replicas or several --trace-sample shares"
+        )
+    if bus_nodes != [1] and args.attach:
+        raise CliError("--bus-nodes starts its stacks: not with --attach")
     return BenchConfig(
         impls=args.impl,
         profile=args.profile,
@@ -61,13 +81,15 @@ def bench_config(args: argparse.Namespace) -> BenchConfig:
         sweep=not args.no_sweep,
         replicas=args.replicas,
         repeat=args.repeat or 0,
+        trace_sample=samples,
+        bus_nodes=bus_nodes,
     )
 
 
 def run(args: argparse.Namespace) -> int:
     # Imported here: the suite loads asyncpg, SQLAlchemy, nats and psutil, which every other
     # `lab` command would otherwise pay for at start-up (0.18 -> 0.47 s for `lab view`).
-    from benchmarks.suite import replicas
+    from benchmarks.suite import bus_nodes, replicas, trace_overhead
     from benchmarks.suite.suite import run_bench
 
     if args.causality:
@@ -76,7 +98,15 @@ def run(args: argparse.Namespace) -> int:
     run_dir = run_bench(bench_config(args))
     summary = json.loads((run_dir / "summary.json").read_text())
     print()
-    print(replicas.table(summary["replicas"]) if "replicas" in summary else table(summary))
+    if summary.get("kind") == "trace":
+        print(trace_overhead.table(summary))
+        print(f"per-hop breakdown of the traced runs: lab trace {run_dir}")
+    elif "replicas" in summary:
+        print(replicas.table(summary["replicas"]))
+    elif "bus_nodes" in summary:
+        print(bus_nodes.table(summary["bus_nodes"]["runs"]))
+    else:
+        print(table(summary))
     print(f"results: {run_dir}")
     return 0
 
@@ -91,7 +121,7 @@ def attached(given: str) -> Path:
 
 def causality_config(args: argparse.Namespace) -> CausalityConfig:
     """The options of `lab bench --causality`, checked, as the comparison's configuration."""
-    from benchmarks.policies.compare import CausalityConfig
+    from benchmarks.policies.config import CausalityConfig
     from lab.chaos.profiles import PROFILES as CHAOS_PROFILES
 
     impls = set(args.impl)
@@ -124,14 +154,15 @@ def causality_config(args: argparse.Namespace) -> CausalityConfig:
 
 def run_causality(args: argparse.Namespace) -> int:
     """`--causality P,P`: the read-your-writes comparison of the policies (and sync)."""
-    from benchmarks.policies import compare as causality
+    from benchmarks.policies.compare import compare
+    from benchmarks.policies.tables import table as causality_table
     from lab.chaos.policy_faults import FaultExperiments
 
     config = causality_config(args)
     runner = FaultExperiments(profile=config.chaos_profile, seed=config.seed)
-    run_dir = causality.compare(config, runner if config.faults else None)
+    run_dir = compare(config, runner if config.faults else None)
     print()
-    print(causality.table(json.loads((run_dir / "summary.json").read_text())))
+    print(causality_table(json.loads((run_dir / "summary.json").read_text())))
     print(f"results: {run_dir}")
     return 0
 
@@ -208,10 +239,22 @@ def add_commands(sub: SubParsers) -> None:
         "reports lag p50/p99, achieved rate and each replica's share of the work",
     )
     bench.add_argument(
+        "--bus-nodes",
+        type=one_or_more(BUS_NODES),
+        default=[1],
+        metavar="N[,N...]",
+        help="async: nats-servers of the bus, 1 (default) or 3+ as one JetStream cluster with "
+        "R3 streams and consumers; several counts (1,3): instead of the suite, the same load "
+        "(--scenario, default write_heavy, at --rate) on a fresh stack per count, interleaved "
+        "over --repeat runs: publish floor, CreatePost/CreateComment latency, visibility lag, "
+        "CPU per 1,000 operations",
+    )
+    bench.add_argument(
         "--repeat",
         type=number(int, ge=1),
         help="repetitions of the whole suite, implementations interleaved (default: the "
-        "profile's: smoke 1, quick 2, full 3); with --replicas, runs per count (default 1)",
+        "profile's: smoke 1, quick 2, full 3); with --replicas or --bus-nodes N,N, runs per "
+        "count (default 1)",
     )
     bench.add_argument(
         "--causality",
@@ -229,6 +272,16 @@ def add_commands(sub: SubParsers) -> None:
         type=number(int, ge=1),
         default=150,
         help="--causality: pairs per run",
+    )
+    bench.add_argument(
+        "--trace-sample",
+        type=one_or_more(number(float, ge=0, le=1)),
+        metavar="SHARE[,SHARE...]",
+        help="one share: trace that share of requests in every stack and in the load "
+        "generator (spans in rep-N/IMPL/traces; `lab trace RUN_ID`); several, e.g. 0,1: "
+        "instead of the suite, what tracing costs: the same load (--scenario, default "
+        "write_heavy, at --rate) on fresh stacks at each share, interleaved over --repeat runs "
+        "(default 2), latency and the services' CPU per share against the first. Default off",
     )
     bench.add_argument(
         "--causality-faults",

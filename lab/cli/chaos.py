@@ -9,8 +9,9 @@ from pathlib import Path
 
 from blog.domain import CausalityPolicy
 from lab.chaos.profiles import PROFILES
-from lab.cli.bounds import number, one_or_more
+from lab.cli.bounds import number, one_or_more, setting
 from lab.cli.common import FAULT, IMPLEMENTATIONS, CliError, SubParsers, faults_apply
+from lab.cli.up import add_bus_options
 
 
 def capacity_from(args: argparse.Namespace) -> tuple[float, str]:
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         return run_overload_command(args, impls)
     if bool(faults) == bool(args.matrix):
         raise CliError("give --fault FAULT[,FAULT...] or --matrix (the whole catalogue)")
-    faults_apply("--fault", faults, impls)
+    faults_apply("--fault", faults, impls, args.bus_nodes)
 
     # Imported here: the runner loads asyncpg, psutil and the benchmark suite.
     from lab.chaos.suite import ChaosConfig, run_chaos, table
@@ -94,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         causality=args.causality,
         repeat=args.repeat,
+        trace_sample=args.trace_sample,
+        bus_nodes=args.bus_nodes,
     )
     run_dir = run_chaos(config)
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -119,7 +122,10 @@ def add_commands(sub: SubParsers) -> None:
         "in the query view, exactly once) and the figures: per-second timeline, availability "
         "before/during/after, recovery time per operation, async convergence and catch-up. "
         "Faults: kill-db:SVC (SIGKILL of the postmaster), freeze-db:SVC (SIGSTOP of the "
-        "postmaster and its backends), kill:SVC, freeze:SVC (every replica), kill-bus (async).",
+        "postmaster and its backends), kill:SVC, freeze:SVC (every replica), kill-bus (async; "
+        "every node), and with --bus-nodes 3 kill-bus-node:leader|follower and "
+        "freeze-bus-node:leader|follower (one node of the bus cluster; the result records "
+        "which, and the time until the event stream had a leader again).",
     )
     chaos.add_argument(
         "--impl",
@@ -174,6 +180,7 @@ def add_commands(sub: SubParsers) -> None:
         help="repetitions of every experiment, the implementations interleaved (default 0: the "
         "profile's: smoke and quick 1, full 3); the matrix pools them",
     )
+    add_bus_options(chaos, stream_replicas=False)
     chaos.add_argument("--seed", type=number(int), default=1, help="random seed of the load")
     chaos.add_argument(
         "--causality",
@@ -182,6 +189,13 @@ def add_commands(sub: SubParsers) -> None:
         "yet (default: the services' default; docs/METHOD.md, Causality across services). "
         "The policies side by side under faults: lab bench --causality refuse,wait,accept "
         "--causality-faults FAULT,...",
+    )
+    chaos.add_argument(
+        "--trace-sample",
+        type=setting("trace_sample"),
+        metavar="SHARE",
+        help="the services trace this share of requests (default off) into each "
+        "experiment's traces/ (`lab trace RUN_ID`)",
     )
     chaos.add_argument(
         "--keep-data", action="store_true", help="keep each stack's data and logs (else removed)"

@@ -30,17 +30,20 @@ def fault_text(text: str) -> str:
 
 # A fault of `lab chaos --fault` and `lab bench --causality-faults`; whether it applies to the
 # implementations chosen is checked beside them.
-FAULT = parsed(fault_text, "a fault: KIND:SERVICE or kill-bus (see `lab fault --help`)")
+FAULT = parsed(fault_text, "a fault: KIND:SERVICE, kill-bus or KIND:ROLE (see `lab fault --help`)")
 
 
-def faults_apply(option: str, faults: list[str], impls: list[str]) -> None:
-    """Refuse a fault that applies to none of the implementations chosen, saying why (kill-bus
-    alone against sync); one that applies to some is run where it applies."""
+def faults_apply(
+    option: str, faults: list[str], impls: list[str], bus_nodes: int | None = None
+) -> None:
+    """Refuse a fault that applies to none of the implementations chosen (with a bus of
+    `bus_nodes` nodes, when given), saying why (kill-bus alone against sync, kill-bus-node on
+    one node); one that applies to some is run where it applies."""
     for fault in faults:
         refusals = []
         for impl in impls:
             try:
-                parse_fault(fault, impl)
+                parse_fault(fault, impl, bus_nodes)
             except FaultError as error:
                 refusals.append(str(error))
         if len(refusals) == len(impls):

@@ -9,6 +9,7 @@ from typing import Any
 
 from lab.cli.common import CliError, SubParsers, find_stack_file, stack_options
 from lab.cli.parser import LabRawDescriptionHelpFormatter
+from lab.stack.bus_failover import ROLES
 from lab.stack.control import ControlClient, ControlError, clock
 from lab.stack.faults import ALL, BUS, KINDS, Fault
 from lab.stack.topology import SERVICES
@@ -28,8 +29,16 @@ addressed by component name and act on the real processes:
                      again on its own address, so clients and peers reconnect by themselves.
   freeze SERVICE     SIGSTOP of every replica: calls to it hang until their deadline.
                      Restore: SIGCONT.
-  kill-bus           SIGKILL of nats-server (async only). Restore: it starts again on the same
-                     store and ports; services reconnect and resubscribe.
+  kill-bus           SIGKILL of nats-server (async only; on a bus cluster, of every node).
+                     Restore: it starts again on the same store and ports; services
+                     reconnect and resubscribe.
+  kill-bus-node ROLE SIGKILL of one node of a bus cluster (`lab up --bus-nodes 3`): the event
+                     stream's `leader` or a `follower`, chosen from the servers' own view at
+                     that moment. The record names the node, and the time until the stream
+                     (and each consumer) had a leader again. Restore: the node starts again
+                     on its store and ports and catches up from the others.
+  freeze-bus-node ROLE
+                     SIGSTOP of that node: its peers stop hearing from it. Restore: SIGCONT.
 
 `lab fault restore SERVICE` undoes every active fault on that service (its database and its
 replicas), `restore bus` the bus, `restore all` everything. Restoring what is not faulted does
@@ -99,6 +108,7 @@ def run_list(args: argparse.Namespace) -> int:
     print(f"{reply['impl']} stack: {len(active)} active fault(s)")
     for record in active:
         print(f"  {record['fault']:<20} since {clock(record['injected_at'])} ({record['detail']})")
+        print(failover_line(record), end="")
     restored = [r for r in reply["history"] if r["restored_at"] is not None]
     if restored:
         print("restored:")
@@ -107,6 +117,7 @@ def run_list(args: argparse.Namespace) -> int:
             f"  {r['fault']:<20} {clock(r['injected_at'])} -> {clock(r['restored_at'])} "
             f"({r['restored_at'] - r['injected_at']:.1f} s)"
         )
+        print(failover_line(r), end="")
     print("faults this stack can take (`lab fault KIND [SERVICE]`; `lab fault --help`):")
     targets: dict[str, list[str]] = {}
     for item in reply["catalogue"]:
@@ -116,6 +127,21 @@ def run_list(args: argparse.Namespace) -> int:
     for kind, services in targets.items():
         print(f"  {kind:<10} {' '.join(services)}".rstrip())
     return 0
+
+
+def failover_line(record: dict[str, Any]) -> str:
+    """For a bus-node fault: the node and the election after it, as the servers saw it."""
+    bus = record.get("bus")
+    if not bus:
+        return ""
+    role = "the leader" if bus["role"] == "leader" else "a follower"
+    head = f"    {bus['node']} was {role} of {bus['stream']}"
+    if bus["stream_leader_s"] is None:
+        return f"{head}; {'no leader yet' if bus['watching'] else 'no new leader seen'}\n"
+    line = f"{head}; led by {bus['leader_after']} after {bus['stream_leader_s']:.2f} s"
+    if bus["consumers_leader_s"] is not None:
+        line += f", its {bus['consumers']} consumers after {bus['consumers_leader_s']:.2f} s"
+    return line + "\n"
 
 
 # --- the parser ------------------------------------------------------------------------------
@@ -149,7 +175,9 @@ def add_commands(sub: SubParsers) -> None:
     for kind, info in KINDS.items():
         text = f"{info.does}. Restore (`lab fault restore`): {info.restore}."
         p = kinds.add_parser(kind, help=info.does, description=text)
-        if info.scope != "bus":
+        if info.scope == "bus-node":
+            p.add_argument("role", choices=ROLES, help="the event stream's leader, or a follower")
+        elif info.scope != "bus":
             p.add_argument(
                 "service",
                 choices=SERVICES,
@@ -164,7 +192,8 @@ def add_commands(sub: SubParsers) -> None:
         help="undo the active faults on a service, the bus, or all",
         description="Undo every active fault on TARGET: a service (its database and its "
         "replicas: a killed PostgreSQL or replica starts again on the same port, a frozen one "
-        "gets SIGCONT), the bus (nats-server starts again on the same ports and store) or all. "
+        "gets SIGCONT), the bus (nats-server starts again on the same ports and store; a "
+        "killed or frozen node of a bus cluster likewise) or all. "
         "Restoring something that is not faulted does nothing and says so.",
     )
     p.add_argument("target", choices=[*SERVICES, BUS, ALL], help="what to restore")
@@ -173,5 +202,9 @@ def add_commands(sub: SubParsers) -> None:
 
 
 def fault_text(args: argparse.Namespace) -> str:
-    """The fault an inject command's arguments name (kill-db:comments, kill-bus)."""
-    return str(Fault(args.kind, BUS if KINDS[args.kind].scope == "bus" else args.service))
+    """The fault an inject command's arguments name (kill-db:comments, kill-bus,
+    kill-bus-node:leader)."""
+    scope = KINDS[args.kind].scope
+    if scope == "bus-node":
+        return str(Fault(args.kind, args.role))
+    return str(Fault(args.kind, BUS if scope == "bus" else args.service))

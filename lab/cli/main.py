@@ -13,7 +13,7 @@ import sys
 
 import grpc
 
-from lab.cli import admin, bench, chaos, client_commands, compare, fault, report, up
+from lab.cli import admin, bench, chaos, client_commands, compare, fault, report, trace, up
 from lab.cli.common import CliError
 from lab.cli.parser import LabParser
 
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     chaos.add_commands(sub)  # chaos experiments and the blast-radius matrix
     report.add_commands(sub)  # REPORT.md from results/
     compare.add_commands(sub)  # before and after a change, from benchmark runs
+    trace.add_commands(sub)  # the per-hop breakdown of traced requests
     return parser
 
 

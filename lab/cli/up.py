@@ -8,18 +8,38 @@ import time
 from pathlib import Path
 from typing import Any
 
-from blog.domain import DEFAULT_CAUSALITY, CausalityPolicy
-from lab.cli.bounds import each_or_all, number, setting
+from blog.domain import CAUSALITY_ACCEPT_S, CAUSALITY_WAIT_S, DEFAULT_CAUSALITY, CausalityPolicy
+from blog.rpc.refusal import shown
+from lab.cli.bounds import each_or_all, number, parsed, setting
 from lab.cli.common import DEFAULT_DATA_ROOT, CliError, SubParsers
 from lab.stack.config import StackConfig, StackOptions
 from lab.stack.control import ControlServer
 from lab.stack.errors import StackError
 from lab.stack.runner import Stack
+from lab.stack.stackfile import bus_urls
 from lab.stack.topology import IMPLS, SERVICES
 
 # Replicas of a service: at least one (a stack without one of its services is not a stack);
 # `lab bench --replicas` counts the same way.
 REPLICA_COUNT = number(int, ge=1)
+
+
+def bus_node_count(text: str) -> int:
+    """The nats-servers of a bus: 1, or 3 or more (a cluster of two loses its quorum with
+    either node: no safer than one, at twice the cost)."""
+    try:
+        count = int(text.strip())
+    except ValueError:
+        count = 0
+    if count < 1 or count == 2:
+        raise ValueError(
+            f"must be 1, or 3 or more (a cluster of 2 loses its quorum with either node), "
+            f"got {shown(text)}"
+        )
+    return count
+
+
+BUS_NODES = parsed(bus_node_count, "1, or 3 or more nats-servers")
 
 
 def report_exits(reported: set[str], gone: list[str]) -> list[str]:
@@ -43,15 +63,22 @@ def run_up(args: argparse.Namespace) -> int:
         nonlocal stop_requested
         stop_requested = True
 
-    options = StackOptions(
-        replicas=args.replicas or {},
-        blocklist=args.blocklist,
-        moderation_delay_ms=args.moderation_delay_ms,
-        call_timeout_ms=args.call_timeout_ms,
-        causality=args.causality,
-        causality_wait_ms=args.causality_wait_ms,
-        causality_accept_s=args.causality_accept_s,
-    )
+    try:
+        options = StackOptions(
+            replicas=args.replicas or {},
+            bus_nodes=args.bus_nodes,
+            stream_replicas=args.stream_replicas,
+            blocklist=args.blocklist,
+            moderation_delay_ms=args.moderation_delay_ms,
+            call_timeout_ms=args.call_timeout_ms,
+            causality=args.causality,
+            causality_wait_ms=args.causality_wait_ms,
+            causality_accept_s=args.causality_accept_s,
+            trace_sample=args.trace_sample,
+            trace_dir=args.trace_dir,
+        )
+    except ValueError as error:  # more stream replicas than nodes
+        raise CliError(f"--stream-replicas: {error}") from None
     config = StackConfig(args.impl, Path(data_dir), options, fresh=args.fresh)
     # Handle SIGTERM like Ctrl-C, from the start: a stop during start-up must clean up too.
     signal.signal(signal.SIGTERM, request_stop)
@@ -63,13 +90,18 @@ def run_up(args: argparse.Namespace) -> int:
     try:
         control.start()
         stack.start(progress=True)
-        services = stack.describe()["services"]
-        summary = " ".join(f"{n}={','.join(a)}" for n, a in services.items() if a)
+        described = stack.describe()
+        summary = " ".join(f"{n}={','.join(a)}" for n, a in described["services"].items() if a)
+        if "bus" in described:
+            summary += f" bus={','.join(bus_urls(described))}"
+            summary += f" stream_replicas={options.stream_replica_count()}"
         print(f"ready impl={args.impl} stack={stack.stack_file} {summary}", flush=True)
         print(
             f"fault control at {control.url} (token in stack.json): see `lab fault --help`",
             flush=True,
         )
+        if options.trace_sample:
+            print(f"traces -> {stack.trace_dir} (per hop: `lab trace {data_dir}`)", flush=True)
         print("press Ctrl-C (or send SIGTERM) to stop everything", flush=True)
         reported: set[str] = set()
         while not stop_requested:
@@ -127,8 +159,44 @@ def add_commands(sub: SubParsers) -> None:
         type=setting("call_timeout_ms"),
         help="deadline of each service-to-service call (default 1000)",
     )
+    add_bus_options(up)
     add_causality_options(up)
+    add_trace_options(up)
     up.set_defaults(run=run_up)
+
+
+def add_trace_options(parser: argparse.ArgumentParser) -> None:
+    """--trace-sample and --trace-dir (OpenTelemetry traces of the services)."""
+    parser.add_argument(
+        "--trace-sample",
+        type=setting("trace_sample"),
+        metavar="SHARE",
+        help="trace this share of requests (e.g. 0.05; default 0: tracing off), every "
+        "process writing OTLP JSON lines to a file of its own (read them with `lab trace`)",
+    )
+    parser.add_argument(
+        "--trace-dir",
+        type=Path,
+        help="where the trace files go (default DATA_DIR/traces)",
+    )
+
+
+def add_bus_options(parser: argparse.ArgumentParser, *, stream_replicas: bool = True) -> None:
+    """--bus-nodes (and --stream-replicas): the async stack's bus, one server or a cluster."""
+    parser.add_argument(
+        "--bus-nodes",
+        type=BUS_NODES,
+        default=1,
+        help="async: nats-servers of the bus: 1 (default), or 3 or more as one JetStream "
+        "cluster on loopback (routes, a store per node); streams and consumers are then R3",
+    )
+    if stream_replicas:
+        parser.add_argument(
+            "--stream-replicas",
+            type=setting("stream_replicas"),
+            help="async: replicas of every stream and consumer (default: 3 on a cluster of 3+ "
+            "nodes, else 1; at most the node count)",
+        )
 
 
 def add_causality_options(parser: argparse.ArgumentParser) -> None:
@@ -143,11 +211,12 @@ def add_causality_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--causality-wait-ms",
         type=setting("causality_wait_ms"),
-        help="wait: longest a comment with a token waits for its post (default 2000; 0: no "
-        "wait, one more look)",
+        help="wait: longest a comment with a token waits for its post (default "
+        f"{CAUSALITY_WAIT_S * 1000:g}; 0: no wait, one more look)",
     )
     parser.add_argument(
         "--causality-accept-s",
         type=setting("causality_accept_s"),
-        help="accept: longest a comment is held for its post before REJECTED (default 5)",
+        help="accept: longest a comment is held for its post before REJECTED (default "
+        f"{CAUSALITY_ACCEPT_S:g})",
     )

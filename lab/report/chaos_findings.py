@@ -82,12 +82,15 @@ def lost_writes(chaos: Sequence[Run]) -> list[Finding]:
 
 
 def component_name(fault: str) -> str:
-    """ "kill-db:posts" -> "the posts database", "kill:query" -> "the query service"."""
+    """ "kill-db:posts" -> "the posts database", "kill:query" -> "the query service",
+    "kill-bus-node:leader" -> "one node of the bus (the event stream's leader)"."""
     kind, _, target = fault.partition(":")
     if kind.endswith("-db"):
         return f"the {target} database"
     if kind == "kill-bus":
         return "the bus"
+    if kind.endswith("-bus-node"):
+        return f"one node of the bus (the event stream's {target})"
     return f"the {target} service"
 
 

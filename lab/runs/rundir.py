@@ -23,8 +23,17 @@ RESULTS = ROOT / "results"
 META = "meta.json"
 SUMMARY = "summary.json"
 
-Kind = Literal["bench", "replicas", "chaos", "causality", "overload", "noise", "trace"]
-KINDS: tuple[Kind, ...] = ("bench", "replicas", "chaos", "causality", "overload", "noise", "trace")
+Kind = Literal["bench", "replicas", "bus-nodes", "chaos", "causality", "overload", "noise", "trace"]
+KINDS: tuple[Kind, ...] = (
+    "bench",
+    "replicas",
+    "bus-nodes",
+    "chaos",
+    "causality",
+    "overload",
+    "noise",
+    "trace",
+)
 T = TypeVar("T")
 
 

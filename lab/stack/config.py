@@ -7,13 +7,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+MAX_STREAM_REPLICAS = 5  # JetStream's limit
+
 
 @dataclass(frozen=True)
 class StackOptions:
     """How a stack's services are set up, beyond the implementation. Each field but `replicas`
-    is one of the services' settings (blog/rpc/settings.py); None leaves the services' default."""
+    and `bus_nodes` is one of the services' settings (blog/rpc/settings.py); None leaves the
+    services' default."""
 
     replicas: Mapping[str, int] = field(default_factory=dict)  # service -> count (default 1)
+    # nats-servers of an async stack's bus: 1, or 3 or more as one JetStream cluster. (Two
+    # would lose their quorum with either node: no safer than one, at twice the cost.)
+    bus_nodes: int = 1
+    # Replicas of every stream and consumer (LAB_STREAM_REPLICAS); None: stream_replica_count().
+    stream_replicas: int | None = None
     blocklist: str | None = None
     moderation_delay_ms: float | None = None
     call_timeout_ms: int | None = None
@@ -22,9 +30,36 @@ class StackOptions:
     causality: str | None = None
     causality_wait_ms: float | None = None
     causality_accept_s: float | None = None
+    # Traces (docs/METHOD.md, Where each millisecond goes): the share of requests traced (None
+    # or 0: off) and where each process writes its OTLP JSON file (default DATA_DIR/traces).
+    trace_sample: float | None = None
+    trace_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.bus_nodes < 1 or self.bus_nodes == 2:
+            raise ValueError(
+                f"bus nodes: 1, or 3 or more (a cluster of 2 loses its quorum with either "
+                f"node), not {self.bus_nodes}"
+            )
+        wanted = self.stream_replicas
+        if wanted is not None and not 1 <= wanted <= min(MAX_STREAM_REPLICAS, self.bus_nodes):
+            raise ValueError(
+                f"stream replicas: 1 to {min(MAX_STREAM_REPLICAS, self.bus_nodes)} on "
+                f"{self.bus_nodes} bus node(s), not {wanted}"
+            )
 
     def replica_count(self, service: str) -> int:
         return max(1, self.replicas.get(service, 1))
+
+    def stream_replica_count(self) -> int:
+        """Replicas of the streams and consumers: as asked, else R3 on a cluster of three or
+        more nodes and R1 on a lone server. R3 because an acknowledged write is then on a
+        quorum of two nodes, so losing any one node, the leader included, loses nothing and
+        the other two elect a new leader; R5 would survive two lost nodes, but every write
+        waits for three. R1 is all a lone server can hold (docs/METHOD.md, Cost: R1 vs R3)."""
+        if self.stream_replicas is not None:
+            return self.stream_replicas
+        return 3 if self.bus_nodes >= 3 else 1
 
     def service_env(self) -> dict[str, str]:
         """The LAB_* environment every service process of the stack gets from these options
@@ -37,10 +72,14 @@ class StackOptions:
             "causality",
             "causality_wait_ms",
             "causality_accept_s",
+            "trace_sample",
+            "trace_dir",
         ):
             value = getattr(self, name)
             if value is not None:
                 env[f"LAB_{name.upper()}"] = str(value)
+        if self.stream_replica_count() != 1:  # 1 is the services' own default
+            env["LAB_STREAM_REPLICAS"] = str(self.stream_replica_count())
         return env
 
 

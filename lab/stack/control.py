@@ -8,7 +8,8 @@ read stack.json can change the stack. Every request carries `Authorization: Bear
     GET  /faults                         -> {"impl", "catalogue": [...], "active": [...],
                                              "history": [...]}
     POST /faults  {"fault": "kill-db:comments"}
-                                         -> {"fault", "injected_at", "detail", ...}
+                                         -> {"fault", "injected_at", "detail", ...,
+                                             "bus": {...} for a bus-node fault}
     POST /restore {"target": "comments" | "bus" | "all"}
                                          -> {"restored": [...], "restored_at", "message", ...}
 
@@ -232,7 +233,7 @@ class ControlServer:
         }
 
     def inject(self, text: str) -> dict[str, Any]:
-        fault = Fault.parse(text, self.stack.config.impl)
+        fault = Fault.parse(text, self.stack.config.impl, self.stack.config.options.bus_nodes)
         record = self.stack.faults.inject(fault)
         self.announce(f"fault: injected {fault} at {clock(record.injected_at)} ({record.detail})")
         return record.to_dict()
@@ -245,6 +246,8 @@ class ControlServer:
                 f"fault: restored {record.fault} at {clock(record.restored_at)} "
                 f"({record.restore_detail})"
             )
+            if record.bus is not None:  # the election the fault caused, as the servers saw it
+                self.announce(f"fault: {record.fault}: {record.bus.summary()}")
         return result.to_dict()
 
 

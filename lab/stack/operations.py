@@ -18,8 +18,8 @@ from lab.stack.errors import FaultConflict, StackError, StackNotRunning
 from lab.stack.freezing import freeze_tree, thaw_pids
 
 if TYPE_CHECKING:
+    from lab.stack.bus_cluster import NatsCluster
     from lab.stack.config import StackConfig
-    from lab.stack.nats_server import NatsServer
     from lab.stack.owner_thread import OwnerThread
     from lab.stack.postgres import PostgresServer
     from lab.stack.processes import ServiceProcess
@@ -38,7 +38,7 @@ class StackOperations:
         config: StackConfig
         databases: dict[str, PostgresServer]
         services: dict[str, list[ServiceProcess]]
-        bus: NatsServer | None
+        bus: NatsCluster | None
         lock: threading.RLock
         running: bool
         _owner_thread: threading.Thread | None
@@ -107,17 +107,43 @@ class StackOperations:
                 raise FaultConflict(f"no replica of {service} is running: nothing to freeze")
             return [(p.name, freeze_tree(p.process.pid)) for p in alive]
 
-    def kill_bus(self) -> int:
-        """SIGKILL nats-server; returns its pid."""
+    def _require_bus(self) -> NatsCluster:
+        self._require_running()
+        if self.bus is None:
+            raise FaultConflict(f"the {self.config.impl} stack has no bus")
+        return self.bus
+
+    def kill_bus(self) -> list[int]:
+        """SIGKILL every nats-server of the bus (at once); returns their pids."""
         with self.lock:
-            self._require_running()
-            if self.bus is None:
-                raise FaultConflict(f"the {self.config.impl} stack has no bus")
-            pid = self.bus.pid
-            if pid is None or self.bus.process is None:
-                raise FaultConflict("nats-server is not running: nothing to kill")
-            self.bus.process.kill()
+            bus = self._require_bus()
+            pids = bus.pids()
+            if not pids:
+                raise FaultConflict("no nats-server is running: nothing to kill")
+            for node in bus.nodes:
+                if node.process is not None:
+                    node.process.signal(signal.SIGKILL)
+            for node in bus.nodes:
+                node.kill()  # reaps it
+            return pids
+
+    def kill_bus_node(self, name: str) -> int:
+        """SIGKILL one node of the bus; returns its pid."""
+        with self.lock:
+            node = self._require_bus().node(name)
+            pid = node.pid
+            if pid is None:
+                raise FaultConflict(f"bus node {name} is not running: nothing to kill")
+            node.kill()
             return pid
+
+    def freeze_bus_node(self, name: str) -> list[int]:
+        """SIGSTOP one node of the bus (its peers stop hearing from it); returns its pids."""
+        with self.lock:
+            pid = self._require_bus().node(name).pid
+            if pid is None:
+                raise FaultConflict(f"bus node {name} is not running: nothing to freeze")
+            return freeze_tree(pid)
 
     def thaw(self, pids: list[int]) -> list[int]:
         """SIGCONT `pids` and their children (the undo of a freeze); returns who got it."""
@@ -192,16 +218,35 @@ class StackOperations:
                 raise StackError(f"{old.name} did not start again on {old.address}: {last}")
             self.write_stack_file()
 
-    def restart_bus(self) -> None:
-        """Start a (killed or stopped) nats-server again on the same ports and store."""
-        self.as_owner(self._restart_bus)
+    def restart_bus(self) -> float:
+        """Start every (killed or stopped) nats-server of the bus again on the same ports and
+        stores; returns the seconds until the event stream had a leader again (0: one node)."""
+        return self.as_owner(self._restart_bus)
 
-    def _restart_bus(self) -> None:
+    def _restart_bus(self) -> float:
         with self.lock:
-            self._require_running()
-            assert self.bus is not None
-            if self.bus.pid is not None:
-                thaw_pids([self.bus.pid])
-            self.bus.stop()
-            self.bus.start()
+            bus = self._require_bus()
+            thaw_pids(bus.pids())  # a frozen one cannot act on its stop signal
+            bus.stop()
+            started = time.monotonic()
+            bus.start()
+            bus.await_stream_leader()
             self.write_stack_file()
+            return time.monotonic() - started
+
+    def restart_bus_node(self, name: str) -> float:
+        """Start one (killed) node of the bus again on its ports and store; returns the
+        seconds until it was healthy: back in the cluster and current with what it holds."""
+        return self.as_owner(lambda: self._restart_bus_node(name))
+
+    def _restart_bus_node(self, name: str) -> float:
+        with self.lock:
+            bus = self._require_bus()
+            node = bus.node(name)
+            if node.pid is not None:
+                thaw_pids([node.pid])
+            node.stop()
+            started = time.monotonic()
+            bus.start_nodes([node], timeout_s=60)
+            self.write_stack_file()
+            return time.monotonic() - started

@@ -17,11 +17,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from lab.stack.bus_cluster import NatsCluster
 from lab.stack.config import StackConfig, StackOptions
 from lab.stack.errors import StackError
 from lab.stack.faults import FaultController
 from lab.stack.freezing import thaw_pids
-from lab.stack.nats_server import NatsServer
 from lab.stack.net import free_port, wait_healthy
 from lab.stack.operations import StackOperations
 from lab.stack.owner_thread import OwnerThread
@@ -36,7 +36,8 @@ class Stack(StackOperations):
 
     Faults: `lab.stack.faults` (stack.faults.FaultController) injects and restores them with the
     primitives of stack.operations (kill_database, freeze_database, kill_service,
-    freeze_service, kill_bus, thaw, restart_database, restart_replicas, restart_bus). Every
+    freeze_service, kill_bus, kill_bus_node, freeze_bus_node, thaw, restart_database,
+    restart_replicas, restart_bus, restart_bus_node). Every
     operation takes `lock`, so a loop polling exited() (lab up) and a control API
     (stack.control) can share the stack.
     """
@@ -54,7 +55,7 @@ class Stack(StackOperations):
         self.stack_file = self.data_dir / "stack.json"
         self.databases: dict[str, PostgresServer] = {}
         self.services: dict[str, list[ServiceProcess]] = {}
-        self.bus: NatsServer | None = None
+        self.bus: NatsCluster | None = None
         self.lock = threading.RLock()
         self.running = False  # True from a successful start() until stop()
         self.control: ControlInfo | None = None  # written to stack.json when set
@@ -72,10 +73,13 @@ class Stack(StackOperations):
         self._owner_thread = threading.current_thread()
         try:
             if any(spec.uses_bus for spec in self.topology.values()):
-                say("starting nats-server (JetStream) ...")
-                self.bus = NatsServer(
-                    self.data_dir / "nats" / "store", free_port(), free_port(), self.log_dir
+                nodes = self.config.options.bus_nodes
+                say(
+                    "starting nats-server (JetStream) ..."
+                    if nodes == 1
+                    else f"starting {nodes} nats-servers as one JetStream cluster ..."
                 )
+                self.bus = NatsCluster(self.data_dir / "nats", self.log_dir, nodes)
                 self.bus.start()
             for name, spec in self.topology.items():
                 if spec.owns_database:
@@ -87,6 +91,10 @@ class Stack(StackOperations):
                 self.services[name] = [self._spawn(name, i) for i in range(count)]
                 for proc in self.services[name]:
                     self._await_ready(proc)
+            if self.bus is not None and self.bus.clustered:
+                replicas = self.config.options.stream_replica_count()
+                say(f"waiting until every stream and consumer is R{replicas}, replicas current ...")
+                self.bus.await_replicated(replicas)
             with self.lock:
                 self.running = True
                 self.write_stack_file()
@@ -119,11 +127,13 @@ class Stack(StackOperations):
             env["LAB_DSN"] = self.databases[service].database.dsn  # not argv: ps shows argv
         if spec.uses_bus:
             assert self.bus is not None
-            env["LAB_NATS_URL"] = self.bus.url
+            env["LAB_NATS_URL"] = ",".join(self.bus.urls)  # every node: failover, no restart
         for peer in spec.peers:
             env[f"LAB_{peer.upper()}_ADDR"] = ",".join(p.address for p in self.services[peer])
         env.update(spec.env)  # what makes this variant (e.g. sync-resilient's patterns)
         env.update(self.config.options.service_env())
+        if self.config.options.trace_sample:
+            env["LAB_TRACE_DIR"] = str(self.trace_dir)
         args = [
             sys.executable,
             "-m",
@@ -140,6 +150,11 @@ class Stack(StackOperations):
             ManagedProcess.start(f"{service}-{index}", args, log, env=env),
             ready_file,
         )
+
+    @property
+    def trace_dir(self) -> Path:
+        """Where the services write their traces (one OTLP JSON file per process), if traced."""
+        return (self.config.options.trace_dir or self.data_dir / "traces").resolve()
 
     def _await_ready(self, proc: ServiceProcess, timeout_s: float = 60.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -174,11 +189,23 @@ class Stack(StackOperations):
             "runner_pid": os.getpid(),
         }
         if self.bus is not None:
+            first = self.bus.nodes[0]
             described["bus"] = {
-                "url": self.bus.url,
-                "pid": self.bus.pid,
-                "monitor": self.bus.monitor_url,
-                "log": str(self.bus.log_path),
+                "url": first.url,
+                "pid": first.pid,
+                "monitor": first.monitor_url,
+                "log": str(first.log_path),
+                "nodes": [
+                    {
+                        "name": n.name,
+                        "url": n.url,
+                        "pid": n.pid,
+                        "monitor": n.monitor_url,
+                        "log": str(n.log_path),
+                    }
+                    for n in self.bus.nodes
+                ],
+                "stream_replicas": self.config.options.stream_replica_count(),
             }
         if self.control is not None:
             described["control"] = self.control
@@ -213,8 +240,12 @@ class Stack(StackOperations):
             for p in procs
             if not p.process.alive()
         ]
-        if self.bus and self.bus.process and not self.bus.process.alive():
-            gone.append(f"bus nats-server (code {self.bus.process.returncode})")
+        if self.bus is not None:
+            gone += [
+                f"bus nats-server {node.name} (code {node.process.returncode})"
+                for node in self.bus.exited()
+                if node.process is not None
+            ]
         return gone
 
     # -- stop -------------------------------------------------------------------------------
@@ -241,8 +272,8 @@ class Stack(StackOperations):
     def _pids(self) -> list[int]:
         pids = [p.process.pid for ps in self.services.values() for p in ps if p.process.alive()]
         pids += [db.pid for db in self.databases.values() if db.pid is not None]
-        if self.bus is not None and self.bus.pid is not None:
-            pids.append(self.bus.pid)
+        if self.bus is not None:
+            pids += self.bus.pids()
         return pids
 
     def __enter__(self) -> Stack:

@@ -14,11 +14,26 @@ class DatabaseInfo(TypedDict):
     log: str
 
 
+class BusNodeInfo(TypedDict):
+    """One nats-server of the bus."""
+
+    name: str  # its server_name (lab-bus, or lab-bus-0, lab-bus-1, ... in a cluster)
+    url: str
+    pid: int | None  # None while it is killed
+    monitor: str  # its monitoring endpoint (/jsz, /varz, /healthz)
+    log: str
+
+
 class BusInfo(TypedDict):
+    """The bus. `url`, `pid`, `monitor` and `log` are its first node's (what readers that know
+    one server use); `nodes` lists every node, and `stream_replicas` the streams' replicas."""
+
     url: str
     pid: int | None
     monitor: str
     log: str
+    nodes: NotRequired[list[BusNodeInfo]]
+    stream_replicas: NotRequired[int]
 
 
 class ProcessInfo(TypedDict):
@@ -44,6 +59,25 @@ class StackInfo(TypedDict):
     runner_pid: int
     bus: NotRequired[BusInfo]  # async only
     control: NotRequired[ControlInfo]  # while a fault-control API serves the stack
+
+
+def bus_urls(info: StackInfo) -> list[str]:
+    """Every node's URL of the stack's bus (a stack.json without `nodes`: its one `url`);
+    connect with all of them, so a client survives the loss of any one node."""
+    bus = info["bus"]
+    return [node["url"] for node in bus.get("nodes", [])] or [bus["url"]]
+
+
+def bus_pids(info: StackInfo) -> list[int | None]:
+    """Every node's pid (None for one that is not running)."""
+    bus = info["bus"]
+    return [node["pid"] for node in bus.get("nodes", [])] or [bus["pid"]]
+
+
+def bus_monitors(info: StackInfo) -> list[str]:
+    """Every node's monitoring endpoint."""
+    bus = info["bus"]
+    return [node["monitor"] for node in bus.get("nodes", [])] or [bus["monitor"]]
 
 
 def load_stack_file(path: Path) -> StackInfo:

@@ -167,8 +167,10 @@ def test_compose_wires_services_as_lab_up_does() -> None:
             if spec.owns_database:
                 expected.add("LAB_DSN")
                 assert f"@{impl}-{name}-db:5432/{name}" in env["LAB_DSN"]
-            if spec.uses_bus:
-                expected.add("LAB_NATS_URL")
+            if spec.uses_bus:  # one node, or every node of the cluster (cluster.env)
+                expected |= {"LAB_NATS_URL", "LAB_STREAM_REPLICAS"}
+                assert env["LAB_NATS_URL"] == "${NATS_URLS:-nats://nats:4222}"
+                assert env["LAB_STREAM_REPLICAS"] == "${STREAM_REPLICAS:-1}"
             expected |= {f"LAB_{peer.upper()}_ADDR" for peer in spec.peers}
             assert set(env) == expected, (impl, name)
             for peer in spec.peers:
@@ -181,7 +183,7 @@ def test_compose_wires_services_as_lab_up_does() -> None:
             assert all(d["condition"] == "service_healthy" for d in depends.values())
     for name, service in services.items():
         assert "healthcheck" in service, f"{name} has no health check"
-        assert set(service["profiles"]) <= {"sync", "async"}, name
+        assert set(service["profiles"]) <= {"sync", "async", "async-cluster"}, name
 
 
 def test_compose_bus_and_databases_as_the_lab_runs_them() -> None:
@@ -195,6 +197,73 @@ def test_compose_bus_and_databases_as_the_lab_runs_them() -> None:
     assert services["locust-master"]["ports"] == ["127.0.0.1:${LOCUST_WEB_PORT:-8089}:8089"]
     for replicated in ("sync-comments", "sync-query", "async-comments", "async-query"):
         assert services[replicated]["deploy"]["replicas"] >= 2, replicated
+
+
+def substituted(node: Any, variables: dict[str, str]) -> Any:
+    """A compose document with ${NAME:-default} replaced as compose does, from `variables`."""
+    if isinstance(node, dict):
+        return {key: substituted(value, variables) for key, value in node.items()}
+    if isinstance(node, list):
+        return [substituted(item, variables) for item in node]
+    if isinstance(node, str):
+        return re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: variables.get(m[1]) or m[2], node)
+    return node
+
+
+def env_file(path: Path) -> dict[str, str]:
+    lines = [line.strip() for line in path.read_text().splitlines()]
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def bus_of(document: dict[str, Any], profiles: set[str]) -> tuple[dict[str, Any], set[str]]:
+    """The nats nodes a set of profiles runs, and the NATS URLs every async service is given."""
+    services = document["services"]
+    nodes = {
+        name: s
+        for name, s in services.items()
+        if name.startswith("nats") and set(s["profiles"]) & profiles
+    }
+    urls = {
+        compose_environment(s)["LAB_NATS_URL"]
+        for s in services.values()
+        if (s.get("command") or [None])[0] == "async"
+    }
+    return nodes, urls
+
+
+def test_compose_bus_is_one_node_or_a_three_node_cluster_as_lab_up_runs_them() -> None:
+    """By default one nats-server (what CI runs under podman); with cluster.env and the
+    async-cluster profile three, routed to each other, each on its own volume, every write
+    fsynced, the services given every node and R3 (`lab up --bus-nodes 3`)."""
+    document = compose()
+    nodes, urls = bus_of(substituted(document, {}), {"async"})
+    assert list(nodes) == ["nats"] and urls == {"nats://nats:4222"}
+    assert "./deploy/compose/nats-server.conf:/etc/nats/lab.conf:ro" in nodes["nats"]["volumes"]
+    assert all(
+        compose_environment(s).get("LAB_STREAM_REPLICAS") in (None, "1")
+        for s in substituted(document, {})["services"].values()
+    )
+
+    variables = env_file(ROOT / "deploy" / "compose" / "cluster.env")
+    cluster = substituted(document, variables)
+    nodes, urls = bus_of(cluster, {"async", "async-cluster"})
+    assert sorted(nodes) == ["nats", "nats-1", "nats-2"]
+    assert urls == {",".join(f"nats://{n}:4222" for n in sorted(nodes))}  # every node
+    config_file = ROOT / "deploy" / "compose" / "nats-cluster.conf"
+    config = config_file.read_text()
+    assert re.search(r"^\s*sync_interval:\s*always\s*$", config, re.M)
+    assert "server_name: $NATS_NODE" in config
+    assert set(re.findall(r"nats://([\w-]+):6222", config)) == set(nodes)
+    volumes = set()
+    for name, node in nodes.items():
+        assert node["environment"]["NATS_NODE"] == name
+        assert "./deploy/compose/nats-cluster.conf:/etc/nats/lab.conf:ro" in node["volumes"]
+        volumes |= {v for v in node["volumes"] if v.endswith(":/data")}
+        assert node["image"] == "nats:2.10-alpine"  # the same image as the lone node
+    assert len(volumes) == 3  # a store per node
+    for service in cluster["services"].values():
+        if (service.get("command") or [None])[0] == "async":
+            assert compose_environment(service)["LAB_STREAM_REPLICAS"] == "3"
 
 
 # --- Kubernetes ------------------------------------------------------------------------------
@@ -329,5 +398,13 @@ def test_kubernetes_services_as_the_lab_runs_them(overlay: str, rendered: dict[s
         config = by_kind["ConfigMap"]["nats-config"]["data"]["nats.conf"]
         assert re.search(r"^\s*sync_interval:\s*always\s*$", config, re.M)
         assert "cluster {" in config
+        nodes = [f"nats-{i}.nats" for i in range(nats["spec"]["replicas"])]
+        assert re.findall(r"nats://([\w.-]+):6222", config) == nodes  # routes
+        for name in TOPOLOGY[overlay]:
+            container = by_kind["Deployment"][name]["spec"]["template"]["spec"]["containers"][0]
+            env = {e["name"]: e.get("value") for e in container["env"]}
+            # Every node (failover without a restart); streams and consumers R3.
+            assert env["LAB_NATS_URL"] == ",".join(f"nats://{n}:4222" for n in nodes), name
+            assert env["LAB_STREAM_REPLICAS"] == "3", name
     else:
         assert "nats" not in by_kind["StatefulSet"]

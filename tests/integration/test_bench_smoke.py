@@ -1,4 +1,4 @@
-"""A real `lab bench` run in seconds (smoke profile): the results files exist and agree."""
+"""A short real `lab bench` run (smoke profile): the results files exist and agree."""
 
 from __future__ import annotations
 
@@ -7,12 +7,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from benchmarks.load.hdr import merge
 from lab.stack.topology import SERVICES
 
 PERCENTILES = ("p50_ms", "p90_ms", "p99_ms", "p99.9_ms", "max_ms")
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(360)  # the run's own bound is 300 s
 def test_smoke_bench_writes_consistent_results(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "lab.cli", "bench", "--impl", "sync,async"]
     command += ["--profile", "smoke", "--rate", "30", "--results-dir", str(tmp_path)]

@@ -9,7 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
+
+@pytest.mark.slow
+@pytest.mark.timeout(610)  # the run's own bound is 550 s (three implementations)
 def test_kill_comments_database_every_implementation(tmp_path: Path) -> None:
     result = subprocess.run(
         [

@@ -48,6 +48,8 @@ def code_of(
         return error.code().name, time.monotonic() - started
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(420)  # lab up ready within 90 s, each fault's recovery 20 s, the stop 60 s
 def test_faults_and_restores_through_lab_fault(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

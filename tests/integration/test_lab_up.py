@@ -95,6 +95,8 @@ OWNERS = {
 }
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(240)  # ready within 90 s, views 15 s, the stop 60 s, every process gone 15 s
 @pytest.mark.parametrize("impl", ["sync", "async"])
 def test_lab_up_serves_then_stops_everything_on_sigterm(tmp_path: Path, impl: str) -> None:
     proc, lines = start_lab_up(tmp_path, "--replicas", "query=2", impl=impl)
@@ -146,6 +148,8 @@ def test_lab_up_serves_then_stops_everything_on_sigterm(tmp_path: Path, impl: st
             proc.kill()
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(180)  # ready within 90 s, the runner gone 10 s, every process gone 15 s
 def test_no_orphans_when_the_runner_is_killed(tmp_path: Path) -> None:
     proc, _ = start_lab_up(tmp_path)
     try:

@@ -170,6 +170,7 @@ def test_web_ui_names_the_stack_it_drives(web_ui: str, sync_stack: Stack) -> Non
     assert args["override_host_warning"] is False
 
 
+@pytest.mark.timeout(300)  # each of the two browser runs is given 120 s
 def test_web_ui_start_page_in_chromium(web_ui: str, sync_stack: Stack, tmp_path: Path) -> None:
     chromium = shutil.which("chromium")
     if chromium is None:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from async_impl.arrivals import Arrivals, KnownPostArrivals, wait_until_known
-from benchmarks.policies.compare import aggregate
+from benchmarks.policies.aggregate import aggregate
 from blog import features
 from blog.domain import (
     CausalityPolicy,
@@ -285,9 +285,21 @@ def test_aggregate_gives_median_and_spread_and_skips_missing() -> None:
         }
 
     agg = aggregate([run(10, 1.0), run(30, None), run(20, 3.0)])  # type: ignore[list-item]
-    assert agg["refusals_per_1000"] == {"median": 20, "min": 10, "max": 30}
-    assert agg["final_status_p50_ms"] == {"median": 2.0, "min": 1.0, "max": 3.0}
-    assert agg["bad_input_p50_ms"]["median"] is None
+    assert agg["refusals_per_1000"] == {
+        "median": 20,
+        "min": 10,
+        "max": 30,
+        "n": 3,
+        "values": [10, 30, 20],
+    }
+    assert agg["final_status_p50_ms"] == {
+        "median": 2.0,
+        "min": 1.0,
+        "max": 3.0,
+        "n": 2,
+        "values": [1.0, 3.0],
+    }
+    assert agg["bad_input_p50_ms"] is None  # no run measured it
 
 
 # --- the options -----------------------------------------------------------------------------
@@ -344,7 +356,7 @@ def _measured(ok: int, errors: dict[str, int], lag: bool) -> dict[str, Any]:
 
 
 def test_mixed_result_counts_refusals_per_1000_comments_sent() -> None:
-    from benchmarks.policies.compare import mixed_result
+    from benchmarks.policies.runs import mixed_result
 
     run = mixed_result(
         _measured(194, {"NOT_FOUND": 4, "UNAVAILABLE": 2}, lag=True),  # type: ignore[arg-type]
@@ -444,7 +456,7 @@ def test_fault_run_without_a_restored_fault_has_empty_phases() -> None:
 
 
 def test_fault_aggregate_spreads_figures_and_sums_the_audit() -> None:
-    from benchmarks.policies.compare import fault_aggregate
+    from benchmarks.policies.aggregate import fault_aggregate
     from lab.chaos.policy_faults import fault_run
 
     def run(share_ok: int, rejected: int | None, lost: int = 0) -> Any:
@@ -457,15 +469,28 @@ def test_fault_aggregate_spreads_figures_and_sums_the_audit() -> None:
         return fault_run(result, records, "accept", 1, "d")
 
     agg = fault_aggregate([run(4, 0), run(2, 3, lost=1), run(3, None)])
-    assert agg["comment_availability_during_percent"] == {"median": 75.0, "min": 50.0, "max": 100.0}
-    assert agg["refusals_per_1000_during"] == {"median": 250.0, "min": 0.0, "max": 500.0}
+    assert agg["comment_availability_during_percent"] == {
+        "median": 75.0,
+        "min": 50.0,
+        "max": 100.0,
+        "n": 3,
+        "values": [100.0, 50.0, 75.0],
+    }
+    assert agg["refusals_per_1000_during"] == {
+        "median": 250.0,
+        "min": 0.0,
+        "max": 500.0,
+        "n": 3,
+        "values": [0.0, 500.0, 250.0],
+    }
     assert (agg["runs"], agg["valid_runs"], agg["acknowledged"], agg["lost"]) == (3, 3, 18, 1)
     assert agg["rejected_unknown_post"] == 3
     assert fault_aggregate([run(4, None)])["rejected_unknown_post"] is None
 
 
 def test_the_printed_table_has_the_load_and_the_fault_rows() -> None:
-    from benchmarks.policies.compare import mixed_result, table
+    from benchmarks.policies.runs import mixed_result
+    from benchmarks.policies.tables import table
     from lab.chaos.policy_faults import fault_run
 
     mixed = mixed_result(_measured(10, {}, lag=True), "async", "accept", 1)  # type: ignore[arg-type]
@@ -488,7 +513,8 @@ def test_the_printed_table_has_the_load_and_the_fault_rows() -> None:
 
 
 def test_a_fault_applies_to_the_implementations_that_have_it() -> None:
-    from benchmarks.policies.compare import CausalityConfig, applies, compare
+    from benchmarks.policies.compare import applies, compare
+    from benchmarks.policies.config import CausalityConfig
 
     assert applies("async", "kill-bus") and not applies("sync", "kill-bus")
     assert applies("sync", "kill-db:comments")

@@ -75,3 +75,7 @@ def test_the_matrix_pools_repetitions_and_keeps_their_range() -> None:
     assert mc["never_recovered"] == 1 and mc["recovery_s"]["values"] == [0.2]
     assert mc["predicted_up"] is False and mc["agrees"] is True  # predicted down, measured down
     assert m["coupling_index"]["sync"] == 1.0 and m["coupling_index_up"]["sync"] == 1.0
+    assert mc["foreign"]  # GetPostView is the query service's, not the comments database's
+    # Repetition 1 lost 10 % of its views (down), repetition 2 none at 90 ms (down by latency).
+    assert m["coupling_index_per_repetition"]["availability"]["sync"] == [1.0, 0.0]
+    assert m["coupling_index_per_repetition"]["up"]["sync"] == [1.0, 1.0]

@@ -51,12 +51,21 @@ REQUIRED: dict[str, list[str]] = {
     "fault kill": ["{service}"],
     "fault freeze": ["{service}"],
     "fault kill-bus": [],
+    "fault kill-bus-node": ["{role}"],
+    "fault freeze-bus-node": ["{role}"],
     "fault restore": ["{target}"],
     "chaos": ["--fault", "kill:posts"],
     "report": [],
     "compare": ["--before", "a", "--after", "b"],
+    "trace": ["{source}"],
 }
-VALID_POSITIONALS = {"service": "posts", "seq": "1", "target": "all"}
+VALID_POSITIONALS = {
+    "service": "posts",
+    "seq": "1",
+    "target": "all",
+    "source": ".",
+    "role": "leader",
+}
 
 
 @dataclass(frozen=True)

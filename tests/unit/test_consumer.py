@@ -136,7 +136,7 @@ class TestNewEvent:
         effect, queued = rig.log.of("execute")
         assert effect[1:] == (EFFECT, (event.event_id,))
         assert f"INSERT INTO {OUTBOX}" in queued[1]
-        assert queued[2] == (caused.event_id, caused.subject, caused.data)
+        assert queued[2] == (caused.event_id, caused.subject, caused.data, caused.traceparent)
         assert rig.on_commit.calls == [([caused],)]
         assert [call[0].event_id for call in rig.after.calls] == [event.event_id]
         assert rig.counter("events_applied") == 1

@@ -20,6 +20,7 @@ import pytest
 
 from lab.cli.main import main
 from lab.cli.up import report_exits
+from lab.stack.config import StackOptions
 from lab.stack.control import ControlClient, ControlError, ControlServer
 from lab.stack.faults import (
     KINDS,
@@ -121,7 +122,33 @@ def test_catalogue_async() -> None:
         assert parse_fault(str(fault), "async") == fault
     for fault in catalogue("sync"):
         assert parse_fault(str(fault), "sync") == fault
-    assert {f.kind for f in faults} == set(KINDS)
+    cluster = catalogue("async", bus_nodes=3)  # a bus cluster: one node can be taken too
+    assert [str(f) for f in cluster[len(faults) :]] == [
+        "kill-bus-node:leader",
+        "kill-bus-node:follower",
+        "freeze-bus-node:leader",
+        "freeze-bus-node:follower",
+    ]
+    assert {f.kind for f in cluster} == set(KINDS)
+    assert catalogue("sync", bus_nodes=3) == catalogue("sync")
+
+
+@pytest.mark.parametrize("kind", ["kill-bus-node", "freeze-bus-node"])
+def test_bus_node_faults_name_a_role_and_need_a_cluster(kind: str) -> None:
+    for role in ("leader", "follower"):
+        fault = Fault.parse(f"{kind}:{role}", "async", bus_nodes=3)
+        assert (fault.target, fault.component, fault.part) == (role, "bus", "bus")
+        assert str(fault) == f"{kind}:{role}"
+    with pytest.raises(FaultError, match=f"^{kind} needs the node's role: {kind}:leader or"):
+        Fault.parse(kind)
+    with pytest.raises(FaultError, match="needs the node's role"):
+        Fault.parse(f"{kind}:comments")
+    with pytest.raises(FaultError, match=r"needs a bus cluster \(--bus-nodes 3\): this bus is 1 "):
+        Fault.parse(f"{kind}:leader", "async", bus_nodes=1)
+    with pytest.raises(FaultError, match="no bus"):
+        Fault.parse(f"{kind}:leader", "sync")
+    # One fault on the bus at a time, whichever: they share a part and a restore target.
+    assert Fault.parse(f"{kind}:leader").part == Fault.parse("kill-bus").part
 
 
 def test_restore_targets() -> None:
@@ -137,7 +164,7 @@ class FakeStack:
     """What FaultController and ControlServer use of a Stack; records the primitives called."""
 
     def __init__(self, impl: str) -> None:
-        self.config = SimpleNamespace(impl=impl)
+        self.config = SimpleNamespace(impl=impl, options=StackOptions())
         self.lock = threading.RLock()
         self.running = True
         self.calls: list[tuple[str, ...]] = []
@@ -154,7 +181,8 @@ class FakeStack:
             ]
             for i, n in enumerate(SERVICES)
         }
-        self.bus = SimpleNamespace(url="nats://127.0.0.1:4222", pid=77) if impl == "async" else None
+        node = SimpleNamespace(url="nats://127.0.0.1:4222", pid=77)
+        self.bus = SimpleNamespace(nodes=[node], clustered=False) if impl == "async" else None
         self.faults = FaultController(self)  # type: ignore[arg-type]
 
     def as_owner(self, work: Any) -> Any:
@@ -182,9 +210,9 @@ class FakeStack:
         self.calls.append(("freeze_service", service))
         return [(f"{service}-0", [11])]
 
-    def kill_bus(self) -> int:
+    def kill_bus(self) -> list[int]:
         self.calls.append(("kill_bus",))
-        return 77
+        return [77]
 
     def thaw(self, pids: list[int]) -> list[int]:
         self.calls.append(("thaw", *map(str, pids)))
@@ -196,8 +224,9 @@ class FakeStack:
     def restart_replicas(self, service: str) -> None:
         self.calls.append(("restart_replicas", service))
 
-    def restart_bus(self) -> None:
+    def restart_bus(self) -> float:
         self.calls.append(("restart_bus",))
+        return 0.0
 
 
 def actions(stack: FakeStack) -> list[tuple[str, ...]]:

@@ -77,3 +77,26 @@ def test_a_service_refuses_bad_settings_in_one_line_and_exit_2(
         run("x", "posts", ["dsn"], never, [])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err == "error: missing required setting(s): --dsn (or LAB_DSN)\n"
+
+
+def test_tracing_is_off_by_default_and_a_share_needs_a_directory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert load_settings("x", []).trace_sample == 0
+    monkeypatch.setenv("LAB_TRACE_SAMPLE", "0.05")
+    settings = load_settings("x", [])
+    assert settings.trace_sample == 0.05
+    with pytest.raises(BadSettings, match="LAB_TRACE_DIR"):
+        settings.require_trace_dir()
+    monkeypatch.setenv("LAB_TRACE_DIR", "/tmp/traces")
+    load_settings("x", []).require_trace_dir()
+
+
+def test_stack_options_give_the_services_the_trace_settings() -> None:
+    from pathlib import Path
+
+    from lab.stack.config import StackOptions
+
+    env = StackOptions(trace_sample=0.5, trace_dir=Path("/tmp/t")).service_env()
+    assert (env["LAB_TRACE_SAMPLE"], env["LAB_TRACE_DIR"]) == ("0.5", "/tmp/t")
+    assert "LAB_TRACE_SAMPLE" not in StackOptions().service_env()

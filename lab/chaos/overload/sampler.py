@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 
 from async_impl.schema import OUTBOX
+from async_impl.subscriptions import SUBSCRIPTIONS
 from blog.rpc.metrics import decode_histogram
 from blog.rpc.metrics import fetch as fetch_metrics
 from lab.chaos.overload.timeline import Sample
@@ -74,7 +75,10 @@ class Sampler:
                         lag = max(lag or 0.0, hist.get_value_at_percentile(99) / 1000)
         backlog = outbox = None
         if "bus" in self.stack:
-            backlog = _backlog(self.stack["bus"]["monitor"])
+            try:
+                backlog = _backlog(self.stack["bus"]["monitor"])
+            except OSError:
+                pass  # the bus down: no backlog to read this second
             outbox = await _outbox_rows(self.stack)
         return Sample(at, rpcs, backlog, outbox, lag)
 
@@ -96,12 +100,20 @@ def _backlog(monitor: str) -> int:
     return total
 
 
-async def _outbox_rows(stack: StackInfo) -> int:
-    total = 0
-    for database in stack["databases"].values():
-        conn = await asyncpg.connect(database["dsn"], timeout=0.5)
+async def _outbox_rows(stack: StackInfo) -> int | None:
+    """Rows waiting in the outboxes of the services that publish (the query service has none);
+    None when no database answered."""
+    total, answered = 0, 0
+    for service, database in stack["databases"].items():
+        if not SUBSCRIPTIONS[service].publishes:
+            continue
+        try:
+            conn = await asyncpg.connect(database["dsn"], timeout=0.5)
+        except (OSError, asyncpg.PostgresError, TimeoutError):
+            continue  # a database down: its outbox is missed this second
         try:
             total += int(await conn.fetchval(f"SELECT count(*) FROM {OUTBOX}", timeout=0.5))
+            answered += 1
         finally:
             await conn.close()
-    return total
+    return total if answered else None

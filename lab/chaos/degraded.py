@@ -12,21 +12,11 @@ Conventions shared by every figure: lab/chaos/figures.py.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import TypedDict
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from lab.chaos.phases import PHASES, phase_of
 from lab.chaos.records import FaultWindow, RequestRecord
-
-
-class DegradedDict(TypedDict):
-    before: float | None
-    during: float | None
-    after: float | None
-    partial_before: int
-    partial_during: int
-    partial_after: int
-    last_partial_after_restore_s: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,16 +34,9 @@ class Degraded:
     partial_after: int
     last_partial_after_restore_s: float | None
 
-    def to_dict(self) -> DegradedDict:
-        return DegradedDict(
-            before=self.before,
-            during=self.during,
-            after=self.after,
-            partial_before=self.partial_before,
-            partial_during=self.partial_during,
-            partial_after=self.partial_after,
-            last_partial_after_restore_s=self.last_partial_after_restore_s,
-        )
+    def to_dict(self) -> dict[str, Any]:
+        """Its JSON form (an experiment's `partial` of one op): the fields, by name."""
+        return asdict(self)
 
 
 def degraded(

@@ -72,8 +72,15 @@ def run(
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     configure_logging(prog)
-    impl = prog.split("-", 1)[0]  # "sync-comments" -> "sync"
+    impl = implementation(prog, settings)
     asyncio.run(_main(service, impl, settings, assemble))
+
+
+def implementation(prog: str, settings: ServiceSettings) -> str:
+    """The implementation a process belongs to, as lab.stack.topology names it (its spans'
+    lab.impl): "sync-comments" -> "sync", or "sync-resilient" with the patterns on."""
+    impl = prog.split("-", 1)[0]
+    return "sync-resilient" if impl == "sync" and settings.resilience else impl
 
 
 async def _main(service: str, impl: str, settings: ServiceSettings, assemble: Assemble) -> None:

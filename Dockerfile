@@ -6,7 +6,8 @@
 #
 # Settings are those of `lab up` (blog/rpc/settings.py): LAB_DSN, LAB_NATS_URL, LAB_POSTS_ADDR,
 # LAB_COMMENTS_ADDR, LAB_MODERATION_ADDR, LAB_BLOCKLIST, LAB_MODERATION_DELAY_MS,
-# LAB_CALL_TIMEOUT_MS; LAB_LISTEN defaults to 0.0.0.0:50051 here. Health check:
+# LAB_CALL_TIMEOUT_MS; LAB_LISTEN defaults to 0.0.0.0:50051 here, LAB_METRICS_LISTEN (Prometheus
+# /metrics) to 0.0.0.0:9464. Health check:
 # `python -m blog.rpc.healthcheck` (grpc.health.v1 against this container's own port).
 # The base is a build argument: a CI machine that cannot pull builds from a local stand-in.
 ARG PYTHON_IMAGE=python:3.11-slim
@@ -52,10 +53,11 @@ ENV PATH=/opt/lab/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     LAB_LISTEN=0.0.0.0:50051 \
+    LAB_METRICS_LISTEN=0.0.0.0:9464 \
     LAB_STACK=/app/stack.json
 WORKDIR /app
 USER 10001:10001
-EXPOSE 50051
+EXPOSE 50051 9464
 HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=3 \
     CMD ["python", "-m", "blog.rpc.healthcheck"]
 # No CMD: without arguments the entry point runs the service LAB_IMPL and LAB_SERVICE name

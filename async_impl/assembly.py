@@ -43,7 +43,7 @@ async def open_bus(settings: ServiceSettings, assembly: Assembly) -> BusConnecti
     the configured replicas, drain the connection on stop."""
     nc = await bus.connect(settings.nats_url, name=assembly.service)
     js = nc.jetstream()
-    await bus.ensure_streams(js, settings.stream_replicas)
+    await bus.ensure_streams(js, settings.stream_replicas, memory=settings.bus_memory_storage)
     assembly.cleanups.append(nc.drain)
     return BusConnection(nc, js, settings.stream_replicas)
 
@@ -53,6 +53,7 @@ def start_relay(database: Database, connection: BusConnection, assembly: Assembl
     relay = OutboxRelay(database, connection.js, assembly.metrics)
     relay.start()
     assembly.cleanups.append(relay.stop)
+    assembly.metrics.add_probe(relay.backlog)
     return relay
 
 

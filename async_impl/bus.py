@@ -94,9 +94,18 @@ async def connect(url: str, name: str) -> NATS:
             delay = min(delay * 2, 2.0)
 
 
-def stream_configs(replicas: int = 1) -> list[StreamConfig]:
-    """Both streams as they should be, with `replicas` replicas each."""
-    return [dataclasses.replace(c, num_replicas=replicas) for c in (EVENT_STREAM, DLQ_STREAM)]
+def in_memory(config: StreamConfig) -> StreamConfig:
+    """`config` kept in nats-server's memory instead of its file store: the noise study's
+    diagnosis of what the event store's writes cost (lab.stack.knobs; never durable). Bounded
+    below the server's max_memory_store (256 MB), which a study's runs stay far below."""
+    return dataclasses.replace(config, storage=StorageType.MEMORY, max_bytes=192 * 1024**2)
+
+
+def stream_configs(replicas: int = 1, *, memory: bool = False) -> list[StreamConfig]:
+    """Both streams as they should be, with `replicas` replicas each; with `memory`, the event
+    stream in memory (the dead letters stay on file)."""
+    events_config = in_memory(EVENT_STREAM) if memory else EVENT_STREAM
+    return [dataclasses.replace(c, num_replicas=replicas) for c in (events_config, DLQ_STREAM)]
 
 
 # What ensure_streams compares (and an update may change) of an existing stream's configuration.
@@ -125,14 +134,17 @@ def differs(current: StreamConfig, wanted: StreamConfig) -> list[str]:
     return names
 
 
-async def ensure_streams(js: JetStreamContext, replicas: int = 1, *, retry_s: float = 30.0) -> None:
+async def ensure_streams(
+    js: JetStreamContext, replicas: int = 1, *, memory: bool = False, retry_s: float = 30.0
+) -> None:
     """Create both streams, or bring existing ones to this configuration: e.g. an R1 stream
     becomes R3 in place (JetStream copies it to the new replicas; nothing is lost). Every
     service calls it at start, concurrently: creating an identical stream twice is a no-op, and
     an update is made only when something differs. A cluster that is electing a leader answers
-    503 for a moment: retried for `retry_s`."""
+    503 for a moment: retried for `retry_s`. With `memory`, the event stream in memory (the
+    noise study's diagnosis, lab.stack.knobs)."""
     deadline = time.monotonic() + retry_s
-    for wanted in stream_configs(replicas):
+    for wanted in stream_configs(replicas, memory=memory):
         while True:
             try:
                 await _ensure(js, wanted)

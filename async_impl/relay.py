@@ -101,6 +101,15 @@ class OutboxRelay:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    async def backlog(self) -> dict[str, float]:
+        """The outbox now: rows not yet acknowledged by the bus and the oldest one's age (a
+        gauge probe: read only when a metrics view asks, blog.rpc.metrics.Probe)."""
+        row = await self.db.fetchrow(
+            f"SELECT count(*) AS rows, now() - min(created_at) AS oldest FROM {OUTBOX}"
+        )
+        oldest = row["oldest"].total_seconds() if row["oldest"] is not None else 0.0
+        return {"outbox_rows": float(row["rows"]), "outbox_oldest_age_seconds": max(0.0, oldest)}
+
     async def _publish(self, events: list[Pending]) -> None:
         # Concurrently: consumers do not depend on the order of events.
         await asyncio.gather(*(self._publish_one(event) for event in events))

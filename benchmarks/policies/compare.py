@@ -53,7 +53,7 @@ from benchmarks.policies.documents import CausalitySummary, FaultRun, MixedRun, 
 from benchmarks.policies.runs import probe_run
 from benchmarks.policies.tables import fault_row
 from lab.runs.machine import machine_meta
-from lab.stack.faults import catalogue
+from lab.stack.faults import applies as fault_applies
 
 
 class FaultRunner(Protocol):
@@ -66,8 +66,8 @@ class FaultRunner(Protocol):
 
 
 def applies(impl: str, fault: str) -> bool:
-    """Whether `fault` is in the catalogue of `impl`'s stack."""
-    return fault in {str(f) for f in catalogue(impl)}
+    """Whether `fault` (a clean or gray fault, any dose) applies to `impl`'s stack."""
+    return fault_applies(fault, impl)
 
 
 def check(config: CausalityConfig, faults: FaultRunner | None) -> None:
@@ -98,7 +98,7 @@ def compare(config: CausalityConfig, faults: FaultRunner | None = None) -> Path:
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
         "machine": machine,
     }
-    (run_dir / "meta.json").write_text(json.dumps(meta, indent=2))
+    (run_dir / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
     say(config, f"results -> {run_dir}")
     runs: dict[str, list[ProbeRun]] = {label(i, p): [] for i, p in variants(config)}
     mixed: dict[str, list[MixedRun]] = {}
@@ -121,7 +121,7 @@ def compare(config: CausalityConfig, faults: FaultRunner | None = None) -> Path:
                 under[fault].setdefault(name, []).append(found)
                 say(config, f"[{name}] run {repetition}: {fault_row(fault, name, [found])}")
     meta["ended_at"] = datetime.now(UTC).isoformat()
-    (run_dir / "meta.json").write_text(json.dumps(meta, indent=2))
+    (run_dir / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
     document: CausalitySummary = {
         "run_id": config.run_id,
         "kind": "causality",

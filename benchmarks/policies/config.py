@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from blog.domain import CausalityPolicy
+from lab.stack.config import StackOptions
 
 POLICIES = tuple(policy.value for policy in CausalityPolicy)  # in the enum's order
 
@@ -35,6 +36,8 @@ class CausalityConfig:
     seed: int = 1  # the load's random seed
     faults: list[str] = field(default_factory=list)  # chaos faults, e.g. kill-db:comments
     chaos_profile: str = "quick"  # the experiments' phases and load (lab/chaos/profiles.py)
+    # What every fresh stack starts with (--no-metrics, --prometheus); each variant adds its own.
+    stack: StackOptions = field(default_factory=StackOptions)
     results_dir: Path = Path("results")
     progress: bool = True
     run_id: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))

@@ -12,6 +12,7 @@ import json
 import random
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 from hdrh.histogram import HdrHistogram
@@ -30,7 +31,6 @@ from blog.domain import CAUSALITY_ACCEPT_S
 from blog.rpc.metrics import decode_histogram
 from blog.rpc.metrics import fetch as fetch_metrics
 from lab.stack.client import BlogClient
-from lab.stack.config import StackOptions
 from lab.stack.runner import Stack, fresh_stack
 from lab.stack.stackfile import load_stack_file
 
@@ -57,7 +57,8 @@ def probe_run(
     out = run_dir / name
     out.mkdir(parents=True, exist_ok=True)
     say(config, f"[{name}] run {repetition}: starting a fresh stack ...")
-    options = StackOptions(
+    options = replace(
+        config.stack,
         causality=policy,
         causality_wait_ms=config.causality_wait_ms,
         causality_accept_s=config.causality_accept_s,

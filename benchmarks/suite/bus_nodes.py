@@ -14,6 +14,7 @@ import asyncio
 import json
 import random
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TypedDict, cast
 
@@ -25,7 +26,6 @@ from benchmarks.suite.measured import measured_run
 from benchmarks.suite.profiles import PROFILES
 from benchmarks.suite.seeding import seed
 from benchmarks.suite.stats import Spread, spread
-from lab.stack.config import StackOptions
 from lab.stack.runner import fresh_stack
 from lab.stack.stackfile import bus_urls
 
@@ -56,7 +56,7 @@ def bus_nodes_run(count: int, repetition: int, config: BenchConfig, run_dir: Pat
     scenario = (config.scenarios or [DEFAULT_SCENARIO])[0]
     out_dir = run_dir / "async" / f"bus-{count}-run{repetition}"
     out_dir.mkdir(parents=True, exist_ok=True)
-    options = StackOptions(bus_nodes=count)
+    options = replace(config.stack, bus_nodes=count)
     replicas = options.stream_replica_count()
     say(config, f"[async] bus of {count} node(s), streams R{replicas}, run {repetition} ...")
     with fresh_stack("async", options) as stack_obj:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.suite.profiles import PROFILES, Profile
+from lab.stack.config import StackOptions
 from lab.stack.stackfile import StackInfo
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,9 +35,14 @@ class BenchConfig:
     # them instead of the suite (benchmarks/suite/bus_nodes.py)
     bus_nodes: list[int] = field(default_factory=lambda: [1])
     repeat: int = 0  # repetitions (of each replica count, with --replicas); 0: the profile's
+    # Fresh stacks with their fault proxies on every link (StackOptions.fault_proxies): what the
+    # proxies cost, measured against runs without (docs/METHOD.md, Gray faults).
+    fault_proxies: bool = False
     # Traces: one share traces the suite's stacks and load (none or 0: off); several compare
     # tracing's overhead instead of the suite (benchmarks/suite/trace_overhead.py).
     trace_sample: list[float] = field(default_factory=list)
+    # What every fresh stack starts with (--no-metrics, --prometheus); the suite adds its own.
+    stack: StackOptions = field(default_factory=StackOptions)
     run_id: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
 
 

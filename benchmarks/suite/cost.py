@@ -26,6 +26,12 @@ def components(stack: StackInfo) -> dict[str, list[int | None]]:
         found[f"postgres-{name}"] = [db["pid"]]
     if "bus" in stack:
         found["nats-server"] = [p for p in bus_pids(stack) if p is not None]  # every node
+        if "exporter_pid" in stack["bus"]:  # what watching the bus costs (lab.stack.bus_exporter)
+            found["nats-exporter"] = [stack["bus"]["exporter_pid"]]
+    if "prometheus" in stack:  # what watching the run costs (--prometheus)
+        found["prometheus"] = [stack["prometheus"]["pid"]]
+    if "fault_proxy" in stack:
+        found["fault-proxy"] = [stack["fault_proxy"]["pid"]]
     return found
 
 

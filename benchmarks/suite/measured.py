@@ -18,6 +18,7 @@ from benchmarks.suite.driver import run_locust
 from benchmarks.suite.results import CostSummary, LatencySummary, MeasuredRun
 from benchmarks.suite.seeding import wait_quiet
 from blog.rpc.metrics import fetch as fetch_metrics
+from blog.rpc.server_metrics import RPC_LATENCY
 from blog.v1 import internal_pb2
 from lab.stack.stackfile import StackInfo
 
@@ -114,11 +115,13 @@ def measured_run(ctx: RunContext, load: Load, out: Path) -> MeasuredRun:
 
 
 def visibility_lag(stack: StackInfo, out: Path) -> dict[str, LatencySummary]:
-    """The query service's histograms (merged over its replicas), written raw beside."""
+    """The query service's histograms of events (merged over its replicas), written raw beside;
+    not its RPCs' own timings (the exposition's, blog/rpc/server_metrics.py)."""
     lag: dict[str, list[bytes]] = {}
     for snap in metrics(stack, "query"):
         for name, encoded in snap.histograms.items():
-            lag.setdefault(name, []).append(encoded)
+            if not name.startswith(f"{RPC_LATENCY}."):
+                lag.setdefault(name, []).append(encoded)
     summaries = {name: summary(merge(e)) for name, e in lag.items()}
     for name, encoded in lag.items():
         (out / f"hdr-server-{name}.txt").write_text(merge(encoded).encode().decode())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from pathlib import Path
 from statistics import median
 from typing import TypedDict
@@ -20,7 +21,6 @@ from benchmarks.suite.profiles import PROFILES
 from benchmarks.suite.results import LatencySummary
 from benchmarks.suite.seeding import seed
 from blog.rpc.metrics import fetch as fetch_metrics
-from lab.stack.config import StackOptions
 from lab.stack.runner import fresh_stack
 from lab.stack.stackfile import StackInfo
 
@@ -78,7 +78,7 @@ def replica_run(
     out_dir.mkdir(parents=True, exist_ok=True)
     replicas = dict.fromkeys(REPLICATED, count)
     say(config, f"[{impl}] {count} replica(s) of {', '.join(REPLICATED)}, run {repetition} ...")
-    with fresh_stack(impl, StackOptions(replicas=replicas)) as stack_obj:
+    with fresh_stack(impl, replace(config.stack, replicas=replicas)) as stack_obj:
         stack = stack_obj.describe()
         seed_file = out_dir / "seed-posts.json"
         seed_file.write_text(json.dumps(seed(stack, profile.seed_posts, random.Random(1))))

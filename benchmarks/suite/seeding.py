@@ -64,11 +64,13 @@ def _seed(client: BlogClient, posts: int, rng: random.Random) -> tuple[list[str]
 
 def wait_quiet(stack: StackInfo, timeout_s: float) -> None:
     """Async: wait until every consumer has applied every event (the seed's moderation,
-    updates and copies), so calibration and the runs do not compete with a backlog."""
+    updates and copies), so calibration and the runs do not compete with a backlog; the
+    consumers of a bare chain running beside the stack too (benchmarks/floor/bare_background)."""
     import nats
 
     from async_impl.admin import wait_caught_up
     from async_impl.subscriptions import SUBSCRIPTIONS
+    from benchmarks.floor.bare_background import caught_up as bare_caught_up
 
     consumers = [service for service in SERVICES if SUBSCRIPTIONS[service].consumes]
 
@@ -81,7 +83,7 @@ def wait_quiet(stack: StackInfo, timeout_s: float) -> None:
                     if not await wait_caught_up(js, consumer, timeout_s):
                         return False
                 await asyncio.sleep(0.5)
-            return True
+            return await bare_caught_up(js, timeout_s)
         finally:
             await nc.close()
 

@@ -18,7 +18,7 @@ import json
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import cast
 
@@ -45,7 +45,6 @@ from benchmarks.suite.results import (
 from benchmarks.suite.seeding import seed
 from benchmarks.suite.sweep import capacities
 from lab.runs.rundir import Kind, Meta, RunDir
-from lab.stack.config import StackOptions
 from lab.stack.runner import fresh_stack
 from lab.stack.stackfile import StackInfo, load_stack_file
 
@@ -144,8 +143,12 @@ def stack_under_test(
         return
     say(config, f"[{impl}] starting the stack ...")
     sample, trace_dir = traced(config, run_dir)
-    options = StackOptions(
-        trace_sample=sample or None, trace_dir=trace_dir, bus_nodes=config.bus_nodes[0]
+    options = replace(
+        config.stack,
+        trace_sample=sample or None,
+        trace_dir=trace_dir,
+        bus_nodes=config.bus_nodes[0],
+        fault_proxies=config.fault_proxies,
     )
     with fresh_stack(impl, options) as fresh:
         yield fresh.describe(), fresh.stack_file

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal, TypedDict
 
@@ -24,7 +25,6 @@ from benchmarks.suite.profiles import PROFILES
 from benchmarks.suite.results import LatencySummary, MachineMeta
 from benchmarks.suite.seeding import seed
 from benchmarks.suite.stats import Spread, spread
-from lab.stack.config import StackOptions
 from lab.stack.runner import fresh_stack
 from lab.stack.topology import SERVICES
 
@@ -71,7 +71,7 @@ def trace_run(
     out_dir.mkdir(parents=True, exist_ok=True)
     trace_dir = out_dir / "traces" if sample > 0 else None
     say(config, f"[{impl}] tracing {sample:g} of requests, run {repetition} ...")
-    options = StackOptions(trace_sample=sample or None, trace_dir=trace_dir)
+    options = replace(config.stack, trace_sample=sample or None, trace_dir=trace_dir)
     with fresh_stack(impl, options) as stack_obj:
         stack = stack_obj.describe()
         seed_file = out_dir / "seed-posts.json"

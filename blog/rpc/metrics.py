@@ -1,8 +1,17 @@
-"""Counters and HDR latency histograms a process records about itself, served over gRPC."""
+"""Counters, HDR latency histograms and gauges a process records about itself, served over gRPC.
+
+`Metrics` is the one place a process records its figures. Two views read it: the lab's own
+`MetricsService` (below: exact HDR percentiles for the lab's tools, `lab metrics`, the bench) and
+the Prometheus text exposition (blog/rpc/exposition.py: what operators and a Prometheus server
+read). Neither records anything of its own: the hot path pays for one recording only.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import defaultdict
+from collections.abc import Awaitable, Callable, Mapping
 
 import grpc
 from hdrh.histogram import HdrHistogram
@@ -16,18 +25,33 @@ HIST_LOWEST_US = 1
 HIST_HIGHEST_US = 3_600_000_000
 HIST_DIGITS = 3
 
+log = logging.getLogger(__name__)
+
+# A gauge whose value must be looked up (e.g. the outbox's row count, a database query): sampled
+# only when a view asks, never on the hot path. Returns name -> value.
+Probe = Callable[[], Awaitable[Mapping[str, float]]]
+PROBE_TIMEOUT_S = 0.5  # a probe whose database is down or frozen must not hold up a scrape
+
 
 def new_histogram() -> HdrHistogram:
     return HdrHistogram(HIST_LOWEST_US, HIST_HIGHEST_US, HIST_DIGITS)
 
 
 class Metrics:
-    """A process's own measurements. Values are clamped into the histogram's range."""
+    """A process's own measurements. Values are clamped into the histogram's range.
+
+    Names: `name` or `name.variant` (e.g. visibility_lag_us.CommentCreated: one histogram per
+    event type); histograms end in `_us` (microseconds)."""
 
     def __init__(self, service: str) -> None:
         self.service = service
         self.counters: dict[str, int] = defaultdict(int)
         self.histograms: dict[str, HdrHistogram] = {}
+        # The exact sum of each histogram's values (an HDR histogram keeps none): Prometheus's
+        # `_sum`. Cleared with the histograms.
+        self.sums_us: dict[str, float] = defaultdict(float)
+        self.gauges: dict[str, float] = {}  # set by the code that knows (e.g. a breaker's state)
+        self.probes: list[Probe] = []
 
     def inc(self, name: str, by: int = 1) -> None:
         self.counters[name] += by
@@ -36,13 +60,40 @@ class Metrics:
         hist = self.histograms.get(name)
         if hist is None:
             hist = self.histograms[name] = new_histogram()
-        hist.record_value(min(max(int(value_us), HIST_LOWEST_US), HIST_HIGHEST_US))
+        value = min(max(int(value_us), HIST_LOWEST_US), HIST_HIGHEST_US)
+        hist.record_value(value)
+        self.sums_us[name] += value
 
-    def snapshot(self) -> internal_pb2.MetricsSnapshot:
+    def set_gauge(self, name: str, value: float) -> None:
+        self.gauges[name] = value
+
+    def add_probe(self, probe: Probe) -> None:
+        """A gauge (or several) looked up only when a view asks (see Probe)."""
+        self.probes.append(probe)
+
+    async def sample_gauges(self) -> dict[str, float]:
+        """The gauges set, and what each probe answers now; a probe that fails or takes longer
+        than PROBE_TIMEOUT_S is left out (its figure is unknown, not zero)."""
+        sampled = dict(self.gauges)
+        for probe in self.probes:
+            try:
+                sampled.update(await asyncio.wait_for(probe(), PROBE_TIMEOUT_S))
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # e.g. its database is down: the gauge is unknown
+                log.debug("gauge probe %s: %s", getattr(probe, "__qualname__", probe), error)
+        return sampled
+
+    def reset_histograms(self) -> None:
+        self.histograms.clear()
+        self.sums_us.clear()
+
+    def snapshot(self, gauges: Mapping[str, float] | None = None) -> internal_pb2.MetricsSnapshot:
         return internal_pb2.MetricsSnapshot(
             service=self.service,
             counters=dict(self.counters),
             histograms={name: h.encode() for name, h in self.histograms.items()},
+            gauges=dict(gauges if gauges is not None else self.gauges),
         )
 
 
@@ -53,9 +104,12 @@ class MetricsServicer(internal_pb2_grpc.MetricsServiceServicer):
     async def GetMetrics(
         self, request: internal_pb2.GetMetricsRequest, context: grpc.aio.ServicerContext
     ) -> internal_pb2.MetricsSnapshot:
-        snapshot = self.metrics.snapshot()
+        gauges = await self.metrics.sample_gauges()
+        snapshot = self.metrics.snapshot(gauges)
         if request.reset_histograms:
-            self.metrics.histograms.clear()  # counters stay cumulative: readers take deltas
+            # Counters stay cumulative: readers take deltas. (Prometheus sees the histograms'
+            # reset as a counter reset, which rate() and increase() allow for.)
+            self.metrics.reset_histograms()
         return snapshot
 
 

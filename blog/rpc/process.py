@@ -12,9 +12,12 @@ from pathlib import Path
 import grpc
 import sqlalchemy as sa
 
+from blog.rpc import gc_pauses
+from blog.rpc.exposition import start_exposition
 from blog.rpc.metrics import Metrics
 from blog.rpc.metrics import registration as metrics_registration
 from blog.rpc.server import Registration, configure_logging, create_server, serve
+from blog.rpc.server_metrics import RpcMetricsInterceptor
 from blog.rpc.settings import BadSettings, ServiceSettings, load_settings
 from blog.store import schema
 from blog.store.pool import Database
@@ -85,16 +88,31 @@ def implementation(prog: str, settings: ServiceSettings) -> str:
 
 async def _main(service: str, impl: str, settings: ServiceSettings, assemble: Assemble) -> None:
     assembly = Assembly(service)
+    gc_pauses.install(assembly.metrics)  # docs/METHOD.md, Noise
     # Before anything is assembled: channels and the database look at it when they are made.
     stop_tracing = tracing.start(
         service, impl, settings.trace_sample, settings.trace_dir or Path(".")
     )
     if stop_tracing is not None:
         assembly.cleanups.append(_async(stop_tracing))  # closed last: every span flushed
+    timing: list[grpc.aio.ServerInterceptor] = []
+    if settings.metrics_listen:
+        # Listening before anything else is assembled, closed (almost) last: the figures of
+        # start-up and shutdown are visible too. The runner reads metrics_file once the gRPC
+        # ready file exists. The RPC timing is the innermost interceptor: it sees each method's
+        # own handler, whatever tracing decides per call.
+        exposition = start_exposition(
+            assembly.metrics, settings.metrics_listen, settings.metrics_file
+        )
+        assembly.cleanups.append(exposition.stop)
+        timing.append(RpcMetricsInterceptor(assembly.metrics))
     await assemble(settings, assembly)
+    if settings.gc_freeze:
+        gc_pauses.freeze()  # start-up is over: what it allocated need not be scanned again
     registrations = [*assembly.registrations, metrics_registration(assembly.metrics)]
-    # Tracing's interceptor outermost: a request the resilience patterns refuse is still traced.
-    interceptors = [*server_interceptors(), *assembly.interceptors]
+    # Tracing outermost (a request the resilience patterns refuse is still traced), the RPC
+    # timing innermost (each method's own handler).
+    interceptors = [*server_interceptors(), *assembly.interceptors, *timing]
     server, port, health = create_server(settings.listen, registrations, interceptors)
     host = settings.listen.rsplit(":", 1)[0]
     await serve(

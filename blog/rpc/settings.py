@@ -61,6 +61,14 @@ class ServiceSettings(BaseSettings):
         5.0, ge=0, allow_inf_nan=False, description="time given to in-flight RPCs on SIGTERM"
     )
     ready_file: Path | None = Field(None, description="write the bound host:port here once serving")
+    # Prometheus text exposition of the process's Metrics (blog/rpc/exposition.py); with it the
+    # server also times and counts every RPC (blog/rpc/server_metrics.py). Empty: neither.
+    metrics_listen: str = Field(
+        "", description="host:port to serve /metrics on (port 0: any; empty: no exposition)"
+    )
+    metrics_file: Path | None = Field(
+        None, description="write the bound host:port of /metrics here before serving gRPC"
+    )
     # Async comments service: a comment on a post not heard of yet (docs/METHOD.md, Causality).
     causality: CausalityPolicy = Field(
         DEFAULT_CAUSALITY, description="refuse | wait | accept (async comments service)"
@@ -89,6 +97,11 @@ class ServiceSettings(BaseSettings):
     # shedding, fallbacks; sync_impl/resilience/, docs/METHOD.md, Resilience). The topology's
     # sync-resilient variant switches them on; plain sync runs without.
     resilience: bool = Field(False, description="sync: resilience patterns on (sync-resilient)")
+    # The noise study's knobs (lab.stack.knobs; docs/METHOD.md, Noise): off by default.
+    gc_freeze: bool = Field(False, description="gc.freeze() once the service has started")
+    bus_memory_storage: bool = Field(
+        False, description="async: the event stream in memory (diagnosis only: not durable)"
+    )
 
     def require(self, *names: str) -> None:
         """Fail fast, naming every missing setting, before anything starts."""

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from blog.v1 import api_pb2 as blog_dot_v1_dot_api__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x62log/v1/internal.proto\x12\x07\x62log.v1\x1a\x11\x62log/v1/api.proto\"G\n\x0fModerateRequest\x12\x12\n\ncomment_id\x18\x01 \x01(\t\x12\x0f\n\x07post_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x03 \x01(\t\"J\n\x10ModerateResponse\x12&\n\x06status\x18\x01 \x01(\x0e\x32\x16.blog.v1.CommentStatus\x12\x0e\n\x06reason\x18\x02 \x01(\t\"/\n\x1bListCommentsForPostsRequest\x12\x10\n\x08post_ids\x18\x01 \x03(\t\"B\n\x1cListCommentsForPostsResponse\x12\"\n\x08\x63omments\x18\x01 \x03(\x0b\x32\x10.blog.v1.Comment\"-\n\x11GetMetricsRequest\x12\x18\n\x10reset_histograms\x18\x01 \x01(\x08\"\xfe\x01\n\x0fMetricsSnapshot\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x38\n\x08\x63ounters\x18\x02 \x03(\x0b\x32&.blog.v1.MetricsSnapshot.CountersEntry\x12<\n\nhistograms\x18\x03 \x03(\x0b\x32(.blog.v1.MetricsSnapshot.HistogramsEntry\x1a/\n\rCountersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a\x31\n\x0fHistogramsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c:\x02\x38\x01\"\x10\n\x0eRebuildRequest\"+\n\x0fRebuildResponse\x12\x18\n\x10replay_until_seq\x18\x01 \x01(\x04\x32T\n\x11ModerationService\x12?\n\x08Moderate\x12\x18.blog.v1.ModerateRequest\x1a\x19.blog.v1.ModerateResponse2z\n\x13\x43ommentIndexService\x12\x63\n\x14ListCommentsForPosts\x12$.blog.v1.ListCommentsForPostsRequest\x1a%.blog.v1.ListCommentsForPostsResponse2T\n\x0eMetricsService\x12\x42\n\nGetMetrics\x12\x1a.blog.v1.GetMetricsRequest\x1a\x18.blog.v1.MetricsSnapshot2Q\n\x11QueryAdminService\x12<\n\x07Rebuild\x12\x17.blog.v1.RebuildRequest\x1a\x18.blog.v1.RebuildResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x62log/v1/internal.proto\x12\x07\x62log.v1\x1a\x11\x62log/v1/api.proto\"G\n\x0fModerateRequest\x12\x12\n\ncomment_id\x18\x01 \x01(\t\x12\x0f\n\x07post_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x03 \x01(\t\"J\n\x10ModerateResponse\x12&\n\x06status\x18\x01 \x01(\x0e\x32\x16.blog.v1.CommentStatus\x12\x0e\n\x06reason\x18\x02 \x01(\t\"/\n\x1bListCommentsForPostsRequest\x12\x10\n\x08post_ids\x18\x01 \x03(\t\"B\n\x1cListCommentsForPostsResponse\x12\"\n\x08\x63omments\x18\x01 \x03(\x0b\x32\x10.blog.v1.Comment\"-\n\x11GetMetricsRequest\x12\x18\n\x10reset_histograms\x18\x01 \x01(\x08\"\xe3\x02\n\x0fMetricsSnapshot\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x38\n\x08\x63ounters\x18\x02 \x03(\x0b\x32&.blog.v1.MetricsSnapshot.CountersEntry\x12<\n\nhistograms\x18\x03 \x03(\x0b\x32(.blog.v1.MetricsSnapshot.HistogramsEntry\x12\x34\n\x06gauges\x18\x04 \x03(\x0b\x32$.blog.v1.MetricsSnapshot.GaugesEntry\x1a/\n\rCountersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a\x31\n\x0fHistogramsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c:\x02\x38\x01\x1a-\n\x0bGaugesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x10\n\x0eRebuildRequest\"+\n\x0fRebuildResponse\x12\x18\n\x10replay_until_seq\x18\x01 \x01(\x04\x32T\n\x11ModerationService\x12?\n\x08Moderate\x12\x18.blog.v1.ModerateRequest\x1a\x19.blog.v1.ModerateResponse2z\n\x13\x43ommentIndexService\x12\x63\n\x14ListCommentsForPosts\x12$.blog.v1.ListCommentsForPostsRequest\x1a%.blog.v1.ListCommentsForPostsResponse2T\n\x0eMetricsService\x12\x42\n\nGetMetrics\x12\x1a.blog.v1.GetMetricsRequest\x1a\x18.blog.v1.MetricsSnapshot2Q\n\x11QueryAdminService\x12<\n\x07Rebuild\x12\x17.blog.v1.RebuildRequest\x1a\x18.blog.v1.RebuildResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,6 +36,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_METRICSSNAPSHOT_COUNTERSENTRY']._serialized_options = b'8\001'
   _globals['_METRICSSNAPSHOT_HISTOGRAMSENTRY']._loaded_options = None
   _globals['_METRICSSNAPSHOT_HISTOGRAMSENTRY']._serialized_options = b'8\001'
+  _globals['_METRICSSNAPSHOT_GAUGESENTRY']._loaded_options = None
+  _globals['_METRICSSNAPSHOT_GAUGESENTRY']._serialized_options = b'8\001'
   _globals['_MODERATEREQUEST']._serialized_start=54
   _globals['_MODERATEREQUEST']._serialized_end=125
   _globals['_MODERATERESPONSE']._serialized_start=127
@@ -47,21 +49,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETMETRICSREQUEST']._serialized_start=320
   _globals['_GETMETRICSREQUEST']._serialized_end=365
   _globals['_METRICSSNAPSHOT']._serialized_start=368
-  _globals['_METRICSSNAPSHOT']._serialized_end=622
-  _globals['_METRICSSNAPSHOT_COUNTERSENTRY']._serialized_start=524
-  _globals['_METRICSSNAPSHOT_COUNTERSENTRY']._serialized_end=571
-  _globals['_METRICSSNAPSHOT_HISTOGRAMSENTRY']._serialized_start=573
-  _globals['_METRICSSNAPSHOT_HISTOGRAMSENTRY']._serialized_end=622
-  _globals['_REBUILDREQUEST']._serialized_start=624
-  _globals['_REBUILDREQUEST']._serialized_end=640
-  _globals['_REBUILDRESPONSE']._serialized_start=642
-  _globals['_REBUILDRESPONSE']._serialized_end=685
-  _globals['_MODERATIONSERVICE']._serialized_start=687
-  _globals['_MODERATIONSERVICE']._serialized_end=771
-  _globals['_COMMENTINDEXSERVICE']._serialized_start=773
-  _globals['_COMMENTINDEXSERVICE']._serialized_end=895
-  _globals['_METRICSSERVICE']._serialized_start=897
-  _globals['_METRICSSERVICE']._serialized_end=981
-  _globals['_QUERYADMINSERVICE']._serialized_start=983
-  _globals['_QUERYADMINSERVICE']._serialized_end=1064
+  _globals['_METRICSSNAPSHOT']._serialized_end=723
+  _globals['_METRICSSNAPSHOT_COUNTERSENTRY']._serialized_start=578
+  _globals['_METRICSSNAPSHOT_COUNTERSENTRY']._serialized_end=625
+  _globals['_METRICSSNAPSHOT_HISTOGRAMSENTRY']._serialized_start=627
+  _globals['_METRICSSNAPSHOT_HISTOGRAMSENTRY']._serialized_end=676
+  _globals['_METRICSSNAPSHOT_GAUGESENTRY']._serialized_start=678
+  _globals['_METRICSSNAPSHOT_GAUGESENTRY']._serialized_end=723
+  _globals['_REBUILDREQUEST']._serialized_start=725
+  _globals['_REBUILDREQUEST']._serialized_end=741
+  _globals['_REBUILDRESPONSE']._serialized_start=743
+  _globals['_REBUILDRESPONSE']._serialized_end=786
+  _globals['_MODERATIONSERVICE']._serialized_start=788
+  _globals['_MODERATIONSERVICE']._serialized_end=872
+  _globals['_COMMENTINDEXSERVICE']._serialized_start=874
+  _globals['_COMMENTINDEXSERVICE']._serialized_end=996
+  _globals['_METRICSSERVICE']._serialized_start=998
+  _globals['_METRICSSERVICE']._serialized_end=1082
+  _globals['_QUERYADMINSERVICE']._serialized_start=1084
+  _globals['_QUERYADMINSERVICE']._serialized_end=1165
 # @@protoc_insertion_point(module_scope)

@@ -44,7 +44,7 @@ class GetMetricsRequest(_message.Message):
     def __init__(self, reset_histograms: _Optional[bool] = ...) -> None: ...
 
 class MetricsSnapshot(_message.Message):
-    __slots__ = ("service", "counters", "histograms")
+    __slots__ = ("service", "counters", "histograms", "gauges")
     class CountersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -59,13 +59,22 @@ class MetricsSnapshot(_message.Message):
         key: str
         value: bytes
         def __init__(self, key: _Optional[str] = ..., value: _Optional[bytes] = ...) -> None: ...
+    class GaugesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     SERVICE_FIELD_NUMBER: _ClassVar[int]
     COUNTERS_FIELD_NUMBER: _ClassVar[int]
     HISTOGRAMS_FIELD_NUMBER: _ClassVar[int]
+    GAUGES_FIELD_NUMBER: _ClassVar[int]
     service: str
     counters: _containers.ScalarMap[str, int]
     histograms: _containers.ScalarMap[str, bytes]
-    def __init__(self, service: _Optional[str] = ..., counters: _Optional[_Mapping[str, int]] = ..., histograms: _Optional[_Mapping[str, bytes]] = ...) -> None: ...
+    gauges: _containers.ScalarMap[str, float]
+    def __init__(self, service: _Optional[str] = ..., counters: _Optional[_Mapping[str, int]] = ..., histograms: _Optional[_Mapping[str, bytes]] = ..., gauges: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class RebuildRequest(_message.Message):
     __slots__ = ()

@@ -65,8 +65,9 @@ def steady_state(stack_file: Path, request_log: Path, phases: Phases) -> dict[st
 
 
 def restore_target(fault: str) -> str:
-    """What `restore` needs to undo a fault: the service it hit, or the bus (a node of it too)."""
-    return Fault.parse(fault).component
+    """What `restore` needs to undo a fault: the service it hit (a link's first service), or
+    the bus (a node of it too)."""
+    return Fault.parse(fault).restore_target
 
 
 def experiment(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from lab.chaos.phases import phase_of
 from lab.chaos.profiles import PROFILES
 from lab.chaos.records import FaultWindow, RequestRecord, read_request_log
 from lab.chaos.runner import ExperimentContext, experiment_dir, run_experiment
+from lab.stack.config import StackOptions
 from lab.stack.stackfile import StackInfo
 
 
@@ -33,6 +34,7 @@ class FaultExperiments:
     seed: int = 1
     keep_data: bool = False
     say: Callable[[str], None] = lambda line: print(line, flush=True)
+    stack: StackOptions = field(default_factory=StackOptions)  # --no-metrics, --prometheus
 
     def __call__(
         self, impl: str, policy: str | None, fault: str, repetition: int, out: Path
@@ -46,6 +48,7 @@ class FaultExperiments:
             self.say,
             causality=policy,
             counters=comments_counters,
+            stack=self.stack,
         )
         result = run_experiment(ctx, impl, fault)
         directory = experiment_dir(out, impl, fault, 1)

@@ -8,7 +8,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from lab.chaos.timeline import timeline, write_timeline_csv
 from lab.stack.bus_failover import BusFailover
 from lab.stack.config import StackOptions
 from lab.stack.control import ControlServer
+from lab.stack.faults import Fault
 from lab.stack.runner import Stack, fresh_stack
 from lab.stack.stackfile import StackInfo, load_stack_file
 
@@ -48,7 +49,12 @@ class ExperimentContext:
     keep_data: bool = False
     say: Callable[[str], None] = lambda line: print(line, flush=True)
     causality: str | None = None  # the stacks' causality policy (None: the services' default)
+    # Every experiment's stack has its fault proxies, clean faults' too: every fault is measured
+    # on the same stack shape (docs/METHOD.md, Gray faults).
+    fault_proxies: bool = True
     trace_sample: float | None = None  # the services trace this share (into <experiment>/traces)
+    # What every stack starts with (--no-metrics, --prometheus); the causality policy is added.
+    stack: StackOptions = field(default_factory=StackOptions)
     bus_nodes: int = 1  # async: nats-servers of the bus (3: a cluster, streams R3)
     # Read once the stack is seeded and again after the audit; the increase of each counter is
     # the result's "counters" (e.g. the comments service's causality counters).
@@ -62,7 +68,7 @@ def _clock(epoch_s: float | None) -> str:
 
 
 def slug(fault: str) -> str:
-    return fault.replace(":", "-")
+    return fault.replace(":", "-").replace(",", "-")
 
 
 def experiment_dir(run_dir: Path, impl: str, fault: str, repetition: int) -> Path:
@@ -81,9 +87,11 @@ def run_experiment(
     label = f"[{impl} {fault}" + (f" #{repetition}]" if repetition > 1 else "]")
     ctx.say(f"{label} starting the stack ...")
     traced = bool(ctx.trace_sample)
-    options = StackOptions(
+    options = replace(
+        ctx.stack,
         causality=ctx.causality,
         bus_nodes=ctx.bus_nodes,
+        fault_proxies=ctx.fault_proxies,
         trace_sample=ctx.trace_sample if traced else None,
         trace_dir=out / "traces" if traced else None,
     )
@@ -95,6 +103,7 @@ def run_experiment(
         attack = run_attack(ctx, stack, prepared, label)
         records = settle(prepared, attack)
         result = measure(ctx, prepared, attack, records)
+        result["cpu_during_s"] = _cpu_during(stack, fault)
     result["repetition"] = repetition
     _report(ctx, label, result)
     (out / "summary.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -267,10 +276,17 @@ def _restored_at(stack: Stack) -> float | None:
 
 
 def _window(stack: Stack, fault: str) -> FaultWindow | None:
+    wanted = Fault.parse(fault)
     for record in stack.faults.history():
-        if str(record.fault) == fault and record.restored_at is not None:
+        if record.fault == wanted and record.restored_at is not None:
             return FaultWindow(fault, record.injected_at, record.restored_at)
     return None
+
+
+def _cpu_during(stack: Stack, fault: str) -> dict[str, float]:
+    """CPU seconds per component from the injection to the restore (the fault's record)."""
+    wanted = Fault.parse(fault)
+    return next((r.cpu_s for r in stack.faults.history() if r.fault == wanted), {})
 
 
 def _failover(stack: Stack, fault: str) -> BusFailover | None:

@@ -5,7 +5,7 @@ failure isolation)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,10 +16,14 @@ from lab.chaos.profiles import PROFILES
 from lab.chaos.records import read_request_log
 from lab.chaos.runner import ExperimentContext, experiment_dir, run_experiment
 from lab.runs.rundir import RunDir
-from lab.stack.faults import catalogue
+from lab.stack.config import StackOptions
+from lab.stack.faults import Fault, applies, catalogue
+from lab.stack.links import BUS
+from lab.stack.topology import SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]
 MATRIX_KINDS = ("kill-db", "kill", "kill-bus")  # freezes: by --fault
+GRAY_DOSE_MS = 200.0  # the gray matrix's latency: four times the SLO's p99, under the deadline
 
 
 @dataclass
@@ -27,6 +31,7 @@ class ChaosConfig:
     impls: list[str]
     faults: list[str]  # empty with matrix: every fault of each implementation's catalogue
     matrix: bool = False
+    gray_matrix: bool = False  # every database, service and the bus slowed; every call cut
     profile: str = "quick"
     results_dir: Path = ROOT / "results"
     keep_data: bool = False
@@ -35,6 +40,7 @@ class ChaosConfig:
     causality: str | None = None  # async comments on posts not known yet; None: the default
     repeat: int = 0  # repetitions of every experiment; 0: the profile's
     trace_sample: float | None = None  # traced share of requests (the services'); None: off
+    stack: StackOptions = field(default_factory=StackOptions)  # --no-metrics, --prometheus
     bus_nodes: int = 1  # async: nats-servers of the bus (3: a cluster; bus-node faults apply)
     run_id: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
 
@@ -51,17 +57,34 @@ def plan(config: ChaosConfig) -> list[tuple[int, str, str]]:
                 for f in catalogue(impl, config.bus_nodes)
                 if f.kind in MATRIX_KINDS and str(f) not in faults
             ]
-    else:
-        faults = config.faults
-    applicable = {
-        impl: {str(f) for f in catalogue(impl, config.bus_nodes)} for impl in config.impls
-    }
+    elif config.gray_matrix:
+        faults = []
+        for impl in config.impls:
+            faults += [f for f in gray_matrix(impl) if f not in faults]
+    else:  # as written canonically (slow-db:posts@200ms is slow-db:posts:200)
+        faults = [str(Fault.parse(f)) for f in config.faults]
     reps = config.repeat or PROFILES[config.profile].repetitions
     pairs = []
     for rep in range(1, reps + 1):
         order = config.impls if rep % 2 else list(reversed(config.impls))
-        pairs += [(rep, impl, f) for f in faults for impl in order if f in applicable[impl]]
+        pairs += [
+            (rep, impl, f) for f in faults for impl in order if applies(f, impl, config.bus_nodes)
+        ]
     return pairs
+
+
+def gray_matrix(impl: str) -> list[str]:
+    """The gray faults of the matrix: each database and each service answering GRAY_DOSE_MS
+    late, the bus too, and a blackhole on every link between two services or a service and
+    the bus (what a partition between the parts looks like from each side)."""
+    faults = []
+    for fault in catalogue(impl):
+        if fault.kind in ("slow-db", "slow", "slow-bus"):
+            faults.append(str(replace(fault, dose=GRAY_DOSE_MS)))
+        elif fault.kind == "partition" and fault.target in SERVICES:
+            if fault.peer in SERVICES or fault.peer == BUS:  # a call, or the bus
+                faults.append(str(fault))
+    return faults
 
 
 def run_chaos(config: ChaosConfig) -> Path:
@@ -74,11 +97,14 @@ def run_chaos(config: ChaosConfig) -> Path:
             "impls": config.impls,
             "faults": config.faults,
             "matrix": config.matrix,
+            "gray_matrix": config.gray_matrix,
             "profile": config.profile,
             "repetitions": max((rep for rep, _, _ in pairs), default=0),
             "seed": config.seed,
             "causality": config.causality,
             "trace_sample": config.trace_sample,
+            "metrics": config.stack.metrics,
+            "prometheus": config.stack.prometheus is not None,
             "bus_nodes": config.bus_nodes,
         },
         run_id=config.run_id,
@@ -98,6 +124,7 @@ def run_chaos(config: ChaosConfig) -> Path:
         config.say,
         causality=config.causality,
         trace_sample=config.trace_sample,
+        stack=config.stack,
         bus_nodes=config.bus_nodes,
     )
     per_experiment_s = sum(vars(profile.phases).values()) + 25  # + stack, seed, settle, audit

@@ -40,6 +40,8 @@ def run_metrics(args: argparse.Namespace) -> int:
         print(f"{args.service} at {address}")
         for name, value in sorted(snap.counters.items()):
             print(f"  {name} = {value}")
+        for name, gauge in sorted(snap.gauges.items()):
+            print(f"  {name} = {gauge:g} (now)")
         for name, encoded in sorted(snap.histograms.items()):
             h = decode_histogram(encoded)
             p = {q: h.get_value_at_percentile(q) / 1000 for q in (50, 90, 99, 99.9)}

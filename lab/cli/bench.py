@@ -14,13 +14,16 @@ from benchmarks.suite.profiles import PROFILES
 from benchmarks.suite.table import table
 from lab.cli.bounds import number, one_or_more, parsed
 from lab.cli.common import (
+    DEFAULT_DATA_ROOT,
     FAULT,
     IMPLEMENTATIONS,
     CliError,
     SubParsers,
-    fault_text,
+    fault_texts,
     faults_apply,
     find_stack_file,
+    observability_options,
+    observed,
 )
 from lab.cli.up import BUS_NODES, REPLICA_COUNT
 
@@ -30,11 +33,11 @@ if TYPE_CHECKING:
 NO_LOAD = "none"  # --scenario with --causality: the probes alone; --causality-faults: none
 
 
-def fault_or_none(text: str) -> str:
-    return NO_LOAD if text == NO_LOAD else fault_text(text)
+def faults_or_none(text: str) -> list[str]:
+    return [NO_LOAD] if text.strip() == NO_LOAD else fault_texts(text)
 
 
-FAULT_OR_NONE = parsed(fault_or_none, f"{FAULT.allowed}, or {NO_LOAD}")
+FAULTS_OR_NONE = parsed(faults_or_none, f"{FAULT.allowed}, several with commas, or {NO_LOAD}")
 
 
 def bench_config(args: argparse.Namespace) -> BenchConfig:
@@ -51,6 +54,11 @@ def bench_config(args: argparse.Namespace) -> BenchConfig:
         raise CliError("--trace-sample: a share given twice")
     if len(samples) > 1 and (args.attach or args.closed_loop or args.replicas):
         raise CliError("--trace-sample with several shares: open loop, no --attach, --replicas")
+    if args.attach and (args.prometheus or args.no_metrics):
+        raise CliError(
+            "--attach measures the stack as it runs: give --prometheus or --no-metrics to its "
+            "`lab up`"
+        )
     bus_nodes = args.bus_nodes
     if len(set(bus_nodes)) != len(bus_nodes):
         raise CliError(f"--bus-nodes: each count once, got {','.join(map(str, bus_nodes))}")
@@ -67,7 +75,14 @@ def bench_config(args: argparse.Namespace) -> BenchConfig:
         )
     if bus_nodes != [1] and args.attach:
         raise CliError("--bus-nodes starts its stacks: not with --attach")
-    return BenchConfig(
+    if args.fault_proxies and (
+        args.attach or args.replicas or len(bus_nodes) > 1 or len(samples) > 1
+    ):
+        raise CliError(
+            "--fault-proxies runs the suite on its own stacks: no --attach, --replicas, several "
+            "--bus-nodes or several --trace-sample shares"
+        )
+    config = BenchConfig(
         impls=args.impl,
         profile=args.profile,
         scenarios=args.scenario,
@@ -83,7 +98,10 @@ def bench_config(args: argparse.Namespace) -> BenchConfig:
         repeat=args.repeat or 0,
         trace_sample=samples,
         bus_nodes=bus_nodes,
+        fault_proxies=args.fault_proxies,
     )
+    config.stack = observed(args, DEFAULT_DATA_ROOT / "prometheus" / config.run_id, print)
+    return config
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.causality:
         return run_causality(args)
+    if args.exposition_cost is not None:
+        return run_exposition_cost(args)
 
     run_dir = run_bench(bench_config(args))
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -119,6 +139,24 @@ def attached(given: str) -> Path:
         raise CliError(f"--attach: {error}") from None
 
 
+def run_exposition_cost(args: argparse.Namespace) -> int:
+    """`--exposition-cost PAIRS`: runs with exposition off and on, alternated, compared."""
+    from lab.cli.exposition_cost import run_exposition_cost as measure
+
+    if args.prometheus or args.no_metrics or args.attach or args.replicas:
+        raise CliError(
+            "--exposition-cost runs both sides itself: no --prometheus, --no-metrics, --attach "
+            "or --replicas"
+        )
+    args.scenario = args.scenario or ["mixed"]
+    args.no_sweep = True
+    args.repeat = args.repeat or 1
+    args.prometheus = True  # the side with exposition is scraped by a real Prometheus
+    base = bench_config(args)
+    assert base.stack.prometheus is not None
+    return measure(base, args.exposition_cost, base.stack.prometheus)
+
+
 def causality_config(args: argparse.Namespace) -> CausalityConfig:
     """The options of `lab bench --causality`, checked, as the comparison's configuration."""
     from benchmarks.policies.config import CausalityConfig
@@ -137,7 +175,7 @@ def causality_config(args: argparse.Namespace) -> CausalityConfig:
     faults_apply("--causality-faults", faults, sorted(impls))
     if faults and args.profile not in CHAOS_PROFILES:
         raise CliError(f"--profile with --causality-faults: one of {sorted(CHAOS_PROFILES)}")
-    return CausalityConfig(
+    config = CausalityConfig(
         policies=args.causality,
         sync_reference="sync" in impls,
         probes=args.causality_probes,
@@ -150,6 +188,8 @@ def causality_config(args: argparse.Namespace) -> CausalityConfig:
         chaos_profile=args.profile,
         results_dir=Path(args.results_dir),
     )
+    config.stack = observed(args, DEFAULT_DATA_ROOT / "prometheus" / config.run_id, print)
+    return config
 
 
 def run_causality(args: argparse.Namespace) -> int:
@@ -159,7 +199,7 @@ def run_causality(args: argparse.Namespace) -> int:
     from lab.chaos.policy_faults import FaultExperiments
 
     config = causality_config(args)
-    runner = FaultExperiments(profile=config.chaos_profile, seed=config.seed)
+    runner = FaultExperiments(profile=config.chaos_profile, seed=config.seed, stack=config.stack)
     run_dir = compare(config, runner if config.faults else None)
     print()
     print(causality_table(json.loads((run_dir / "summary.json").read_text())))
@@ -285,11 +325,28 @@ def add_commands(sub: SubParsers) -> None:
     )
     bench.add_argument(
         "--causality-faults",
-        type=one_or_more(FAULT_OR_NONE),
+        type=FAULTS_OR_NONE,
         metavar="FAULT,...",
         default="kill-db:comments,kill-bus",
         help="--causality: chaos faults each variant runs under, once per run (default "
         "kill-db:comments,kill-bus; none: skip)",
+    )
+    observability_options(bench)
+    bench.add_argument(
+        "--exposition-cost",
+        type=number(int, ge=1),
+        metavar="PAIRS",
+        help="instead of the suite: what watching a run costs. PAIRS pairs of benchmark runs "
+        "(default --scenario mixed at --rate 50, no sweep, --repeat 1 each), alternated, "
+        "without any exposition (--no-metrics) and with every process scraped each second by "
+        "a real Prometheus (--prometheus); then the two sides compared as `lab compare` does",
+    )
+    bench.add_argument(
+        "--fault-proxies",
+        action="store_true",
+        help="run the stacks with their fault proxies on every link (as chaos experiments "
+        "do): what they cost, compared by `lab compare` with runs without, taken in "
+        "alternation (docs/METHOD.md, Gray faults)",
     )
     bench.add_argument(
         "--seed", type=number(int), default=1, help="random seed (recorded in meta.json)"

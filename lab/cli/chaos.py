@@ -10,8 +10,18 @@ from pathlib import Path
 from blog.domain import CausalityPolicy
 from lab.chaos.profiles import PROFILES
 from lab.cli.bounds import number, one_or_more, setting
-from lab.cli.common import FAULT, IMPLEMENTATIONS, CliError, SubParsers, faults_apply
+from lab.cli.common import (
+    DEFAULT_DATA_ROOT,
+    FAULTS,
+    IMPLEMENTATIONS,
+    CliError,
+    SubParsers,
+    faults_apply,
+    observability_options,
+    observed,
+)
 from lab.cli.up import add_bus_options
+from lab.stack.faults import FaultError, applies, parse_fault
 
 
 def capacity_from(args: argparse.Namespace) -> tuple[float, str]:
@@ -59,6 +69,7 @@ def run_overload_command(args: argparse.Namespace, impls: list[str]) -> int:
         seed=args.seed,
         keep_data=args.keep_data,
     )
+    config.stack = observed(args, DEFAULT_DATA_ROOT / "prometheus" / config.run_id, print)
     run_dir = run_overload(config)
     summary = json.loads((run_dir / "summary.json").read_text())
     print(f"results: {run_dir}")
@@ -72,14 +83,29 @@ def run_overload_command(args: argparse.Namespace, impls: list[str]) -> int:
     return 0
 
 
+DEFAULT_DOSES = "0,10,50,200,1000"
+
+
 def run(args: argparse.Namespace) -> int:
     impls, faults = args.impl, args.fault or []
     if args.overload:
-        if faults or args.matrix:
-            raise CliError("--overload is an experiment of its own: no --fault or --matrix")
+        if faults or args.matrix or args.gray_matrix or args.dose_response:
+            raise CliError(
+                "--overload is an experiment of its own: no --fault, --matrix, --gray-matrix "
+                "or --dose-response"
+            )
         return run_overload_command(args, impls)
-    if bool(faults) == bool(args.matrix):
-        raise CliError("give --fault FAULT[,FAULT...] or --matrix (the whole catalogue)")
+    if args.dose_response:
+        if faults or args.matrix or args.gray_matrix:
+            raise CliError("--dose-response runs one fault at each --doses: no --fault, --matrix")
+        return run_dose_response(args, impls)
+    if args.doses is not None:
+        raise CliError("--doses goes with --dose-response FAULT")
+    if bool(faults) + bool(args.matrix) + bool(args.gray_matrix) != 1:
+        raise CliError(
+            "give --fault FAULT[,FAULT...], --matrix (a kill of every component) or "
+            "--gray-matrix (every component slowed, every call cut)"
+        )
     faults_apply("--fault", faults, impls, args.bus_nodes)
 
     # Imported here: the runner loads asyncpg, psutil and the benchmark suite.
@@ -89,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
         impls=impls,
         faults=faults,
         matrix=args.matrix,
+        gray_matrix=args.gray_matrix,
         profile=args.profile,
         results_dir=Path(args.results_dir),
         keep_data=args.keep_data,
@@ -98,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
         trace_sample=args.trace_sample,
         bus_nodes=args.bus_nodes,
     )
+    config.stack = observed(args, DEFAULT_DATA_ROOT / "prometheus" / config.run_id, print)
     run_dir = run_chaos(config)
     summary = json.loads((run_dir / "summary.json").read_text())
     print()
@@ -106,6 +134,40 @@ def run(args: argparse.Namespace) -> int:
     if not summary["valid"]:
         failed = [f"{e['impl']} {e['fault']}" for e in summary["experiments"] if not e["valid"]]
         print(f"FAILED RUN: {', '.join(failed)} (lost or unexpected writes, or a failed action)")
+        return 1
+    return 0
+
+
+def run_dose_response(args: argparse.Namespace, impls: list[str]) -> int:
+    from lab.chaos.dose_response import DoseResponseConfig, dosed, run_dose_response, table
+
+    doses: list[float] = args.doses or [float(d) for d in DEFAULT_DOSES.split(",")]
+    try:
+        for dose in doses:
+            text = dosed(args.dose_response, dose)
+            if not any(applies(text, impl, args.bus_nodes) for impl in impls):
+                parse_fault(text, impls[0], args.bus_nodes)  # raises, saying why
+    except FaultError as error:
+        raise CliError(f"--dose-response: {error}") from None
+    config = DoseResponseConfig(
+        fault=args.dose_response,
+        doses=doses,
+        impls=impls,
+        profile=args.profile,
+        repeat=args.repeat,
+        results_dir=Path(args.results_dir),
+        keep_data=args.keep_data,
+        seed=args.seed,
+        bus_nodes=args.bus_nodes,
+    )
+    config.stack = observed(args, DEFAULT_DATA_ROOT / "prometheus" / config.run_id, print)
+    run_dir = run_dose_response(config)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    print()
+    print(table(summary))
+    print(f"results: {run_dir}")
+    if not summary["valid"]:
+        print("FAILED RUN: lost or unexpected writes, or a failed action (see the rows)")
         return 1
     return 0
 
@@ -125,7 +187,11 @@ def add_commands(sub: SubParsers) -> None:
         "postmaster and its backends), kill:SVC, freeze:SVC (every replica), kill-bus (async; "
         "every node), and with --bus-nodes 3 kill-bus-node:leader|follower and "
         "freeze-bus-node:leader|follower (one node of the bus cluster; the result records "
-        "which, and the time until the event stream had a leader again).",
+        "which, and the time until the event stream had a leader again); gray faults on the "
+        "links (every experiment's stack has its fault proxies): slow-db:SVC[:MS], "
+        "slow:SVC[:MS], slow-bus[:MS], partition:A,B (blackhole), partition-reset:A,B, "
+        "lossy:A,B[:PCT] (connections reset), packet-loss:A,B[:PCT] (nftables), a part being "
+        "a service, db:SVC, bus or clients (`lab fault --help`).",
     )
     chaos.add_argument(
         "--impl",
@@ -135,8 +201,22 @@ def add_commands(sub: SubParsers) -> None:
     )
     chaos.add_argument(
         "--fault",
-        type=one_or_more(FAULT),
-        help="e.g. kill-db:comments or kill:posts,kill-bus (see `lab fault list`)",
+        type=FAULTS,
+        help="e.g. kill-db:comments, kill:posts,kill-bus or slow-db:posts:200,"
+        "partition:comments,posts (see `lab fault list`)",
+    )
+    chaos.add_argument(
+        "--dose-response",
+        metavar="FAULT",
+        help="instead: one gray fault (e.g. slow-db:posts) at each of --doses, every --impl, "
+        "interleaved; a table of each operation's p99 and availability during the fault, "
+        "requests in flight and CPU per dose and variant (docs/METHOD.md, Gray faults)",
+    )
+    chaos.add_argument(
+        "--doses",
+        metavar="D,D,...",
+        type=one_or_more(number(float, ge=0)),
+        help=f"--dose-response: the doses, in the fault's unit (default {DEFAULT_DOSES})",
     )
     chaos.add_argument(
         "--matrix",
@@ -166,6 +246,13 @@ def add_commands(sub: SubParsers) -> None:
     )
     overload.add_argument(
         "--capacity-from", metavar="RUN_ID", help="C from this bench run's plain sync capacity"
+    )
+    chaos.add_argument(
+        "--gray-matrix",
+        action="store_true",
+        help="the blast-radius matrix of gray faults: every database, service and the bus "
+        "slowed by 200 ms (slow-db, slow, slow-bus), every link between two services or a "
+        "service and the bus held silent (partition)",
     )
     chaos.add_argument(
         "--profile",
@@ -200,5 +287,6 @@ def add_commands(sub: SubParsers) -> None:
     chaos.add_argument(
         "--keep-data", action="store_true", help="keep each stack's data and logs (else removed)"
     )
+    observability_options(chaos)
     chaos.add_argument("--results-dir", default="results", help="where runs are written")
     chaos.set_defaults(run=run)

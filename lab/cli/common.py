@@ -13,7 +13,8 @@ from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
 from lab.cli.bounds import number, one_or_more, parsed
-from lab.stack.faults import FaultError, parse_fault
+from lab.stack.config import PrometheusSettings, StackOptions
+from lab.stack.faults import FaultError, parse_fault, split_faults
 from lab.stack.topology import TOPOLOGY
 
 DEFAULT_DATA_ROOT = Path(".lab")
@@ -30,7 +31,24 @@ def fault_text(text: str) -> str:
 
 # A fault of `lab chaos --fault` and `lab bench --causality-faults`; whether it applies to the
 # implementations chosen is checked beside them.
-FAULT = parsed(fault_text, "a fault: KIND:SERVICE, kill-bus or KIND:ROLE (see `lab fault --help`)")
+FAULT = parsed(
+    fault_text,
+    "a fault: KIND:SERVICE, kill-bus, KIND:ROLE or a gray fault, e.g. slow-db:posts:200, "
+    "partition:comments,posts (see `lab fault --help`)",
+)
+
+
+def fault_texts(text: str) -> list[str]:
+    """Comma-separated faults, each checked and normalized; a link's comma is kept
+    (`kill:posts,partition:comments,posts` is two faults)."""
+    faults = [fault_text(t) for t in split_faults(text)]
+    if not faults:
+        raise ValueError("must be one or more faults, got none")
+    return faults
+
+
+# `lab chaos --fault`: one or more faults (FAULT, comma-separated).
+FAULTS = parsed(fault_texts, f"{FAULT.allowed}; several with commas")
 
 
 def faults_apply(
@@ -107,6 +125,51 @@ def stack_command(
     stack_options(p)
     p.set_defaults(run=run)
     return p
+
+
+def observability_options(p: argparse.ArgumentParser) -> None:
+    """--prometheus and --no-metrics, of every command that starts stacks."""
+    p.add_argument(
+        "--prometheus",
+        action="store_true",
+        help="also run a Prometheus server (Debian's package: apt-get install -y prometheus) "
+        "that scrapes every process of the stack each second, with the lab's recording rules; "
+        "its URL is printed at start (docs/METHOD.md, Watching a run live)",
+    )
+    p.add_argument(
+        "--no-metrics",
+        action="store_true",
+        help="no Prometheus /metrics from the services and no bus exporter (the services' "
+        "own MetricsService stays): to measure what exposition costs",
+    )
+
+
+def observed(
+    args: argparse.Namespace, home: Path | None, say: Callable[[str], None]
+) -> StackOptions:
+    """The stack options --prometheus and --no-metrics ask for, checked before anything starts.
+
+    home: where a command that runs several stacks keeps its one Prometheus's data (one port
+    too, so one URL for the whole command), said at once; None: each stack's own data dir."""
+    from lab.stack.prometheus import PrometheusMissing, find_prometheus, free_port
+
+    if args.prometheus and args.no_metrics:
+        raise CliError("--prometheus scrapes the services' /metrics: not with --no-metrics")
+    prometheus = None
+    if args.prometheus:
+        try:
+            find_prometheus()
+        except PrometheusMissing as error:
+            raise CliError(str(error)) from None
+        if home is None:
+            prometheus = PrometheusSettings()
+        else:
+            prometheus = PrometheusSettings(home.resolve(), free_port())
+            say(
+                f"prometheus: http://127.0.0.1:{prometheus.port} while each stack runs "
+                f"(scrapes every process each second; data in {prometheus.home})"
+            )
+    return StackOptions(metrics=not args.no_metrics, prometheus=prometheus)
 
 
 def emit(args: argparse.Namespace, message: Message, text: str) -> None:

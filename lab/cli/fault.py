@@ -11,7 +11,7 @@ from lab.cli.common import CliError, SubParsers, find_stack_file, stack_options
 from lab.cli.parser import LabRawDescriptionHelpFormatter
 from lab.stack.bus_failover import ROLES
 from lab.stack.control import ControlClient, ControlError, clock
-from lab.stack.faults import ALL, BUS, KINDS, Fault
+from lab.stack.faults import ALL, BUS, KINDS, Fault, FaultError
 from lab.stack.topology import SERVICES
 
 FAULT_TIMEOUT_S = 60.0  # a restore restarts processes: seconds, not milliseconds
@@ -39,6 +39,21 @@ addressed by component name and act on the real processes:
                      on its store and ports and catches up from the others.
   freeze-bus-node ROLE
                      SIGSTOP of that node: its peers stop hearing from it. Restore: SIGCONT.
+
+Gray faults act on the links between the parts, through the stack's fault proxies (start it
+with `lab up --fault-proxies`; `lab chaos` always has them). A dose is in ms or %:
+
+  slow-db SERVICE [MS]   the service's database answers MS +- 10 % later (default 100)
+  slow SERVICE [MS]      the service answers its clients and its callers MS +- 10 % later
+  slow-bus [MS]          nats-server's messages reach every service MS +- 10 % later (async)
+  partition A B          a blackhole between two parts: connections held open and silent
+  partition-reset A B    the same cut, but every connection reset (RST)
+  lossy A B [PCT]        each chunk resets its connection with probability PCT % (default 10)
+  packet-loss A B [PCT]  nftables drops PCT % of the link's packets both ways (default 10)
+
+A part is a service, its database (db:SERVICE), the bus or the clients: e.g. `lab fault
+partition comments posts`, `lab fault lossy posts db:posts 5`, `lab fault slow-db posts 200`.
+Their restore heals the link: what a partition held flows on, in order.
 
 `lab fault restore SERVICE` undoes every active fault on that service (its database and its
 replicas), `restore bus` the bus, `restore all` everything. Restoring what is not faulted does
@@ -119,13 +134,22 @@ def run_list(args: argparse.Namespace) -> int:
         )
         print(failover_line(r), end="")
     print("faults this stack can take (`lab fault KIND [SERVICE]`; `lab fault --help`):")
+    if not reply.get("fault_proxies", True):
+        print(
+            "  (gray faults need fault proxies: this stack runs without; start it with "
+            "`lab up --fault-proxies`)"
+        )
     targets: dict[str, list[str]] = {}
     for item in reply["catalogue"]:
         targets.setdefault(item["kind"], [])
-        if item["target"] != BUS:
+        if item.get("peer"):
+            targets[item["kind"]].append(f"{item['target']},{item['peer']}")
+        elif item["target"] != BUS:
             targets[item["kind"]].append(item["target"])
     for kind, services in targets.items():
-        print(f"  {kind:<10} {' '.join(services)}".rstrip())
+        info = KINDS.get(kind)
+        dose = f" [{info.unit}: default {info.default_dose:g}]" if info and info.unit else ""
+        print(f"  {kind:<10} {' '.join(services)}{dose}".rstrip())
     return 0
 
 
@@ -173,9 +197,14 @@ def add_commands(sub: SubParsers) -> None:
     p.set_defaults(run=run_list)
 
     for kind, info in KINDS.items():
-        text = f"{info.does}. Restore (`lab fault restore`): {info.restore}."
-        p = kinds.add_parser(kind, help=info.does, description=text)
-        if info.scope == "bus-node":
+        does = info.does.replace("MS", "DOSE ms").replace("PCT", "DOSE")
+        text = f"{does}. Restore (`lab fault restore`): {info.restore}."
+        # argparse formats a help (not a description) with %: a share's % must be %%.
+        p = kinds.add_parser(kind, help=does.replace("%", "%%"), description=text)
+        if info.scope == "link":
+            p.add_argument("part", help="a service, db:SERVICE, bus or clients")
+            p.add_argument("other", help="the part at the other end of the link")
+        elif info.scope == "bus-node":
             p.add_argument("role", choices=ROLES, help="the event stream's leader, or a follower")
         elif info.scope != "bus":
             p.add_argument(
@@ -183,6 +212,13 @@ def add_commands(sub: SubParsers) -> None:
                 choices=SERVICES,
                 help="the service"
                 + ("" if info.scope == "service" else " whose database (sync query owns none)"),
+            )
+        if info.unit:
+            p.add_argument(
+                "dose",
+                nargs="?",
+                help=f"{'latency' if info.unit == 'ms' else 'share'} in "
+                f"{info.unit.replace('%', '%%')} (default {info.default_dose:g})",
             )
         _options(p)
         p.set_defaults(run=run_inject, kind=kind)
@@ -203,8 +239,21 @@ def add_commands(sub: SubParsers) -> None:
 
 def fault_text(args: argparse.Namespace) -> str:
     """The fault an inject command's arguments name (kill-db:comments, kill-bus,
-    kill-bus-node:leader)."""
-    scope = KINDS[args.kind].scope
-    if scope == "bus-node":
-        return str(Fault(args.kind, args.role))
-    return str(Fault(args.kind, BUS if scope == "bus" else args.service))
+    kill-bus-node:leader, slow-db:posts:200, partition:comments,posts), checked: bad input is
+    a one-line error here, before any request (the control API would answer 400)."""
+    info = KINDS[args.kind]
+    if info.scope == "link":
+        text = f"{args.kind}:{args.part},{args.other}"
+    elif info.scope == "bus":
+        text = args.kind
+    elif info.scope == "bus-node":
+        text = f"{args.kind}:{args.role}"
+    else:
+        text = f"{args.kind}:{args.service}"
+    dose = getattr(args, "dose", None)
+    if dose is not None:
+        text += f"@{dose}"
+    try:
+        return str(Fault.parse(text))
+    except FaultError as error:
+        raise CliError(str(error)) from None

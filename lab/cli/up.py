@@ -5,14 +5,21 @@ from __future__ import annotations
 import argparse
 import signal
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from blog.domain import CAUSALITY_ACCEPT_S, CAUSALITY_WAIT_S, DEFAULT_CAUSALITY, CausalityPolicy
 from blog.rpc.refusal import shown
 from lab.cli.bounds import each_or_all, number, parsed, setting
-from lab.cli.common import DEFAULT_DATA_ROOT, CliError, SubParsers
-from lab.stack.config import StackConfig, StackOptions
+from lab.cli.common import (
+    DEFAULT_DATA_ROOT,
+    CliError,
+    SubParsers,
+    observability_options,
+    observed,
+)
+from lab.stack.config import StackConfig
 from lab.stack.control import ControlServer
 from lab.stack.errors import StackError
 from lab.stack.runner import Stack
@@ -64,7 +71,8 @@ def run_up(args: argparse.Namespace) -> int:
         stop_requested = True
 
     try:
-        options = StackOptions(
+        options = replace(
+            observed(args, None, say),
             replicas=args.replicas or {},
             bus_nodes=args.bus_nodes,
             stream_replicas=args.stream_replicas,
@@ -76,6 +84,7 @@ def run_up(args: argparse.Namespace) -> int:
             causality_accept_s=args.causality_accept_s,
             trace_sample=args.trace_sample,
             trace_dir=args.trace_dir,
+            fault_proxies=args.fault_proxies,
         )
     except ValueError as error:  # more stream replicas than nodes
         raise CliError(f"--stream-replicas: {error}") from None
@@ -102,6 +111,12 @@ def run_up(args: argparse.Namespace) -> int:
         )
         if options.trace_sample:
             print(f"traces -> {stack.trace_dir} (per hop: `lab trace {data_dir}`)", flush=True)
+        if "prometheus" in described:
+            print(
+                f"prometheus at {described['prometheus']['url']} (every process scraped each "
+                f"second; data in {described['prometheus']['home']})",
+                flush=True,
+            )
         print("press Ctrl-C (or send SIGTERM) to stop everything", flush=True)
         reported: set[str] = set()
         while not stop_requested:
@@ -162,6 +177,15 @@ def add_commands(sub: SubParsers) -> None:
     add_bus_options(up)
     add_causality_options(up)
     add_trace_options(up)
+    observability_options(up)
+    up.add_argument(
+        "--fault-proxies",
+        action="store_true",
+        help="put a fault proxy on every link (each service to its database, its peers and "
+        "the bus; the clients to each service), so that `lab fault` can slow, cut or reset "
+        "them (slow-db, slow, slow-bus, partition, partition-reset, lossy, packet-loss); "
+        "stack.json's addresses are then the proxy's",
+    )
     up.set_defaults(run=run_up)
 
 

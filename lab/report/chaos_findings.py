@@ -111,7 +111,8 @@ def during(chaos: Sequence[Run]) -> dict[str, dict[str, dict[str, list[float]]]]
 
 def databases_down(chaos: Sequence[Run]) -> list[Finding]:
     matrix = during(chaos)
-    faults = [f for f in matrix if f.split(":")[0].endswith("-db")]
+    # A database taken away (kill-db, freeze-db), not a slow one (slow-db: the gray faults).
+    faults = [f for f in matrix if f.split(":")[0] in ("kill-db", "freeze-db")]
     if not faults:
         return [Finding("availability", "No chaos run took a database away.", sections.BLAST)]
     details = []

@@ -23,12 +23,23 @@ RESULTS = ROOT / "results"
 META = "meta.json"
 SUMMARY = "summary.json"
 
-Kind = Literal["bench", "replicas", "bus-nodes", "chaos", "causality", "overload", "noise", "trace"]
+Kind = Literal[
+    "bench",
+    "replicas",
+    "bus-nodes",
+    "chaos",
+    "dose-response",
+    "causality",
+    "overload",
+    "noise",
+    "trace",
+]
 KINDS: tuple[Kind, ...] = (
     "bench",
     "replicas",
     "bus-nodes",
     "chaos",
+    "dose-response",
     "causality",
     "overload",
     "noise",
@@ -59,6 +70,11 @@ def new_run_id() -> str:
 
 
 def _jsonable(value: Any) -> Any:
+    """A Path, anywhere in the value (e.g. the stack options' Prometheus home), as text."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
     return str(value) if isinstance(value, Path) else value
 
 

@@ -7,14 +7,27 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lab.stack.knobs import NoiseKnobs
+
 MAX_STREAM_REPLICAS = 5  # JetStream's limit
 
 
 @dataclass(frozen=True)
+class PrometheusSettings:
+    """A Prometheus server run beside the stack (`--prometheus`; lab.stack.prometheus)."""
+
+    # Its configuration, rules and time-series data; None: DATA_DIR/prometheus. A command that
+    # runs stack after stack (bench, chaos) gives them one home and one port: one URL and one
+    # history for the whole command.
+    home: Path | None = None
+    port: int = 0  # 0: any free port
+
+
+@dataclass(frozen=True)
 class StackOptions:
-    """How a stack's services are set up, beyond the implementation. Each field but `replicas`
-    and `bus_nodes` is one of the services' settings (blog/rpc/settings.py); None leaves the
-    services' default."""
+    """How a stack's services are set up, beyond the implementation. Each field but `replicas`,
+    `bus_nodes`, `metrics`, `prometheus` and `fault_proxies` is one of the services' settings
+    (blog/rpc/settings.py); None leaves the services' default."""
 
     replicas: Mapping[str, int] = field(default_factory=dict)  # service -> count (default 1)
     # nats-servers of an async stack's bus: 1, or 3 or more as one JetStream cluster. (Two
@@ -22,6 +35,10 @@ class StackOptions:
     bus_nodes: int = 1
     # Replicas of every stream and consumer (LAB_STREAM_REPLICAS); None: stream_replica_count().
     stream_replicas: int | None = None
+    # Every service serves its Metrics as Prometheus text on a loopback port of its own, and an
+    # async stack runs the bus exporter (off: to measure what exposition costs).
+    metrics: bool = True
+    prometheus: PrometheusSettings | None = None  # a Prometheus server scraping every process
     blocklist: str | None = None
     moderation_delay_ms: float | None = None
     call_timeout_ms: int | None = None
@@ -30,10 +47,16 @@ class StackOptions:
     causality: str | None = None
     causality_wait_ms: float | None = None
     causality_accept_s: float | None = None
+    # A fault proxy on every link (each service to its database, its peers and the bus, the
+    # clients to each service), so that gray faults (slow-db, slow, partition, lossy, ...) can
+    # be injected; off by default: it costs CPU on the data path (docs/METHOD.md, Gray faults).
+    fault_proxies: bool = False
     # Traces (docs/METHOD.md, Where each millisecond goes): the share of requests traced (None
     # or 0: off) and where each process writes its OTLP JSON file (default DATA_DIR/traces).
     trace_sample: float | None = None
     trace_dir: Path | None = None
+    # The noise study's variables (lab.stack.knobs; docs/METHOD.md, Noise); default: none.
+    noise: NoiseKnobs = field(default_factory=NoiseKnobs)
 
     def __post_init__(self) -> None:
         if self.bus_nodes < 1 or self.bus_nodes == 2:
@@ -80,6 +103,7 @@ class StackOptions:
                 env[f"LAB_{name.upper()}"] = str(value)
         if self.stream_replica_count() != 1:  # 1 is the services' own default
             env["LAB_STREAM_REPLICAS"] = str(self.stream_replica_count())
+        env.update(self.noise.service_env())
         return env
 
 

@@ -5,7 +5,8 @@ start() and stop(). It listens on 127.0.0.1 on an ephemeral port and publishes i
 random token in stack.json (`"control": {"url": ..., "token": ...}`, a 0600 file): only who can
 read stack.json can change the stack. Every request carries `Authorization: Bearer <token>`.
 
-    GET  /faults                         -> {"impl", "catalogue": [...], "active": [...],
+    GET  /faults                         -> {"impl", "running", "fault_proxies",
+                                             "catalogue": [...], "active": [...],
                                              "history": [...]}
     POST /faults  {"fault": "kill-db:comments"}
                                          -> {"fault", "injected_at", "detail", ...,
@@ -227,6 +228,7 @@ class ControlServer:
         return {
             "impl": self.stack.config.impl,
             "running": self.stack.running,
+            "fault_proxies": getattr(self.stack, "proxies", None) is not None,
             "catalogue": [f.describe() for f in faults.catalogue()],
             "active": [r.to_dict() for r in faults.active()],
             "history": [r.to_dict() for r in faults.history()],

@@ -1,17 +1,15 @@
 """Real faults on a running stack, each with its restore, addressed by component name.
 
-A fault is text: `kill-db:<service>`, `freeze-db:<service>`, `kill:<service>`,
-`freeze:<service>`, `kill-bus` (every node of the bus), or, on a bus cluster (--bus-nodes 3),
-`kill-bus-node:<role>` and `freeze-bus-node:<role>` (one node: the event stream's `leader` or a
-`follower`). `catalogue(impl, bus_nodes)` lists every fault a stack can take (the chaos matrix
-iterates it); `Fault.parse(text, impl, bus_nodes)` checks one against the topology.
-`FaultController` (every `Stack` has one: `lab.stack.faults`) injects them, remembers which are
-active and restores them by component (`restore("comments")`, `"bus"`, `"all"`), recording
-wall-clock epoch times (time.time()) of both; a bus-node fault's record also names the node
-and, as the servers see it, how long the stream was without a leader (lab.stack.bus_failover).
-The control API (stack.control) serves it over HTTP.
+What a fault is (its kinds, text, doses and what it applies to) is lab.stack.fault_kinds; its
+names are exported here too. `FaultController` (every `Stack` has one: `lab.stack.faults`)
+injects them, remembers which are active and restores them by component (`restore("comments")`,
+`"bus"`, `"all"`), recording wall-clock epoch times (time.time()) of both and the CPU time each
+component spent while the fault held; a bus-node fault's record also names the node and, as the
+servers see it, how long the stream was without a leader (lab.stack.bus_failover). The control
+API (stack.control) serves it over HTTP.
 
-What each fault does to the processes is the Stack's (stack.operations); what it means is here.
+What each fault does to the processes and links is the Stack's (stack.operations); what it
+means is in fault_kinds.
 """
 
 from __future__ import annotations
@@ -21,225 +19,65 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from lab.stack.bus_failover import (
-    ROLES,
-    BusFailover,
-    FailoverWatch,
-    Role,
-    consumers_of,
-    pick_node,
-)
+from lab.stack.bus_failover import BusFailover, FailoverWatch, Role, consumers_of, pick_node
 from lab.stack.bus_view import EVENT_STREAM
 from lab.stack.errors import FaultConflict, StackNotRunning
+from lab.stack.fault_kinds import (
+    ALL,
+    BUS_SCOPES,
+    CLUSTER_NODES,
+    KINDS,
+    Fault,
+    FaultError,
+    KindInfo,
+    applies,
+    catalogue,
+    check_target,
+    parse_fault,
+    split_faults,
+)
+from lab.stack.links import BUS
 from lab.stack.operations import StackOperations
-from lab.stack.topology import IMPLS, SERVICES, TOPOLOGY, start_order
+from lab.stack.topology import start_order
+from lab.stack.toxics import Behaviour
 
-BUS = "bus"
-ALL = "all"
-CLUSTER_NODES = 3  # the smallest bus a node can be taken from without losing the quorum
+__all__ = [
+    "ALL",
+    "BUS",
+    "BUS_SCOPES",
+    "CLUSTER_NODES",
+    "KINDS",
+    "Fault",
+    "FaultConflict",
+    "FaultController",
+    "FaultError",
+    "FaultRecord",
+    "KindInfo",
+    "RestoreResult",
+    "applies",
+    "behaviour_of",
+    "catalogue",
+    "check_target",
+    "parse_fault",
+    "split_faults",
+]
 
-
-class FaultError(ValueError):
-    """A fault or restore target that is malformed or does not apply (a client's mistake)."""
-
-
-@dataclass(frozen=True)
-class KindInfo:
-    """One kind of fault: whether it is aimed at a service's database, the service or the bus."""
-
-    scope: str  # "database", "service", "bus" or "bus-node"
-    does: str
-    restore: str
-
-
-KINDS: dict[str, KindInfo] = {
-    "kill-db": KindInfo(
-        "database",
-        "SIGKILL of the service's PostgreSQL postmaster; its backends exit by themselves "
-        "within ~2 s",
-        "start PostgreSQL again on the same data directory and port (crash recovery), retried "
-        "while the old backends still hold its shared memory",
-    ),
-    "freeze-db": KindInfo(
-        "database",
-        "SIGSTOP of the postmaster and all its children: open sessions and new connections hang",
-        "SIGCONT all of them",
-    ),
-    "kill": KindInfo(
-        "service",
-        "SIGKILL of every replica of the service",
-        "start each replica again on its own address",
-    ),
-    "freeze": KindInfo(
-        "service",
-        "SIGSTOP of every replica (and its children): calls to it hang until their deadline",
-        "SIGCONT them",
-    ),
-    "kill-bus": KindInfo(
-        "bus",
-        "SIGKILL of nats-server, of every node on a bus cluster (async only)",
-        "start it (them) again on the same stores and ports",
-    ),
-    "kill-bus-node": KindInfo(
-        "bus-node",
-        "SIGKILL of one nats-server of a bus cluster: the event stream's leader or a follower "
-        "(async, --bus-nodes 3)",
-        "start it again on its store and ports; it catches up from the others",
-    ),
-    "freeze-bus-node": KindInfo(
-        "bus-node",
-        "SIGSTOP of one nats-server of a bus cluster, the stream's leader or a follower: its "
-        "peers stop hearing from it (a gray failure; async, --bus-nodes 3)",
-        "SIGCONT it; it learns of the new leader and catches up",
-    ),
-}
-BUS_SCOPES = ("bus", "bus-node")
-
-# Restore order: what others need first (databases, the bus), then services, callees first.
+# Restore order: the links (gray faults, as injected), then what others need (databases, the
+# bus), then services, callees first.
 _SCOPE_ORDER = {"database": 0, "bus": 1, "bus-node": 1, "service": 2}
 
 
-@dataclass(frozen=True, order=True)
-class Fault:
-    """One fault: `kind` (a key of KINDS) aimed at `target` (a service name, "bus", or for a
-    bus-node fault the node's role: "leader" or "follower" of the event stream)."""
-
-    kind: str
-    target: str
-
-    @classmethod
-    def parse(cls, text: str, impl: str | None = None, bus_nodes: int | None = None) -> Fault:
-        """`kill-db:comments`, `kill-bus`, `kill-bus-node:leader`, ...; checked against
-        `impl`'s topology and the bus's size when given."""
-        text = text.strip()
-        kind, sep, target = text.partition(":")
-        kind, target = kind.strip(), target.strip()
-        kinds = ", ".join(KINDS)
-        if not kind:
-            raise FaultError(f"empty fault: expected KIND:SERVICE or kill-bus (kinds: {kinds})")
-        if kind not in KINDS:
-            raise FaultError(f"unknown fault kind {kind!r}: choose from {kinds}")
-        if KINDS[kind].scope == "bus":
-            if sep and target not in ("", BUS):
-                raise FaultError(f"{kind} takes no service (it kills the whole bus): {text!r}")
-            fault = cls(kind, BUS)
-        elif KINDS[kind].scope == "bus-node":
-            if target not in ROLES:
-                raise FaultError(
-                    f"{kind} needs the node's role: {kind}:leader or {kind}:follower "
-                    f"(of the event stream), got {text!r}"
-                )
-            fault = cls(kind, target)
-        else:
-            if not target:
-                raise FaultError(
-                    f"{kind} needs a service: {kind}:SERVICE (services: {', '.join(SERVICES)})"
-                )
-            if target not in SERVICES:
-                raise FaultError(f"unknown service {target!r}: choose from {', '.join(SERVICES)}")
-            fault = cls(kind, target)
-        if impl is not None:
-            fault.check(impl, bus_nodes)
-        return fault
-
-    def check(self, impl: str, bus_nodes: int | None = None) -> None:
-        """Raise FaultError unless this fault applies to implementation `impl` (with a bus of
-        `bus_nodes` nodes, when given)."""
-        if impl not in TOPOLOGY:
-            raise FaultError(f"unknown implementation {impl!r}: choose from {', '.join(IMPLS)}")
-        topology = TOPOLOGY[impl]
-        scope = self.scope
-        if scope in BUS_SCOPES and not any(spec.uses_bus for spec in topology.values()):
-            raise FaultError(
-                f"the {impl} implementation has no bus: nothing to kill; "
-                f"a {impl} stack does not depend on one"
-            )
-        if scope == "bus-node" and bus_nodes is not None and bus_nodes < CLUSTER_NODES:
-            raise FaultError(
-                f"{self.kind} needs a bus cluster (--bus-nodes {CLUSTER_NODES}): this bus is "
-                f"{bus_nodes} nats-server{'s' if bus_nodes > 1 else ''}; kill-bus takes it all"
-            )
-        if scope == "database" and not topology[self.target].owns_database:
-            owners = ", ".join(n for n in SERVICES if topology[n].owns_database)
-            raise FaultError(
-                f"the {impl} {self.target} service owns no database: nothing to {self.kind} "
-                f"(services with a database in {impl}: {owners})"
-            )
-
-    @property
-    def scope(self) -> str:
-        """ "database", "service", "bus" or "bus-node"."""
-        return KINDS[self.kind].scope
-
-    @property
-    def component(self) -> str:
-        """What `restore` names to undo it: the service, or "bus" (for a node of it too)."""
-        return BUS if self.scope in BUS_SCOPES else self.target
-
-    @property
-    def part(self) -> str:
-        """The process(es) it acts on: "database comments", "service comments" or "bus" (one
-        node or all). At most one fault per part is active at a time."""
-        return BUS if self.scope in BUS_SCOPES else f"{self.scope} {self.target}"
-
-    @property
-    def does(self) -> str:
-        return KINDS[self.kind].does
-
-    @property
-    def restore_does(self) -> str:
-        return KINDS[self.kind].restore
-
-    def __str__(self) -> str:
-        return self.kind if self.scope == "bus" else f"{self.kind}:{self.target}"
-
-    def describe(self) -> dict[str, str]:
-        return {
-            "fault": str(self),
-            "kind": self.kind,
-            "target": self.target,
-            "does": self.does,
-            "restore": self.restore_does,
-        }
-
-
-def parse_fault(text: str, impl: str | None = None, bus_nodes: int | None = None) -> Fault:
-    """Fault.parse as a function."""
-    return Fault.parse(text, impl, bus_nodes)
-
-
-def catalogue(impl: str, bus_nodes: int = 1) -> list[Fault]:
-    """Every fault implementation `impl` can take: each database (kill-db, freeze-db), each
-    service (kill, freeze), then the bus (kill-bus, async only; on a cluster of 3 or more
-    nodes also kill-bus-node and freeze-bus-node, on the leader and on a follower)."""
-    if impl not in TOPOLOGY:
-        raise FaultError(f"unknown implementation {impl!r}: choose from {', '.join(IMPLS)}")
-    topology = TOPOLOGY[impl]
-    faults = [
-        Fault(kind, name)
-        for name in SERVICES
-        if topology[name].owns_database
-        for kind in ("kill-db", "freeze-db")
-    ]
-    faults += [Fault(kind, name) for name in SERVICES for kind in ("kill", "freeze")]
-    if any(spec.uses_bus for spec in topology.values()):
-        faults.append(Fault("kill-bus", BUS))
-        if bus_nodes >= CLUSTER_NODES:
-            faults += [
-                Fault(kind, role) for kind in ("kill-bus-node", "freeze-bus-node") for role in ROLES
-            ]
-    return faults
-
-
-def check_target(target: str) -> str:
-    """A restore target: a service name, "bus" or "all"."""
-    target = target.strip()
-    if target not in (*SERVICES, BUS, ALL):
-        raise FaultError(
-            f"unknown restore target {target!r}: choose a service ({', '.join(SERVICES)}), "
-            f"{BUS} or {ALL}"
-        )
-    return target
+def behaviour_of(fault: Fault) -> Behaviour | None:
+    """What a gray fault makes its links do (None: packet-loss, which is nftables' work)."""
+    if fault.kind in ("slow-db", "slow", "slow-bus"):
+        return Behaviour.slow(fault.dose)
+    if fault.kind == "partition":
+        return Behaviour(hold=True)
+    if fault.kind == "partition-reset":
+        return Behaviour(refuse=True)
+    if fault.kind == "lossy":
+        return Behaviour(reset_share=fault.dose / 100)
+    return None
 
 
 @dataclass
@@ -252,6 +90,10 @@ class FaultRecord:
     pids: tuple[int, ...] = ()  # the processes signalled
     restored_at: float | None = None
     restore_detail: str = ""
+    # CPU seconds each component of the stack spent while the fault held (from the restore on):
+    # what a gray fault costs the parts that wait on it (docs/METHOD.md, Gray faults).
+    cpu_s: dict[str, float] = field(default_factory=dict)
+    cpu_at_inject: dict[str, float] = field(default_factory=dict, repr=False)
     bus: BusFailover | None = None  # a bus-node fault: the node, and the election after it
 
     @property
@@ -263,11 +105,15 @@ class FaultRecord:
             "fault": str(self.fault),
             "kind": self.fault.kind,
             "target": self.fault.target,
+            "peer": self.fault.peer,
+            "dose": self.fault.dose if self.fault.info.unit else None,
+            "unit": self.fault.info.unit,
             "injected_at": self.injected_at,
             "detail": self.detail,
             "pids": list(self.pids),
             "restored_at": self.restored_at,
             "restore_detail": self.restore_detail,
+            "cpu_s": self.cpu_s,
             **({"bus": self.bus.to_dict()} if self.bus is not None else {}),
         }
 
@@ -353,17 +199,22 @@ class FaultController:
         with stack.lock:
             if not stack.running:
                 raise StackNotRunning("the stack is not running")
+            links = fault.pairs(self.impl)
             for record in self.active():
-                if record.fault.part == fault.part:
+                if record.fault.part == fault.part or record.fault.pairs(self.impl) & links:
                     raise FaultConflict(
                         f"{fault.part} already has an active fault ({record.fault}): "
-                        f"restore {fault.target} first"
+                        f"restore {record.fault.restore_target} first"
                     )
+            cpu_before = stack.cpu_seconds()
             if fault.scope == "bus-node":
                 record = self._act_on_bus_node(fault)
+                record.cpu_at_inject = cpu_before
             else:
                 detail, pids = self._act(fault)
-                record = FaultRecord(fault, time.time(), detail, tuple(pids))
+                record = FaultRecord(
+                    fault, time.time(), detail, tuple(pids), cpu_at_inject=cpu_before
+                )
             with self._records_lock:
                 self._records.append(record)
             stack.write_stack_file()
@@ -400,6 +251,12 @@ class FaultController:
 
     def _act(self, fault: Fault) -> tuple[str, list[int]]:
         stack, target = self.stack, fault.target
+        if fault.proxied:
+            pairs = fault.pairs(self.impl)
+            behaviour = behaviour_of(fault)
+            if behaviour is None:
+                return stack.drop_packets(pairs, fault.dose), []
+            return stack.disturb_links(pairs, behaviour), []
         if fault.kind == "kill-db":
             pid = stack.kill_database(target)
             return f"postmaster pid {pid} SIGKILLed", [pid]
@@ -438,7 +295,7 @@ class FaultController:
                     target,
                     message=f"the {self.impl} implementation has no bus: nothing to restore",
                 )
-            chosen = [r for r in self.active() if target in (ALL, r.fault.component)]
+            chosen = [r for r in self.active() if target == ALL or target in r.fault.touches]
             if not chosen:
                 where = "" if target == ALL else f" on {target}"
                 return RestoreResult(target, message=f"nothing to restore: no active fault{where}")
@@ -447,8 +304,13 @@ class FaultController:
             order = start_order(self.impl)
             chosen.sort(
                 key=lambda r: (
-                    _SCOPE_ORDER[r.fault.scope],
-                    order.index(r.fault.target) if r.fault.target in order else 0,
+                    (0, 0, 0)
+                    if r.fault.proxied
+                    else (
+                        1,
+                        _SCOPE_ORDER[r.fault.scope],
+                        order.index(r.fault.target) if r.fault.target in order else 0,
+                    )
                 )
             )
             result = RestoreResult(target)
@@ -458,6 +320,12 @@ class FaultController:
                     record.restored_at = time.time()
                     if record.bus is not None:
                         record.bus.node_back = True
+                    cpu = stack.cpu_seconds()
+                    record.cpu_s = {
+                        name: round(max(0.0, cpu[name] - before), 3)
+                        for name, before in record.cpu_at_inject.items()
+                        if name in cpu
+                    }
                     result.restored.append(record)
             finally:
                 stack.write_stack_file()
@@ -466,6 +334,11 @@ class FaultController:
 
     def _undo(self, record: FaultRecord) -> str:
         stack, fault = self.stack, record.fault
+        if fault.proxied:
+            pairs = fault.pairs(self.impl)
+            if behaviour_of(fault) is None:
+                return stack.stop_dropping(pairs)
+            return stack.heal_links(pairs)
         if fault.kind == "kill-db":
             started = time.monotonic()
             stack.restart_database(fault.target)

@@ -112,6 +112,10 @@ class NatsServer:
                 "cluster {\n"
                 f"  name: {self.cluster.name}\n"
                 f"  listen: 127.0.0.1:{self.cluster.port}\n"
+                # Clients use the URLs they are given, never peers' own addresses the servers
+                # would advertise: with fault proxies those URLs are the clients' links, and a
+                # reconnect must not go around them (docs/METHOD.md, Gray faults).
+                "  no_advertise: true\n"
                 f"  routes: [\n{routes}  ]\n"
                 "}\n"
             )

@@ -1,5 +1,6 @@
-"""Fault-time operations on a running stack's processes: kill, freeze and thaw its databases,
-services and bus, and start them again.
+"""Fault-time operations on a running stack's processes and links: kill, freeze and thaw its
+databases, services and bus, and start them again; slow, hold, reset or drop what its fault
+proxies carry, and heal them.
 
 `StackOperations` is a mixin of `lab.stack.runner.Stack`, which owns the processes and provides
 what is declared at the top of the class. `lab.stack.faults` (FaultController) injects and restores
@@ -16,13 +17,18 @@ from typing import TYPE_CHECKING, TypeVar
 
 from lab.stack.errors import FaultConflict, StackError, StackNotRunning
 from lab.stack.freezing import freeze_tree, thaw_pids
+from lab.stack.usage import cpu_seconds
 
 if TYPE_CHECKING:
     from lab.stack.bus_cluster import NatsCluster
     from lab.stack.config import StackConfig
+    from lab.stack.links import LinkPair
     from lab.stack.owner_thread import OwnerThread
+    from lab.stack.packetloss import PacketLoss
     from lab.stack.postgres import PostgresServer
     from lab.stack.processes import ServiceProcess
+    from lab.stack.proxies import FaultProxies
+    from lab.stack.toxics import Behaviour
 
 T = TypeVar("T")
 
@@ -39,6 +45,8 @@ class StackOperations:
         databases: dict[str, PostgresServer]
         services: dict[str, list[ServiceProcess]]
         bus: NatsCluster | None
+        proxies: FaultProxies | None
+        packet_loss: PacketLoss | None
         lock: threading.RLock
         running: bool
         _owner_thread: threading.Thread | None
@@ -47,10 +55,12 @@ class StackOperations:
         def write_stack_file(self) -> None: ...
 
         def _spawn(
-            self, service: str, index: int, listen: str = "127.0.0.1:0"
+            self, service: str, index: int, listen: str = "127.0.0.1:0", metrics_listen: str = ""
         ) -> ServiceProcess: ...
 
         def _await_ready(self, proc: ServiceProcess, timeout_s: float = 60.0) -> None: ...
+
+        def component_pids(self) -> dict[str, list[int]]: ...
 
     def as_owner(self, work: Callable[[], T]) -> T:
         """Run `work` on a thread that outlives it when called from a thread other than the
@@ -205,7 +215,10 @@ class StackOperations:
             old.process.stop("SIGTERM", timeout_s=10)
             last: Exception | None = None
             for _ in range(3):  # the address may still be held for a moment
-                new = self._spawn(service, index, listen=old.address)
+                # The same addresses: clients and a Prometheus server keep finding it.
+                new = self._spawn(
+                    service, index, listen=old.address, metrics_listen=old.metrics_address
+                )
                 self.services[service][index] = new
                 try:
                     self._await_ready(new)
@@ -250,3 +263,49 @@ class StackOperations:
             bus.start_nodes([node], timeout_s=60)
             self.write_stack_file()
             return time.monotonic() - started
+
+    # -- links (the fault proxies) ----------------------------------------------------------
+    def _proxies(self) -> FaultProxies:
+        self._require_running()
+        if self.proxies is None:
+            raise FaultConflict(
+                "this stack runs without fault proxies, so its links cannot be disturbed: "
+                "start it with `lab up --fault-proxies` (lab chaos always has them)"
+            )
+        return self.proxies
+
+    def disturb_links(self, pairs: frozenset[LinkPair], behaviour: Behaviour) -> str:
+        """Give every link of `pairs` (each replica's) `behaviour`; says what it reached."""
+        with self.lock:
+            names, connections = self._proxies().set(pairs, behaviour)
+            return f"links {', '.join(names)} ({connections} open connection(s))"
+
+    def heal_links(self, pairs: frozenset[LinkPair]) -> str:
+        with self.lock:
+            names = self._proxies().clear(pairs)
+            return f"links {', '.join(names)} forward at once again"
+
+    def drop_packets(self, pairs: frozenset[LinkPair], percent: float) -> str:
+        """nftables drops `percent` % of the packets of each link of `pairs`, both ways."""
+        with self.lock:
+            proxies = self._proxies()
+            assert self.packet_loss is not None
+            ports = proxies.listen_ports(pairs)
+            self.packet_loss.drop(ports, percent)
+            return (
+                f"nftables table {self.packet_loss.table} drops {percent:g} % of the packets "
+                f"to and from port(s) {', '.join(map(str, ports))}"
+            )
+
+    def stop_dropping(self, pairs: frozenset[LinkPair]) -> str:
+        with self.lock:
+            proxies = self._proxies()
+            assert self.packet_loss is not None
+            ports = proxies.listen_ports(pairs)
+            self.packet_loss.stop_dropping(ports)
+            return f"no packet dropped on port(s) {', '.join(map(str, ports))} any more"
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds so far per component (services by name, `db:SVC`, `bus`, the proxy)."""
+        with self.lock:
+            return cpu_seconds(self.component_pids())

@@ -18,11 +18,13 @@ import shutil
 import stat
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 
+from lab.stack.knobs import INSTRUMENTATION
 from lab.stack.processes import ManagedProcess, as_user
 
 SERVER_USER = "labpg"  # the system user the server runs as when we are root
@@ -122,8 +124,17 @@ class ServiceDatabase:
 class PostgresServer:
     """One PostgreSQL server process owning one service's database, on its own port and data dir."""
 
-    def __init__(self, service: str, data_dir: Path, port: int, log_dir: Path) -> None:
+    def __init__(
+        self,
+        service: str,
+        data_dir: Path,
+        port: int,
+        log_dir: Path,
+        *,
+        settings: Mapping[str, str] = INSTRUMENTATION,
+    ) -> None:
         self.service = service
+        self.settings = dict(settings)  # extra `-c name=value` (lab.stack.knobs)
         self.data_dir = data_dir
         self.port = port
         self.host = "127.0.0.1"
@@ -227,6 +238,8 @@ class PostgresServer:
             "-c",
             "listen_addresses=127.0.0.1",
         ]
+        for name, value in self.settings.items():
+            args += ["-c", f"{name}={value}"]
         self.process = ManagedProcess.start(
             f"postgres-{self.service}",
             args,
@@ -271,6 +284,10 @@ class PostgresServer:
                 await conn.execute(f"CREATE DATABASE {db} OWNER {role}")
             await conn.execute(f"REVOKE ALL ON DATABASE {db} FROM PUBLIC")
             await conn.execute("REVOKE ALL ON DATABASE postgres FROM PUBLIC")
+            # A server holds one service's database only, so the role may checkpoint it: the
+            # benchmark's quiesce() does before a step (docs/METHOD.md, Noise). PostgreSQL 15+.
+            if await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = 'pg_checkpoint'"):
+                await conn.execute(f"GRANT pg_checkpoint TO {role}")
         finally:
             await conn.close()
 

@@ -116,7 +116,9 @@ class ServiceProcess:
     index: int
     process: ManagedProcess
     ready_file: Path
+    metrics_file: Path | None = None  # where it writes its /metrics address (None: no exposition)
     address: str = ""
+    metrics_address: str = ""  # host:port of its Prometheus /metrics
 
     @property
     def name(self) -> str:

@@ -32,6 +32,8 @@ class BusInfo(TypedDict):
     pid: int | None
     monitor: str
     log: str
+    metrics: NotRequired[str]  # host:port of the bus exporter's Prometheus /metrics
+    exporter_pid: NotRequired[int]
     nodes: NotRequired[list[BusNodeInfo]]
     stream_replicas: NotRequired[int]
 
@@ -39,6 +41,15 @@ class BusInfo(TypedDict):
 class ProcessInfo(TypedDict):
     pid: int
     log: str
+    metrics: NotRequired[str]  # host:port of its Prometheus /metrics (unless exposition is off)
+
+
+class PrometheusInfo(TypedDict):
+    """The Prometheus server scraping the stack (`--prometheus`)."""
+
+    url: str  # http://127.0.0.1:PORT
+    pid: int | None
+    home: str  # its configuration, rules and data
 
 
 class ControlInfo(TypedDict):
@@ -49,16 +60,33 @@ class ControlInfo(TypedDict):
     token: str
 
 
+class LinkInfo(TypedDict):
+    listen: str  # host:port the link's client is given
+    upstream: str  # host:port of its server
+
+
+class FaultProxyInfo(TypedDict):
+    """The fault proxy of a stack started with fault proxies (lab.stack.proxies): its process
+    and every link it forwards (`comments>posts#0`, `posts>db:posts`, `clients>posts#0`, ...)."""
+
+    pid: int
+    log: str
+    links: dict[str, LinkInfo]
+
+
 class StackInfo(TypedDict):
     """The document `lab up` writes to DATA_DIR/stack.json (0600: it holds passwords)."""
 
     impl: str
-    services: dict[str, list[str]]  # service -> host:port of each replica
+    # service -> host:port of each replica (with fault proxies: of each replica's client link)
+    services: dict[str, list[str]]
     databases: dict[str, DatabaseInfo]
     processes: dict[str, ProcessInfo]  # "<service>-<replica>"
     runner_pid: int
     bus: NotRequired[BusInfo]  # async only
     control: NotRequired[ControlInfo]  # while a fault-control API serves the stack
+    fault_proxy: NotRequired[FaultProxyInfo]  # StackOptions.fault_proxies
+    prometheus: NotRequired[PrometheusInfo]  # with --prometheus
 
 
 def bus_urls(info: StackInfo) -> list[str]:

@@ -34,6 +34,7 @@ PYTHON_IMAGE = "localhost/lab-python:3.11"
 POSTGRES_IMAGE = "localhost/lab-postgres:15"
 NATS_IMAGE = "localhost/lab-nats:2"
 LAB_IMAGE = "localhost/sync-async-lab:ci"
+PROMETHEUS_IMAGE = "localhost/lab-prometheus:ci"
 
 CONTAINERS_CONF = """\
 # written by tests/deploy/podman_env.py (see its docstring)
@@ -186,6 +187,24 @@ class Podman:
                 timeout=900,
             )
         self.timed("stand-in images (python, postgres, nats)", started)
+
+    def build_prometheus_image(self) -> None:
+        """deploy/prometheus/Containerfile (Debian's package) on the debootstrap base."""
+        started = time.monotonic()
+        self.podman(
+            "build",
+            "--format",
+            "docker",
+            "--build-arg",
+            f"DEBIAN_IMAGE={BASE_IMAGE}",
+            "-t",
+            PROMETHEUS_IMAGE,
+            "-f",
+            str(ROOT / "deploy" / "prometheus" / "Containerfile"),
+            str(ROOT / "deploy" / "prometheus"),
+            timeout=900,
+        )
+        self.timed("prometheus image (Debian's package)", started)
 
     def image_id(self, name: str) -> str:
         return self.podman("image", "inspect", "--format", "{{.Id}}", name, check=False).strip()

@@ -2,15 +2,16 @@
 database and back, with nothing acknowledged lost.
 
 Builds the images (tests/deploy/podman_env.py: a debootstrap base, stand-ins for python,
-postgres and nats under the names docker-compose.yml takes from variables, then the Dockerfile),
-brings the profile up with docker-compose against `podman system service` (every
-`depends_on: condition: service_healthy` honoured), and drives the public API from a container on
-the stack's network (tests/deploy/compose_driver.py: the services by their one name each, round
-robin over replicas): seed, `podman kill` of the comments database while views are read, posts
-created and a comment refused, `podman start`, then the audit. A short Locust run through the
-master's web API checks the distributed load generator. Everything it started is removed at the
-end (containers, volumes, network, the iptables chains netavark added, ip_forward), and the time
-of each step is printed.
+postgres and nats under the names docker-compose.yml takes from variables, then the Dockerfile
+and Prometheus from Debian's package), brings the profile up with docker-compose against
+`podman system service` (every `depends_on: condition: service_healthy` honoured), and drives
+the public API from a container on the stack's network (tests/deploy/compose_driver.py: the
+services by their one name each, round robin over replicas): seed, Prometheus scraping every
+replica and the bus exporter, `podman kill` of the comments database while views are read,
+posts created and a comment refused, `podman start`, then the audit. A short Locust run through
+the master's web API checks the distributed load generator. Everything it started is removed at
+the end (containers, volumes, network, the iptables chains netavark added, ip_forward), and the
+time of each step is printed.
 
 Needs podman, runc, debootstrap, docker-compose and iptables (.ci/run installs them): without
 them the test is skipped, loudly.
@@ -34,6 +35,7 @@ from tests.deploy.podman_env import (
     LAB_IMAGE,
     NATS_IMAGE,
     POSTGRES_IMAGE,
+    PROMETHEUS_IMAGE,
     PYTHON_IMAGE,
     ROOT,
     HealthPump,
@@ -96,13 +98,16 @@ def test_async_profile_survives_a_comments_database_kill(podman: Podman) -> None
     podman.build_base()
     podman.build_standins()
     podman.build_lab_image()
+    podman.build_prometheus_image()
     podman.start_service()
     env = podman.env | {
         "LAB_IMAGE": LAB_IMAGE,
         "PYTHON_IMAGE": PYTHON_IMAGE,
         "POSTGRES_IMAGE": POSTGRES_IMAGE,
         "NATS_IMAGE": NATS_IMAGE,
+        "PROMETHEUS_IMAGE": PROMETHEUS_IMAGE,
         "LOCUST_WEB_PORT": str(free_port()),
+        "PROMETHEUS_PORT": str(free_port()),
     }
     compose = ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "-p", PROJECT]
     compose += ["--profile", PROFILE]
@@ -132,6 +137,12 @@ def test_async_profile_survives_a_comments_database_kill(podman: Podman) -> None
             t0 = time.monotonic()
             state = drive(podman, "seed", {})
             podman.timed("seed through the public API", t0)
+
+            t0 = time.monotonic()
+            prometheus = f"http://127.0.0.1:{env['PROMETHEUS_PORT']}"
+            scraped = wait_scraped(prometheus, timeout_s=60)
+            podman.timed("prometheus: every replica and the bus exporter scraped", t0)
+            podman.notes.append(f"prometheus targets up: {scraped}")
 
             t0 = time.monotonic()
             database = f"{PROJECT}_async-comments-db_1"
@@ -198,6 +209,34 @@ def test_async_profile_survives_a_comments_database_kill(podman: Podman) -> None
     assert not volumes.strip(), f"volumes left: {volumes}"
     networks = podman.podman("network", "ls", "-q", "--filter", f"name={PROJECT}_")
     assert not networks.strip(), f"networks left: {networks}"
+
+
+def prometheus_query(base: str, promql: str) -> list[dict[str, Any]]:
+    address = f"{base}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"
+    with urllib.request.urlopen(address, timeout=5) as reply:
+        result: list[dict[str, Any]] = json.load(reply)["data"]["result"]
+        return result
+
+
+def wait_scraped(base: str, timeout_s: float) -> dict[str, int]:
+    """Until Prometheus scrapes every replica (two of comments and query) and the bus exporter,
+    and holds the events the query service applied; returns the targets up per job."""
+    wanted = {"posts": 1, "comments": 2, "moderation": 1, "query": 2, "nats": 1}
+    deadline = time.monotonic() + timeout_s
+    while True:
+        up: dict[str, int] = {}
+        try:
+            for series in prometheus_query(base, "up == 1"):
+                job = series["metric"]["job"]
+                up[job] = up.get(job, 0) + 1
+            applied = prometheus_query(base, 'blog_events_applied_total{service="query"}')
+        except OSError:
+            applied = []
+        if up == wanted and applied:
+            return up
+        if time.monotonic() > deadline:
+            raise AssertionError(f"prometheus scraped {up} (wanted {wanted}); applied {applied}")
+        time.sleep(1)
 
 
 def project_containers(podman: Podman) -> dict[str, str]:

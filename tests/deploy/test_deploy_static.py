@@ -76,7 +76,11 @@ def foreign_mentions(texts: list[str], own: str | None) -> list[str]:
 
 # --- Dockerfile ------------------------------------------------------------------------------
 def test_dockerfile_is_hadolint_clean() -> None:
-    files = [ROOT / "Dockerfile", *sorted((ROOT / "tests/deploy/standins").glob("*.Containerfile"))]
+    files = [
+        ROOT / "Dockerfile",
+        ROOT / "deploy" / "prometheus" / "Containerfile",
+        *sorted((ROOT / "tests/deploy/standins").glob("*.Containerfile")),
+    ]
     result = run([tool("hadolint"), *map(str, files)])
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -199,6 +203,45 @@ def test_compose_bus_and_databases_as_the_lab_runs_them() -> None:
         assert services[replicated]["deploy"]["replicas"] >= 2, replicated
 
 
+def test_compose_prometheus_scrapes_every_service_and_the_bus() -> None:
+    """The prometheus service (both profiles) finds every replica of every service by its one
+    name on the port the image serves /metrics on, and the bus exporter (async) on nats's
+    monitoring port; its configuration and rules are the committed files."""
+    services = compose()["services"]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    port = re.search(r"LAB_METRICS_LISTEN=0\.0\.0\.0:(\d+)", dockerfile)
+    assert port, "the image serves no /metrics"
+    prometheus = services["prometheus"]
+    assert sorted(prometheus["profiles"]) == ["async", "sync"]
+    assert prometheus["build"]["context"] == "deploy/prometheus"
+    assert prometheus["ports"] == ["127.0.0.1:${PROMETHEUS_PORT:-9090}:9090"]  # loopback only
+    assert set(prometheus["volumes"]) >= {
+        "./deploy/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro",
+        "./deploy/prometheus/rules.yml:/etc/prometheus/rules.yml:ro",
+    }
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    assert config["rule_files"] == ["/etc/prometheus/rules.yml"]
+    found = {
+        job["job_name"]: (sd["names"], sd["port"])
+        for job in config["scrape_configs"]
+        for sd in job["dns_sd_configs"]
+    }
+    expected = {name: ([name], int(port[1])) for name in TOPOLOGY["sync"]}
+    assert found == expected | {"nats": (["nats-exporter"], int(port[1]))}
+    for impl, topology in TOPOLOGY.items():
+        for name in topology:
+            assert name in services[f"{impl}-{name}"]["networks"]["default"]["aliases"]
+    exporter = services["nats-exporter"]
+    assert exporter["profiles"] == ["async"]
+    command = exporter["command"]
+    assert command[:3] == ["python", "-m", "lab.stack.bus_exporter"]
+    assert command[command.index("--listen") + 1] == f"0.0.0.0:{port[1]}"
+    monitor = command[command.index("--monitor") + 1]
+    nats_conf = (ROOT / "deploy" / "compose" / "nats-server.conf").read_text()
+    http = re.search(r"^http:\s*0\.0\.0\.0:(\d+)", nats_conf, re.M)
+    assert http and monitor == f"http://nats:{http[1]}"
+
+
 def substituted(node: Any, variables: dict[str, str]) -> Any:
     """A compose document with ${NAME:-default} replaced as compose does, from `variables`."""
     if isinstance(node, dict):
@@ -221,7 +264,7 @@ def bus_of(document: dict[str, Any], profiles: set[str]) -> tuple[dict[str, Any]
     nodes = {
         name: s
         for name, s in services.items()
-        if name.startswith("nats") and set(s["profiles"]) & profiles
+        if str(s.get("image", "")).startswith("nats:") and set(s["profiles"]) & profiles
     }
     urls = {
         compose_environment(s)["LAB_NATS_URL"]
@@ -390,6 +433,9 @@ def test_kubernetes_services_as_the_lab_runs_them(overlay: str, rendered: dict[s
         for container in pod.get("initContainers", []) + pod.get("containers", []):
             resources = container.get("resources", {})
             assert resources.get("requests") and resources.get("limits"), doc["metadata"]["name"]
+    for name in TOPOLOGY[overlay]:  # scraped where Prometheus runs in-cluster (annotations)
+        template = by_kind["Deployment"][name]["spec"]["template"]
+        assert_scraped(template, "service", name)
     workers = by_kind["Deployment"]["locust-worker"]["spec"]["template"]["spec"]["containers"][0]
     assert "--worker" in workers["args"] and "/app/locustfile.py" in workers["args"]
     if overlay == "async":
@@ -398,6 +444,14 @@ def test_kubernetes_services_as_the_lab_runs_them(overlay: str, rendered: dict[s
         config = by_kind["ConfigMap"]["nats-config"]["data"]["nats.conf"]
         assert re.search(r"^\s*sync_interval:\s*always\s*$", config, re.M)
         assert "cluster {" in config
+        assert_scraped(nats["spec"]["template"], "exporter", "nats")
+        exporter = next(
+            c for c in nats["spec"]["template"]["spec"]["containers"] if c["name"] == "exporter"
+        )
+        assert exporter["args"][:3] == ["python", "-m", "lab.stack.bus_exporter"]
+        assert exporter["args"][exporter["args"].index("--monitor") + 1] == (
+            "http://127.0.0.1:8222"  # its own node's monitoring endpoint
+        )
         nodes = [f"nats-{i}.nats" for i in range(nats["spec"]["replicas"])]
         assert re.findall(r"nats://([\w.-]+):6222", config) == nodes  # routes
         for name in TOPOLOGY[overlay]:
@@ -408,3 +462,19 @@ def test_kubernetes_services_as_the_lab_runs_them(overlay: str, rendered: dict[s
             assert env["LAB_STREAM_REPLICAS"] == "3", name
     else:
         assert "nats" not in by_kind["StatefulSet"]
+
+
+def assert_scraped(template: dict[str, Any], container_name: str, name: str) -> None:
+    """The pod carries the standard scrape annotations, and the container they point at serves
+    /metrics on that port."""
+    annotations = template["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true", name
+    assert annotations["prometheus.io/path"] == "/metrics", name
+    port = int(annotations["prometheus.io/port"])
+    container = next(c for c in template["spec"]["containers"] if c["name"] == container_name)
+    assert {"name": "metrics", "containerPort": port} in container["ports"], name
+    env = {e["name"]: e.get("value", "") for e in container.get("env", [])}
+    if container_name == "service":
+        assert env["LAB_METRICS_LISTEN"] == f"0.0.0.0:{port}", name
+    else:
+        assert f"0.0.0.0:{port}" in container["args"], name

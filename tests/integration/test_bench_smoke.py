@@ -72,14 +72,25 @@ def test_smoke_bench_writes_consistent_results(tmp_path: Path) -> None:
         if impl == "async":
             assert run["visibility_lag_ms"]["visibility_lag_us"]["count"] > 0
             assert run["cost"]["bus_per_op"]["stream_events"] > 0
-        cap = r["capacity"]["mixed"]  # the smoke profile sweeps one step, real and bare
-        for steps in (cap["steps"], cap["bare_chain"]["steps"]):
-            # one step; a miss is run a second time before it counts
-            assert [s["offered_rate"] for s in steps] in ([20], [20, 20])
-            assert len(steps) == 1 or not steps[0]["meets_slo"]
-        met = any(s["meets_slo"] for s in cap["steps"])
-        assert cap["capacity_rate"] == (20 if met else None)
-        bare_dir = run_dir / "rep-1" / impl / "bare-sweep-mixed@20"
+        cap = r["capacity"]["mixed"]  # the smoke profile: a pilot, then a grid of 3 rates
+        for sweep in (cap, cap["bare_chain"]):
+            assert [s["phase"] for s in sweep["pilot"]] == ["pilot"] * len(sweep["pilot"])
+            assert len(sweep["grid"]) == 3 and sweep["grid"] == sorted(sweep["grid"])
+            # Every grid rate run once, in a shuffled order; each step judged against the SLO.
+            assert sorted(s["offered_rate"] for s in sweep["steps"]) == sweep["grid"]
+            for step in sweep["steps"]:
+                assert step["phase"] == "grid"
+                assert step["meets_slo"] == (
+                    step["p99_ms"] is not None
+                    and step["p99_ms"] <= cap["slo"]["p99_ms"]
+                    and step["error_rate"] <= cap["slo"]["error_rate"]
+                    and not step["growing"]
+                )
+        figures = summary["aggregate"][impl]["capacity"]["mixed"]["implementation"]
+        assert figures["steps"] == len(cap["steps"])
+        assert figures["capacity"]["kind"] in ("estimate", "lower_bound", "upper_bound", "none")
+        slowest = min(cap["grid"])
+        bare_dir = run_dir / "rep-1" / impl / "bare-sweep-mixed" / f"grid@{slowest:g}"
         bare_ops = {p.name for p in bare_dir.glob("hdr-*-corrected.txt")}
         # The same mix of operations (a 2 s step may draw no CreatePost at all).
         mix = {

@@ -62,6 +62,10 @@ def stack_pids(stack: dict) -> list[int]:
     pids += [p["pid"] for p in stack["processes"].values()]
     if "bus" in stack:
         pids.append(stack["bus"]["pid"])
+        if "exporter_pid" in stack["bus"]:
+            pids.append(stack["bus"]["exporter_pid"])
+    if "prometheus" in stack:
+        pids.append(stack["prometheus"]["pid"])
     return pids
 
 

@@ -83,6 +83,7 @@ def test_a_cluster_is_three_routed_nodes_each_with_its_store_fsyncing_every_writ
         assert f"server_name: {node.name}\n" in text and "  name: lab-bus\n" in text
         assert set(re.findall(r"nats://127\.0\.0\.1:\d+", text)) == routes
         assert "127.0.0.1" in text and "0.0.0.0" not in text  # loopback only
+        assert "  no_advertise: true\n" in text  # clients keep to their (proxied) URLs
 
 
 # --- the servers' own view -----------------------------------------------------------------
@@ -211,6 +212,9 @@ class BusStack:
 
     def write_stack_file(self) -> None:
         pass
+
+    def cpu_seconds(self) -> dict[str, float]:
+        return {"bus": 0.0}
 
     def kill_bus_node(self, name: str) -> int:
         self.calls.append(("kill_bus_node", name))

@@ -116,13 +116,17 @@ CLI_ERRORS = {
     "bench --replicas 1,2 --closed-loop": "--replicas starts its own stacks in open loop",
     "up --impl sync --replicas posts=two": "--replicas: posts: must be a valid integer, got two",
     "chaos --impl sync --fault kill-bus": "--fault: the sync implementation has no bus",
-    "chaos": "give --fault FAULT[,FAULT...] or --matrix",
+    "chaos": "give --fault FAULT[,FAULT...], --matrix (a kill of every component) or --gray-matrix",
     "fault list --timeout 0": "--timeout: must be greater than 0, got 0",
     "compare --before x --after y": "no such run",
     "up": "the following arguments are required: --impl (see `lab up --help`)",
     "dlq replay": "name the dead letters to replay",
     "comment add p c": "no running stack found under .lab/: start one with `lab up --impl sync`",
     "view p --stack nowhere": "nowhere does not exist: is `lab up` running with that data dir?",
+    "up --impl sync --prometheus --no-metrics": "--prometheus scrapes the services' /metrics: "
+    "not with --no-metrics",
+    "bench --impl sync --attach x --no-metrics": "--attach measures the stack as it runs",
+    "bench --exposition-cost 1 --no-metrics": "--exposition-cost runs both sides itself",
 }
 
 
@@ -142,6 +146,22 @@ def test_cli_errors_are_one_line_and_exit_2(
     assert captured.out == ""
     assert captured.err.startswith(f"error: {error}")
     assert captured.err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "command", ["up --impl sync", "bench --impl sync", "chaos --fault kill:posts"]
+)
+def test_prometheus_absent_is_one_line_saying_how_to_install_it(
+    command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LAB_PROMETHEUS", "/nonexistent/prometheus")
+    assert main([*command.split(), "--prometheus"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == (
+        "error: --prometheus: no prometheus binary found; install Debian's package "
+        "(`apt-get install -y prometheus`) or set LAB_PROMETHEUS to one\n"
+    )
+    assert not Path(".lab").exists()  # nothing started, nothing written
 
 
 def test_bus_commands_refuse_a_sync_stack(capsys: pytest.CaptureFixture[str]) -> None:

@@ -53,6 +53,13 @@ REQUIRED: dict[str, list[str]] = {
     "fault kill-bus": [],
     "fault kill-bus-node": ["{role}"],
     "fault freeze-bus-node": ["{role}"],
+    "fault slow-db": ["{service}"],
+    "fault slow": ["{service}"],
+    "fault slow-bus": [],
+    "fault partition": ["{part}", "{other}"],
+    "fault partition-reset": ["{part}", "{other}"],
+    "fault lossy": ["{part}", "{other}"],
+    "fault packet-loss": ["{part}", "{other}"],
     "fault restore": ["{target}"],
     "chaos": ["--fault", "kill:posts"],
     "report": [],
@@ -65,6 +72,8 @@ VALID_POSITIONALS = {
     "target": "all",
     "source": ".",
     "role": "leader",
+    "part": "posts",
+    "other": "db:posts",
 }
 
 

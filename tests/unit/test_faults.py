@@ -33,9 +33,11 @@ from lab.stack.faults import (
     parse_fault,
 )
 from lab.stack.freezing import freeze_tree, thaw_pids
+from lab.stack.links import LinkPair
 from lab.stack.runner import Stack, StackConfig
 from lab.stack.stackfile import load_stack_file
 from lab.stack.topology import SERVICES
+from lab.stack.toxics import Behaviour
 
 
 # --- parsing ---------------------------------------------------------------------------------
@@ -101,7 +103,7 @@ def test_validation_against_the_topology() -> None:
 # --- the catalogue ---------------------------------------------------------------------------
 def test_catalogue_sync() -> None:
     faults = [str(f) for f in catalogue("sync")]
-    assert faults == [
+    clean = [
         "kill-db:posts",
         "freeze-db:posts",
         "kill-db:comments",
@@ -110,14 +112,37 @@ def test_catalogue_sync() -> None:
         "freeze-db:moderation",
         *(f"{kind}:{name}" for name in SERVICES for kind in ("kill", "freeze")),
     ]
+    assert faults[: len(clean)] == clean
+    gray = faults[len(clean) :]
+    assert gray[:7] == [
+        "slow-db:posts:100",
+        "slow-db:comments:100",
+        "slow-db:moderation:100",
+        *(f"slow:{name}:100" for name in SERVICES),
+    ]
+    # Every link of the sync topology: the clients to each service, each database, the calls.
+    links = {f"{f.target},{f.peer}" for f in catalogue("sync") if f.scope == "link"}
+    assert links == {
+        *(f"clients,{name}" for name in SERVICES),
+        *(f"{name},db:{name}" for name in ("posts", "comments", "moderation")),
+        "comments,posts",
+        "comments,moderation",
+        "query,posts",
+        "query,comments",
+    }
+    assert "partition:comments,posts" in gray and "lossy:comments,posts:10" in gray
+    assert not any("bus" in f for f in faults)
 
 
 def test_catalogue_async() -> None:
     faults = catalogue("async")
     texts = [str(f) for f in faults]
-    assert len(texts) == len(set(texts)) == 4 * 2 + 4 * 2 + 1
+    assert len(texts) == len(set(texts))
+    assert texts[: 4 * 2 + 4 * 2 + 1][-1] == "kill-bus"
     assert {f"kill-db:{name}" for name in SERVICES} <= set(texts)
-    assert texts[-1] == "kill-bus"
+    # Async services call nobody: their links are the clients', their databases' and the bus's.
+    assert "slow-bus:100" in texts and "partition:comments,bus" in texts
+    assert not any(f.startswith("partition:comments,posts") for f in texts)
     for fault in faults:  # every entry is valid for its implementation
         assert parse_fault(str(fault), "async") == fault
     for fault in catalogue("sync"):
@@ -183,6 +208,7 @@ class FakeStack:
         }
         node = SimpleNamespace(url="nats://127.0.0.1:4222", pid=77)
         self.bus = SimpleNamespace(nodes=[node], clustered=False) if impl == "async" else None
+        self.cpu_reads = 0
         self.faults = FaultController(self)  # type: ignore[arg-type]
 
     def as_owner(self, work: Any) -> Any:
@@ -227,6 +253,27 @@ class FakeStack:
     def restart_bus(self) -> float:
         self.calls.append(("restart_bus",))
         return 0.0
+
+    def disturb_links(self, pairs: frozenset[LinkPair], behaviour: Behaviour) -> str:
+        self.calls.append(("disturb_links", *sorted(map(str, pairs)), repr(behaviour)))
+        return "links disturbed"
+
+    def heal_links(self, pairs: frozenset[LinkPair]) -> str:
+        self.calls.append(("heal_links", *sorted(map(str, pairs))))
+        return "links healed"
+
+    def drop_packets(self, pairs: frozenset[LinkPair], percent: float) -> str:
+        self.calls.append(("drop_packets", *sorted(map(str, pairs)), f"{percent:g}"))
+        return "packets dropped"
+
+    def stop_dropping(self, pairs: frozenset[LinkPair]) -> str:
+        self.calls.append(("stop_dropping", *sorted(map(str, pairs))))
+        return "no packet dropped"
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """Every component has spent one more CPU second each time it is asked."""
+        self.cpu_reads += 1
+        return {"posts": float(self.cpu_reads), "db:posts": 2.0 * self.cpu_reads}
 
 
 def actions(stack: FakeStack) -> list[tuple[str, ...]]:
@@ -496,7 +543,9 @@ def test_lab_fault_prints_one_line_per_action(
     listing = capsys.readouterr().out
     assert "2 active fault(s)" in listing and "kill-db:comments" in listing
     assert "\n  kill-db    posts comments moderation query\n" in listing
-    assert listing.endswith("\n  kill-bus\n")
+    assert "\n  kill-bus\n" in listing
+    assert "\n  slow-db    posts comments moderation query [ms: default 100]\n" in listing
+    assert "  partition-reset clients,posts " in listing
     assert main(["fault", "restore", "all", "--stack", where]) == 0
     out = capsys.readouterr().out.splitlines()
     assert [line.split(" at ")[0] for line in out] == [

@@ -28,6 +28,7 @@ from lab.chaos.overload.timeline import Second, figures, timeline
 from lab.chaos.records import WRITES, read_request_log
 from lab.chaos.runner import observed
 from lab.runs.rundir import RunDir
+from lab.stack.config import StackOptions
 from lab.stack.control import ControlServer
 from lab.stack.runner import fresh_stack
 from lab.stack.stackfile import load_stack_file
@@ -60,6 +61,7 @@ class OverloadConfig:
     seed: int = 1
     keep_data: bool = False
     say: Callable[[str], None] = lambda line: print(line, flush=True)
+    stack: StackOptions = field(default_factory=StackOptions)  # --no-metrics, --prometheus
     run_id: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
 
 
@@ -131,7 +133,7 @@ def run_one(
     say = config.say
     say(f"{label} starting the stack ...")
     with (
-        fresh_stack(impl, keep_data=config.keep_data, say=say) as stack,
+        fresh_stack(impl, config.stack, keep_data=config.keep_data, say=say) as stack,
         ControlServer(stack),
     ):
         info = load_stack_file(stack.stack_file)

@@ -116,6 +116,7 @@ def test_background_work_per_operation_is_what_the_async_system_does() -> None:
     # the comments service's CommentUpdated (query).
     assert background_work() == {
         "sync": {op: Background() for op in OPERATIONS["sync"]},
+        "sync-resilient": {op: Background() for op in OPERATIONS["sync-resilient"]},
         "async": {
             "CreatePost": Background(publishes=1, consumer_commits=2),
             "CreateComment": Background(publishes=3, consumer_commits=4),

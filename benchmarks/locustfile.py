@@ -57,7 +57,7 @@ from benchmarks.load.grpc_user import (  # noqa: E402
 )
 from benchmarks.load.openloop import RateProfile, arrivals, live_arrivals  # noqa: E402
 from benchmarks.load.recorder import Recorder  # noqa: E402
-from benchmarks.load.request_log import OK, RequestLogger, RequestRecord  # noqa: E402
+from benchmarks.load.request_log import RequestLogger, RequestRecord, answered  # noqa: E402
 from benchmarks.load.scenarios import (  # noqa: E402
     FROM_RECENT,
     NOTHING,
@@ -447,7 +447,7 @@ class BlogUser(GrpcUser):
             unseen = GeneratorError(f"{error}: {failure}")
             _log_first(error, failure)
         done = time.monotonic()
-        RECORDER.add(op, scheduled, sent, done, error)
+        RECORDER.add(op, scheduled, sent, done, error, partial=outcome.partial)
         if error is not None:
             outcome = ctx.sent  # what was sent before the failure (a write's request id)
         REQUEST_LOG.add(
@@ -455,7 +455,7 @@ class BlogUser(GrpcUser):
                 op,
                 scheduled,
                 done,
-                error or OK,
+                error or answered(outcome.partial),
                 outcome.request_id,
                 outcome.id,
                 outcome.post_id,

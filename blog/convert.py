@@ -54,5 +54,9 @@ def comment_from_pb(msg: api_pb2.Comment) -> Comment:
 
 def view_to_pb(view: PostView) -> api_pb2.PostView:
     return api_pb2.PostView(
-        post=post_to_pb(view.post), comments=[comment_to_pb(c) for c in view.comments]
+        post=post_to_pb(view.post),
+        comments=[comment_to_pb(c) for c in view.comments],
+        completeness=(
+            api_pb2.VIEW_COMPLETE if view.comments_complete else api_pb2.VIEW_WITHOUT_COMMENTS
+        ),
     )

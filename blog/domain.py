@@ -34,11 +34,15 @@ class NotFound(DomainError):
 
 
 class Unavailable(DomainError):
-    """A dependency (a database, another service, the bus) cannot be reached; `what` names it."""
+    """A dependency (a database, another service, the bus) cannot be reached; `what` names it.
 
-    def __init__(self, what: str, detail: str = "") -> None:
+    `fail_fast`: it was not even asked (a circuit breaker open, a bulkhead full): a retry at
+    once would meet the same refusal, so the client is told not to retry."""
+
+    def __init__(self, what: str, detail: str = "", *, fail_fast: bool = False) -> None:
         super().__init__(f"{what} unavailable" + (f": {detail}" if detail else ""))
         self.what = what
+        self.fail_fast = fail_fast
 
 
 class DeadlineExceeded(DomainError):
@@ -83,10 +87,20 @@ def oldest_first(comments: Iterable[Comment]) -> list[Comment]:
 
 @dataclass(frozen=True, slots=True)
 class PostView:
-    """A post with all its comments, oldest first: what the query service answers."""
+    """A post with all its comments, oldest first: what the query service answers.
+
+    `comments_complete` False is a partial answer: the post without its comments, because they
+    could not be read (sync with resilience patterns, while the comments service is
+    unavailable; docs/METHOD.md, Resilience). `comments` is then empty."""
 
     post: Post
     comments: tuple[Comment, ...]
+    comments_complete: bool = True
+
+    @classmethod
+    def without_comments(cls, post: Post) -> PostView:
+        """The partial answer: the post alone, marked so."""
+        return cls(post, (), comments_complete=False)
 
 
 def post_views(posts: Sequence[Post], comments: Iterable[Comment]) -> list[PostView]:

@@ -16,7 +16,8 @@ from blog.rpc.server import service_name
 from blog.rpc.settings import ServiceSettings
 from blog.store.repositories import CommentRepository
 from blog.v1 import api_pb2, api_pb2_grpc, internal_pb2, internal_pb2_grpc
-from sync_impl.peers import GrpcModeration, GrpcPostDirectory
+from sync_impl.peers import Adapters
+from sync_impl.resilience import adapters_for
 
 
 class CommentServicer(servicers.CommentReads):
@@ -26,12 +27,14 @@ class CommentServicer(servicers.CommentReads):
         posts: api_pb2_grpc.PostServiceStub,
         moderation: internal_pb2_grpc.ModerationServiceStub,
         call_timeout_s: float,
+        adapters: Adapters | None = None,
     ) -> None:
         super().__init__(comments)
         self.store = comments
         self.posts = posts
         self.moderation = moderation
         self.call_timeout_s = call_timeout_s
+        self.adapters = adapters or Adapters()
 
     @rpc_method
     async def CreateComment(
@@ -45,8 +48,8 @@ class CommentServicer(servicers.CommentReads):
         comment, _ = await features.create_comment(
             self.store,
             new,
-            GrpcModeration(self.moderation, timeout),
-            GrpcPostDirectory(self.posts, timeout),
+            self.adapters.moderation(self.moderation, timeout),
+            self.adapters.post_directory(self.posts, timeout),
         )
         return comment_to_pb(comment)
 
@@ -68,6 +71,7 @@ class CommentIndexServicer(internal_pb2_grpc.CommentIndexServiceServicer):
 
 
 async def assemble(settings: ServiceSettings, assembly: Assembly) -> None:
+    adapters = adapters_for(settings, assembly)
     database = await open_database(settings, assembly)
     comments = CommentRepository(database)
     posts_channel = aio_channel(settings.posts_addr)
@@ -78,6 +82,7 @@ async def assemble(settings: ServiceSettings, assembly: Assembly) -> None:
         api_pb2_grpc.PostServiceStub(posts_channel),
         internal_pb2_grpc.ModerationServiceStub(moderation_channel),
         settings.call_timeout_ms / 1000,
+        adapters,
     )
     assembly.registrations += [
         servicers.comment_service(servicer),

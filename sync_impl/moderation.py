@@ -16,6 +16,7 @@ from blog.rpc.server import service_name
 from blog.rpc.settings import ServiceSettings
 from blog.store.repositories import DecisionRepository
 from blog.v1 import internal_pb2, internal_pb2_grpc
+from sync_impl.resilience import adapters_for
 
 
 class ModerationServicer(internal_pb2_grpc.ModerationServiceServicer):
@@ -40,6 +41,7 @@ class ModerationServicer(internal_pb2_grpc.ModerationServiceServicer):
 
 
 async def assemble(settings: ServiceSettings, assembly: Assembly) -> None:
+    adapters_for(settings, assembly)  # calls no peer: only the load shedding, if switched on
     database = await open_database(settings, assembly)
     servicer = ModerationServicer(
         DecisionRepository(database), settings.moderator(), settings.moderation_delay_ms / 1000

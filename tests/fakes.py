@@ -356,3 +356,17 @@ class FakeModeration(FakePort):
     async def moderate(self, comment_id: str, post_id: str, content: str) -> Decision:
         await self._asked(comment_id, post_id, content)
         return self.decision
+
+
+class FakeClock:
+    """A monotonic clock that moves only when told (`advance`): time-based decisions (the
+    circuit breaker's window and open time) tested without sleeping."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

@@ -27,7 +27,8 @@ class Recorder:
         self.corrected: dict[str, Any] = {}
         self.service: dict[str, Any] = {}
         self.extra: dict[str, Any] = {}
-        self.ok: Counter[str] = Counter()
+        self.ok: Counter[str] = Counter()  # answered, partial answers included
+        self.partial: Counter[str] = Counter()  # of `ok`: answers the server marked partial
         self.errors: dict[str, Counter[str]] = {}
         self.counters: Counter[str] = Counter()
         self.cpu_samples: list[float] = []
@@ -54,9 +55,17 @@ class Recorder:
             self.arrivals += 1
 
     def add(
-        self, op: str, scheduled: float, sent: float | None, done: float, error: str | None
+        self,
+        op: str,
+        scheduled: float,
+        sent: float | None,
+        done: float,
+        error: str | None,
+        partial: bool = False,
     ) -> None:
-        """One request (monotonic seconds); `sent` None: never sent (the generator's bound)."""
+        """One request (monotonic seconds); `sent` None: never sent (the generator's bound).
+        `partial`: answered, and the answer said it is partial (counted in `ok` and apart in
+        `partial`; its latency recorded like any answer's)."""
         if not self.measuring(scheduled):
             return
         self.first = scheduled if self.first is None else min(self.first, scheduled)
@@ -67,6 +76,8 @@ class Recorder:
             self.errors.setdefault(op, Counter())[error] += 1
             return
         self.ok[op] += 1
+        if partial:
+            self.partial[op] += 1
         record(self.corrected.setdefault(op, new_histogram()), (done - scheduled) * 1e6)
         if self.duration_s:
             second = scheduled >= self.t0 + self.warmup_s + self.duration_s / 2
@@ -84,6 +95,7 @@ class Recorder:
             "ops": {
                 op: {
                     "ok": self.ok[op],
+                    "partial": self.partial[op],
                     "errors": dict(self.errors.get(op, {})),
                     "corrected": self.corrected[op].encode().decode()
                     if op in self.corrected

@@ -43,7 +43,13 @@ class RequestRecord:
 
     @property
     def ok(self) -> bool:
+        """A complete answer (a partial one is counted apart: `partial`)."""
         return self.status == OK
+
+    @property
+    def partial(self) -> bool:
+        """An answer its server marked partial: up, degraded (docs/METHOD.md, Resilience)."""
+        return self.status == PARTIAL
 
     @property
     def latency_ms(self) -> float:
@@ -58,6 +64,11 @@ class RequestRecord:
     @classmethod
     def from_json(cls, line: str) -> RequestRecord:
         return cls(**json.loads(line))
+
+
+def answered(partial: bool) -> str:
+    """The status of a request that got an answer: PARTIAL when the answer said so, else OK."""
+    return PARTIAL if partial else OK
 
 
 def read_request_log(paths: Iterable[Path]) -> list[RequestRecord]:

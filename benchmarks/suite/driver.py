@@ -97,6 +97,7 @@ def summarize(out: Path, load: Load) -> LoadSummary:
     for op in names:
         parts = [f["ops"][op] for f in files if op in f["ops"]]
         ok = sum(p["ok"] for p in parts)
+        partial = sum(p.get("partial", 0) for p in parts)  # files before PARTIAL lack it
         errors: dict[str, int] = {}
         for p in parts:
             for code, n in p["errors"].items():
@@ -110,6 +111,7 @@ def summarize(out: Path, load: Load) -> LoadSummary:
         all_errors += n_err
         ops[op] = {
             "ok": ok,
+            "partial": partial,
             "errors": errors,
             "error_rate": n_err / (ok + n_err) if ok + n_err else 0.0,
             "latency_ms": summary(corrected),  # from the scheduled start (open loop)

@@ -26,11 +26,14 @@ __all__ = [
     "LoadSummary",
     "MachineShares",
     "MeasuredRun",
+    "OperationOverhead",
+    "OverheadReading",
     "OperationAggregate",
     "OperationSummary",
     "Profiled",
     "Repetition",
     "RunAggregate",
+    "RunOverhead",
     "RunSummary",
     "ScenarioCapacity",
     "Slo",
@@ -46,7 +49,8 @@ __all__ = [
 class OperationSummary(TypedDict):
     """One operation of a run, over every generator process."""
 
-    ok: int
+    ok: int  # answered, partial answers included
+    partial: int  # of `ok`: answers the server marked partial (a view without its comments)
     errors: dict[str, int]  # gRPC status name (or GENERATOR_*, TIMEOUT) -> count
     error_rate: float
     latency_ms: LatencySummary  # from the scheduled start (open loop)
@@ -283,6 +287,24 @@ class Comparisons(TypedDict):
     capacity: dict[str, dict[str, CapacityComparison]]  # pair -> scenario -> comparison
 
 
+# The resilience patterns' cost at normal load (benchmarks/suite/overhead.py): sync-resilient
+# over sync, paired by repetition.
+OverheadReading = Literal["sync lower", "sync-resilient lower", "~", "n/a"]
+
+
+class OperationOverhead(TypedDict):
+    p50_ratio: Spread | None  # sync-resilient p50 / sync p50, one value per repetition
+    p99_ratio: Spread | None
+    p50_verdict: OverheadReading  # the two sides' p50 ranges over the repetitions (Noise)
+
+
+class RunOverhead(TypedDict):
+    operations: dict[str, OperationOverhead]
+    # CPU seconds per 1,000 successful requests of the four service processes together,
+    # sync-resilient / sync, per repetition (their databases do the same work in both).
+    services_cpu_ratio: Spread | None
+
+
 class SummaryDocument(TypedDict):
     """results/<run-id>/summary.json."""
 
@@ -294,3 +316,4 @@ class SummaryDocument(TypedDict):
     aggregate: dict[str, ImplAggregate]  # impl -> its figures over the repetitions
     comparisons: Comparisons
     targets: Targets
+    pattern_overhead: NotRequired[dict[str, RunOverhead]]  # label -> (when both sync variants ran)

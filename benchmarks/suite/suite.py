@@ -30,6 +30,7 @@ from benchmarks.suite import aggregate, bus_nodes, trace_overhead
 from benchmarks.suite.context import BenchConfig, Load, RunContext, say
 from benchmarks.suite.driver import run_locust, users_for
 from benchmarks.suite.measured import measured_run
+from benchmarks.suite.overhead import pattern_overhead
 from benchmarks.suite.profiles import PROFILES, RYW_MAX_RATE
 from benchmarks.suite.replicas import replica_comparison
 from benchmarks.suite.results import (
@@ -113,7 +114,7 @@ def summarize(config: BenchConfig, meta: Meta, reps: list[Repetition]) -> Summar
     """summary.json: the repetitions, and every figure as its spread over them."""
     measured = {impl: aggregate.per_impl(reps, impl) for impl in config.impls}
     figures = {impl: aggregate.aggregate(results) for impl, results in measured.items() if results}
-    return {
+    document: SummaryDocument = {
         "run_id": config.run_id,
         "machine": meta["machine"],
         "profile": config.profile,
@@ -123,6 +124,9 @@ def summarize(config: BenchConfig, meta: Meta, reps: list[Repetition]) -> Summar
         "comparisons": aggregate.comparisons(figures, reps),
         "targets": aggregate.targets(figures),
     }
+    if overhead := pattern_overhead(reps):
+        document["pattern_overhead"] = overhead
+    return document
 
 
 def traced(config: BenchConfig, impl_dir: Path) -> tuple[float, Path | None]:

@@ -5,6 +5,7 @@ overlap (docs/METHOD.md, Noise), and each capacity with its confidence interval.
 from __future__ import annotations
 
 from benchmarks.suite.capacity_fit import Interval
+from benchmarks.suite.overhead import overhead_lines
 from benchmarks.suite.profiles import SLO_P99_MS
 from benchmarks.suite.results import (
     CapacityAggregate,
@@ -54,7 +55,7 @@ def table(doc: SummaryDocument) -> str:
     for impl, agg in doc["aggregate"].items():
         lines.append("")
         lines.append(
-            f"{'impl':6} {'run / operation':32} {'p50 ms':>20} {'p99 ms':>20} "
+            f"{'impl':14} {'run / operation':32} {'p50 ms':>20} {'p99 ms':>20} "
             f"{'x floor':>8} {'x bare':>8} {'p99':>6}"
         )
         for label, run in agg["runs"].items():
@@ -71,12 +72,13 @@ def table(doc: SummaryDocument) -> str:
             lines.append(
                 f"capacity {scenario}: {b} / {a} = {interval_text(cmp['ratio'], 2)}: {said}"
             )
+    lines += overhead_lines(doc.get("pattern_overhead", {}))
     return "\n".join(lines)
 
 
 def run_lines(impl: str, label: str, run: RunAggregate, cmp: Comparisons) -> list[str]:
-    lines = [f"{impl:6} {label:32} achieved {fmt(run['achieved_rate'])}/s"]
-    lines += [f"{'':6}   INVALID {why}" for why in run["invalid"]]
+    lines = [f"{impl:14} {label:32} achieved {fmt(run['achieved_rate'])}/s"]
+    lines += [f"{'':14}   INVALID {why}" for why in run["invalid"]]
     for op, o in run["operations"].items():
         verdicts = [
             by_label[label][op]["p99_ms"]["verdict"]
@@ -86,7 +88,7 @@ def run_lines(impl: str, label: str, run: RunAggregate, cmp: Comparisons) -> lis
         ]
         wins = [v for v in verdicts if v == impl]
         lines.append(
-            f"{'':6}   {op:30} {fmt(o['latency_ms'].get('p50_ms'), 2):>20} "
+            f"{'':14}   {op:30} {fmt(o['latency_ms'].get('p50_ms'), 2):>20} "
             f"{fmt(o['latency_ms'].get('p99_ms'), 2):>20} "
             f"{fmt(o['vs_floor'], 2) if o['vs_floor'] else '-':>8} "
             f"{fmt(o['vs_bare_chain'], 2) if o['vs_bare_chain'] else '-':>8} "
@@ -95,12 +97,12 @@ def run_lines(impl: str, label: str, run: RunAggregate, cmp: Comparisons) -> lis
     for name, pcts in run["lag_ms"].items():
         if name in ("visibility_lag_us", "comment_status_lag_us"):
             lines.append(
-                f"{'':6}   lag {name:26} {fmt(pcts.get('p50_ms'), 2):>20} "
+                f"{'':14}   lag {name:26} {fmt(pcts.get('p50_ms'), 2):>20} "
                 f"{fmt(pcts.get('p99_ms'), 2):>20}"
             )
     for name, pcts in run["probe_ms"].items():
         lines.append(
-            f"{'':6}   probe {name:24} {fmt(pcts.get('p50_ms'), 2):>20} "
+            f"{'':14}   probe {name:24} {fmt(pcts.get('p50_ms'), 2):>20} "
             f"{fmt(pcts.get('p99_ms'), 2):>20}"
         )
     return lines
@@ -119,7 +121,7 @@ def curve_text(c: CurveFigures) -> str:
 
 def capacity_line(impl: str, scenario: str, cap: CapacityAggregate) -> str:
     return (
-        f"{impl:6} capacity at SLO (p99<={SLO_P99_MS:g} ms, errors<=0.1%) {scenario}: "
+        f"{impl:14} capacity at SLO (p99<={SLO_P99_MS:g} ms, errors<=0.1%) {scenario}: "
         f"{curve_text(cap['implementation'])}; bare chain of the same shape: "
         f"{curve_text(cap['bare_chain'])}; share {interval_text(cap['share_of_bare_chain'], 2)}"
     )

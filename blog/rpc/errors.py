@@ -23,6 +23,9 @@ _STATUS: list[tuple[type[DomainError], grpc.StatusCode]] = [
 
 R = TypeVar("R")
 
+# Trailing metadata that tells gRPC's client retry policy not to retry this answer (gRPC A6).
+NO_RETRY = (("grpc-retry-pushback-ms", "-1"),)
+
 
 def rpc_method(method: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
     """Turn domain errors raised by a servicer method into the matching gRPC status.
@@ -40,6 +43,10 @@ def rpc_method(method: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R
             if error is None:
                 log.exception("unexpected error in %s", method.__qualname__)
                 await context.abort(grpc.StatusCode.INTERNAL, "internal error (see the server log)")
+            if isinstance(error, Unavailable) and error.fail_fast:
+                # gRPC's retry policy (ours and any client's) does not retry an answer with a
+                # negative pushback: a refusal that is meant to be fast stays fast.
+                context.set_trailing_metadata(NO_RETRY)
             for kind, code in _STATUS:
                 if isinstance(error, kind):
                     await context.abort(code, str(error))

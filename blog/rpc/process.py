@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import grpc
 import sqlalchemy as sa
 
 from blog.rpc import gc_pauses
@@ -27,10 +28,12 @@ from blog.tracing.grpc import server_interceptors
 @dataclass
 class Assembly:
     """What a service process serves, what it runs beside the server, and what must be closed
-    after the server stopped (closed last opened, first)."""
+    after the server stopped (closed last opened, first); `interceptors` see every RPC it
+    serves."""
 
     service: str
     registrations: list[Registration] = field(default_factory=list)
+    interceptors: list[grpc.aio.ServerInterceptor] = field(default_factory=list)
     cleanups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     metrics: Metrics = field(init=False)
 
@@ -72,8 +75,15 @@ def run(
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     configure_logging(prog)
-    impl = prog.split("-", 1)[0]  # "sync-comments" -> "sync"
+    impl = implementation(prog, settings)
     asyncio.run(_main(service, impl, settings, assemble))
+
+
+def implementation(prog: str, settings: ServiceSettings) -> str:
+    """The implementation a process belongs to, as lab.stack.topology names it (its spans'
+    lab.impl): "sync-comments" -> "sync", or "sync-resilient" with the patterns on."""
+    impl = prog.split("-", 1)[0]
+    return "sync-resilient" if impl == "sync" and settings.resilience else impl
 
 
 async def _main(service: str, impl: str, settings: ServiceSettings, assemble: Assemble) -> None:
@@ -85,7 +95,7 @@ async def _main(service: str, impl: str, settings: ServiceSettings, assemble: As
     )
     if stop_tracing is not None:
         assembly.cleanups.append(_async(stop_tracing))  # closed last: every span flushed
-    interceptors = server_interceptors()
+    timing: list[grpc.aio.ServerInterceptor] = []
     if settings.metrics_listen:
         # Listening before anything else is assembled, closed (almost) last: the figures of
         # start-up and shutdown are visible too. The runner reads metrics_file once the gRPC
@@ -95,11 +105,14 @@ async def _main(service: str, impl: str, settings: ServiceSettings, assemble: As
             assembly.metrics, settings.metrics_listen, settings.metrics_file
         )
         assembly.cleanups.append(exposition.stop)
-        interceptors.append(RpcMetricsInterceptor(assembly.metrics))
+        timing.append(RpcMetricsInterceptor(assembly.metrics))
     await assemble(settings, assembly)
     if settings.gc_freeze:
         gc_pauses.freeze()  # start-up is over: what it allocated need not be scanned again
     registrations = [*assembly.registrations, metrics_registration(assembly.metrics)]
+    # Tracing outermost (a request the resilience patterns refuse is still traced), the RPC
+    # timing innermost (each method's own handler).
+    interceptors = [*server_interceptors(), *assembly.interceptors, *timing]
     server, port, health = create_server(settings.listen, registrations, interceptors)
     host = settings.listen.rsplit(":", 1)[0]
     await serve(

@@ -28,7 +28,8 @@ def create_server(
 ) -> tuple[grpc.aio.Server, int, grpc_health.aio.HealthServicer]:
     """Build a server with our services, health and reflection; bind it. Returns (server, port).
 
-    Tests bind port 0 and read the port back. `interceptors`: e.g. tracing's (none by default).
+    Tests bind port 0 and read the port back. `interceptors` see every RPC, the first outermost
+    (tracing's; sync with resilience patterns: load shedding). None by default.
     """
     server = grpc.aio.server(interceptors=list(interceptors) or None)
     health = grpc_health.aio.HealthServicer()

@@ -93,6 +93,10 @@ class ServiceSettings(BaseSettings):
         None, description="directory of this process's OTLP JSON trace file (with trace_sample)"
     )
 
+    # Sync services: the resilience patterns (circuit breaker and bulkhead per peer, load
+    # shedding, fallbacks; sync_impl/resilience/, docs/METHOD.md, Resilience). The topology's
+    # sync-resilient variant switches them on; plain sync runs without.
+    resilience: bool = Field(False, description="sync: resilience patterns on (sync-resilient)")
     # The noise study's knobs (lab.stack.knobs; docs/METHOD.md, Noise): off by default.
     gc_freeze: bool = Field(False, description="gc.freeze() once the service has started")
     bus_memory_storage: bool = Field(

@@ -25,15 +25,17 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11\x62log/v1/api.proto\x12\x07\x62log.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"z\n\x04Post\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0c\n\x04\x62ody\x18\x03 \x01(\t\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11\x63onsistency_token\x18\x05 \x01(\t\"\x8f\x01\n\x07\x43omment\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07post_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x03 \x01(\t\x12&\n\x06status\x18\x04 \x01(\x0e\x32\x16.blog.v1.CommentStatus\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"D\n\x11\x43reatePostRequest\x12\r\n\x05title\x18\x01 \x01(\t\x12\x0c\n\x04\x62ody\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"\x1c\n\x0eGetPostRequest\x12\n\n\x02id\x18\x01 \x01(\t\"9\n\x10ListPostsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"J\n\x11ListPostsResponse\x12\x1c\n\x05posts\x18\x01 \x03(\x0b\x32\r.blog.v1.Post\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"g\n\x14\x43reateCommentRequest\x12\x0f\n\x07post_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x19\n\x11\x63onsistency_token\x18\x04 \x01(\t\"&\n\x13ListCommentsRequest\x12\x0f\n\x07post_id\x18\x01 \x01(\t\":\n\x14ListCommentsResponse\x12\"\n\x08\x63omments\x18\x01 \x03(\x0b\x32\x10.blog.v1.Comment\"K\n\x08PostView\x12\x1b\n\x04post\x18\x01 \x01(\x0b\x32\r.blog.v1.Post\x12\"\n\x08\x63omments\x18\x02 \x03(\x0b\x32\x10.blog.v1.Comment\"%\n\x12GetPostViewRequest\x12\x0f\n\x07post_id\x18\x01 \x01(\t\"=\n\x14ListPostViewsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"R\n\x15ListPostViewsResponse\x12 \n\x05views\x18\x01 \x03(\x0b\x32\x11.blog.v1.PostView\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*X\n\rCommentStatus\x12\x1e\n\x1a\x43OMMENT_STATUS_UNSPECIFIED\x10\x00\x12\x0b\n\x07PENDING\x10\x01\x12\x0c\n\x08\x41PPROVED\x10\x02\x12\x0c\n\x08REJECTED\x10\x03\x32\xbd\x01\n\x0bPostService\x12\x37\n\nCreatePost\x12\x1a.blog.v1.CreatePostRequest\x1a\r.blog.v1.Post\x12\x31\n\x07GetPost\x12\x17.blog.v1.GetPostRequest\x1a\r.blog.v1.Post\x12\x42\n\tListPosts\x12\x19.blog.v1.ListPostsRequest\x1a\x1a.blog.v1.ListPostsResponse2\x9f\x01\n\x0e\x43ommentService\x12@\n\rCreateComment\x12\x1d.blog.v1.CreateCommentRequest\x1a\x10.blog.v1.Comment\x12K\n\x0cListComments\x12\x1c.blog.v1.ListCommentsRequest\x1a\x1d.blog.v1.ListCommentsResponse2\x9d\x01\n\x0cQueryService\x12=\n\x0bGetPostView\x12\x1b.blog.v1.GetPostViewRequest\x1a\x11.blog.v1.PostView\x12N\n\rListPostViews\x12\x1d.blog.v1.ListPostViewsRequest\x1a\x1e.blog.v1.ListPostViewsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11\x62log/v1/api.proto\x12\x07\x62log.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"z\n\x04Post\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0c\n\x04\x62ody\x18\x03 \x01(\t\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11\x63onsistency_token\x18\x05 \x01(\t\"\x8f\x01\n\x07\x43omment\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07post_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x03 \x01(\t\x12&\n\x06status\x18\x04 \x01(\x0e\x32\x16.blog.v1.CommentStatus\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"D\n\x11\x43reatePostRequest\x12\r\n\x05title\x18\x01 \x01(\t\x12\x0c\n\x04\x62ody\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"\x1c\n\x0eGetPostRequest\x12\n\n\x02id\x18\x01 \x01(\t\"9\n\x10ListPostsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"J\n\x11ListPostsResponse\x12\x1c\n\x05posts\x18\x01 \x03(\x0b\x32\r.blog.v1.Post\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"g\n\x14\x43reateCommentRequest\x12\x0f\n\x07post_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x19\n\x11\x63onsistency_token\x18\x04 \x01(\t\"&\n\x13ListCommentsRequest\x12\x0f\n\x07post_id\x18\x01 \x01(\t\":\n\x14ListCommentsResponse\x12\"\n\x08\x63omments\x18\x01 \x03(\x0b\x32\x10.blog.v1.Comment\"|\n\x08PostView\x12\x1b\n\x04post\x18\x01 \x01(\x0b\x32\r.blog.v1.Post\x12\"\n\x08\x63omments\x18\x02 \x03(\x0b\x32\x10.blog.v1.Comment\x12/\n\x0c\x63ompleteness\x18\x03 \x01(\x0e\x32\x19.blog.v1.ViewCompleteness\"%\n\x12GetPostViewRequest\x12\x0f\n\x07post_id\x18\x01 \x01(\t\"=\n\x14ListPostViewsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"R\n\x15ListPostViewsResponse\x12 \n\x05views\x18\x01 \x03(\x0b\x32\x11.blog.v1.PostView\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*X\n\rCommentStatus\x12\x1e\n\x1a\x43OMMENT_STATUS_UNSPECIFIED\x10\x00\x12\x0b\n\x07PENDING\x10\x01\x12\x0c\n\x08\x41PPROVED\x10\x02\x12\x0c\n\x08REJECTED\x10\x03*c\n\x10ViewCompleteness\x12!\n\x1dVIEW_COMPLETENESS_UNSPECIFIED\x10\x00\x12\x11\n\rVIEW_COMPLETE\x10\x01\x12\x19\n\x15VIEW_WITHOUT_COMMENTS\x10\x02\x32\xbd\x01\n\x0bPostService\x12\x37\n\nCreatePost\x12\x1a.blog.v1.CreatePostRequest\x1a\r.blog.v1.Post\x12\x31\n\x07GetPost\x12\x17.blog.v1.GetPostRequest\x1a\r.blog.v1.Post\x12\x42\n\tListPosts\x12\x19.blog.v1.ListPostsRequest\x1a\x1a.blog.v1.ListPostsResponse2\x9f\x01\n\x0e\x43ommentService\x12@\n\rCreateComment\x12\x1d.blog.v1.CreateCommentRequest\x1a\x10.blog.v1.Comment\x12K\n\x0cListComments\x12\x1c.blog.v1.ListCommentsRequest\x1a\x1d.blog.v1.ListCommentsResponse2\x9d\x01\n\x0cQueryService\x12=\n\x0bGetPostView\x12\x1b.blog.v1.GetPostViewRequest\x1a\x11.blog.v1.PostView\x12N\n\rListPostViews\x12\x1d.blog.v1.ListPostViewsRequest\x1a\x1e.blog.v1.ListPostViewsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'blog.v1.api_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_COMMENTSTATUS']._serialized_start=1036
-  _globals['_COMMENTSTATUS']._serialized_end=1124
+  _globals['_COMMENTSTATUS']._serialized_start=1085
+  _globals['_COMMENTSTATUS']._serialized_end=1173
+  _globals['_VIEWCOMPLETENESS']._serialized_start=1175
+  _globals['_VIEWCOMPLETENESS']._serialized_end=1274
   _globals['_POST']._serialized_start=63
   _globals['_POST']._serialized_end=185
   _globals['_COMMENT']._serialized_start=188
@@ -53,17 +55,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTCOMMENTSRESPONSE']._serialized_start=713
   _globals['_LISTCOMMENTSRESPONSE']._serialized_end=771
   _globals['_POSTVIEW']._serialized_start=773
-  _globals['_POSTVIEW']._serialized_end=848
-  _globals['_GETPOSTVIEWREQUEST']._serialized_start=850
-  _globals['_GETPOSTVIEWREQUEST']._serialized_end=887
-  _globals['_LISTPOSTVIEWSREQUEST']._serialized_start=889
-  _globals['_LISTPOSTVIEWSREQUEST']._serialized_end=950
-  _globals['_LISTPOSTVIEWSRESPONSE']._serialized_start=952
-  _globals['_LISTPOSTVIEWSRESPONSE']._serialized_end=1034
-  _globals['_POSTSERVICE']._serialized_start=1127
-  _globals['_POSTSERVICE']._serialized_end=1316
-  _globals['_COMMENTSERVICE']._serialized_start=1319
-  _globals['_COMMENTSERVICE']._serialized_end=1478
-  _globals['_QUERYSERVICE']._serialized_start=1481
-  _globals['_QUERYSERVICE']._serialized_end=1638
+  _globals['_POSTVIEW']._serialized_end=897
+  _globals['_GETPOSTVIEWREQUEST']._serialized_start=899
+  _globals['_GETPOSTVIEWREQUEST']._serialized_end=936
+  _globals['_LISTPOSTVIEWSREQUEST']._serialized_start=938
+  _globals['_LISTPOSTVIEWSREQUEST']._serialized_end=999
+  _globals['_LISTPOSTVIEWSRESPONSE']._serialized_start=1001
+  _globals['_LISTPOSTVIEWSRESPONSE']._serialized_end=1083
+  _globals['_POSTSERVICE']._serialized_start=1277
+  _globals['_POSTSERVICE']._serialized_end=1466
+  _globals['_COMMENTSERVICE']._serialized_start=1469
+  _globals['_COMMENTSERVICE']._serialized_end=1628
+  _globals['_QUERYSERVICE']._serialized_start=1631
+  _globals['_QUERYSERVICE']._serialized_end=1788
 # @@protoc_insertion_point(module_scope)

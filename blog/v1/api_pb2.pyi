@@ -16,10 +16,19 @@ class CommentStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PENDING: _ClassVar[CommentStatus]
     APPROVED: _ClassVar[CommentStatus]
     REJECTED: _ClassVar[CommentStatus]
+
+class ViewCompleteness(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    VIEW_COMPLETENESS_UNSPECIFIED: _ClassVar[ViewCompleteness]
+    VIEW_COMPLETE: _ClassVar[ViewCompleteness]
+    VIEW_WITHOUT_COMMENTS: _ClassVar[ViewCompleteness]
 COMMENT_STATUS_UNSPECIFIED: CommentStatus
 PENDING: CommentStatus
 APPROVED: CommentStatus
 REJECTED: CommentStatus
+VIEW_COMPLETENESS_UNSPECIFIED: ViewCompleteness
+VIEW_COMPLETE: ViewCompleteness
+VIEW_WITHOUT_COMMENTS: ViewCompleteness
 
 class Post(_message.Message):
     __slots__ = ("id", "title", "body", "created_at", "consistency_token")
@@ -106,12 +115,14 @@ class ListCommentsResponse(_message.Message):
     def __init__(self, comments: _Optional[_Iterable[_Union[Comment, _Mapping]]] = ...) -> None: ...
 
 class PostView(_message.Message):
-    __slots__ = ("post", "comments")
+    __slots__ = ("post", "comments", "completeness")
     POST_FIELD_NUMBER: _ClassVar[int]
     COMMENTS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETENESS_FIELD_NUMBER: _ClassVar[int]
     post: Post
     comments: _containers.RepeatedCompositeFieldContainer[Comment]
-    def __init__(self, post: _Optional[_Union[Post, _Mapping]] = ..., comments: _Optional[_Iterable[_Union[Comment, _Mapping]]] = ...) -> None: ...
+    completeness: ViewCompleteness
+    def __init__(self, post: _Optional[_Union[Post, _Mapping]] = ..., comments: _Optional[_Iterable[_Union[Comment, _Mapping]]] = ..., completeness: _Optional[_Union[ViewCompleteness, str]] = ...) -> None: ...
 
 class GetPostViewRequest(_message.Message):
     __slots__ = ("post_id",)

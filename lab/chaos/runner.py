@@ -18,6 +18,7 @@ from lab.chaos.audit import AuditReport, Observed, audit
 from lab.chaos.catchup import catch_up
 from lab.chaos.cells import cells
 from lab.chaos.coupling import dependencies, predicted_up
+from lab.chaos.degraded import degraded
 from lab.chaos.experiment import experiment, write_experiment
 from lab.chaos.journal import JournalSummary, run_chaostoolkit, summarize_journal
 from lab.chaos.load import Load
@@ -339,7 +340,7 @@ def _measure(
         "audit": report.to_dict(),
     }
     if window is None:  # the fault never happened (or was never restored): nothing to time
-        result.update(availability={}, recovery_s={}, recovery={}, p99_ms={}, cells={})
+        result.update(availability={}, recovery_s={}, recovery={}, p99_ms={}, cells={}, partial={})
         result["catch_up"] = None
         return result
     warmup_end = load_started + warmup_s
@@ -357,6 +358,8 @@ def _measure(
         recovery={op: r.to_dict() for op, r in recoveries.items()},
         p99_ms={op: p.to_dict() for op, p in p99.items()},
         catch_up=catch_up(records, window).to_dict(),
+        # Answers marked partial, apart from the complete ones above: "up, degraded".
+        partial={op: d.to_dict() for op, d in degraded(records, window, warmup_end).items()},
         static={
             op: {
                 "depends_on": sorted(dependencies(impl, op)),
@@ -394,6 +397,13 @@ def _report(ctx: ExperimentContext, label: str, result: dict[str, Any]) -> None:
                 f"{_pct(a['after'])} {'-' if seconds is None else f'{seconds:.3f} s':>9} "
                 f"{'' if resolution is None else f'{resolution * 1000:.0f} ms':>6}"
             )
+    for op, d in result.get("partial", {}).items():
+        last = d["last_partial_after_restore_s"]
+        ctx.say(
+            f"{label} {op:14} partial (the post without its comments): {_pct(d['before'])} "
+            f"{_pct(d['during'])} {_pct(d['after'])}; the last "
+            f"{'-' if last is None else f'{last:+.2f} s'} from the restore"
+        )
     total = result["audit"]["total"]
     ctx.say(
         f"{label} audit: attempted {total['attempted']}, acknowledged {total['acknowledged']}, "

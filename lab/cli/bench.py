@@ -225,7 +225,10 @@ def add_commands(sub: SubParsers) -> None:
         "do not overlap).",
     )
     bench.add_argument(
-        "--impl", type=IMPLEMENTATIONS, default="sync,async", help="sync, async or sync,async"
+        "--impl",
+        type=IMPLEMENTATIONS,
+        default="sync,async",
+        help="implementations, comma-separated: sync, sync-resilient, async (default sync,async)",
     )
     bench.add_argument(
         "--profile",

@@ -194,7 +194,10 @@ def add_commands(sub: SubParsers) -> None:
         "a service, db:SVC, bus or clients (`lab fault --help`).",
     )
     chaos.add_argument(
-        "--impl", type=IMPLEMENTATIONS, default="sync,async", help="sync, async or sync,async"
+        "--impl",
+        type=IMPLEMENTATIONS,
+        default="sync,async",
+        help="implementations, comma-separated: sync, sync-resilient, async (default sync,async)",
     )
     chaos.add_argument(
         "--fault",

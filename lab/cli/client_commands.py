@@ -49,6 +49,10 @@ def format_view(view: api_pb2.PostView) -> str:
     lines = [f"post {p.id}  {_time(p.created_at)}", f"  {p.title}"]
     if p.body:
         lines.append(f"  {p.body}")
+    if view.completeness == api_pb2.VIEW_WITHOUT_COMMENTS:
+        # sync-resilient's partial answer: "no comments" would be a lie.
+        lines.append("  comments: unavailable (a partial answer: the post without its comments)")
+        return "\n".join(lines)
     lines.append(f"  comments: {len(view.comments)}")
     lines += [format_comment(c) for c in view.comments]
     return "\n".join(lines)

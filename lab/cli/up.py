@@ -24,7 +24,7 @@ from lab.stack.control import ControlServer
 from lab.stack.errors import StackError
 from lab.stack.runner import Stack
 from lab.stack.stackfile import bus_urls
-from lab.stack.topology import SERVICES, TOPOLOGY
+from lab.stack.topology import IMPLS, SERVICES
 
 # Replicas of a service: at least one (a stack without one of its services is not a stack);
 # `lab bench --replicas` counts the same way.
@@ -146,7 +146,7 @@ def add_commands(sub: SubParsers) -> None:
         "While it runs it serves the fault-control API on loopback (`lab fault`; its address "
         "and token are in stack.json) and warns of every part that stops running.",
     )
-    up.add_argument("--impl", required=True, choices=sorted(TOPOLOGY), help="implementation")
+    up.add_argument("--impl", required=True, choices=IMPLS, help="implementation")
     up.add_argument(
         "--data-dir",
         type=Path,

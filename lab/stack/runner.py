@@ -194,6 +194,7 @@ class Stack(StackOperations):
         env = dict(os.environ)
         env["PYTHONUNBUFFERED"] = "1"
         env.update(self._routes(service, spec))
+        env.update(spec.env)  # what makes this variant (e.g. sync-resilient's patterns)
         env.update(self.config.options.service_env())
         if self.config.options.trace_sample:
             env["LAB_TRACE_DIR"] = str(self.trace_dir)

@@ -6,28 +6,42 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 SERVICES: tuple[str, ...] = ("posts", "comments", "moderation", "query")
-IMPLS: tuple[str, ...] = ("sync", "async")
+# sync: the baseline a naive team ships; sync-resilient: the same services with the resilience
+# patterns a careful team adds (docs/METHOD.md, Resilience); async: events.
+IMPLS: tuple[str, ...] = ("sync", "sync-resilient", "async")
 
 
 @dataclass(frozen=True)
 class ServiceSpec:
-    """One service of an implementation: its module, its database, and its peers (by flag)."""
+    """One service of an implementation: its module, its database, its peers (by flag), and
+    the settings this implementation gives it beyond the stack's options (LAB_* variables)."""
 
     module: str
     owns_database: bool
     peers: tuple[str, ...] = ()  # services whose addresses it needs, started before it
     uses_bus: bool = False
+    env: tuple[tuple[str, str], ...] = ()  # (LAB_NAME, value): what makes this variant
+
+
+def _sync(env: tuple[tuple[str, str], ...] = ()) -> dict[str, ServiceSpec]:
+    return {
+        "posts": ServiceSpec("sync_impl.posts", owns_database=True, env=env),
+        "moderation": ServiceSpec("sync_impl.moderation", owns_database=True, env=env),
+        "comments": ServiceSpec(
+            "sync_impl.comments", owns_database=True, peers=("posts", "moderation"), env=env
+        ),
+        "query": ServiceSpec(
+            "sync_impl.query", owns_database=False, peers=("posts", "comments"), env=env
+        ),
+    }
 
 
 TOPOLOGY: dict[str, dict[str, ServiceSpec]] = {
-    "sync": {
-        "posts": ServiceSpec("sync_impl.posts", owns_database=True),
-        "moderation": ServiceSpec("sync_impl.moderation", owns_database=True),
-        "comments": ServiceSpec(
-            "sync_impl.comments", owns_database=True, peers=("posts", "moderation")
-        ),
-        "query": ServiceSpec("sync_impl.query", owns_database=False, peers=("posts", "comments")),
-    },
+    # Said explicitly, so that a LAB_RESILIENCE left in the caller's environment cannot turn
+    # the baseline into the other variant.
+    "sync": _sync(env=(("LAB_RESILIENCE", "0"),)),
+    # The same processes with the patterns switched on (blog/rpc/settings.py: resilience).
+    "sync-resilient": _sync(env=(("LAB_RESILIENCE", "1"),)),
     # Nobody calls anybody: each service needs its own database and the bus, nothing else.
     "async": {
         name: ServiceSpec(f"async_impl.{name}", owns_database=True, uses_bus=True)
@@ -64,11 +78,15 @@ OPERATIONS: dict[str, str] = {
     "GetPostView": "query",
     "ListPostViews": "query",
 }
+_SYNC_CALLS: dict[str, tuple[str, ...]] = {
+    "CreateComment": ("posts", "moderation"),
+    "GetPostView": ("posts", "comments"),
+    "ListPostViews": ("posts", "comments"),
+}
 CALLS: dict[str, dict[str, tuple[str, ...]]] = {
-    "sync": {
-        "CreateComment": ("posts", "moderation"),
-        "GetPostView": ("posts", "comments"),
-        "ListPostViews": ("posts", "comments"),
-    },
+    "sync": _SYNC_CALLS,
+    # The same calls: a fallback answers partially when a peer is down, but the static coupling
+    # (what must be up for a full answer) is sync's; the chaos runs measure what is left.
+    "sync-resilient": _SYNC_CALLS,
     "async": {},  # no request waits on another service
 }

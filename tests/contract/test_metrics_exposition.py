@@ -19,6 +19,7 @@ from tests.helpers import Api, comment_on, eventually
 EVERY = {"grpc_server_handled", "grpc_server_handling_seconds", "process_cpu_seconds"}
 EXPECTED = {
     "sync": dict.fromkeys(["posts", "comments", "moderation", "query"], EVERY),
+    "sync-resilient": dict.fromkeys(["posts", "comments", "moderation", "query"], EVERY),
     "async": {
         "posts": EVERY | {"blog_outbox_rows", "blog_outbox_oldest_age_seconds"},
         "comments": EVERY

@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 K8S = ROOT / "deploy" / "k8s"
 OVERLAYS = ("sync", "async")
+# A variant that compose runs as another profile, with its settings from the shell.
+COMPOSE_PROFILE = {"sync-resilient": "sync"}
 OWNERS = sorted({name for impl in TOPOLOGY.values() for name, s in impl.items() if s.owns_database})
 KUBERNETES_VERSION = "1.32.0"  # the preinstalled kubectl's
 
@@ -148,7 +150,8 @@ def test_compose_wires_services_as_lab_up_does() -> None:
     """The same LAB_* settings as lab/stack/runner.py gives each process, from
     lab/stack/topology.py."""
     services = compose()["services"]
-    for impl, topology in TOPOLOGY.items():
+    for variant, topology in TOPOLOGY.items():
+        impl = COMPOSE_PROFILE.get(variant, variant)
         for name, spec in topology.items():
             service = services[f"{impl}-{name}"]
             assert service["profiles"] == [impl]
@@ -158,6 +161,13 @@ def test_compose_wires_services_as_lab_up_does() -> None:
             assert name in service["networks"]["default"]["aliases"]  # one name, all replicas
             env = compose_environment(service)
             expected = {"LAB_BLOCKLIST", "LAB_MODERATION_DELAY_MS", "LAB_CALL_TIMEOUT_MS"}
+            # A variant's own settings come from the shell (LAB_RESILIENCE=1: sync-resilient).
+            expected |= {
+                key
+                for v, variant_topology in TOPOLOGY.items()
+                if COMPOSE_PROFILE.get(v, v) == impl
+                for key, _ in variant_topology[name].env
+            }
             if spec.owns_database:
                 expected.add("LAB_DSN")
                 assert f"@{impl}-{name}-db:5432/{name}" in env["LAB_DSN"]

@@ -149,7 +149,10 @@ def test_a_request_the_client_did_not_sample_leaves_no_span_anywhere(
     sampled = api_pb2.CreateCommentRequest(post_id=post.id, content="traced")
     trace_id, client_span = TracedClient(stack).create_comment(sampled)
     moderate, get_post = "/blog.v1.ModerationService/Moderate", "/blog.v1.PostService/GetPost"
-    one_trace(stack, trace_id, client_span, {("posts", "SELECT posts"), ("moderation", moderate)})
+    # comments' own span too: each process writes its file on its own second, and without it
+    # the trace's root would be a callee's span (its parent, comments' CLIENT span, not yet in).
+    wanted = {("comments", CREATE_COMMENT), ("posts", "SELECT posts"), ("moderation", moderate)}
+    one_trace(stack, trace_id, client_span, wanted)
     spans = read_spans(trace_files(stack.trace_dir))
     assert not [s for s in spans if s.trace_id == ignored]  # comments made no span of it
     # ... and its calls to posts and moderation started no trace there: every such span is a

@@ -106,7 +106,7 @@ CLI_ERRORS = {
     "up --impl sync --replicas 0": "--replicas: must be greater than or equal to 1, got 0",
     "up --impl sync --replicas posts=0": "--replicas: posts: must be greater than or equal to 1",
     "bench --impl sync --no-sweep --duration 0": "--duration: must be greater than 0, got 0",
-    "bench --impl bogus": "--impl: must be one of sync, async, got bogus",
+    "bench --impl bogus": "--impl: must be one of sync, sync-resilient, async, got bogus",
     "bench --impl sync,async --attach x": "--attach runs against one stack: give one --impl",
     "bench --impl sync --attach x": "--attach: x does not exist",
     "bench --profile nope": "--profile: invalid choice: 'nope' (choose from 'full', 'quick'",

@@ -28,6 +28,12 @@ HAND_SHAPES = {
         "GetPostView": (2, 0, 1),
         "ListPostViews": (3, 0, 2),
     },
+    "sync-resilient": {
+        "CreatePost": (1, 1, 0),
+        "CreateComment": (2, 2, 0),
+        "GetPostView": (2, 0, 1),
+        "ListPostViews": (3, 0, 2),
+    },
     "async": {
         "CreatePost": (1, 1, 0),
         "CreateComment": (1, 1, 0),
@@ -39,6 +45,15 @@ HAND_SHAPES = {
 # (entry role, plan) of each operation in a bare chain, as written by hand before.
 HAND_PLANS = {
     "sync": {
+        "CreatePost": ("posts", {"c": 1}),
+        "CreateComment": (
+            "comments",
+            {"par": [["posts", {"r": 1}], ["moderation", {"c": 1}]], "c": 1},
+        ),
+        "GetPostView": ("query", {"par": [["posts", {"r": 1}], ["comments", {"r": 1}]]}),
+        "ListPostViews": ("query", {"seq": [["posts", {"r": 1}], ["comments", {"r": 1}]]}),
+    },
+    "sync-resilient": {
         "CreatePost": ("posts", {"c": 1}),
         "CreateComment": (
             "comments",
@@ -69,7 +84,7 @@ def test_bare_chain_plans_are_the_hand_written_ones() -> None:
 def test_every_implementation_declares_the_same_operations_on_its_services() -> None:
     assert set(OPERATIONS) == set(IMPLS)
     operations = {impl: set(ops) for impl, ops in OPERATIONS.items()}
-    assert operations["sync"] == operations["async"]
+    assert operations["sync"] == operations["sync-resilient"] == operations["async"]
 
     def roles(step: Step) -> Iterator[str]:
         yield step.role
@@ -101,6 +116,7 @@ def test_background_work_per_operation_is_what_the_async_system_does() -> None:
     # the comments service's CommentUpdated (query).
     assert background_work() == {
         "sync": {op: Background() for op in OPERATIONS["sync"]},
+        "sync-resilient": {op: Background() for op in OPERATIONS["sync-resilient"]},
         "async": {
             "CreatePost": Background(publishes=1, consumer_commits=2),
             "CreateComment": Background(publishes=3, consumer_commits=4),

@@ -65,7 +65,7 @@ def test_blocks_interleave_variants_and_implementations() -> None:
     ]
     assert [n[1] for n in names if n[0] == 1][0] == "bus-memory"  # the next round is rotated
     for variant in variants:
-        for impl in variant.impls:
+        for impl in [i for i in variant.impls if i in ("sync", "async")]:  # the impls planned
             assert sum(1 for b in plan if (b.variant, b.impl) == (variant, impl)) == 2
     assert rounds_for(6, 3) == 2 and rounds_for(7, 3) == 3 and rounds_for(1, 5) == 1
 

@@ -63,3 +63,41 @@ def test_public_contract_names() -> None:
         "APPROVED",
         "REJECTED",
     ]
+
+
+def test_the_api_extends_the_one_before_view_completeness_compatibly(tmp_path: Path) -> None:
+    """A client built from the protos before PostView.completeness keeps working: every
+    message, field (number, type, label), enum value and method it knows is unchanged; the
+    current API only adds."""
+    from google.protobuf import descriptor_pb2
+
+    from blog.v1 import api_pb2
+    from tests.old_client import old_api_descriptor
+
+    old = old_api_descriptor(tmp_path)
+    new = descriptor_pb2.FileDescriptorProto()
+    api_pb2.DESCRIPTOR.CopyToProto(new)
+    assert old.package == new.package
+    messages = {m.name: m for m in new.message_type}
+    for message in old.message_type:
+        fields = {f.number: f for f in messages[message.name].field}
+        for field in message.field:
+            now = fields[field.number]
+            assert (now.name, now.type, now.label, now.type_name) == (
+                field.name,
+                field.type,
+                field.label,
+                field.type_name,
+            ), f"{message.name}.{field.name} changed"
+    enums = {e.name: {v.name: v.number for v in e.value} for e in new.enum_type}
+    for enum in old.enum_type:
+        assert {v.name: v.number for v in enum.value}.items() <= enums[enum.name].items()
+    services = {s.name: {m.name: m for m in s.method} for s in new.service}
+    for service in old.service:
+        for method in service.method:
+            now = services[service.name][method.name]
+            assert (now.input_type, now.output_type) == (method.input_type, method.output_type)
+    added = {f.name for f in messages["PostView"].field} - {
+        f.name for m in old.message_type if m.name == "PostView" for f in m.field
+    }
+    assert added == {"completeness"}

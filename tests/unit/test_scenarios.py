@@ -62,7 +62,9 @@ class FakeService:
             queued = self.errors.get(method)
             if queued:
                 raise queued.pop(0)
-            return SimpleNamespace(id=str(uuid.uuid4()), comments=[], consistency_token="")
+            return SimpleNamespace(
+                id=str(uuid.uuid4()), comments=[], consistency_token="", completeness=0, views=[]
+            )
 
         return call
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from blog.rpc.process import run
+from blog.rpc.process import implementation, run
 from blog.rpc.settings import BadSettings, load_settings
 
 
@@ -100,3 +100,18 @@ def test_stack_options_give_the_services_the_trace_settings() -> None:
     env = StackOptions(trace_sample=0.5, trace_dir=Path("/tmp/t")).service_env()
     assert (env["LAB_TRACE_SAMPLE"], env["LAB_TRACE_DIR"]) == ("0.5", "/tmp/t")
     assert "LAB_TRACE_SAMPLE" not in StackOptions().service_env()
+
+
+@pytest.mark.parametrize(
+    ("prog", "resilience", "impl"),
+    [
+        ("sync-comments", "0", "sync"),
+        ("sync-query", "1", "sync-resilient"),
+        ("async-comments", "0", "async"),
+    ],
+)
+def test_a_process_labels_its_spans_with_the_topologys_implementation(
+    monkeypatch: pytest.MonkeyPatch, prog: str, resilience: str, impl: str
+) -> None:
+    monkeypatch.setenv("LAB_RESILIENCE", resilience)  # as lab.stack.topology gives it
+    assert implementation(prog, load_settings(prog, [])) == impl

@@ -14,16 +14,17 @@ def run(args: argparse.Namespace) -> int:
     # Imported here: the report's modules, which no other command needs.
     from lab.report.comparison import render
     from lab.report.pooled import pool
-    from lab.report.sources import BenchRun, ReportError, read_run, run_path
+    from lab.report.sources import ReportError, read_run, run_path
 
     results = Path(args.results_dir)
     try:
         sides = []
         for ids in (args.before, args.after):
             runs = [read_run(run_path(results, r)) for r in ids]
-            if not all(isinstance(r, BenchRun) for r in runs):
-                raise ReportError("every run compared must be a benchmark run")
-            sides.append([r for r in runs if isinstance(r, BenchRun)])
+            for run in runs:
+                if run.kind != "bench":
+                    raise ReportError(f"{run.run_id} is a {run.kind} run: compare benchmark runs")
+            sides.append(runs)
         before, after = sides
         text = render(before, after, pool(before), pool(after), command(args))
     except ReportError as error:

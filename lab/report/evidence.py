@@ -75,11 +75,13 @@ def gather(runs: Runs) -> dict[str, Evidence]:
 
 
 def main_label(doc: Mapping[str, Any]) -> str | None:
-    """The measured run every variant has at the main scenario's rate (e.g. mixed@50)."""
+    """The measured run every variant has at the main scenario's rate (e.g. mixed@50), or
+    else the first every variant has (a run of one scenario, e.g. read_heavy@50)."""
     aggregate = doc.get("aggregate", {})
     labels = [set(a.get("runs", {})) for a in aggregate.values()]
-    common = set.intersection(*labels) if labels else set()
-    return next((lbl for lbl in sorted(common) if lbl.startswith(f"{MAIN_SCENARIO}@")), None)
+    common = sorted(set.intersection(*labels)) if labels else []
+    main = [lbl for lbl in common if lbl.startswith(f"{MAIN_SCENARIO}@")]
+    return (main or common or [None])[0]
 
 
 def _bench(bench: Run, out: dict[str, Evidence]) -> None:

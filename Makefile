@@ -6,8 +6,8 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: bench demo test unit lint format proto venv clean
 
-bench: $(STAMP)  ## quick benchmark suite on both implementations (results/<run-id>/), then REPORT.md
-	$(BIN)/lab bench --impl sync,async --profile quick
+bench: $(STAMP)  ## quick benchmark suite on every variant (results/<run-id>/), then REPORT.md
+	$(BIN)/lab bench --impl sync,sync-resilient,async --profile quick
 	$(BIN)/lab report
 
 demo: $(STAMP)  ## start the sync stack, walk a short scenario with the lab CLI, stop it

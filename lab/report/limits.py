@@ -36,6 +36,15 @@ def limits(runs: Runs) -> list[str]:
         out += _bench(runs.bench.summary)
     for chaos in runs.chaos:
         out += _chaos(chaos.summary)
+    if runs.chaos or runs.dose_response is not None:
+        out.append(
+            "**Chaos stacks carry fault proxies**: every link of a chaos experiment's stack "
+            "(each service to its database, its peers and the bus; the clients to each service) "
+            "goes through the lab's fault proxy, so that clean and gray faults are measured on one "
+            "stack shape. The proxy costs latency and CPU of its own (`lab bench --fault-proxies` "
+            "measures it; docs/METHOD.md, Gray faults): read chaos latencies against each other, "
+            "not against the benchmark's tables."
+        )
     if runs.provenance:
         out.append(
             "**Provenance**: these runs are NOT one clean commit's finished runs ("

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from statistics import median
 from typing import Any
 
+from lab.chaos.coupling import coupling_index
 from lab.report.rule import Range
 from lab.report.sources import Run, Runs
 
@@ -45,6 +46,9 @@ class Evidence:
     cpu_per_1000: Range | None = None  # CPU seconds per 1,000 successful operations, all parts
     coupling_up: Range | None = None  # share of (fault, foreign operation) pairs not "up"
     coupling_availability: Range | None = None
+    # The same share counting a partial answer (a view without its comments) as an answer,
+    # pooled over the repetitions: what sync-resilient's fallbacks buy.
+    coupling_answered: float | None = None
     faults_survived: int = 0  # faults after which every foreign operation stayed up
     faults_tried: int = 0
     recovery_s: Range | None = None  # the slowest operation's recovery, over every fault
@@ -138,6 +142,13 @@ def _chaos(chaos: Run, out: dict[str, Evidence]) -> None:
         out.setdefault(impl, Evidence(impl)).coupling_up = _range(values)
     for impl, values in per_rep.get("availability", {}).items():
         out.setdefault(impl, Evidence(impl)).coupling_availability = _range(values)
+    answered: dict[str, dict[str, dict[str, float | None]]] = {}
+    for fault, by_op in matrix.get("rows", {}).items():
+        for op, by_impl in by_op.items():
+            for impl, mc in by_impl.items():
+                answered.setdefault(impl, {}).setdefault(fault, {})[op] = mc["cell"].get("answered")
+    for impl, during in answered.items():
+        out.setdefault(impl, Evidence(impl)).coupling_answered = coupling_index(impl, during)
     slowest: dict[str, list[float]] = {}
     for by_op in matrix.get("rows", {}).values():
         per_impl: dict[str, bool] = {}

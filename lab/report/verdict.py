@@ -227,18 +227,25 @@ def _patterns(ev: Mapping[str, Evidence]) -> Statement | None:
     if plain is None or careful is None or not plain.coupling_up or not careful.coupling_up:
         return None
     better = judge({"sync": plain.coupling_up, "sync-resilient": careful.coupling_up})
+    answered = ""
+    if plain.coupling_answered is not None and careful.coupling_answered is not None:
+        answered = (
+            f"; counting partial answers (a view without its comments) as answers, "
+            f"{fmt.share(careful.coupling_answered)} instead of "
+            f"{fmt.share(plain.coupling_answered)}, pooled over the repetitions"
+        )
     if better == "sync-resilient":
         cost = _overhead(plain, careful)
         return Statement(
             "patterns",
             "If you choose sync, add the resilience patterns (breakers, bulkheads, load "
             f"shedding, partial answers): coupling index {_pct_range(careful.coupling_up)} "
-            f"instead of {_pct_range(plain.coupling_up)}{cost}.",
+            f"instead of {_pct_range(plain.coupling_up)}{cost}{answered}.",
         )
     return Statement(
         "patterns",
         "The resilience patterns did not lower sync's coupling index beyond the spread "
-        f"({_pct_range(careful.coupling_up)} vs {_pct_range(plain.coupling_up)}).",
+        f"({_pct_range(careful.coupling_up)} vs {_pct_range(plain.coupling_up)}){answered}.",
     )
 
 

@@ -88,3 +88,11 @@ def test_the_patterns_statement_needs_both_sync_variants() -> None:
     ev = evidence(sync=plain, sync_resilient=dict(coupling_up=r(0.38, 0.05)))
     assert "did not lower" in said(ev, "patterns")
     assert not [s for s in statements(evidence(sync=plain)) if s.rule == "patterns"]
+
+
+def test_the_patterns_statement_counts_partial_answers_apart() -> None:
+    plain = dict(coupling_up=r(0.6, 0.02), coupling_answered=0.6)
+    careful = dict(coupling_up=r(0.58, 0.02), coupling_answered=0.3)
+    text = said(evidence(sync=plain, sync_resilient=careful), "patterns")
+    assert "did not lower" in text  # complete answers: within the spread
+    assert "counting partial answers" in text and "30 % instead of 60 %" in text

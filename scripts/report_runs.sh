@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The runs behind a published REPORT.md, in one go, from a clean tree (the report refuses runs
+# of a dirty one or of several commits), then the report with compact copies of its runs in
+# report-runs/ (docs/METHOD.md, Results and report). Every variant: plain sync, sync-resilient,
+# async. Run it at the repository's top level; it prints each step's wall time and the total.
+#
+#     scripts/report_runs.sh            # quick profiles (default)
+#     PROFILE=full scripts/report_runs.sh
+#     STEPS="bench chaos" scripts/report_runs.sh   # a subset; the report takes what is there
+set -euo pipefail
+cd "$(dirname "$0")/.."
+lab=.venv/bin/lab
+profile=${PROFILE:-quick}
+impls=${IMPLS:-sync,sync-resilient,async}
+results=${RESULTS_DIR:-results}
+steps=${STEPS:-bench chaos gray overload}
+if [ -n "$(git status --porcelain)" ]; then
+    echo "error: the tree has uncommitted changes: a report is made of one clean commit's runs" >&2
+    exit 2
+fi
+mkdir -p "$results"
+ids=()
+newest() { ls -1 "$results" | sort | tail -1; }
+step() {  # step NAME COMMAND...: run it, time it, remember the run it wrote
+    local name=$1 began=$SECONDS
+    shift
+    echo "== $name: $*"
+    # A run that judges itself failed (a lost write, a generator behind) exits non-zero but is
+    # kept: the report says what failed.
+    "$@" || echo "== $name exited $? (its run is kept)"
+    ids+=("$(newest)")
+    echo "== $name took $((SECONDS - began)) s (run ${ids[-1]})"
+}
+total=$SECONDS
+for s in $steps; do
+    case $s in
+    bench) step bench "$lab" bench --impl "$impls" --profile "$profile" --results-dir "$results" ;;
+    chaos) step chaos "$lab" chaos --matrix --impl "$impls" --profile "$profile" \
+        --results-dir "$results" ;;
+    gray) step gray "$lab" chaos --dose-response slow-db:posts --doses 0,50,200,1000 \
+        --impl "$impls" --profile "$profile" --results-dir "$results" ;;
+    overload)
+        bench=$(for id in "${ids[@]}"; do
+            grep -l '"kind": "bench"' "$results/$id/meta.json" >/dev/null 2>&1 && echo "$id"
+        done | tail -1)
+        step overload "$lab" chaos --overload --impl "$impls" --profile "$profile" \
+            ${bench:+--capacity-from "$bench"} --results-dir "$results" ;;
+    causality) step causality "$lab" bench --causality refuse,wait,accept --repeat 2 \
+        --causality-faults kill-db:comments,kill-bus --profile "$profile" --results-dir "$results" ;;
+    *) echo "error: unknown step $s (bench, chaos, gray, overload, causality)" >&2; exit 2 ;;
+    esac
+done
+"$lab" report --results-dir "$results" --keep-runs report-runs "${ids[@]}"
+echo "== every run and the report: $((SECONDS - total)) s"

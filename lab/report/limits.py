@@ -5,6 +5,7 @@ each with what it would change on real hardware (docs/METHOD.md, Results and rep
 from __future__ import annotations
 
 from collections.abc import Mapping
+from math import comb
 from typing import Any
 
 from lab.report import fmt
@@ -57,12 +58,19 @@ def limits(runs: Runs) -> list[str]:
 def _bench(doc: Mapping[str, Any]) -> list[str]:
     out = []
     reps = int(doc.get("repetitions", 0))
-    if reps:
-        chance = {2: "1 in 3", 3: "1 in 10", 4: "1 in 35"}.get(reps, "small")
+    if reps == 1:
+        out.append(
+            "**1 repetition**: no spread, so no difference between variants is called (every "
+            "verdict says n/a); the figures are one run's."
+        )
+    elif reps > 1:
+        # Two equal variants' ranges miss each other when one side takes all the lowest values.
+        chance = comb(2 * reps, reps) // 2
         out.append(
             f"**{reps} repetitions**: a difference is called only when the repetitions' ranges "
-            f"do not overlap; two equal variants are still called different by chance "
-            f"{chance} times (docs/METHOD.md, Noise), so verdicts of 2 repetitions are hints."
+            f"do not overlap; two equal variants are still called different by chance 1 in "
+            f"{chance} times (docs/METHOD.md, Noise)"
+            + (", so these verdicts are hints." if reps <= 2 else ".")
         )
     thin = []
     for impl, agg in doc.get("aggregate", {}).items():

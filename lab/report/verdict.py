@@ -114,6 +114,22 @@ def statements(evidence: Mapping[str, Evidence]) -> list[Statement]:
     return out
 
 
+def _why_not(verdict: str) -> str:
+    """Why the one rule named no variant: too few repetitions, or no range clear of the rest."""
+    if verdict == NOT_ENOUGH:
+        return "one repetition: no spread to judge by"
+    return "no variant's range is clear of every other's"
+
+
+def _group_clear(low: Sequence[Range], high: Sequence[Range]) -> bool:
+    """The one rule for a group: every range of `low` below every range of `high`, all of
+    at least two repetitions."""
+    ranges = [*low, *high]
+    if not low or not high or not all(r.judgeable for r in ranges):
+        return False
+    return max(r.high for r in low) < min(r.low for r in high)
+
+
 def _isolation(ev: Mapping[str, Evidence]) -> Statement | None:
     ranges = {k: e.coupling_up for k, e in ev.items() if e.coupling_up is not None}
     if len(ranges) < 2:
@@ -124,7 +140,7 @@ def _isolation(ev: Mapping[str, Evidence]) -> Statement | None:
         return Statement(
             "isolation",
             f"Failure isolation does not separate the variants here (coupling index: {shown}; "
-            "the ranges overlap).",
+            f"{_why_not(best)}).",
         )
     return Statement(
         "isolation",
@@ -141,7 +157,9 @@ def _consistency(ev: Mapping[str, Evidence]) -> Statement | None:
     ranges = {k: e.ryw_final_ms for k, e in ev.items() if e.ryw_final_ms is not None}
     best = judge(ranges)
     lag = ", ".join(f"{k} {_range(e.ryw_final_ms, 'ms')}" for k, e in lagging.items())
-    if best in at_once:
+    owners = [r for k in at_once if (r := ev[k].ryw_final_ms) is not None]
+    others = [r for e in lagging.values() if (r := e.ryw_final_ms) is not None]
+    if best in at_once or (best == NO_DIFFERENCE and _group_clear(owners, others)):
         return Statement(
             "consistency",
             f"Choose **{' or '.join(at_once)}** when a client must see its own write in its "
@@ -152,8 +170,8 @@ def _consistency(ev: Mapping[str, Evidence]) -> Statement | None:
     shown = ", ".join(f"{k} {_range(r, 'ms')}" for k, r in ranges.items())
     return Statement(
         "consistency",
-        f"Read-your-writes does not separate the variants at this load (the probe's ranges "
-        f"overlap: {shown}).",
+        f"Read-your-writes does not separate the variants at this load ({_why_not(best)}: "
+        f"{shown}).",
     )
 
 
@@ -167,10 +185,12 @@ def _latency(ev: Mapping[str, Evidence]) -> Statement | None:
         if w not in (NO_DIFFERENCE, NOT_ENOUGH):
             wins.setdefault(w, []).append(op)
     if not wins:
+        one = all(r.repetitions == 1 for e in ev.values() for r in e.p50_ms.values())
         return Statement(
             "latency",
-            "Latency at moderate load does not separate the variants (every operation's p50 "
-            "ranges overlap).",
+            "Latency at moderate load does not separate the variants ("
+            + (_why_not(NOT_ENOUGH) if one else "no operation's p50 range is clear of the others'")
+            + ").",
         )
     best, won = max(wins.items(), key=lambda kv: len(kv[1]))
     label = next((e.main_label for e in ev.values() if e.main_label), None)
@@ -191,7 +211,7 @@ def _capacity(ev: Mapping[str, Evidence]) -> Statement | None:
     if best in (NO_DIFFERENCE, NOT_ENOUGH):
         return Statement(
             "capacity",
-            f"Capacity does not separate the variants (95 % CIs overlap: {shown} requests/s).",
+            f"Capacity does not separate the variants ({_why_not(best)}: {shown} requests/s).",
         )
     return Statement(
         "capacity",
@@ -202,8 +222,19 @@ def _capacity(ev: Mapping[str, Evidence]) -> Statement | None:
 
 def _overload(ev: Mapping[str, Evidence]) -> Statement | None:
     bases = sorted({b for e in ev.values() for b in e.overload})
+    if bases and not any(o.valid for e in ev.values() for o in e.overload.values()):
+        return Statement(
+            "overload",
+            "Overload: no verdict. Every spike run is flagged (its generator fell behind its "
+            "schedule, or its audit failed), so none shows the system's behaviour.",
+        )
     for base in reversed(bases):
-        outcomes = {k: e.overload[base] for k, e in ev.items() if base in e.overload}
+        # A flagged run (generator behind, audit failed) is no evidence either way.
+        outcomes = {
+            k: e.overload[base]
+            for k, e in ev.items()
+            if base in e.overload and e.overload[base].valid
+        }
         back = [k for k, o in outcomes.items() if not o.metastable and o.recovery_s is not None]
         stuck = [k for k, o in outcomes.items() if o.metastable]
         if back and stuck:
@@ -270,7 +301,10 @@ def _cost(ev: Mapping[str, Evidence]) -> Statement | None:
     best = judge(ranges)
     shown = ", ".join(f"{k} {_range(r)}" for k, r in ranges.items())
     if best in (NO_DIFFERENCE, NOT_ENOUGH):
-        return Statement("cost", f"CPU cost does not separate the variants ({shown} s / 1,000).")
+        return Statement(
+            "cost",
+            f"CPU cost does not separate the variants ({_why_not(best)}: {shown} s / 1,000).",
+        )
     return Statement(
         "cost",
         f"Choose **{best}** to spend the least CPU per operation ({shown} CPU seconds per 1,000 "

@@ -96,3 +96,23 @@ def test_the_patterns_statement_counts_partial_answers_apart() -> None:
     text = said(evidence(sync=plain, sync_resilient=careful), "patterns")
     assert "did not lower" in text  # complete answers: within the spread
     assert "counting partial answers" in text and "30 % instead of 60 %" in text
+
+
+def test_a_group_of_owners_clear_of_the_lagging_variants_is_chosen() -> None:
+    owner = dict(immediately_consistent=True, p50_ms={"GetPost": r(5)})
+    ev = evidence(
+        sync={**owner, "ryw_final_ms": r(5.0, 0.1)},
+        sync_resilient={**owner, "ryw_final_ms": r(4.95, 0.1)},  # overlaps sync
+        async_=dict(ryw_final_ms=r(22, 2)),
+    )
+    assert "Choose **sync or sync-resilient** when a client must see" in said(ev, "consistency")
+
+
+def test_one_repetition_says_so_and_flagged_overload_runs_give_no_verdict() -> None:
+    one = dict(coupling_up=r(0.5, 0, n=1))
+    assert "one repetition" in said(
+        evidence(sync=one, async_=dict(coupling_up=r(0.3, 0, n=1))), "isolation"
+    )
+    flagged = {0.5: OverloadOutcome(1.0, False, False)}
+    text = said(evidence(sync=dict(overload=flagged), async_=dict(overload=flagged)), "overload")
+    assert "no verdict" in text

@@ -72,7 +72,11 @@ def test_kill_comments_database_every_implementation(tmp_path: Path) -> None:
     for op in ("GetPostView", "ListPostViews"):
         assert resilient["cells"][op]["answered"] >= 0.9, op
         assert resilient["partial"][op]["during"] >= 0.9, op
-        assert resilient["availability"][op]["after"] >= 0.9, op  # complete answers again
+        # Complete answers again once the breaker lets comments be asked: the last partial
+        # answer ends soon after the restore (a half-open probe and a deadline), not at the end.
+        t = resilient["times"]
+        last = resilient["partial"][op]["last_partial_after_restore_s"]
+        assert last is not None and last < t["load_stopped_at"] - t["restored_at"] - 1.0, op
         assert resilient["partial"][op]["last_partial_after_restore_s"] is not None
     records = [
         json.loads(line)

@@ -57,6 +57,11 @@ def limits(runs: Runs) -> list[str]:
 
 def _bench(doc: Mapping[str, Any]) -> list[str]:
     out = []
+    if not any(a.get("capacity") for a in doc.get("aggregate", {}).values()):
+        out.append(
+            "**No capacity measured**: this benchmark run skipped the capacity sweep, so the "
+            "answer says nothing about throughput (`lab bench` without `--no-sweep` measures it)."
+        )
     reps = int(doc.get("repetitions", 0))
     if reps == 1:
         out.append(

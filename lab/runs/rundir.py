@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, NotRequired, TypedDict, TypeVar, cast
+from typing import Any, Literal, NotRequired, TypedDict, TypeVar, cast, get_args
 
 from lab.runs.machine import ROOT, MachineMeta, machine_meta
 
@@ -34,17 +34,7 @@ Kind = Literal[
     "noise",
     "trace",
 ]
-KINDS: tuple[Kind, ...] = (
-    "bench",
-    "replicas",
-    "bus-nodes",
-    "chaos",
-    "dose-response",
-    "causality",
-    "overload",
-    "noise",
-    "trace",
-)
+KINDS: tuple[Kind, ...] = get_args(Kind)
 T = TypeVar("T")
 
 

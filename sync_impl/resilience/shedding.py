@@ -18,6 +18,7 @@ from blog.rpc.errors import NO_RETRY
 from blog.rpc.metrics import Metrics
 from blog.rpc.server import service_name
 from blog.v1 import internal_pb2
+from sync_impl.resilience.bulkhead import Bulkhead
 
 # Never shed: how others see that the process is alive, and what measures it.
 EXEMPT: tuple[str, ...] = (
@@ -27,23 +28,14 @@ EXEMPT: tuple[str, ...] = (
 )
 
 
-class LoadShedder:
-    """The decision: `try_enter()` before a request (False: shed it), `leave()` after."""
+class LoadShedder(Bulkhead):
+    """The decision: `try_enter()` before a request (False: shed it), `leave()` after: the same
+    bound on work in flight as a bulkhead's, on the server's side of the call."""
 
     def __init__(self, max_in_flight: int) -> None:
         if max_in_flight < 1:
             raise ValueError("a service must be able to serve at least one request")
-        self.max_in_flight = max_in_flight
-        self.in_flight = 0
-
-    def try_enter(self) -> bool:
-        if self.in_flight >= self.max_in_flight:
-            return False
-        self.in_flight += 1
-        return True
-
-    def leave(self) -> None:
-        self.in_flight = max(0, self.in_flight - 1)
+        super().__init__("requests", max_in_flight)
 
 
 Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]

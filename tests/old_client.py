@@ -36,9 +36,12 @@ def view(v):
 
 out = {}
 if action == "write-and-read":
+    # With the post's token, as a careful client of the async style comments (without it, the
+    # async `wait` policy refuses a comment whose PostCreated has not arrived yet: a race).
     post = posts.CreatePost(api_pb2.CreatePostRequest(title="old client", body="b"), timeout=5)
     comment = comments.CreateComment(
-        api_pb2.CreateCommentRequest(post_id=post.id, content="from an old client"), timeout=5)
+        api_pb2.CreateCommentRequest(post_id=post.id, content="from an old client",
+                                     consistency_token=post.consistency_token), timeout=5)
     out = {"post_id": post.id, "comment_id": comment.id, "status": comment.status}
 elif action == "view":
     out = view(query.GetPostView(api_pb2.GetPostViewRequest(post_id=args[0]), timeout=5))

@@ -11,6 +11,7 @@
 #     scripts/report_runs.sh            # quick profiles (default)
 #     PROFILE=full scripts/report_runs.sh
 #     STEPS="bench chaos" scripts/report_runs.sh   # a subset; the report takes what is there
+#     BENCH_ARGS=--no-sweep CAPACITY=325 scripts/report_runs.sh   # no sweep; C given
 set -euo pipefail
 cd "$(dirname "$0")/.."
 lab=.venv/bin/lab
@@ -38,7 +39,8 @@ step() {  # step NAME COMMAND...: run it, time it, remember the run it wrote
 total=$SECONDS
 for s in $steps; do
     case $s in
-    bench) step bench "$lab" bench --impl "$impls" --profile "$profile" --results-dir "$results" ;;
+    bench) step bench "$lab" bench --impl "$impls" --profile "$profile" ${BENCH_ARGS:-} \
+        --results-dir "$results" ;;
     chaos) step chaos "$lab" chaos --matrix --impl "$impls" --profile "$profile" \
         --results-dir "$results" ;;
     gray) step gray "$lab" chaos --dose-response slow-db:posts --doses 0,50,200,1000 \
@@ -47,8 +49,11 @@ for s in $steps; do
         bench=$(for id in "${ids[@]}"; do
             grep -l '"kind": "bench"' "$results/$id/meta.json" >/dev/null 2>&1 && echo "$id"
         done | tail -1)
+        # C: CAPACITY=N (requests/s, e.g. from an earlier full run) when the bench step
+        # skipped its sweep; otherwise plain sync's capacity in this set's bench run.
+        if [ -n "${CAPACITY:-}" ]; then c=(--capacity "$CAPACITY"); else c=(${bench:+--capacity-from "$bench"}); fi
         step overload "$lab" chaos --overload --impl "$impls" --profile "$profile" \
-            ${bench:+--capacity-from "$bench"} --results-dir "$results" ;;
+            "${c[@]}" --results-dir "$results" ;;
     causality) step causality "$lab" bench --causality refuse,wait,accept --repeat 2 \
         --causality-faults kill-db:comments,kill-bus --profile "$profile" --results-dir "$results" ;;
     *) echo "error: unknown step $s (bench, chaos, gray, overload, causality)" >&2; exit 2 ;;

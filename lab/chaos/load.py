@@ -5,6 +5,7 @@ writing one line per request, until the experiment drains it."""
 from __future__ import annotations
 
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -36,9 +37,12 @@ class Load:
         seed: int = 1,
         rate_file: Path | None = None,
         processes: int = 1,
+        niceness: int = 0,
     ) -> Load:
         """Start the load; with `rate_file`, its rate is whatever that file says (read every
-        0.1 s: lab.chaos.actions.set_rate changes it), starting at `rate`."""
+        0.1 s: lab.chaos.actions.set_rate changes it), starting at `rate`. A `niceness` below 0
+        runs the generator's processes at a higher CPU priority than the stack where this
+        process may (CAP_SYS_NICE); `generator_niceness` says what it got."""
         request_log = out / "requests"
         request_log.mkdir(parents=True, exist_ok=True)
         args = [
@@ -80,9 +84,21 @@ class Load:
         log_path = out / "locust.log"
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
-                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT
+                args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=ROOT,
+                preexec_fn=(lambda: _renice(niceness)) if niceness else None,
             )
         return cls(process, request_log, log_path)
+
+    def generator_niceness(self) -> int | None:
+        """The generator's niceness (its worker processes inherit it); None once it ended."""
+        try:
+            return os.getpriority(os.PRIO_PROCESS, self.process.pid)
+        except OSError:
+            return None
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -116,3 +132,12 @@ class Load:
 
     def log_files(self) -> list[Path]:
         return sorted(self.request_log.glob("requests-*.jsonl"))
+
+
+def _renice(niceness: int) -> None:
+    """In the child before exec: ask for `niceness`; without the right to raise a priority,
+    stay as it is (the experiment records what the generator got)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, niceness)
+    except OSError:
+        pass

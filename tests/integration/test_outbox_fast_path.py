@@ -1,8 +1,9 @@
 """With the bus up, every event takes the outbox's fast path, even when its client gives up
-(issue 27): clients cancel CreatePost and CreateComment calls a few milliseconds after sending
-them, as a load generator does to its requests in flight when it stops. Before the fix about
-half of those whose write had committed waited for the relay's sweep (1 s grace + its
-interval); now the sweep finds nothing and every committed write is visible at once."""
+(docs/METHOD.md, The outbox: events that miss the fast path): clients cancel CreatePost and
+CreateComment calls a few milliseconds after sending them, as a load generator does to its
+requests in flight when it stops. Before the fix about half of those whose write had committed
+waited for the relay's sweep (1 s grace + its interval); now the sweep finds nothing and every
+committed write is visible at once."""
 
 from __future__ import annotations
 

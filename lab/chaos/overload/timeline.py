@@ -110,6 +110,19 @@ def timeline(
     return out
 
 
+def spike_send_lags(
+    records: Sequence[RequestRecord], spike_start: float, spike_s: float
+) -> list[float]:
+    """The generator's lateness (sent - scheduled, ms) of every request it sent that was
+    scheduled in the spike."""
+    end = spike_start + spike_s
+    return [
+        (r.sent - r.scheduled) * 1000
+        for r in records
+        if r.sent and spike_start <= r.scheduled < end
+    ]
+
+
 def _in_flight_at(moments: Sequence[float], records: Sequence[RequestRecord]) -> list[int]:
     """How many requests were sent and not yet answered at each moment (ascending)."""
     changes = sorted(
@@ -151,7 +164,7 @@ class Figures:
     attempts_before: float | None  # server RPCs per client request before the spike
     attempts_spike: float | None  # ... during the spike
     amplification: float | None  # attempts_spike / attempts_before
-    generator_lag_p99_ms: float | None  # the generator's own send lag during the spike
+    generator_lag_p99_ms: float | None  # the generator's send lag during the spike, pooled
     generator_behind: bool  # its lag beyond the bound: the run is not the system's behaviour
 
     def to_dict(self) -> dict[str, float | int | bool | None]:
@@ -166,9 +179,15 @@ def figures(
     spike_rate: float,
     slo_p99_ms: float,
     lag_bound_ms: float,
+    spike_send_lags_ms: Sequence[float],
 ) -> Figures:
     """Read the timeline: recovery after the spike's end (second `spike_s`), drain against the
-    drain the spare capacity predicts, work amplification, the generator's own lag."""
+    drain the spare capacity predicts, work amplification, the generator's own lag.
+
+    The generator is judged as a benchmark run judges it: the p99 of every send lag in the spike
+    pooled (`spike_send_lags`), against the same bound. Not the worst second's p99: at ~150
+    requests a second that is the second-latest request, and one pause of the generator's
+    process in thirty seconds would flag a spike that was delivered."""
     end = math.ceil(spike_s)
     before = [s for s in seconds if s.second < 0]
     during = [s for s in seconds if 0 <= s.second < end]
@@ -189,8 +208,7 @@ def figures(
     spare = capacity - base_rate
     attempts_before = _ratio(before)
     attempts_spike = _ratio(during)
-    lags = [s.send_lag_p99_ms for s in during if s.send_lag_p99_ms is not None]
-    lag = max(lags) if lags else None
+    lag = percentile(spike_send_lags_ms, 99)
     backlogs = [s.backlog for s in seconds if s.backlog is not None]
     return Figures(
         recovery_s=recovery,

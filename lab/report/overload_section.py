@@ -38,6 +38,19 @@ def rows(overload: Run) -> list[list[str]]:
     return out
 
 
+def _generator(overload: Run) -> str:
+    """What the generator ran as, when the runs say (docs/METHOD.md, Overload)."""
+    seen = {
+        (g["processes"], g["niceness"])
+        for e in overload.summary.get("experiments", [])
+        if (g := e.get("generator"))
+    }
+    if not seen:
+        return ""
+    said = "; ".join(f"{p} process(es) at niceness {n}" for p, n in sorted(seen))
+    return f" The generator ran as {said} (the stack at 0)."
+
+
 def _amplification(f: dict[str, Any]) -> str:
     before, spike = f.get("attempts_before"), f.get("attempts_spike")
     if not before or not spike:
@@ -58,7 +71,9 @@ def section(overload: Run, figures: list[Drawn], figures_rel: str) -> list[str]:
         "load was at its base. Drain: until the requests in flight (and async's bus backlog) "
         "are back to their level before the spike, against the excess the spike offered over "
         "the spare capacity (C − base). Attempts: server RPCs per client request before → "
-        "during the spike (retries show here).",
+        "during the spike (retries show here). Generator lag: the p99 of the generator's send "
+        "lag over every request of the spike, pooled; BEHIND beyond the benchmark's bound (the "
+        "spike was not delivered as scheduled: not the system's behaviour)." + _generator(overload),
         "",
         *table(
             [

@@ -11,6 +11,7 @@
 #     scripts/report_runs.sh            # quick profiles (default)
 #     PROFILE=full scripts/report_runs.sh
 #     STEPS="bench chaos" scripts/report_runs.sh   # a subset; the report takes what is there
+#     STEPS="... graymatrix ..."   # adds the matrix of gray faults (~20 min at quick, 3 variants)
 #     BENCH_ARGS=--no-sweep CAPACITY=325 scripts/report_runs.sh   # no sweep; C given
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,6 +44,8 @@ for s in $steps; do
         --results-dir "$results" ;;
     chaos) step chaos "$lab" chaos --matrix --impl "$impls" --profile "$profile" \
         --results-dir "$results" ;;
+    graymatrix) step graymatrix "$lab" chaos --gray-matrix --impl "$impls" --profile "$profile" \
+        --results-dir "$results" ;;
     gray) step gray "$lab" chaos --dose-response slow-db:posts --doses 0,50,200,1000 \
         --impl "$impls" --profile "$profile" --results-dir "$results" ;;
     overload)
@@ -50,13 +53,19 @@ for s in $steps; do
             grep -l '"kind": "bench"' "$results/$id/meta.json" >/dev/null 2>&1 && echo "$id"
         done | tail -1)
         # C: CAPACITY=N (requests/s, e.g. from an earlier full run) when the bench step
-        # skipped its sweep; otherwise plain sync's capacity in this set's bench run.
-        if [ -n "${CAPACITY:-}" ]; then c=(--capacity "$CAPACITY"); else c=(${bench:+--capacity-from "$bench"}); fi
+        # skipped its sweep (CAPACITY_SOURCE: where it comes from, for the report); otherwise plain
+        # sync's capacity in this set's bench run.
+        if [ -n "${CAPACITY:-}" ]; then
+            c=(--capacity "$CAPACITY" --capacity-source "${CAPACITY_SOURCE:-given}")
+        else
+            c=(${bench:+--capacity-from "$bench"})
+        fi
         step overload "$lab" chaos --overload --impl "$impls" --profile "$profile" \
             "${c[@]}" --results-dir "$results" ;;
     causality) step causality "$lab" bench --causality refuse,wait,accept --repeat 2 \
         --causality-faults kill-db:comments,kill-bus --profile "$profile" --results-dir "$results" ;;
-    *) echo "error: unknown step $s (bench, chaos, gray, overload, causality)" >&2; exit 2 ;;
+    *) echo "error: unknown step $s (bench, chaos, graymatrix, gray, overload, causality)" >&2
+        exit 2 ;;
     esac
 done
 "$lab" report --results-dir "$results" --keep-runs report-runs "${ids[@]}"

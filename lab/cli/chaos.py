@@ -28,7 +28,7 @@ def capacity_from(args: argparse.Namespace) -> tuple[float, str]:
     """C for the overload experiment: --capacity, or plain sync's capacity estimate in a bench
     run (--capacity-from RUN_ID, or the newest run in --results-dir that has one)."""
     if args.capacity is not None:
-        return float(args.capacity), "given"
+        return float(args.capacity), args.capacity_source or "given"
     results = Path(args.results_dir)
     runs = [results / args.capacity_from] if args.capacity_from else sorted(results.glob("*"))
     for run_dir in reversed(runs):
@@ -57,6 +57,8 @@ def run_overload_command(args: argparse.Namespace, impls: list[str]) -> int:
     bases, spike = args.base, args.spike
     if spike <= max(bases):
         raise CliError(f"--spike: {spike:g} C must be above every base rate ({max(bases):g} C)")
+    if args.capacity_source is not None and args.capacity is None:
+        raise CliError("--capacity-source says where a --capacity N came from: give --capacity")
     capacity, source = capacity_from(args)
     config = OverloadConfig(
         impls=impls,
@@ -243,6 +245,12 @@ def add_commands(sub: SubParsers) -> None:
         "--capacity",
         type=number(float, gt=0),
         help="C in requests/s (default: from the newest bench run)",
+    )
+    overload.add_argument(
+        "--capacity-source",
+        metavar="TEXT",
+        help="with --capacity: where C comes from, as the run and the report will say it "
+        "(default: given)",
     )
     overload.add_argument(
         "--capacity-from", metavar="RUN_ID", help="C from this bench run's plain sync capacity"

@@ -127,6 +127,7 @@ CLI_ERRORS = {
     "not with --no-metrics",
     "bench --impl sync --attach x --no-metrics": "--attach measures the stack as it runs",
     "bench --exposition-cost 1 --no-metrics": "--exposition-cost runs both sides itself",
+    "chaos --overload --capacity-source x": "--capacity-source says where a --capacity N came",
 }
 
 

@@ -48,7 +48,13 @@ class GcPauses:
 
 
 def install(metrics: Metrics) -> GcPauses:
-    """Time every collection of this process from now on into `metrics`."""
+    """Time every collection of this process from now on into `metrics`. Its names exist from
+    now on (counters at 0, histograms kept through resets): the callback runs inside any
+    allocation, a reading of `metrics` included, and must not add a name while one iterates."""
+    for generation in GENERATIONS:
+        for name in counter_names(generation):
+            metrics.inc(name, 0)
+        metrics.keep_histogram(histogram_name(generation))
     callback = GcPauses(metrics)
     gc.callbacks.append(callback)
     return callback

@@ -52,6 +52,11 @@ class Metrics:
         self.sums_us: dict[str, float] = defaultdict(float)
         self.gauges: dict[str, float] = {}  # set by the code that knows (e.g. a breaker's state)
         self.probes: list[Probe] = []
+        # Histograms that exist from the start and survive a reset (empty): those recorded from
+        # a gc callback (blog.rpc.gc_pauses), which runs inside whatever allocation triggered
+        # the collection, e.g. in the middle of snapshot()'s loop over the histograms. Were it
+        # to add a name there, the loop would fail ("dictionary changed size during iteration").
+        self.kept_histograms: set[str] = set()
 
     def inc(self, name: str, by: int = 1) -> None:
         self.counters[name] += by
@@ -84,15 +89,25 @@ class Metrics:
                 log.debug("gauge probe %s: %s", getattr(probe, "__qualname__", probe), error)
         return sampled
 
+    def keep_histogram(self, name: str) -> None:
+        """Create `name` now and keep it (empty) through every reset: for a recorder that may
+        run inside a reading (see kept_histograms)."""
+        self.kept_histograms.add(name)
+        self.histograms.setdefault(name, new_histogram())
+        self.sums_us.setdefault(name, 0.0)
+
     def reset_histograms(self) -> None:
-        self.histograms.clear()
-        self.sums_us.clear()
+        # New mappings, bound at once: a gc callback during the rebuild records into the old
+        # ones (a pause lost at the reset), never into a half-cleared one.
+        kept = {name: new_histogram() for name in self.kept_histograms}
+        self.histograms = kept
+        self.sums_us = defaultdict(float, dict.fromkeys(kept, 0.0))
 
     def snapshot(self, gauges: Mapping[str, float] | None = None) -> internal_pb2.MetricsSnapshot:
         return internal_pb2.MetricsSnapshot(
             service=self.service,
             counters=dict(self.counters),
-            histograms={name: h.encode() for name, h in self.histograms.items()},
+            histograms={name: h.encode() for name, h in list(self.histograms.items())},
             gauges=dict(gauges if gauges is not None else self.gauges),
         )
 

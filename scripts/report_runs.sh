@@ -49,9 +49,11 @@ for s in $steps; do
     gray) step gray "$lab" chaos --dose-response slow-db:posts --doses 0,50,200,1000 \
         --impl "$impls" --profile "$profile" --results-dir "$results" ;;
     overload)
+        # `|| true`: the loop's status is its last grep's, and under `set -e -o pipefail` a
+        # last run that is not a bench run would end the script here, silently.
         bench=$(for id in "${ids[@]}"; do
             grep -l '"kind": "bench"' "$results/$id/meta.json" >/dev/null 2>&1 && echo "$id"
-        done | tail -1)
+        done | tail -1 || true)
         # C: CAPACITY=N (requests/s, e.g. from an earlier full run) when the bench step
         # skipped its sweep (CAPACITY_SOURCE: where it comes from, for the report); otherwise plain
         # sync's capacity in this set's bench run.

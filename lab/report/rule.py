@@ -2,12 +2,13 @@
 only when their ranges do not overlap. A range is a figure's spread over repetitions
 (median [min-max]) or a capacity's 95 % confidence interval; otherwise the verdict is "~", no
 significant difference, and with a single repetition (a range of one value) "n/a", never a
-difference. Every finding, table mark and verdict line calls `judge`; a test checks that no
-finding contradicts the table it points at (tests/unit/test_report_rule.py)."""
+difference. Every finding, table mark and verdict line calls `judge` (or `group_clear`, the same
+rule between two groups of sides); a test checks that no finding contradicts the table it points
+at (tests/unit/test_report_findings.py; the rule's own cases: tests/unit/test_report_verdict.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +69,15 @@ def judge(ranges: Mapping[str, Range | None], higher_is_better: bool = False) ->
         if not clear:
             return NO_DIFFERENCE
     return best
+
+
+def group_clear(low: Sequence[Range], high: Sequence[Range]) -> bool:
+    """The same rule for two groups of sides: every range of `low` below every range of
+    `high`, all of at least two repetitions (e.g. the data's owners against the read models)."""
+    ranges = [*low, *high]
+    if not low or not high or not all(r.judgeable for r in ranges):
+        return False
+    return max(r.high for r in low) < min(r.low for r in high)
 
 
 def ratio(a: Range | None, b: Range | None) -> float | None:

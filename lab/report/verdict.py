@@ -12,7 +12,7 @@ from statistics import median
 
 from lab.report import fmt
 from lab.report.evidence import Evidence
-from lab.report.rule import NO_DIFFERENCE, NOT_ENOUGH, Range, judge
+from lab.report.rule import NO_DIFFERENCE, NOT_ENOUGH, Range, group_clear, judge
 
 
 @dataclass(frozen=True)
@@ -121,15 +121,6 @@ def _why_not(verdict: str) -> str:
     return "no variant's range is clear of every other's"
 
 
-def _group_clear(low: Sequence[Range], high: Sequence[Range]) -> bool:
-    """The one rule for a group: every range of `low` below every range of `high`, all of
-    at least two repetitions."""
-    ranges = [*low, *high]
-    if not low or not high or not all(r.judgeable for r in ranges):
-        return False
-    return max(r.high for r in low) < min(r.low for r in high)
-
-
 def _isolation(ev: Mapping[str, Evidence]) -> Statement | None:
     ranges = {k: e.coupling_up for k, e in ev.items() if e.coupling_up is not None}
     if len(ranges) < 2:
@@ -159,7 +150,7 @@ def _consistency(ev: Mapping[str, Evidence]) -> Statement | None:
     lag = ", ".join(f"{k} {_range(e.ryw_final_ms, 'ms')}" for k, e in lagging.items())
     owners = [r for k in at_once if (r := ev[k].ryw_final_ms) is not None]
     others = [r for e in lagging.values() if (r := e.ryw_final_ms) is not None]
-    if best in at_once or (best == NO_DIFFERENCE and _group_clear(owners, others)):
+    if best in at_once or (best == NO_DIFFERENCE and group_clear(owners, others)):
         return Statement(
             "consistency",
             f"Choose **{' or '.join(at_once)}** when a client must see its own write in its "

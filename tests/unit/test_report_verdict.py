@@ -4,7 +4,7 @@ when its data does (lab/report/verdict.py); the one rule (lab/report/rule.py) on
 from __future__ import annotations
 
 from lab.report.evidence import Evidence, OverloadOutcome
-from lab.report.rule import NO_DIFFERENCE, NOT_ENOUGH, Range, judge
+from lab.report.rule import NO_DIFFERENCE, NOT_ENOUGH, Range, group_clear, judge
 from lab.report.verdict import statements
 
 
@@ -35,6 +35,11 @@ def test_the_one_rule() -> None:
     assert judge({"a": r(1), "b": None}) == NOT_ENOUGH
     three = {"a": r(1, 0.1), "b": r(2, 0.1), "c": r(1.05, 0.1)}
     assert judge(three) == NO_DIFFERENCE  # the best must clear every other side
+    # Between groups: every range of the first below every range of the second.
+    assert group_clear([r(1, 0.1), r(1.2, 0.1)], [r(2, 0.1), r(2.5, 0.1)])
+    assert not group_clear([r(1, 0.1), r(1.95, 0.1)], [r(2, 0.1)])  # 2.05 > 1.9: overlap
+    assert not group_clear([r(1, 0.1, n=1)], [r(2, 0.1)])  # one repetition
+    assert not group_clear([], [r(2, 0.1)])
 
 
 def test_isolation_names_the_lowest_coupling_and_flips_with_it() -> None:

@@ -1,9 +1,11 @@
 """Scenarios: weighted mixes of the public operations, the same for both implementations.
 
-Operations use the blocking gRPC stubs (under Locust they run on gevent). Each returns an
-Outcome (what it did: the request id it sent, the id acknowledged, the post it was about) and
-raises grpc.RpcError on failure; the caller times it. Before its call an operation puts what it
-is about to send in `ctx.sent`, so a failed write's request id is known too.
+Operations use the blocking gRPC stubs (under Locust they run on gevent). Every operation but
+ReadYourWrites is one call, planned apart from how it is made (`CALLS`: the asyncio generator
+awaits the same plans on grpc.aio channels). Each returns an Outcome (what it did: the request
+id it sent, the id acknowledged, the post it was about) and raises grpc.RpcError on failure; the
+caller times it. Before its call an operation puts what it is about to send in `ctx.sent`, so a
+failed write's request id is known too.
 
 Operations pick posts from the seeded ones; in the `chaos` scenario (Context.from_recent) they
 pick from the posts this generator process created most recently instead, so that a comment on
@@ -18,8 +20,10 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 
 from blog.v1 import api_pb2, api_pb2_grpc
 
@@ -98,15 +102,30 @@ class Context:
         return self.rng.choice(self.post_ids)
 
 
-def create_post(ctx: Context) -> Outcome:
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One operation's gRPC call, apart from how it is made: `method` is a stub's method (a
+    blocking one, or an awaitable one on a grpc.aio channel), `done` reads its reply into the
+    Outcome. The blocking generator (Locust) and the asyncio one (benchmarks/load/aio_generator.py)
+    make the same calls from these plans."""
+
+    method: Callable[..., Any]
+    request: Message
+    done: Callable[[Any], Outcome]
+
+
+def plan_create_post(ctx: Context) -> Call:
     request = api_pb2.CreatePostRequest(
         title=f"bench {ctx.rng.randrange(10**9)}", body="x" * 200, request_id=str(uuid.uuid4())
     )
     ctx.sent = Outcome(request_id=request.request_id)
-    post = ctx.stubs.posts.CreatePost(request, timeout=TIMEOUT_S)
-    remember_token(post)
-    ctx.created.append((post.id, time.monotonic()))
-    return Outcome(request_id=request.request_id, id=post.id)
+
+    def done(post: api_pb2.Post) -> Outcome:
+        remember_token(post)
+        ctx.created.append((post.id, time.monotonic()))
+        return Outcome(request_id=request.request_id, id=post.id)
+
+    return Call(ctx.stubs.posts.CreatePost, request, done)
 
 
 def comment_text(ctx: Context) -> str:
@@ -115,7 +134,7 @@ def comment_text(ctx: Context) -> str:
     return "a thoughtful comment " + str(ctx.rng.randrange(10**6))
 
 
-def create_comment(ctx: Context) -> Outcome:
+def plan_create_comment(ctx: Context) -> Call:
     post_id = ctx.any_post()
     request = api_pb2.CreateCommentRequest(
         post_id=post_id,
@@ -124,35 +143,73 @@ def create_comment(ctx: Context) -> Outcome:
         consistency_token=token_of(post_id),
     )
     ctx.sent = Outcome(request_id=request.request_id, post_id=request.post_id)
-    comment = ctx.stubs.comments.CreateComment(request, timeout=TIMEOUT_S)
-    return Outcome(request_id=request.request_id, id=comment.id, post_id=request.post_id)
+    return Call(
+        ctx.stubs.comments.CreateComment,
+        request,
+        lambda comment: Outcome(
+            request_id=request.request_id, id=comment.id, post_id=request.post_id
+        ),
+    )
 
 
-def get_post_view(ctx: Context) -> Outcome:
+def plan_get_post_view(ctx: Context) -> Call:
     request = api_pb2.GetPostViewRequest(post_id=ctx.any_post(READ_AGE_S))
     ctx.sent = Outcome(post_id=request.post_id)
-    view = ctx.stubs.query.GetPostView(request, timeout=TIMEOUT_S)
-    return Outcome(post_id=request.post_id, partial=is_partial(view))
+    return Call(
+        ctx.stubs.query.GetPostView,
+        request,
+        lambda view: Outcome(post_id=request.post_id, partial=is_partial(view)),
+    )
 
 
-def list_post_views(ctx: Context) -> Outcome:
-    request = api_pb2.ListPostViewsRequest(page_size=10)
-    page = ctx.stubs.query.ListPostViews(request, timeout=TIMEOUT_S)
-    return Outcome(partial=any(is_partial(view) for view in page.views))
+def plan_list_post_views(ctx: Context) -> Call:
+    return Call(
+        ctx.stubs.query.ListPostViews,
+        api_pb2.ListPostViewsRequest(page_size=10),
+        lambda page: Outcome(partial=any(is_partial(view) for view in page.views)),
+    )
 
 
-def get_post(ctx: Context) -> Outcome:
+def plan_get_post(ctx: Context) -> Call:
     request = api_pb2.GetPostRequest(id=ctx.any_post(READ_AGE_S))
-    ctx.sent = Outcome(post_id=request.id)
-    ctx.stubs.posts.GetPost(request, timeout=TIMEOUT_S)
-    return ctx.sent
+    sent = ctx.sent = Outcome(post_id=request.id)
+    return Call(ctx.stubs.posts.GetPost, request, lambda _: sent)
 
 
-def list_comments(ctx: Context) -> Outcome:
+def plan_list_comments(ctx: Context) -> Call:
     request = api_pb2.ListCommentsRequest(post_id=ctx.any_post(READ_AGE_S))
-    ctx.sent = Outcome(post_id=request.post_id)
-    ctx.stubs.comments.ListComments(request, timeout=TIMEOUT_S)
-    return ctx.sent
+    sent = ctx.sent = Outcome(post_id=request.post_id)
+    return Call(ctx.stubs.comments.ListComments, request, lambda _: sent)
+
+
+# The operations that are one call each, as plans (every scenario but read_your_writes).
+CALLS: dict[str, Callable[[Context], Call]] = {
+    "CreatePost": plan_create_post,
+    "CreateComment": plan_create_comment,
+    "GetPostView": plan_get_post_view,
+    "ListPostViews": plan_list_post_views,
+    "GetPost": plan_get_post,
+    "ListComments": plan_list_comments,
+}
+
+
+def blocking(plan: Callable[[Context], Call]) -> Callable[[Context], Outcome]:
+    """The operation that makes `plan`'s call with a blocking stub."""
+
+    def operation(ctx: Context) -> Outcome:
+        call = plan(ctx)
+        return call.done(call.method(call.request, timeout=TIMEOUT_S))
+
+    operation.__name__ = plan.__name__.removeprefix("plan_")
+    return operation
+
+
+create_post = blocking(plan_create_post)
+create_comment = blocking(plan_create_comment)
+get_post_view = blocking(plan_get_post_view)
+list_post_views = blocking(plan_list_post_views)
+get_post = blocking(plan_get_post)
+list_comments = blocking(plan_list_comments)
 
 
 def _until(check: Callable[[], bool], limit_s: float = 5.0, pause_s: float = 0.002) -> bool:

@@ -154,6 +154,9 @@ def run_attack(ctx: ExperimentContext, stack: Stack, prepared: Prepared, label: 
     experiment in the middle (steady state -> fault -> hold -> restore -> observe)."""
     phases = ctx.profile.phases
     max_s = phases.warmup_s + phases.hold_s + phases.observe_s + 120
+    # Before the generator starts: the audit reads the rows created since then, and a generator
+    # may send its first request before Load.start returns.
+    load_started = time.time()
     load = Load.start(
         stack.stack_file,
         prepared.seed_file,
@@ -164,7 +167,6 @@ def run_attack(ctx: ExperimentContext, stack: Stack, prepared: Prepared, label: 
     )
     watch: ConvergenceWatch | None = None
     try:
-        load_started = time.time()
         ctx.say(
             f"{label} load {ctx.profile.rate:g}/s started at {_clock(load_started)}; "
             f"warm-up {phases.warmup_s:g} s"

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from blog.domain import CausalityPolicy
+from lab.chaos.load import ENGINES
 from lab.chaos.profiles import PROFILES
 from lab.cli.bounds import number, one_or_more, setting
 from lab.cli.common import (
@@ -70,6 +71,7 @@ def run_overload_command(args: argparse.Namespace, impls: list[str]) -> int:
         results_dir=Path(args.results_dir),
         seed=args.seed,
         keep_data=args.keep_data,
+        generator=args.generator,
     )
     config.stack = observed(args, DEFAULT_DATA_ROOT / "prometheus" / config.run_id, print)
     run_dir = run_overload(config)
@@ -254,6 +256,14 @@ def add_commands(sub: SubParsers) -> None:
     )
     overload.add_argument(
         "--capacity-from", metavar="RUN_ID", help="C from this bench run's plain sync capacity"
+    )
+    overload.add_argument(
+        "--generator",
+        choices=ENGINES,
+        default="asyncio",
+        help="the load's generator: asyncio (default: the same calls on grpc.aio, which keeps "
+        "a spike's schedule on a small machine) or locust (every other experiment's; on 2 cores "
+        "it falls behind a spike to 650/s)",
     )
     chaos.add_argument(
         "--gray-matrix",

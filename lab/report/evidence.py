@@ -65,6 +65,7 @@ class OverloadOutcome:
     recovery_s: float | None
     metastable: bool
     valid: bool
+    overloaded_at_base: bool = False  # not within the SLO at the base rate, before the spike
 
 
 def gather(runs: Runs) -> dict[str, Evidence]:
@@ -177,7 +178,10 @@ def _overload(overload: Run, out: dict[str, Evidence]) -> None:
         ev = out.setdefault(e["impl"], Evidence(e["impl"]))
         read = e.get("figures") or {}
         ev.overload[float(e["base"])] = OverloadOutcome(
-            read.get("recovery_s"), bool(read.get("metastable")), bool(e.get("valid"))
+            read.get("recovery_s"),
+            bool(read.get("metastable")),
+            bool(e.get("valid")),
+            bool(read.get("overloaded_at_base")),
         )
         ev.lost_writes += int(e.get("audit", {}).get("total", {}).get("lost", 0))
 

@@ -25,7 +25,7 @@ def rows(overload: Run) -> list[list[str]]:
             [
                 f"{e['base']:g} C = {e['base_rate']:.0f}/s",
                 e["impl"],
-                "never (metastable)" if f.get("metastable") else fmt.seconds(f.get("recovery_s")),
+                _recovery(f),
                 f"{f.get('peak_in_flight', '-')}",
                 "-" if f.get("peak_backlog") is None else f"{f['peak_backlog']:,}",
                 f"{fmt.seconds(f.get('drain_s'))} / {fmt.seconds(f.get('predicted_drain_s'))}",
@@ -41,14 +41,23 @@ def rows(overload: Run) -> list[list[str]]:
 def _generator(overload: Run) -> str:
     """What the generator ran as, when the runs say (docs/METHOD.md, Overload)."""
     seen = {
-        (g["processes"], g["niceness"])
+        (g.get("engine", "locust"), g["processes"], g.get("scheduler") or "other", g["niceness"])
         for e in overload.summary.get("experiments", [])
         if (g := e.get("generator"))
     }
     if not seen:
         return ""
-    said = "; ".join(f"{p} process(es) at niceness {n}" for p, n in sorted(seen))
+    said = "; ".join(
+        f"{engine}, {p} process(es), scheduler {sched}, niceness {n}"
+        for engine, p, sched, n in sorted(seen)
+    )
     return f" The generator ran as {said} (the stack at 0)."
+
+
+def _recovery(f: dict[str, Any]) -> str:
+    if f.get("overloaded_at_base"):
+        return "never (beyond it at the base rate)"
+    return "never (metastable)" if f.get("metastable") else fmt.seconds(f.get("recovery_s"))
 
 
 def _amplification(f: dict[str, Any]) -> str:
@@ -63,17 +72,18 @@ def section(overload: Run, figures: list[Drawn], figures_rel: str) -> list[str]:
     source = overload.meta.get("config", {}).get("capacity_source", "")
     out = [
         f"C = {fmt.num(float(capacity or 0))} requests/s (plain sync's capacity, from "
-        f"{source}). Each "
-        "variant at a base rate, then a spike to twice C for the profile's spike length, then "
-        "the base rate again. Recovery: from the spike's end to the first second that starts "
-        f"{RECOVERY_WINDOW_S} seconds whose requests, pooled, were ≥ {GOOD_SHARE:.0%} answered "
-        "within the SLO; metastable: not back while the "
-        "load was at its base. Drain: until the requests in flight (and async's bus backlog) "
-        "are back to their level before the spike, against the excess the spike offered over "
-        "the spare capacity (C − base). Attempts: server RPCs per client request before → "
-        "during the spike (retries show here). Generator lag: the p99 of the generator's send "
-        "lag over every request of the spike, pooled; BEHIND beyond the benchmark's bound (the "
-        "spike was not delivered as scheduled: not the system's behaviour)." + _generator(overload),
+        f"{source}). Each variant at a base rate, then a spike to twice C for the profile's "
+        "spike length, then the base rate again. Recovery: from the spike's end to the first "
+        f"second that starts {RECOVERY_WINDOW_S} seconds whose requests, pooled, were ≥ "
+        f"{GOOD_SHARE:.0%} answered within the SLO; metastable: not back while the load was at a"
+        " base it had served before the spike (beyond it at the base rate: its last "
+        f"{RECOVERY_WINDOW_S} seconds before the spike were not). Drain: until the requests in "
+        "flight (and async's bus backlog) are back to their level before the spike, against the"
+        " excess the spike offered over the spare capacity (C − base). Attempts: server RPCs "
+        "per client request before → during the spike (retries show here). Generator lag: the "
+        "p99 of the generator's send lag over every request of the spike, pooled; BEHIND beyond"
+        " the benchmark's bound (the spike was not delivered as scheduled: not the system's "
+        "behaviour)." + _generator(overload),
         "",
         *table(
             [

@@ -92,11 +92,12 @@ def lines(ev: Evidence, all_ev: Mapping[str, Evidence]) -> list[Line]:
     if ev.overload:
         parts = []
         for base, o in sorted(ev.overload.items()):
-            what = (
-                "did not recover (metastable)"
-                if o.metastable
-                else f"recovered in {fmt.seconds(o.recovery_s)}"
-            )
+            if o.overloaded_at_base:
+                what = "beyond its capacity at the base rate already"
+            elif o.metastable:
+                what = "did not recover (metastable)"
+            else:
+                what = f"recovered in {fmt.seconds(o.recovery_s)}"
             parts.append(f"from {base:g} C: {what}" + ("" if o.valid else " (run flagged)"))
         out.append(Line("overload", "after a spike to twice C, " + "; ".join(parts)))
     if ev.lost_writes:
@@ -236,10 +237,22 @@ def _overload(ev: Mapping[str, Evidence]) -> Statement | None:
                 "not while the load was back at its base (metastable).",
             )
     if bases:
+        beyond = [
+            f"{k} at {base:g} C"
+            for base in bases
+            for k, e in ev.items()
+            if (o := e.overload.get(base)) is not None and o.valid and o.overloaded_at_base
+        ]
         return Statement(
             "overload",
-            "Overload does not separate the variants: after the spike every variant recovered "
-            "(or none did) at every base rate measured.",
+            "Overload does not separate the variants: at no base rate measured did one recover "
+            "where another stayed down (metastable)."
+            + (
+                f" Beyond its capacity before the spike already (no recovery to judge): "
+                f"{fmt.join(beyond)}."
+                if beyond
+                else ""
+            ),
         )
     return None
 

@@ -49,12 +49,24 @@ def test_a_spike_and_back_is_measured_per_second_and_audited(tmp_path: Path) -> 
     assert total["acknowledged"] > 100
     assert (total["lost"], total["duplicated"], total["unexpected"]) == (0, 0, 0)
     assert experiment["chaostoolkit"]["every_activity_succeeded"]
-    # The generator above the stack's priority where this machine lets a process raise one.
+    # The generator above the stack's priority where this machine lets a process raise one:
+    # reniced, in its own session (autogroup) reniced too, in the real-time class.
     may_raise = subprocess.run(
         [sys.executable, "-c", "import os; os.setpriority(os.PRIO_PROCESS, 0, -5)"], check=False
     )
     expected = -5 if may_raise.returncode == 0 else os.getpriority(os.PRIO_PROCESS, 0)
-    assert experiment["generator"] == {"processes": 1, "niceness": expected}
+    may_fifo = subprocess.run(
+        [sys.executable, "-c", "import os; os.sched_setscheduler(0, 1, os.sched_param(1))"],
+        check=False,
+    )
+    generator = experiment["generator"]
+    assert generator["niceness"] == expected
+    assert (generator["engine"], generator["processes"]) == ("asyncio", 1)
+    assert generator["scheduler"] == ("fifo" if may_fifo.returncode == 0 else "other")
+    if Path("/proc/self/autogroup").exists() and may_raise.returncode == 0:
+        assert generator["autogroup_nice"] == -5
+    requests = list((run_dir / "sync" / "overload@0.5" / "requests").glob("requests-*.jsonl"))
+    assert len(requests) == 1  # one asyncio generator, its own log
     out = run_dir / "sync" / "overload@0.5"
     seconds = json.loads((out / "timeline.json").read_text())
     assert all(FIELDS <= row.keys() for row in seconds)

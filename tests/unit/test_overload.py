@@ -64,6 +64,21 @@ def test_never_back_while_the_load_is_at_its_base_is_metastable() -> None:
     assert got.predicted_drain_s == pytest.approx(100.0)  # 4,000 beyond capacity / 40 spare
 
 
+def test_never_back_from_a_base_it_could_not_serve_is_overload_not_metastability() -> None:
+    # 99 % of the last five seconds before the spike within the SLO, exactly: served.
+    served = [sec(s, good=99) for s in range(-5, 0)]
+    after = [sec(s, good=10, p99=3000) for s in range(0, 40)]
+    got = figures(served + after, 10.0, 400.0, 360.0, 800.0, SLO, 10.0, LAGS)
+    assert got.metastable and not got.overloaded_at_base
+    # 98.8 % of them (an early bad second outside the last five is not counted): not served.
+    late = [sec(-6, good=0)] + [sec(s, good=99) for s in range(-5, -1)] + [sec(-1, good=98)]
+    got = figures(late + after, 10.0, 400.0, 360.0, 800.0, SLO, 10.0, LAGS)
+    assert got.overloaded_at_base and not got.metastable and got.recovery_s is None
+    # Fewer than five seconds before the spike: no judgement of the base either way.
+    got = figures(served[-3:] + after, 10.0, 400.0, 360.0, 800.0, SLO, 10.0, LAGS)
+    assert not got.overloaded_at_base and got.metastable
+
+
 def test_drain_ends_when_backlog_and_in_flight_are_back_to_their_level() -> None:
     seconds = [sec(s, backlog=10, in_flight=3) for s in range(-3, 0)]
     seconds += [sec(s, backlog=500 * (s + 1), in_flight=200) for s in range(0, 5)]

@@ -82,6 +82,12 @@ def test_overload_names_who_recovered_where_another_stayed_down() -> None:
     assert "Choose **sync** when bursts" in said(ev, "overload")
     ev = evidence(sync=dict(overload={0.5: back}), async_=dict(overload={0.5: back}))
     assert "does not separate" in said(ev, "overload")
+    # A variant beyond its capacity at the base rate is neither back nor stuck: said apart.
+    beyond = OverloadOutcome(None, False, True, overloaded_at_base=True)
+    ev = evidence(sync=dict(overload={0.9: back}), async_=dict(overload={0.9: beyond}))
+    text = said(ev, "overload")
+    assert "does not separate" in text and "before the spike already" in text
+    assert "async at 0.9 C" in text
 
 
 def test_the_patterns_statement_needs_both_sync_variants() -> None:

@@ -3,6 +3,7 @@ choice of recently created posts, the generator's own seeding, and the per-reque
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import uuid
@@ -125,6 +126,46 @@ def test_unknown_scenario_is_refused() -> None:
 
 
 # --- operations and their outcomes -------------------------------------------------------------
+
+
+class AwaitedService(FakeService):
+    """The same fake, its methods awaitable (as a stub's on a grpc.aio channel)."""
+
+    def __getattr__(self, method: str) -> Any:
+        blocking = super().__getattr__(method)
+
+        async def call(request: Any, timeout: float) -> Any:
+            return blocking(request, timeout)
+
+        return call
+
+
+@pytest.mark.parametrize("op", sorted(scenarios.CALLS))
+def test_an_awaited_plan_makes_the_blocking_operation_s_call(op: str) -> None:
+    """The asyncio generator (benchmarks/load/aio_generator.py) awaits the plans the blocking
+    operations make: the same method, the same request (ids aside), the same Outcome's shape."""
+    stubs, blocking_calls = fake_stubs()
+    blocking_outcome = OPERATIONS[op](Context(stubs, SEEDED, random.Random(4)))
+    awaited_calls: list[tuple[str, Any]] = []
+    services = [AwaitedService(awaited_calls) for _ in range(3)]
+    ctx = Context(Stubs(*services), SEEDED, random.Random(4))  # type: ignore[arg-type]
+    call = scenarios.CALLS[op](ctx)
+    awaited_outcome = call.done(asyncio.run(call.method(call.request, timeout=scenarios.TIMEOUT_S)))
+
+    def without_ids(request: Any) -> Any:
+        copy = type(request)()
+        copy.CopyFrom(request)
+        for name in ("request_id",):  # a fresh uuid4 per call
+            if name in type(request).DESCRIPTOR.fields_by_name:
+                copy.ClearField(name)
+        return copy
+
+    ((method, request),) = blocking_calls
+    assert awaited_calls == [(method, awaited_calls[0][1])] and method == op
+    assert without_ids(awaited_calls[0][1]) == without_ids(request)
+    for name in ("request_id", "id", "post_id"):
+        assert bool(getattr(awaited_outcome, name)) == bool(getattr(blocking_outcome, name))
+    assert awaited_outcome.post_id == blocking_outcome.post_id
 
 
 def test_operations_return_what_they_did() -> None:

@@ -20,7 +20,7 @@ from benchmarks.suite.seeding import seed, wait_quiet
 from lab.chaos.audit import audit
 from lab.chaos.experiment import Phases, overload_experiment, write_experiment
 from lab.chaos.journal import run_chaostoolkit, summarize_journal
-from lab.chaos.load import Load
+from lab.chaos.load import Engine, Load
 from lab.chaos.observe import find
 from lab.chaos.overload.figure import draw
 from lab.chaos.overload.sampler import Sampler
@@ -33,11 +33,14 @@ from lab.stack.control import ControlServer
 from lab.stack.runner import fresh_stack
 from lab.stack.stackfile import load_stack_file
 
-# The generator's CPU priority above the stack's (nice -5, where permitted). On a small machine
-# the spike saturates every core, and at equal priority the stack would take the generator's
-# CPU: the spike would not be delivered, and the run would measure the generator (docs/METHOD.md,
-# Overload). The generator still spends the same cores: the figures say how many processes.
+# The generator's CPU priority above the stack's: the real-time class where permitted, else
+# nice -5 (lab.chaos.load). On a small machine the spike saturates every core, and at equal
+# priority the stack would take the generator's CPU: the spike would not be delivered, and the
+# run would measure the generator (docs/METHOD.md, Overload). The generator still spends the
+# same cores: the run records its processes, scheduler and niceness.
 GENERATOR_NICENESS = -5
+# Requests/s per asyncio generator process (the Locust generator's is GENERATOR_SPLIT_RATE).
+ASYNCIO_SPLIT_RATE = 400.0
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class OverloadConfig:
     results_dir: Path = Path("results")
     seed: int = 1
     keep_data: bool = False
+    generator: Engine = "asyncio"  # the load's generator (lab.chaos.load)
     say: Callable[[str], None] = lambda line: print(line, flush=True)
     stack: StackOptions = field(default_factory=StackOptions)  # --no-metrics, --prometheus
     run_id: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
@@ -101,6 +105,7 @@ def run_overload(config: OverloadConfig) -> Path:
             "spike": config.spike,
             "profile": config.profile,
             "seed": config.seed,
+            "generator": config.generator,
         },
         run_id=config.run_id,
         profile={"phases": vars(profile.phases), "seed_posts": profile.seed_posts},
@@ -152,9 +157,13 @@ def run_one(
         write_experiment(out / "experiment.json", document)
         max_s = phases.warmup_s + phases.hold_s + phases.observe_s + 120
         sampler = Sampler(info)
-        # One generator process per GENERATOR_SPLIT_RATE of the spike (a process at ~300/s is
-        # far from saturated; every run checks its own send lag anyway).
-        processes = max(1, math.ceil(spike_rate / GENERATOR_SPLIT_RATE))
+        # One generator process per split rate of the spike; every run checks its own send lag.
+        split = ASYNCIO_SPLIT_RATE if config.generator == "asyncio" else GENERATOR_SPLIT_RATE
+        processes = max(1, math.ceil(spike_rate / split))
+        # Before the generator starts: the audit reads the rows created since then, and the
+        # asyncio generator sends its first request within milliseconds (before Load.start
+        # returned, one comment was once counted lost: its row predated this time).
+        load_started = time.time()
         load = Load.start(
             stack.stack_file,
             seed_file,
@@ -165,14 +174,18 @@ def run_one(
             rate_file=rate_file,
             processes=processes,
             niceness=GENERATOR_NICENESS,
+            realtime=True,
+            engine=config.generator,
         )
         niceness = load.generator_niceness()
-        load_started = time.time()
+        group_nice = load.generator_autogroup_nice()
+        scheduler = load.generator_scheduler()
         sampler.start()
         try:
             say(
                 f"{label} base {base_rate:.0f}/s for {phases.warmup_s:g} s (warm-up); generator: "
-                f"{processes} process(es) at niceness {niceness}"
+                f"{config.generator}, {processes} process(es), scheduler {scheduler}, niceness "
+                f"{niceness}" + ("" if group_nice is None else f" (autogroup nice {group_nice})")
             )
             time.sleep(phases.warmup_s + 1.0)
             say(
@@ -209,7 +222,13 @@ def run_one(
         "chaostoolkit": {"exit_code": code, **journal.to_dict()},
         "audit": report.to_dict(),
         "sampler_problems": sampler.problems,
-        "generator": {"processes": processes, "niceness": niceness},
+        "generator": {
+            "engine": config.generator,
+            "processes": processes,
+            "niceness": niceness,
+            "autogroup_nice": group_nice,
+            "scheduler": scheduler,
+        },
     }
     seconds: list[Second] = []
     if spike_start is not None and spike_end is not None:
@@ -266,6 +285,11 @@ def _report(say: Callable[[str], None], label: str, result: dict[str, Any]) -> N
         say(
             f"{label} recovery {sec(f['recovery_s'])}"
             + (" (METASTABLE: not back while the load was at its base)" if f["metastable"] else "")
+            + (
+                " (OVERLOADED AT ITS BASE: not within the SLO before the spike either)"
+                if f["overloaded_at_base"]
+                else ""
+            )
             + f"; drain {sec(f['drain_s'])} (predicted {sec(f['predicted_drain_s'])}); "
             f"peak in flight {f['peak_in_flight']}"
             + (f", peak backlog {f['peak_backlog']}" if f["peak_backlog"] is not None else "")

@@ -157,6 +157,9 @@ class Figures:
 
     recovery_s: float | None  # spike end -> the first of RECOVERY_WINDOW_S good seconds
     metastable: bool  # not recovered by the end although the load was back at its base
+    # The base rate alone was beyond this variant: its last RECOVERY_WINDOW_S seconds before
+    # the spike were not good (then "never back" is plain overload, not metastability).
+    overloaded_at_base: bool
     peak_backlog: int | None  # async: the most messages waiting at the consumers
     peak_in_flight: int  # the most requests in flight at a second's end
     drain_s: float | None  # spike end -> backlog and in-flight back to their level before
@@ -194,6 +197,8 @@ def figures(
     after = [s for s in seconds if s.second >= end]
     recovered = _first_good_run(after, slo_p99_ms)
     recovery = None if recovered is None else max(0.0, recovered - spike_s)
+    last_before = before[-RECOVERY_WINDOW_S:]
+    overloaded_at_base = len(last_before) == RECOVERY_WINDOW_S and not _good(last_before)
     level_backlog = _median([s.backlog for s in before if s.backlog is not None])
     level_in_flight = _median([s.in_flight for s in before])
     drained = None
@@ -212,7 +217,8 @@ def figures(
     backlogs = [s.backlog for s in seconds if s.backlog is not None]
     return Figures(
         recovery_s=recovery,
-        metastable=recovery is None and bool(after),
+        metastable=recovery is None and bool(after) and not overloaded_at_base,
+        overloaded_at_base=overloaded_at_base,
         peak_backlog=max(backlogs) if backlogs else None,
         peak_in_flight=max((s.in_flight for s in seconds), default=0),
         drain_s=drained,
@@ -232,10 +238,15 @@ def _first_good_run(seconds: Sequence[Second], slo_p99_ms: float) -> int | None:
     answered within the SLO at GOOD_SHARE or more."""
     for i in range(len(seconds) - RECOVERY_WINDOW_S + 1):
         window = seconds[i : i + RECOVERY_WINDOW_S]
-        offered = sum(s.offered for s in window)
-        if offered and sum(s.good for s in window) / offered >= GOOD_SHARE:
+        if _good(window):
             return window[0].second
     return None
+
+
+def _good(window: Sequence[Second]) -> bool:
+    """Were the window's requests, pooled, answered within the SLO at GOOD_SHARE or more?"""
+    offered = sum(s.offered for s in window)
+    return bool(offered) and sum(s.good for s in window) / offered >= GOOD_SHARE
 
 
 def _ratio(seconds: Sequence[Second]) -> float | None:

@@ -12,6 +12,7 @@ from statistics import median
 from typing import Any
 
 from lab.chaos.coupling import coupling_index
+from lab.report.overload_read import judged
 from lab.report.rule import Range
 from lab.report.sources import Run, Runs
 
@@ -176,7 +177,7 @@ def _chaos(chaos: Run, out: dict[str, Evidence]) -> None:
 def _overload(overload: Run, out: dict[str, Evidence]) -> None:
     for e in overload.summary.get("experiments", []):
         ev = out.setdefault(e["impl"], Evidence(e["impl"]))
-        read = e.get("figures") or {}
+        read = judged(overload, e)
         ev.overload[float(e["base"])] = OverloadOutcome(
             read.get("recovery_s"),
             bool(read.get("metastable")),

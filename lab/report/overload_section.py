@@ -4,14 +4,14 @@ again from the run's timeline.json by the experiment's own figure code)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from lab.chaos.overload.figure import draw
-from lab.chaos.overload.timeline import GOOD_SHARE, RECOVERY_WINDOW_S, Second
+from lab.chaos.overload.timeline import GOOD_SHARE, RECOVERY_WINDOW_S
 from lab.plotting import Drawn, safe, with_style
 from lab.report import fmt
+from lab.report.overload_read import judged, timeline_of
 from lab.report.sources import Run
 from lab.report.tables import table
 
@@ -19,7 +19,7 @@ from lab.report.tables import table
 def rows(overload: Run) -> list[list[str]]:
     out = []
     for e in overload.summary.get("experiments", []):
-        f: dict[str, Any] = e.get("figures") or {}
+        f = judged(overload, e)
         total = e.get("audit", {}).get("total", {})
         out.append(
             [
@@ -56,7 +56,8 @@ def _generator(overload: Run) -> str:
 
 def _recovery(f: dict[str, Any]) -> str:
     if f.get("overloaded_at_base"):
-        return "never (beyond it at the base rate)"
+        back = f.get("recovery_s")
+        return f"{'never' if back is None else fmt.seconds(back)} (beyond it at the base rate)"
     return "never (metastable)" if f.get("metastable") else fmt.seconds(f.get("recovery_s"))
 
 
@@ -109,10 +110,8 @@ def section(overload: Run, figures: list[Drawn], figures_rel: str) -> list[str]:
 def draw_all(overload: Run, out_dir: Path) -> list[Drawn]:
     drawn = []
     for e in overload.summary.get("experiments", []):
-        path = overload.path / e["impl"] / f"overload@{e['base']:g}" / "timeline.json"
-        try:
-            seconds = [Second(**row) for row in _rows(path)]
-        except (OSError, ValueError, TypeError):
+        seconds = timeline_of(overload, e)
+        if seconds is None:
             continue
         times = e.get("times", {})
         if times.get("spike_at") is None or times.get("back_at") is None:
@@ -124,8 +123,3 @@ def draw_all(overload: Run, out_dir: Path) -> list[Drawn]:
             draw(seconds, spike_s, title, out_dir, name)
         drawn.append(Drawn(name, f"Overload timeline, {title}"))
     return drawn
-
-
-def _rows(path: Path) -> list[dict[str, Any]]:
-    keep = set(Second.__slots__)  # type: ignore[attr-defined]
-    return [{k: v for k, v in row.items() if k in keep} for row in json.loads(path.read_text())]

@@ -6,7 +6,14 @@ from __future__ import annotations
 import pytest
 
 from lab.chaos.overload.runner import OverloadConfig, plan
-from lab.chaos.overload.timeline import Sample, Second, figures, spike_send_lags, timeline
+from lab.chaos.overload.timeline import (
+    Sample,
+    Second,
+    base_served,
+    figures,
+    spike_send_lags,
+    timeline,
+)
 from lab.chaos.records import RequestRecord
 
 SLO = 50.0
@@ -65,17 +72,21 @@ def test_never_back_while_the_load_is_at_its_base_is_metastable() -> None:
 
 
 def test_never_back_from_a_base_it_could_not_serve_is_overload_not_metastability() -> None:
-    # 99 % of the last five seconds before the spike within the SLO, exactly: served.
-    served = [sec(s, good=99) for s in range(-5, 0)]
     after = [sec(s, good=10, p99=3000) for s in range(0, 40)]
+    # 99 % of the five seconds before the last one before the spike within the SLO, exactly:
+    # served. The last second (-1) is left out: its late requests meet the spike's queue.
+    served = [sec(s, good=99) for s in range(-6, -1)] + [sec(-1, good=0)]
+    assert base_served(served) is True
     got = figures(served + after, 10.0, 400.0, 360.0, 800.0, SLO, 10.0, LAGS)
     assert got.metastable and not got.overloaded_at_base
-    # 98.8 % of them (an early bad second outside the last five is not counted): not served.
-    late = [sec(-6, good=0)] + [sec(s, good=99) for s in range(-5, -1)] + [sec(-1, good=98)]
+    # 98.8 % of them: not served; "never back" is then overload, not metastability.
+    late = [sec(s, good=99) for s in range(-6, -2)] + [sec(-2, good=98), sec(-1)]
+    assert base_served(late) is False
     got = figures(late + after, 10.0, 400.0, 360.0, 800.0, SLO, 10.0, LAGS)
     assert got.overloaded_at_base and not got.metastable and got.recovery_s is None
-    # Fewer than five seconds before the spike: no judgement of the base either way.
-    got = figures(served[-3:] + after, 10.0, 400.0, 360.0, 800.0, SLO, 10.0, LAGS)
+    # Fewer than five seconds before the guard: no judgement of the base either way.
+    assert base_served(served[-4:]) is None
+    got = figures(served[-4:] + after, 10.0, 400.0, 360.0, 800.0, SLO, 10.0, LAGS)
     assert not got.overloaded_at_base and got.metastable
 
 

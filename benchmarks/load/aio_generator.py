@@ -34,7 +34,13 @@ from pathlib import Path
 import grpc
 
 from benchmarks.load.openloop import live_arrivals
-from benchmarks.load.request_log import STOP_FILE, RequestLog, RequestRecord, answered
+from benchmarks.load.request_log import (
+    DRAINED_FILE,
+    STOP_FILE,
+    RequestLog,
+    RequestRecord,
+    answered,
+)
 from benchmarks.load.scenarios import (
     CALLS,
     FROM_RECENT,
@@ -118,7 +124,7 @@ class Generator:
                 watcher.cancel()
             self.log.close()
             self._account(time.monotonic() - start)
-            (self.options.request_log / f"drained-{os.getpid()}").touch()
+            (self.options.request_log / DRAINED_FILE.format(pid=os.getpid())).touch()
 
     def _account(self, wall_s: float) -> None:
         """This process's own cost, beside its log: generator-<pid>.json (a measuring tool

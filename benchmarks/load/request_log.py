@@ -26,6 +26,7 @@ OK = "OK"
 PARTIAL = "PARTIAL"  # an answer its server marked partial (a view without its comments)
 FLUSH_EVERY_S = 0.5  # the request log reaches the file at least this often
 STOP_FILE = "stop"  # in --lab-request-log DIR: start no more requests
+DRAINED_FILE = "drained-{pid}"  # ... and this process has logged every request it sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +171,7 @@ class RequestLogger:
                 self.draining = True
             if self.draining and self.in_flight == 0:
                 self.flush()
-                (self.directory / f"drained-{os.getpid()}").touch()
+                (self.directory / DRAINED_FILE.format(pid=os.getpid())).touch()
                 self.drained = True
 
     def flush(self) -> None:

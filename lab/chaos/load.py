@@ -61,26 +61,9 @@ class Load:
         log_path = out / f"{engine}.log"
         if engine == "asyncio":
             commands = [
-                [
-                    sys.executable,
-                    "-m",
-                    AIO_GENERATOR,
-                    "--stack",
-                    str(stack_file),
-                    "--seed-file",
-                    str(seed_file),
-                    "--request-log",
-                    str(request_log),
-                    "--rate",
-                    str(rate / processes),
-                    "--share",
-                    str(1 / processes),
-                    "--max-s",
-                    str(max_s),
-                    "--seed",
-                    str(seed * 1000 + i),
-                    *(["--rate-file", str(rate_file)] if rate_file is not None else []),
-                ]
+                _asyncio_command(
+                    stack_file, seed_file, request_log, rate, max_s, seed, rate_file, i, processes
+                )
                 for i in range(processes)
             ]
         else:
@@ -163,6 +146,40 @@ class Load:
 
     def log_files(self) -> list[Path]:
         return sorted(self.request_log.glob("requests-*.jsonl"))
+
+
+def _asyncio_command(
+    stack_file: Path,
+    seed_file: Path,
+    request_log: Path,
+    rate: float,
+    max_s: float,
+    seed: int,
+    rate_file: Path | None,
+    index: int,
+    processes: int,
+) -> list[str]:
+    """Generator `index` of `processes`: its share of the rate, its own seed."""
+    return [
+        sys.executable,
+        "-m",
+        AIO_GENERATOR,
+        "--stack",
+        str(stack_file),
+        "--seed-file",
+        str(seed_file),
+        "--request-log",
+        str(request_log),
+        "--rate",
+        str(rate / processes),
+        "--share",
+        str(1 / processes),
+        "--max-s",
+        str(max_s),
+        "--seed",
+        str(seed * 1000 + index),
+        *(["--rate-file", str(rate_file)] if rate_file is not None else []),
+    ]
 
 
 def _locust_command(

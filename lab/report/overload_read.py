@@ -5,10 +5,9 @@ Overload)."""
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
-from lab.chaos.overload.timeline import Second, base_served
+from lab.chaos.overload.timeline import Second, base_served, judge_base
 from lab.report.sources import Run
 
 
@@ -32,10 +31,9 @@ def judged(overload: Run, e: dict[str, Any]) -> dict[str, Any]:
     seconds = timeline_of(overload, e)
     if seconds is None:
         return f
-    served = base_served(seconds)
-    if served is None or times.get("spike_at") is None or times.get("back_at") is None:
-        return f
-    after = [s for s in seconds if s.second >= math.ceil(times["back_at"] - times["spike_at"])]
-    f["overloaded_at_base"] = not served
-    f["metastable"] = f.get("recovery_s") is None and bool(after) and served
+    spike_at, back_at = times.get("spike_at"), times.get("back_at")
+    if base_served(seconds) is None or spike_at is None or back_at is None:
+        return f  # no judgement of the base by this rule: the run's own stands
+    spike_s = back_at - spike_at
+    f["overloaded_at_base"], f["metastable"] = judge_base(seconds, spike_s, f.get("recovery_s"))
     return f

@@ -158,8 +158,8 @@ class Figures:
 
     recovery_s: float | None  # spike end -> the first of RECOVERY_WINDOW_S good seconds
     metastable: bool  # not recovered by the end although the load was back at its base
-    # The base rate alone was beyond this variant: its last RECOVERY_WINDOW_S seconds before
-    # the spike were not good (then "never back" is plain overload, not metastability).
+    # The base rate alone was beyond this variant (base_served: False): then "never back" is
+    # plain overload, not metastability.
     overloaded_at_base: bool
     peak_backlog: int | None  # async: the most messages waiting at the consumers
     peak_in_flight: int  # the most requests in flight at a second's end
@@ -198,7 +198,7 @@ def figures(
     after = [s for s in seconds if s.second >= end]
     recovered = _first_good_run(after, slo_p99_ms)
     recovery = None if recovered is None else max(0.0, recovered - spike_s)
-    overloaded_at_base = base_served(seconds) is False
+    overloaded_at_base, metastable = judge_base(seconds, spike_s, recovery)
     level_backlog = _median([s.backlog for s in before if s.backlog is not None])
     level_in_flight = _median([s.in_flight for s in before])
     drained = None
@@ -217,7 +217,7 @@ def figures(
     backlogs = [s.backlog for s in seconds if s.backlog is not None]
     return Figures(
         recovery_s=recovery,
-        metastable=recovery is None and bool(after) and not overloaded_at_base,
+        metastable=metastable,
         overloaded_at_base=overloaded_at_base,
         peak_backlog=max(backlogs) if backlogs else None,
         peak_in_flight=max((s.in_flight for s in seconds), default=0),
@@ -231,6 +231,17 @@ def figures(
         generator_lag_p99_ms=lag,
         generator_behind=lag is not None and lag > lag_bound_ms,
     )
+
+
+def judge_base(
+    seconds: Sequence[Second], spike_s: float, recovery_s: float | None
+) -> tuple[bool, bool]:
+    """(overloaded at its base, metastable): the base rate was beyond the variant
+    (`base_served` False), or it never came back although seconds at a base it had served
+    followed the spike."""
+    overloaded = base_served(seconds) is False
+    after = any(s.second >= math.ceil(spike_s) for s in seconds)
+    return overloaded, recovery_s is None and after and not overloaded
 
 
 def base_served(seconds: Sequence[Second]) -> bool | None:

@@ -199,6 +199,7 @@ class Study:
                 scenarios=[config.scenario],
                 seed=config.seed,
                 progress=config.progress,
+                generator_priority=not variant.shared_generator,
                 results_dir=self.raw,
                 sweep=False,
             )

@@ -27,6 +27,9 @@ class Variant:
     quiesce: bool = False  # CHECKPOINT + VACUUM before each step (benchmarks/noise/quiesce.py)
     pin_generator: bool = False  # the generator on one core
     isolate_stack: bool = False  # the stack on the other cores
+    # The generator in the lab's session at its priority, as the suite ran it before it was
+    # prioritized (benchmarks/load/priority.py): what the priority removes.
+    shared_generator: bool = False
     impls: tuple[str, ...] = IMPLS  # the implementations it applies to
 
     @property
@@ -61,6 +64,12 @@ VARIANTS: dict[str, Variant] = {
             knobs=NoiseKnobs(gc_freeze=True),
         ),
         Variant("pin-generator", "the generator on one core", Effect.NONE, pin_generator=True),
+        Variant(
+            "shared-generator",
+            "the generator in the lab's session at its priority (the suite before #20)",
+            Effect.NONE,
+            shared_generator=True,
+        ),
         Variant(
             "isolate-generator",
             "the generator on one core, the stack on the others",

@@ -29,6 +29,9 @@ class BenchConfig:
     results_dir: Path = ROOT / "results"
     seed: int = 1
     sweep: bool = True
+    # The generator in a session of its own, reniced and in the real-time class where permitted
+    # (benchmarks/load/priority.py); False: in the lab's session at its priority, as before.
+    generator_priority: bool = True
     progress: bool = True
     replicas: list[int] | None = None  # compare replica counts instead of the suite
     # async: nats-servers of the bus; one count: the suite on that bus; several (1,3): compare

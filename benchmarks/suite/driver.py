@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from benchmarks.load.hdr import count_at_or_below, merge, summary
+from benchmarks.load.priority import Priority, granted, stop_session
 from benchmarks.load.scenarios import TIMEOUT_S
 from benchmarks.suite import cost
 from benchmarks.suite.context import ROOT, Load, RunContext
@@ -66,23 +67,43 @@ def run_locust(ctx: RunContext, load: Load, out: Path) -> RunSummary:
     args = locust_args(ctx, load, out)
     started = time.monotonic()
     ticks = cost.cpu_ticks()
+    priority = Priority() if ctx.config.generator_priority else None
     with open(out / "locust.log", "w") as log:
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-        shown = 0.0
-        while proc.poll() is None:
-            time.sleep(0.5)
-            elapsed = time.monotonic() - started
-            if ctx.config.progress and elapsed - shown >= 5:
-                shown = elapsed
-                print(f"      ... {min(elapsed, total):.0f}/{total:.0f} s", flush=True)
-            if elapsed > total + TIMEOUT_S + 120:
+        # Prioritized: a session of its own (Locust's workers inherit it and its priority).
+        proc = subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=ROOT,
+            start_new_session=priority is not None,
+            preexec_fn=priority.preexec() if priority else None,
+        )
+        got = granted(proc.pid)
+        try:
+            shown = 0.0
+            while proc.poll() is None:
+                time.sleep(0.5)
+                elapsed = time.monotonic() - started
+                if ctx.config.progress and elapsed - shown >= 5:
+                    shown = elapsed
+                    print(f"      ... {min(elapsed, total):.0f}/{total:.0f} s", flush=True)
+                if elapsed > total + TIMEOUT_S + 120:
+                    raise RuntimeError(f"locust did not finish; see {out / 'locust.log'}")
+        finally:
+            # Interrupted or timed out: the generator and its workers end with the run (in a
+            # session of their own, a terminal's Ctrl-C does not reach them).
+            if proc.poll() is None and priority:
+                stop_session(proc)
+            elif proc.poll() is None:
                 proc.kill()
-                raise RuntimeError(f"locust did not finish; see {out / 'locust.log'}")
+                proc.wait()
     if proc.returncode not in (0, 1):  # 1: some requests failed, which we report ourselves
         raise RuntimeError(f"locust exited with {proc.returncode}; see {out / 'locust.log'}")
     result = summarize(out, load)
     # The whole machine during the run (warm-up included): busy share and hypervisor steal.
-    return {**result, "machine": cost.machine_shares(cost.cpu_ticks(), ticks)}
+    machine = cost.machine_shares(cost.cpu_ticks(), ticks)
+    return {**result, "machine": machine, "generator_priority": got}
 
 
 def summarize(out: Path, load: Load) -> LoadSummary:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Literal, NotRequired, TypedDict
 
 from benchmarks.load.hdr import LatencySummary
+from benchmarks.load.priority import Granted
 from benchmarks.suite.capacity_fit import Interval
 from benchmarks.suite.stats import Comparison, Spread
 from lab.runs.machine import MachineMeta
@@ -102,6 +103,9 @@ class RunSummary(LoadSummary):
     """One Locust run (driver.run_locust): a sweep step's, or the core of a measured run."""
 
     machine: MachineShares
+    # The priority Locust's main process ran with (benchmarks/load/priority.py); runs before
+    # the generator was prioritized lack it.
+    generator_priority: NotRequired[Granted]
 
 
 class ComponentUsage(TypedDict):
@@ -148,6 +152,7 @@ class SweepStep(TypedDict):
     growing: bool  # latency grew past the SLO from the first half to the second: a queue
     valid: bool  # readable as the system's behaviour at this rate (else: flags say why)
     flags: list[str]
+    generator_priority: NotRequired[Granted]  # what the generator ran with (driver.run_locust)
 
 
 class Slo(TypedDict):

@@ -228,7 +228,7 @@ def scenario_runs(
     runs: dict[str, MeasuredRun] = {}
     duration = config.duration_s or profile.duration_s
     bare_ops = set(json.loads(routes.read_text())["plans"])
-    for scenario in config.scenarios or profile.scenarios:
+    for scenario in profile.scenarios if config.scenarios is None else config.scenarios:
         rate = config.rate
         if scenario == "read_your_writes" and rate > RYW_MAX_RATE:
             rate = RYW_MAX_RATE

@@ -94,6 +94,8 @@ def step(
         "valid": not why,
         "flags": why,
     }
+    if "generator_priority" in run:
+        result["generator_priority"] = run["generator_priority"]
     p99 = result["p99_ms"]
     ctx.say(
         f"      p99={'-' if p99 is None else f'{p99:.1f}'} ms errors={run['error_rate']:.2%} "

@@ -6,7 +6,6 @@ other's answers), writing one line per request, until the experiment drains it."
 from __future__ import annotations
 
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -14,6 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from benchmarks.load.priority import Priority, granted
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCUSTFILE = ROOT / "benchmarks" / "locustfile.py"
@@ -80,10 +81,10 @@ class Load:
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
                     cwd=ROOT,
-                    # Its own session, hence its own scheduling group (below), to be reniced.
+                    # Its own session, hence its own scheduling group, to be reniced.
                     start_new_session=bool(niceness or realtime),
                     preexec_fn=(
-                        (lambda: _prioritize(niceness, realtime)) if niceness or realtime else None
+                        Priority(niceness, realtime).preexec() if niceness or realtime else None
                     ),
                 )
                 for args in commands
@@ -92,24 +93,17 @@ class Load:
 
     def generator_niceness(self) -> int | None:
         """The generator's niceness (Locust's workers inherit it); None once it ended."""
-        try:
-            return os.getpriority(os.PRIO_PROCESS, self.processes[0].pid)
-        except OSError:
-            return None
+        return granted(self.processes[0].pid)["niceness"]
 
     def generator_scheduler(self) -> str | None:
         """The generator's scheduling class: "fifo" (real time) or "other" (the default, where
         nice orders it); None once it ended."""
-        try:
-            policy = os.sched_getscheduler(self.processes[0].pid)
-        except OSError:
-            return None
-        return "fifo" if policy == os.SCHED_FIFO else "other"
+        return granted(self.processes[0].pid)["scheduler"]
 
     def generator_autogroup_nice(self) -> int | None:
         """The nice of the generator's scheduling autogroup (what orders it against the stack's
         sessions where the kernel groups by session); None without autogroups."""
-        return autogroup_nice(self.processes[0].pid)
+        return granted(self.processes[0].pid)["autogroup_nice"]
 
     def alive(self) -> bool:
         return any(process.poll() is None for process in self.processes)
@@ -229,45 +223,3 @@ def _locust_command(
     if rate_file is not None:
         args += ["--lab-rate-file", str(rate_file)]
     return args
-
-
-def _prioritize(niceness: int, realtime: bool) -> None:
-    """In the child before exec (a session of its own): ask for `niceness`, for the process
-    and for its scheduling autogroup, and with `realtime` for the real-time class (SCHED_FIFO,
-    its lowest priority); without the right to raise a priority, stay as it is (the experiment
-    records what the generator got).
-
-    Why the autogroup: where the kernel groups processes by session (autogroup, the default
-    here), CPU is shared between sessions first and nice only orders processes within one.
-    Every service and PostgreSQL backend of a stack runs in a session of its own, so a reniced
-    generator in the lab's session still got one group's share: measured, its main thread
-    waited 9.8 s of 20 s in the run queue through a spike at nice -15 (docs/METHOD.md,
-    Overload).
-
-    Why real time: even reniced in its own group, a generator on a machine whose every core
-    the stack saturates waits its turn behind the stack's processes (a 27 ms p99 send lag
-    through a 650/s spike at nice -5, 1.4 ms in the real-time class). A real-time process runs as
-    soon as it is runnable; the kernel still keeps 5 % of every second for the others
-    (sched_rt_runtime_us), and the generator needs far less than a core: it stands in for a
-    load generator on a machine of its own."""
-    try:
-        Path("/proc/self/autogroup").write_text(f"{niceness}\n")
-    except OSError:
-        pass  # no autogroup (or not permitted): the process's niceness is what orders it
-    try:
-        os.setpriority(os.PRIO_PROCESS, 0, niceness)
-    except OSError:
-        pass
-    if realtime:
-        try:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
-        except OSError:
-            pass
-
-
-def autogroup_nice(pid: int) -> int | None:
-    """The nice of `pid`'s scheduling autogroup ("/autogroup-N nice K"), None without one."""
-    try:
-        return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])
-    except (OSError, ValueError, IndexError):
-        return None

@@ -45,8 +45,21 @@ def bench_config(args: argparse.Namespace) -> BenchConfig:
     suite's configuration."""
     if args.attach and len(args.impl) != 1:
         raise CliError("--attach runs against one stack: give one --impl")
-    if args.scenario and NO_LOAD in args.scenario:
-        raise CliError(f"--scenario {NO_LOAD}: only with --causality (the probes without load)")
+    capacity_only = bool(args.scenario) and NO_LOAD in args.scenario
+    if capacity_only and args.scenario != [NO_LOAD]:
+        raise CliError(f"--scenario {NO_LOAD}: alone, not with other scenarios")
+    if capacity_only and (args.no_sweep or args.closed_loop):
+        raise CliError(
+            f"--scenario {NO_LOAD} runs the capacity sweep alone: not with --no-sweep or "
+            "--closed-loop (nothing would run)"
+        )
+    if capacity_only and (
+        args.replicas or len(args.bus_nodes) > 1 or len(args.trace_sample or []) > 1
+    ):
+        raise CliError(
+            f"--scenario {NO_LOAD}: --replicas, several --bus-nodes and several --trace-sample "
+            "shares measure a scenario's load"
+        )
     if args.replicas and (args.attach or args.closed_loop):
         raise CliError("--replicas starts its own stacks in open loop: no --attach, --closed-loop")
     samples = args.trace_sample or []
@@ -85,7 +98,7 @@ def bench_config(args: argparse.Namespace) -> BenchConfig:
     config = BenchConfig(
         impls=args.impl,
         profile=args.profile,
-        scenarios=args.scenario,
+        scenarios=[] if capacity_only else args.scenario,
         rate=0.0 if args.closed_loop else args.rate,
         users=args.users,
         generators=args.generators,
@@ -94,6 +107,7 @@ def bench_config(args: argparse.Namespace) -> BenchConfig:
         results_dir=Path(args.results_dir),
         seed=args.seed,
         sweep=not args.no_sweep,
+        generator_priority=not args.no_generator_priority,
         replicas=args.replicas,
         repeat=args.repeat or 0,
         trace_sample=samples,
@@ -239,8 +253,9 @@ def add_commands(sub: SubParsers) -> None:
     bench.add_argument(
         "--scenario",
         type=one_or_more((*SCENARIOS, NO_LOAD)),
-        help="read_heavy,write_heavy,mixed,read_your_writes (default: the profile's); with "
-        f"--causality one of them, or {NO_LOAD}",
+        help="read_heavy,write_heavy,mixed,read_your_writes (default: the profile's); "
+        f"{NO_LOAD}: the capacity sweep alone (and the floor); with --causality one of them, or "
+        f"{NO_LOAD}",
     )
     bench.add_argument(
         "--rate",
@@ -272,6 +287,13 @@ def add_commands(sub: SubParsers) -> None:
     )
     bench.add_argument("--attach", help="stack.json of a running `lab up` (one --impl)")
     bench.add_argument("--no-sweep", action="store_true", help="skip the capacity sweep")
+    bench.add_argument(
+        "--no-generator-priority",
+        action="store_true",
+        help="run Locust in the lab's session at its priority, as before (default: a session "
+        "of its own, reniced, real-time class where permitted: it stands in for a generator "
+        "on a machine of its own; docs/METHOD.md, Load)",
+    )
     bench.add_argument(
         "--replicas",
         type=one_or_more(REPLICA_COUNT),

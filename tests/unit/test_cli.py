@@ -111,7 +111,10 @@ CLI_ERRORS = {
     "bench --impl sync --attach x": "--attach: x does not exist",
     "bench --profile nope": "--profile: invalid choice: 'nope' (choose from 'full', 'quick'",
     "bench --scenario nope": "--scenario: must be one of read_heavy, write_heavy, mixed",
-    "bench --scenario none": "--scenario none: only with --causality",
+    "bench --scenario none,mixed": "--scenario none: alone, not with other scenarios",
+    "bench --scenario none --no-sweep": "--scenario none runs the capacity sweep alone: not "
+    "with --no-sweep",
+    "bench --scenario none --replicas 1,2": "--scenario none: --replicas, several --bus-nodes",
     "bench --rate 0": "--rate: must be greater than 0, got 0",
     "bench --replicas 1,2 --closed-loop": "--replicas starts its own stacks in open loop",
     "up --impl sync --replicas posts=two": "--replicas: posts: must be a valid integer, got two",

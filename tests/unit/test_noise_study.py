@@ -72,7 +72,7 @@ def test_blocks_interleave_variants_and_implementations() -> None:
 
 def test_every_variant_says_whether_it_changes_what_is_measured() -> None:
     same = {n for n, v in VARIANTS.items() if v.effect is Effect.NONE}
-    assert same == {"baseline", "quiesce", "gc-freeze", "pin-generator"}
+    assert same == {"baseline", "quiesce", "gc-freeze", "pin-generator", "shared-generator"}
     assert VARIANTS["sync-commit-off"].diagnosis_only and VARIANTS["bus-memory"].diagnosis_only
     assert VARIANTS["isolate-generator"].diagnosis_only
 

@@ -96,7 +96,8 @@ def autogroup_nice(pid: int) -> int | None:
 def stop_session(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
     """End a process started in a session of its own and every process of its group (Locust's
     workers): SIGTERM, SIGKILL for whatever is left after `timeout_s`. A terminal's Ctrl-C does
-    not reach another session, so whoever started it must."""
+    not reach another session, so whoever started it must (`lab` turns SIGTERM into the same
+    clean-up; killed outright, it leaves the generator to its own time limit)."""
     try:
         os.killpg(process.pid, signal.SIGTERM)
     except ProcessLookupError:

@@ -9,6 +9,7 @@ value is checked as it is parsed (lab/cli/bounds.py), so bad input gets one line
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 import grpc
@@ -40,11 +41,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one `lab` command; errors are one line on stderr (gRPC's exit 1, the CLI's 2)."""
     args = build_parser().parse_args(argv)
+    # SIGTERM as Ctrl-C: a run's stacks, generators and files are cleaned up the same way
+    # (a shell script's background job ignores Ctrl-C's SIGINT; `lab up` sets its own).
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         return int(args.run(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
     except grpc.RpcError as error:
         code = error.code()  # type: ignore[attr-defined]
         print(f"error: {code.name}: {error.details()}", file=sys.stderr)  # type: ignore[attr-defined]
@@ -52,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

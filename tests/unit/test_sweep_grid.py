@@ -1,0 +1,53 @@
+"""The capacity grid chosen from the pilot (benchmarks/suite/sweep.py): a retried rate counts by
+its last try, and the grid spans half the highest rate met to 1.2 times the first missed."""
+
+from __future__ import annotations
+
+from benchmarks.suite.profiles import PROFILES
+from benchmarks.suite.results import SweepStep
+from benchmarks.suite.sweep import flags, grid
+
+
+def step(rate: float, meets: bool, valid: bool = True) -> SweepStep:
+    return {
+        "phase": "pilot",
+        "offered_rate": rate,
+        "achieved_rate": rate,
+        "p99_ms": 10.0 if meets else 80.0,
+        "halves_p99_ms": [None, None],
+        "error_rate": 0.0,
+        "goodput_rate": rate,
+        "generator_lag_p99_ms": 1.0,
+        "generator_saturated": False,
+        "steal_percent": 0.0,
+        "meets_slo": meets,
+        "growing": False,
+        "valid": valid,
+        "flags": [] if valid else ["not stationary: p99 60 ms then 13 ms"],
+    }
+
+
+def test_grid_spans_half_the_highest_met_to_1_2_times_the_first_missed() -> None:
+    rates = grid([step(100, True), step(200, True), step(400, False)], PROFILES["full"])
+    assert rates == [100, 140, 180, 230, 270, 310, 350, 400, 440, 480]  # 100 + 380 i / 9, to 10s
+
+
+def test_a_retried_pilot_rate_counts_by_its_last_try() -> None:
+    # The cold start's invalid miss at 100/s was run again and met: not a miss at 100/s.
+    pilot = [step(100, False, valid=False), step(100, True), step(200, True), step(400, False)]
+    assert grid(pilot, PROFILES["full"]) == grid(pilot[1:], PROFILES["full"])
+    # Without the retry, the same invalid miss would have put the grid far below capacity.
+    assert max(grid(pilot[:1], PROFILES["full"])) == 120
+
+
+def test_a_cold_start_that_passed_is_flagged_not_stationary() -> None:
+    run = {
+        "generator_overflow": 0,
+        "generator_lag_ms": {"p99_ms": 2.0},
+        "generator_behind": False,
+        "arrivals": 300,
+        "requests": 300,
+        "halves_p99_ms": [60.0, 13.0],
+    }
+    why, growing = flags(run)  # type: ignore[arg-type]
+    assert why == ["not stationary: p99 60 ms then 13 ms"] and not growing

@@ -45,8 +45,13 @@ class Evidence:
     capacity_bound: str | None = None  # ">= 400" or "<= 100" when it is a bound
     capacity_resolved: bool = False
     cpu_per_1000: Range | None = None  # CPU seconds per 1,000 successful operations, all parts
-    coupling_up: Range | None = None  # share of (fault, foreign operation) pairs not "up"
+    # Share of (fault, foreign operation) pairs not "up", over the crash matrices'
+    # repetitions (every kill of a component); the gray matrix's (slow, silent, lossy faults)
+    # apart: pooling the two would give a figure of neither.
+    coupling_up: Range | None = None
     coupling_availability: Range | None = None
+    gray_coupling_up: Range | None = None
+    gray_coupling_availability: Range | None = None
     # The same share counting a partial answer (a view without its comments) as an answer,
     # pooled over the repetitions: what sync-resilient's fallbacks buy.
     coupling_answered: float | None = None
@@ -73,8 +78,11 @@ def gather(runs: Runs) -> dict[str, Evidence]:
     out = {impl: Evidence(impl) for impl in variants(runs)}
     if runs.bench is not None:
         _bench(runs.bench, out)
+    coupling: dict[tuple[str, str], list[float | None]] = {}  # (field, impl) -> values
     for chaos in runs.chaos:
-        _chaos(chaos, out)
+        _chaos(chaos, out, coupling)
+    for (name, impl), values in coupling.items():
+        setattr(out.setdefault(impl, Evidence(impl)), name, _range(values))
     if runs.overload is not None:
         _overload(runs.overload, out)
     return out
@@ -137,13 +145,28 @@ def total_cpu(per_component: Mapping[str, Mapping[str, Any]]) -> Range | None:
     return Range(median(totals), min(totals), max(totals), len(totals))
 
 
-def _chaos(chaos: Run, out: dict[str, Evidence]) -> None:
+def is_gray_matrix(chaos: Run) -> bool:
+    """A run of `lab chaos --gray-matrix` (slow, silent and lossy faults), not of kills."""
+    return bool(chaos.meta.get("config", {}).get("gray_matrix"))
+
+
+def _chaos(
+    chaos: Run, out: dict[str, Evidence], coupling: dict[tuple[str, str], list[float | None]]
+) -> None:
+    """A chaos run's figures: its coupling index's repetitions into `coupling` (pooled over
+    the runs of its kind by the caller); the rest of a crash matrix's figures (faults left
+    survived, recovery) into `out`; every run's lost writes."""
     matrix = chaos.summary.get("matrix", {})
     per_rep = matrix.get("coupling_index_per_repetition", {})
-    for impl, values in per_rep.get("up", {}).items():
-        out.setdefault(impl, Evidence(impl)).coupling_up = _range(values)
-    for impl, values in per_rep.get("availability", {}).items():
-        out.setdefault(impl, Evidence(impl)).coupling_availability = _range(values)
+    prefix = "gray_" if is_gray_matrix(chaos) else ""
+    for measure in ("up", "availability"):
+        for impl, values in per_rep.get(measure, {}).items():
+            coupling.setdefault((f"{prefix}coupling_{measure}", impl), []).extend(values)
+    if prefix:
+        for e in chaos.summary.get("experiments", []):
+            lost = e.get("audit", {}).get("total", {}).get("lost", 0)
+            out.setdefault(e["impl"], Evidence(e["impl"])).lost_writes += int(lost)
+        return
     answered: dict[str, dict[str, dict[str, float | None]]] = {}
     for fault, by_op in matrix.get("rows", {}).items():
         for op, by_impl in by_op.items():

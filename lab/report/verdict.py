@@ -72,6 +72,15 @@ def lines(ev: Evidence, all_ev: Mapping[str, Evidence]) -> list[Line]:
                 "every other operation up",
             )
         )
+    if ev.gray_coupling_up is not None and ev.gray_coupling_availability is not None:
+        out.append(
+            Line(
+                "gray faults",
+                f"coupling index {_pct_range(ev.gray_coupling_up)} under slow, silent and lossy "
+                "faults (other operations not up: too slow or failing); "
+                f"{_pct_range(ev.gray_coupling_availability)} under 99 % successful",
+            )
+        )
     if ev.immediately_consistent and ev.p50_ms:
         out.append(Line("consistency", "every read is answered by the data's owner: no lag"))
     elif ev.lag_p99_ms is not None or ev.ryw_final_ms is not None:

@@ -3,8 +3,11 @@ when its data does (lab/report/verdict.py); the one rule (lab/report/rule.py) on
 
 from __future__ import annotations
 
-from lab.report.evidence import Evidence, OverloadOutcome
+from pathlib import Path
+
+from lab.report.evidence import Evidence, OverloadOutcome, gather
 from lab.report.rule import NO_DIFFERENCE, NOT_ENOUGH, Range, group_clear, judge
+from lab.report.sources import Run, Runs
 from lab.report.verdict import statements
 
 
@@ -127,3 +130,30 @@ def test_one_repetition_says_so_and_flagged_overload_runs_give_no_verdict() -> N
     flagged = {0.5: OverloadOutcome(1.0, False, False)}
     text = said(evidence(sync=dict(overload=flagged), async_=dict(overload=flagged)), "overload")
     assert "no verdict" in text
+
+
+def chaos_run(run_id: str, gray: bool, up: dict[str, list[float]], lost: int = 0) -> Run:
+    summary = {
+        "matrix": {
+            "rows": {},
+            "coupling_index_per_repetition": {"up": up, "availability": up},
+        },
+        "experiments": [{"impl": impl, "audit": {"total": {"lost": lost}}} for impl in up],
+    }
+    meta = {"config": {"gray_matrix": gray}}
+    return Run(run_id, "chaos", Path(run_id), meta, summary)
+
+
+def test_a_gray_matrix_keeps_its_coupling_index_apart_from_the_crash_matrix() -> None:
+    # The defect: with both runs, the crash matrix's coupling index was replaced by the gray
+    # matrix's (the last read) while the first screen called it the crash figure.
+    crash = chaos_run("c", gray=False, up={"sync": [0.47], "async": [0.5]})
+    gray = chaos_run("g", gray=True, up={"sync": [0.34], "async": [0.76]}, lost=1)
+    for order in ([crash, gray], [gray, crash]):
+        ev = gather(Runs(chaos=order))
+        assert ev["sync"].coupling_up == Range(0.47, 0.47, 0.47, 1)
+        assert ev["async"].gray_coupling_up == Range(0.76, 0.76, 0.76, 1)
+        assert ev["async"].lost_writes == 1  # every run's audit counts
+    # Two crash matrices pool their repetitions.
+    again = chaos_run("c2", gray=False, up={"sync": [0.37], "async": [0.5]})
+    assert gather(Runs(chaos=[crash, again]))["sync"].coupling_up == Range(0.42, 0.37, 0.47, 2)

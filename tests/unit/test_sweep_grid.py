@@ -5,16 +5,21 @@ from __future__ import annotations
 
 from benchmarks.suite.profiles import PROFILES
 from benchmarks.suite.results import SweepStep
-from benchmarks.suite.sweep import flags, grid
+from benchmarks.suite.sweep import flags, grid, pilot_meets
 
 
-def step(rate: float, meets: bool, valid: bool = True) -> SweepStep:
+def step(
+    rate: float,
+    meets: bool,
+    valid: bool = True,
+    halves: tuple[float | None, float | None] = (None, None),
+) -> SweepStep:
     return {
         "phase": "pilot",
         "offered_rate": rate,
         "achieved_rate": rate,
         "p99_ms": 10.0 if meets else 80.0,
-        "halves_p99_ms": [None, None],
+        "halves_p99_ms": list(halves),
         "error_rate": 0.0,
         "goodput_rate": rate,
         "generator_lag_p99_ms": 1.0,
@@ -51,3 +56,15 @@ def test_a_cold_start_that_passed_is_flagged_not_stationary() -> None:
     }
     why, growing = flags(run)  # type: ignore[arg-type]
     assert why == ["not stationary: p99 60 ms then 13 ms"] and not growing
+
+
+def test_the_pilot_judges_an_invalid_step_by_its_second_half() -> None:
+    # Seen at 200/s on a bare chain: a transient in the first half, the rest well within.
+    transient = step(200, False, valid=False, halves=(81.0, 16.0))
+    assert pilot_meets(transient)
+    assert not pilot_meets(step(200, False, valid=False, halves=(81.0, 70.0)))
+    assert not pilot_meets(step(200, False))  # a valid miss is a miss
+    pilot = [step(100, True), transient, step(400, False)]
+    assert grid(pilot, PROFILES["full"]) == grid(
+        [pilot[0], step(200, True), pilot[2]], PROFILES["full"]
+    )

@@ -20,6 +20,17 @@ import psutil
 from benchmarks.load.hdr import new_histogram, record
 
 
+def _histogram(histograms: dict[str, Any], name: str) -> Any:
+    """`name`'s histogram, made on first use. Not `setdefault(name, new_histogram())`: that
+    builds (and throws away) a histogram on every call, ~0.1 ms each; the generator did so
+    twice per request, ~0.27 ms of its CPU per request recorded (~0.006 ms now), which at its
+    priority the stack it measures lost."""
+    hist = histograms.get(name)
+    if hist is None:
+        hist = histograms[name] = new_histogram()
+    return hist
+
+
 class Recorder:
     """This process's measurements: per operation, corrected and service-time histograms."""
 
@@ -78,14 +89,14 @@ class Recorder:
         self.ok[op] += 1
         if partial:
             self.partial[op] += 1
-        record(self.corrected.setdefault(op, new_histogram()), (done - scheduled) * 1e6)
+        record(_histogram(self.corrected, op), (done - scheduled) * 1e6)
         if self.duration_s:
             second = scheduled >= self.t0 + self.warmup_s + self.duration_s / 2
             record(self.halves[second], (done - scheduled) * 1e6)
-        record(self.service.setdefault(op, new_histogram()), (done - (sent or scheduled)) * 1e6)
+        record(_histogram(self.service, op), (done - (sent or scheduled)) * 1e6)
 
     def add_extra(self, name: str, value_us: float) -> None:
-        record(self.extra.setdefault(name, new_histogram()), value_us)
+        record(_histogram(self.extra, name), value_us)
 
     def dump(self, directory: str) -> None:
         if not directory or not (self.ok or self.errors):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -80,6 +81,11 @@ def test_smoke_bench_writes_consistent_results(tmp_path: Path) -> None:
             assert sorted(s["offered_rate"] for s in sweep["steps"]) == sweep["grid"]
             for step in sweep["steps"]:
                 assert step["phase"] == "grid"
+                # The generator ran prioritized: its own session's autogroup reniced (and the
+                # real-time class where this process may ask for it).
+                granted = step["generator_priority"]
+                assert granted["niceness"] == -5 or os.geteuid() != 0
+                assert granted["autogroup_nice"] in (-5, None) or os.geteuid() != 0
                 assert step["meets_slo"] == (
                     step["p99_ms"] is not None
                     and step["p99_ms"] <= cap["slo"]["p99_ms"]

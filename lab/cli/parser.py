@@ -33,6 +33,13 @@ class LabParser(argparse.ArgumentParser):
         kwargs.setdefault("formatter_class", LabHelpFormatter)
         super().__init__(*args, **kwargs)
 
+    def _get_values(self, action: argparse.Action, arg_strings: list[str]) -> Any:
+        # `--timeout --`: argparse (3.11) drops the "--" and gives the option an empty list,
+        # which no option's check sees; refuse it as the missing value it is.
+        if action.option_strings and action.nargs is None and arg_strings == ["--"]:
+            self.error(f"{'/'.join(action.option_strings)}: expected a value, got --")
+        return super()._get_values(action, arg_strings)
+
     def error(self, message: str) -> NoReturn:
         # "argument --rate: must be ..." -> "--rate: must be ...": the option leads, as in the
         # CLI's own one-line errors. Anything else (a missing or unknown argument) points to

@@ -158,14 +158,14 @@ def _chaos(
     survived, recovery) into `out`; every run's lost writes."""
     matrix = chaos.summary.get("matrix", {})
     per_rep = matrix.get("coupling_index_per_repetition", {})
+    for e in chaos.summary.get("experiments", []):
+        lost = e.get("audit", {}).get("total", {}).get("lost", 0)
+        out.setdefault(e["impl"], Evidence(e["impl"])).lost_writes += int(lost)
     prefix = "gray_" if is_gray_matrix(chaos) else ""
     for measure in ("up", "availability"):
         for impl, values in per_rep.get(measure, {}).items():
             coupling.setdefault((f"{prefix}coupling_{measure}", impl), []).extend(values)
     if prefix:
-        for e in chaos.summary.get("experiments", []):
-            lost = e.get("audit", {}).get("total", {}).get("lost", 0)
-            out.setdefault(e["impl"], Evidence(e["impl"])).lost_writes += int(lost)
         return
     answered: dict[str, dict[str, dict[str, float | None]]] = {}
     for fault, by_op in matrix.get("rows", {}).items():
@@ -192,9 +192,6 @@ def _chaos(
             out[impl].faults_survived += survived
     for impl, values in slowest.items():
         out[impl].recovery_s = _range(values)
-    for e in chaos.summary.get("experiments", []):
-        lost = e.get("audit", {}).get("total", {}).get("lost", 0)
-        out.setdefault(e["impl"], Evidence(e["impl"])).lost_writes += int(lost)
 
 
 def _overload(overload: Run, out: dict[str, Evidence]) -> None:

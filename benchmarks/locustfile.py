@@ -264,8 +264,9 @@ def _init(environment: Any, **_: Any) -> None:
     if isinstance(runner, MasterRunner):
         done: set[str] = set()
 
-        def worker_done(message: Any, **__: Any) -> None:
-            done.add(str(message.data["worker"]))
+        # Locust calls a message's listener with keywords (environment=, msg=).
+        def worker_done(msg: Any, **__: Any) -> None:
+            done.add(str(msg.data["worker"]))
             if len(done) >= max(1, runner.worker_count):
                 gevent.spawn(runner.quit)
 

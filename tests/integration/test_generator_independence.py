@@ -98,3 +98,28 @@ def test_one_slow_operation_leaves_the_others_latency_alone(
         # answer in milliseconds), while one request in flight per user put them at ~1 s.
         assert p99_ms([ops[op]["corrected"]]) < SLOW_S * 1000 / 4, op
     assert generator["counters"].get("generator_overflow", 0) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_distributed_run_ends_when_its_workers_are_done(
+    synthetic_stack: Path, tmp_path: Path
+) -> None:
+    """Master and two workers (the suite's mode from GENERATOR_SPLIT_RATE up): each worker tells
+    the master its schedule is over and the master ends the run then, not at Locust's time
+    limit (a handler with the wrong signature left every such step idle until the limit)."""
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps([POST]))
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "locust", "-f", str(ROOT / "benchmarks" / "locustfile.py")]
+    command += ["--headless", "--only-summary", "-u", "2", "-r", "2", "-t", "60s"]
+    command += ["--processes", "2", "--lab-stack", str(synthetic_stack)]
+    command += ["--lab-scenario", "read_heavy", "--lab-rate", "40", "--lab-seed-file", str(seed)]
+    command += ["--lab-warmup-s", "1", "--lab-duration-s", "2", "--lab-out", str(out)]
+    run = subprocess.run(command, cwd=ROOT, check=False, timeout=90, capture_output=True, text=True)
+    log = run.stdout + run.stderr
+    assert "Uncaught exception" not in log, log[-3000:]
+    assert "--run-time limit reached" not in log, log[-3000:]
+    generators = [json.loads(p.read_text()) for p in out.glob("generator-*.json")]
+    assert len(generators) == 2  # each worker measured its share and wrote it
+    assert sum(op["ok"] for g in generators for op in g["ops"].values()) > 0

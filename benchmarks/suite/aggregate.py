@@ -21,7 +21,12 @@ from benchmarks.suite.capacity_fit import (
     plateau,
     ratio_interval,
 )
-from benchmarks.suite.profiles import SATURATED_CPU_PERCENT, SLO_ERROR_RATE, SLO_P99_MS
+from benchmarks.suite.profiles import (
+    HALVES_FACTOR,
+    SATURATED_CPU_PERCENT,
+    SLO_ERROR_RATE,
+    SLO_P99_MS,
+)
 from benchmarks.suite.results import (
     CapacityAggregate,
     Comparisons,
@@ -166,10 +171,15 @@ def invalid_reasons(run: MeasuredRun) -> list[str]:
 
 def point(step: SweepStep) -> Point:
     """A valid step as a point of its load curve. A step whose latency grew past the SLO
-    during it counts with its second half's p99: the queue it ended with is the rate's."""
+    during it counts with its second half's p99: the queue it ended with is the rate's. So
+    does one whose first half was far the worse while both missed the SLO (a start-up
+    transient on top of a miss: the second half is the rate's own level, and still a miss)."""
     p99 = step["p99_ms"]
+    first, second = step["halves_p99_ms"]
     if step["growing"]:
-        p99 = max(p99 or 0.0, *(h or 0.0 for h in step["halves_p99_ms"]))
+        p99 = max(p99 or 0.0, first or 0.0, second or 0.0)
+    elif first and second and first > HALVES_FACTOR * second and second > SLO_P99_MS:
+        p99 = second
     return Point(step["offered_rate"], p99, step["error_rate"], step["goodput_rate"])
 
 

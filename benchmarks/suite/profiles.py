@@ -13,6 +13,9 @@ SATURATED_CPU_PERCENT = 90.0  # of one core, mean over the run: the generator is
 # system, decided when requests went out. gevent's timers alone give a p50 of ~1 ms here, the
 # same for every implementation; 10 ms is a fifth of the SLO's 50 ms at p99.
 GENERATOR_LAG_P99_MS = 10.0
+# A sweep step's two halves disagree when their p99s differ by more than this factor
+# (benchmarks/suite/sweep.py flags; docs/METHOD.md, Capacity).
+HALVES_FACTOR = 2.0
 RYW_MAX_RATE = 10.0  # read_your_writes is a probe: several calls and polls per operation
 # Locust's distributed mode (master + worker processes) from this offered rate up. Measured on
 # this 2-core machine: one Locust process spent ~10 % of a core at 50 requests/s, two spent ~19 %

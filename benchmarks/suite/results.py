@@ -135,6 +135,15 @@ class MeasuredRun(RunSummary):
 
 
 # --- capacity --------------------------------------------------------------------------------
+class Settled(TypedDict):
+    """The wait for an idle machine before a sweep step (benchmarks/suite/settle.py): how long
+    it took, the machine's busy share in its last window."""
+
+    wait_s: float
+    busy_percent: float | None
+    idle: bool  # False: its longest wait passed first
+
+
 class SweepStep(TypedDict):
     """One step of a capacity sweep (benchmarks/suite/sweep.py)."""
 
@@ -153,6 +162,7 @@ class SweepStep(TypedDict):
     valid: bool  # readable as the system's behaviour at this rate (else: flags say why)
     flags: list[str]
     generator_priority: NotRequired[Granted]  # what the generator ran with (driver.run_locust)
+    settled: NotRequired[Settled]  # the wait for an idle machine before it (settle.py)
 
 
 class Slo(TypedDict):

@@ -20,13 +20,13 @@ from typing import Literal
 
 from benchmarks.suite.context import Load, RunContext
 from benchmarks.suite.driver import run_locust, users_for
-from benchmarks.suite.profiles import SLO_ERROR_RATE, SLO_P99_MS, Profile
+from benchmarks.suite.profiles import HALVES_FACTOR, SLO_ERROR_RATE, SLO_P99_MS, Profile
 from benchmarks.suite.results import RunSummary, ScenarioCapacity, SweepResult, SweepStep
 from benchmarks.suite.seeding import wait_quiet
+from benchmarks.suite.settle import settle
 
 SWEEP_WARMUP_S = 2.0
 MIN_ACHIEVED_SHARE = 0.98
-HALVES_FACTOR = 2.0  # halves whose p99s differ by more than this disagree
 PILOT_TRIES = 2  # runs of a pilot rate whose step was invalid (no verdict)
 
 
@@ -38,7 +38,8 @@ def meets_slo(run: RunSummary) -> bool:
 def flags(run: RunSummary) -> tuple[list[str], bool]:
     """Why a step cannot be read as the system's behaviour at its rate (empty: valid), and
     whether its latency grew from the first half to the second past the SLO (a queue
-    growing: over capacity, and valid as such)."""
+    growing: over capacity, and valid as such). Halves that disagree with the first the worse
+    make a step invalid only when the second meets the SLO."""
     why = []
     if run["generator_overflow"]:
         why.append(f"generator could not send {run['generator_overflow']} arrivals")
@@ -54,7 +55,9 @@ def flags(run: RunSummary) -> tuple[list[str], bool]:
     if first and second and max(first, second) > HALVES_FACTOR * min(first, second):
         if second > first and second > SLO_P99_MS:
             growing = True
-        elif first > SLO_P99_MS:
+        elif first > SLO_P99_MS >= second:
+            # A stall that passed: the second half met the SLO, so the rate's verdict is
+            # unknown. Both halves over it is a miss either way (aggregate.point).
             why.append(f"not stationary: p99 {first:.0f} ms then {second:.0f} ms")
     return why, growing
 
@@ -72,6 +75,13 @@ def step(
         # An overloaded step leaves a backlog of events behind it; the next step must not pay
         # for it (it would measure the previous step, not its own rate).
         wait_quiet(ctx.stack, timeout_s=120)
+    settled = settle()
+    if settled["wait_s"] >= 3 or not settled["idle"]:
+        busy = settled["busy_percent"]
+        ctx.say(
+            f"      waited {settled['wait_s']:.0f} s for an idle machine"
+            + ("" if settled["idle"] else f" (still {busy or 0:.0f} % busy: went on)")
+        )
     profile = ctx.profile
     duration = max(profile.sweep_duration_s, profile.sweep_min_requests / rate)
     if phase == "pilot":
@@ -94,6 +104,7 @@ def step(
         "growing": growing,
         "valid": not why,
         "flags": why,
+        "settled": settled,
     }
     if "generator_priority" in run:
         result["generator_priority"] = run["generator_priority"]

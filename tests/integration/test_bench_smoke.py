@@ -81,6 +81,7 @@ def test_smoke_bench_writes_consistent_results(tmp_path: Path) -> None:
             assert sorted(s["offered_rate"] for s in sweep["steps"]) == sweep["grid"]
             for step in sweep["steps"]:
                 assert step["phase"] == "grid"
+                assert step["settled"]["wait_s"] > 0  # it waited for an idle machine first
                 # The generator ran prioritized: its own session's autogroup reniced (and the
                 # real-time class where this process may ask for it).
                 granted = step["generator_priority"]

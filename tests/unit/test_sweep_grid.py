@@ -3,6 +3,7 @@ its last try, and the grid spans half the highest rate met to 1.2 times the firs
 
 from __future__ import annotations
 
+from benchmarks.suite.aggregate import point
 from benchmarks.suite.profiles import PROFILES
 from benchmarks.suite.results import SweepStep
 from benchmarks.suite.sweep import flags, grid, pilot_meets
@@ -68,3 +69,24 @@ def test_the_pilot_judges_an_invalid_step_by_its_second_half() -> None:
     assert grid(pilot, PROFILES["full"]) == grid(
         [pilot[0], step(200, True), pilot[2]], PROFILES["full"]
     )
+
+
+def test_a_transient_on_top_of_a_miss_is_a_miss_counted_by_its_second_half() -> None:
+    # Seen at 350/s on async: 1,508 ms then 344 ms. Both halves miss the SLO, so the rate's
+    # verdict is known (a miss); its point on the curve is the second half's level.
+    run = {
+        "generator_overflow": 0,
+        "generator_lag_ms": {"p99_ms": 2.0},
+        "generator_behind": False,
+        "arrivals": 300,
+        "requests": 300,
+        "halves_p99_ms": [1508.0, 344.0],
+    }
+    why, growing = flags(run)  # type: ignore[arg-type]
+    assert why == [] and not growing
+    missed = {**step(350, False, halves=(1508.0, 344.0)), "p99_ms": 1290.0}
+    assert point(missed).p99_ms == 344.0  # type: ignore[arg-type]
+    # Halves that agree, or a queue that grew, keep their own rules.
+    assert point({**missed, "halves_p99_ms": [400.0, 300.0]}).p99_ms == 1290.0  # type: ignore[arg-type]
+    grew = {**missed, "halves_p99_ms": [60.0, 900.0], "growing": True}
+    assert point(grew).p99_ms == 1290.0  # type: ignore[arg-type]

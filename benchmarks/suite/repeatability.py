@@ -44,6 +44,9 @@ class RunCapacity:
     bare: CurveFigures | None
     share: Interval | None
     minutes: float | None
+    # This capacity over another implementation's of the same run and scenario (its name, the
+    # ratio's bootstrap CI with both sides' steps resampled, the verdict): "async / sync".
+    versus: tuple[str, Interval, str] | None = None
 
 
 def read_run(path: Path) -> list[RunCapacity]:
@@ -52,6 +55,11 @@ def read_run(path: Path) -> list[RunCapacity]:
     summary = json.loads((path / "summary.json").read_text())
     machine = meta.get("machine", {})
     minutes = _minutes(meta)
+    versus: dict[tuple[str, str], tuple[str, Interval, str]] = {}
+    for pair, by_scenario in summary.get("comparisons", {}).get("capacity", {}).items():
+        first, second = pair.split("|")
+        for scenario, c in by_scenario.items():
+            versus[(second, scenario)] = (first, c["ratio"], c["verdict"])
     out = []
     for impl, agg in summary.get("aggregate", {}).items():
         for scenario, cap in agg.get("capacity", {}).items():
@@ -66,6 +74,7 @@ def read_run(path: Path) -> list[RunCapacity]:
                     cap.get("bare_chain"),
                     cap.get("share_of_bare_chain"),
                     minutes,
+                    versus.get((impl, scenario)),
                 )
             )
     return out
@@ -184,6 +193,25 @@ def table(runs: list[RunCapacity], command: str = "") -> str:
             + (", ".join(f"n={n}: +-{_pct(w)}" for n, w in needed.items()) or "-")
             + " |"
         )
+    paired = [r for r in runs if r.versus is not None]
+    if paired:
+        lines += [
+            "",
+            "## One implementation's capacity over the other's, per run",
+            "",
+            "The ratio's 95 % bootstrap CI resamples both sides' steps (a difference is called "
+            "only when it excludes 1).",
+            "",
+            "| run | scenario | ratio | capacity ratio [95 % CI] | higher |",
+            "|---|---|---|---|---|",
+        ]
+        for r in paired:
+            assert r.versus is not None
+            other, ratio, verdict = r.versus
+            lines.append(
+                f"| {r.run_id} | {r.scenario} | {r.impl} / {other} | {_interval(ratio, 2)} | "
+                f"{verdict} |"
+            )
     return "\n".join(lines) + "\n"
 
 

@@ -72,16 +72,18 @@ def predicted_up(impl: str, fault: str, operation: str) -> bool:
     return component_of(fault) not in dependencies(impl, operation)
 
 
-def coupling_index(impl: str, during: Mapping[str, Mapping[str, float | None]]) -> float | None:
+def coupling_index(impl: str, *during: Mapping[str, Mapping[str, float | None]]) -> float | None:
     """Share of (fault, operation) pairs, over operations NOT owned by the failed component,
-    in which the operation dropped below 99 % while the fault lasted. `during`: fault ->
-    operation -> availability during the fault (None: no request of it)."""
+    in which the operation dropped below 99 % while the fault lasted. Each `during`: fault ->
+    operation -> availability during the fault (None: no request of it); several (one per
+    run) pool their pairs."""
     pairs = dropped = 0
-    for fault, by_operation in during.items():
-        component = component_of(fault)
-        for operation, availability in by_operation.items():
-            if availability is None or component in owner(operation):
-                continue
-            pairs += 1
-            dropped += availability < AVAILABLE
+    for one in during:
+        for fault, by_operation in one.items():
+            component = component_of(fault)
+            for operation, availability in by_operation.items():
+                if availability is None or component in owner(operation):
+                    continue
+                pairs += 1
+                dropped += availability < AVAILABLE
     return dropped / pairs if pairs else None

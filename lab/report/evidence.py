@@ -79,10 +79,15 @@ def gather(runs: Runs) -> dict[str, Evidence]:
     if runs.bench is not None:
         _bench(runs.bench, out)
     coupling: dict[tuple[str, str], list[float | None]] = {}  # (field, impl) -> values
+    crash = _CrashPool()
     for chaos in runs.chaos:
-        _chaos(chaos, out, coupling)
+        _chaos(chaos, out, coupling, crash)
     for (name, impl), values in coupling.items():
         setattr(out.setdefault(impl, Evidence(impl)), name, _range(values))
+    for impl, during in crash.answered.items():
+        out.setdefault(impl, Evidence(impl)).coupling_answered = coupling_index(impl, *during)
+    for impl, slowest in crash.slowest.items():
+        out.setdefault(impl, Evidence(impl)).recovery_s = _range(slowest)
     if runs.overload is not None:
         _overload(runs.overload, out)
     return out
@@ -150,12 +155,25 @@ def is_gray_matrix(chaos: Run) -> bool:
     return bool(chaos.meta.get("config", {}).get("gray_matrix"))
 
 
+@dataclass
+class _CrashPool:
+    """What every crash-matrix run contributes, pooled by `gather` once all are read: per
+    implementation each run's answered share per (fault, operation), and the slowest
+    recovery of each (fault, operation) cell."""
+
+    answered: dict[str, list[dict[str, dict[str, float | None]]]] = field(default_factory=dict)
+    slowest: dict[str, list[float]] = field(default_factory=dict)
+
+
 def _chaos(
-    chaos: Run, out: dict[str, Evidence], coupling: dict[tuple[str, str], list[float | None]]
+    chaos: Run,
+    out: dict[str, Evidence],
+    coupling: dict[tuple[str, str], list[float | None]],
+    crash: _CrashPool,
 ) -> None:
-    """A chaos run's figures: its coupling index's repetitions into `coupling` (pooled over
-    the runs of its kind by the caller); the rest of a crash matrix's figures (faults left
-    survived, recovery) into `out`; every run's lost writes."""
+    """A chaos run's figures: its coupling index's repetitions into `coupling` and a crash
+    matrix's answered shares and recoveries into `crash` (pooled over the runs of its kind by
+    the caller); faults tried and survived into `out`; every run's lost writes."""
     matrix = chaos.summary.get("matrix", {})
     per_rep = matrix.get("coupling_index_per_repetition", {})
     for e in chaos.summary.get("experiments", []):
@@ -173,8 +191,7 @@ def _chaos(
             for impl, mc in by_impl.items():
                 answered.setdefault(impl, {}).setdefault(fault, {})[op] = mc["cell"].get("answered")
     for impl, during in answered.items():
-        out.setdefault(impl, Evidence(impl)).coupling_answered = coupling_index(impl, during)
-    slowest: dict[str, list[float]] = {}
+        crash.answered.setdefault(impl, []).append(during)
     for by_op in matrix.get("rows", {}).values():
         per_impl: dict[str, bool] = {}
         for by_impl in by_op.values():
@@ -183,15 +200,13 @@ def _chaos(
                 ev.never_recovered += int(cell.get("never_recovered", 0))
                 rec = cell.get("recovery_s")
                 if rec:
-                    slowest.setdefault(impl, []).append(float(rec["max"]))
+                    crash.slowest.setdefault(impl, []).append(float(rec["max"]))
                 if cell.get("foreign", True) and cell["cell"].get("up") is False:
                     per_impl[impl] = False
                 per_impl.setdefault(impl, True)
         for impl, survived in per_impl.items():
             out[impl].faults_tried += 1
             out[impl].faults_survived += survived
-    for impl, values in slowest.items():
-        out[impl].recovery_s = _range(values)
 
 
 def _overload(overload: Run, out: dict[str, Evidence]) -> None:

@@ -157,3 +157,25 @@ def test_a_gray_matrix_keeps_its_coupling_index_apart_from_the_crash_matrix() ->
     # Two crash matrices pool their repetitions.
     again = chaos_run("c2", gray=False, up={"sync": [0.37], "async": [0.5]})
     assert gather(Runs(chaos=[crash, again]))["sync"].coupling_up == Range(0.42, 0.37, 0.47, 2)
+
+
+def crash_cells(answered: float, recovery_max: float) -> dict[str, object]:
+    """One crash matrix's rows: posts' database killed; CreateComment (not posts') answered
+    `answered` of its requests during the fault and came back `recovery_max` s after."""
+    cell = {"cell": {"answered": answered, "up": True}, "recovery_s": {"max": recovery_max}}
+    return {"kill-db:posts": {"CreateComment": {"sync": cell}}}
+
+
+def test_crash_matrices_pool_their_answered_coupling_and_recoveries() -> None:
+    # The defect: with two crash-matrix runs, coupling_answered and recovery_s were the last
+    # run's alone (each run overwrote them), unlike every other figure, which pools.
+    runs = []
+    for run_id, answered, back in (("c1", 0.5, 2.0), ("c2", 1.0, 4.0)):
+        run = chaos_run(run_id, gray=False, up={"sync": [0.5]})
+        run.summary["matrix"]["rows"] = crash_cells(answered, back)
+        runs.append(run)
+    for order in (runs, runs[::-1]):
+        ev = gather(Runs(chaos=order))["sync"]
+        assert ev.coupling_answered == 0.5  # one of the two (fault, operation) pairs dropped
+        assert ev.recovery_s == Range(3.0, 2.0, 4.0, 2)
+        assert ev.faults_tried == 2 and ev.faults_survived == 2

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,3 +112,21 @@ def stop_session(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> N
     except ProcessLookupError:
         pass
     process.wait()
+
+
+def end_group(pgid: int, grace_s: float = 5.0) -> None:
+    """Whatever is left of a process group whose leader has ended: `grace_s` to end by itself
+    (a worker still flushing its files), then SIGKILL."""
+    deadline = time.monotonic() + grace_s
+    while True:
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return  # nobody left in the group
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from benchmarks.load.priority import Priority, granted
+from benchmarks.load.priority import Priority, end_group, granted
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCUSTFILE = ROOT / "benchmarks" / "locustfile.py"
@@ -32,6 +32,9 @@ class Load:
     processes: list[subprocess.Popen[bytes]]
     request_log: Path
     log_path: Path
+    # Each process leads a session of its own (started prioritized): stop() then ends its
+    # whole process group, Locust's workers with it.
+    own_sessions: bool = False
 
     @classmethod
     def start(
@@ -89,7 +92,7 @@ class Load:
                 )
                 for args in commands
             ]
-        return cls(started, request_log, log_path)
+        return cls(started, request_log, log_path, own_sessions=bool(niceness or realtime))
 
     def generator_niceness(self) -> int | None:
         """The generator's niceness (Locust's workers inherit it); None once it ended."""
@@ -136,6 +139,10 @@ class Load:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+            if self.own_sessions:
+                # Locust's master quits its workers before it exits; one that outlived it (a
+                # master killed above) would outlive the experiment: its group is ended too.
+                end_group(process.pid)
         return self.processes[0].returncode
 
     def log_files(self) -> list[Path]:

@@ -64,8 +64,13 @@ async def connect(url: str, name: str) -> NATS:
     `url` may list every node of a cluster (url,url,...): the client then reconnects to another
     node by itself when one goes away, with no restart (failover)."""
 
+    connected: list[NATS] = []
+
     async def disconnected() -> None:
-        log.warning("bus disconnected")
+        # nats.py calls this on a close() of our own as well (status CLOSED by then): only a
+        # lost connection is worth a warning.
+        if not (connected and connected[0].is_closed):
+            log.warning("bus disconnected")
 
     async def reconnected() -> None:
         log.warning("bus reconnected")
@@ -76,7 +81,7 @@ async def connect(url: str, name: str) -> NATS:
     delay = 0.1
     while True:
         try:
-            return await nats.connect(
+            nc = await nats.connect(
                 servers(url),
                 name=name,
                 allow_reconnect=True,
@@ -88,6 +93,8 @@ async def connect(url: str, name: str) -> NATS:
                 reconnected_cb=reconnected,
                 error_cb=error,
             )
+            connected.append(nc)
+            return nc
         except (OSError, nats.errors.NoServersError, TimeoutError) as e:
             log.warning("bus not reachable at %s (%s); retrying in %.1fs", url, e, delay)
             await asyncio.sleep(delay)

@@ -188,6 +188,9 @@ def summarize(out: Path, load: Load) -> LoadSummary:
         "halves_p99_ms": [
             h.get_value_at_percentile(99) / 1000 if h.total_count else None for h in halves
         ],
+        "halves_p50_ms": [
+            h.get_value_at_percentile(50) / 1000 if h.total_count else None for h in halves
+        ],
         "operations": ops,
         "probe_ms": extra,
         "probe_counters": counts,

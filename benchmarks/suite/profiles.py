@@ -16,6 +16,9 @@ GENERATOR_LAG_P99_MS = 10.0
 # A sweep step's two halves disagree when their p99s differ by more than this factor
 # (benchmarks/suite/sweep.py flags; docs/METHOD.md, Capacity).
 HALVES_FACTOR = 2.0
+# ... and the second half's tail grew from a queue (not a stall) when its median is at least
+# this factor above the first half's (benchmarks/suite/sweep.queue_grew).
+QUEUE_P50_FACTOR = 1.2
 RYW_MAX_RATE = 10.0  # read_your_writes is a probe: several calls and polls per operation
 # Locust's distributed mode (master + worker processes) from this offered rate up. Measured on
 # this 2-core machine: one Locust process spent ~10 % of a core at 50 requests/s, two spent ~19 %

@@ -81,6 +81,7 @@ class LoadSummary(TypedDict):
     error_rate: float
     latency_ms: LatencySummary  # every operation together
     halves_p99_ms: list[float | None]  # the measured window's first and second half (stationary?)
+    halves_p50_ms: NotRequired[list[float | None]]  # ... their medians (a queue, or a stall?)
     operations: dict[str, OperationSummary]
     probe_ms: dict[str, LatencySummary]  # the scenario's own histograms (read_your_writes)
     probe_counters: dict[str, int]
@@ -152,6 +153,7 @@ class SweepStep(TypedDict):
     achieved_rate: float
     p99_ms: float | None  # every operation together, from the scheduled start
     halves_p99_ms: list[float | None]  # the measured window's first and second half
+    halves_p50_ms: NotRequired[list[float | None]]  # their medians (steps from 2026-12-07 on)
     error_rate: float
     goodput_rate: float  # answered successfully within the SLO's latency, per second
     generator_lag_p99_ms: float | None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from benchmarks.suite.aggregate import point
 from benchmarks.suite.profiles import PROFILES
 from benchmarks.suite.results import SweepStep
-from benchmarks.suite.sweep import flags, grid, pilot_meets
+from benchmarks.suite.sweep import flags, grid, pilot_meets, queue_grew
 
 
 def step(
@@ -90,3 +90,42 @@ def test_a_transient_on_top_of_a_miss_is_a_miss_counted_by_its_second_half() -> 
     assert point({**missed, "halves_p99_ms": [400.0, 300.0]}).p99_ms == 1290.0  # type: ignore[arg-type]
     grew = {**missed, "halves_p99_ms": [60.0, 900.0], "growing": True}
     assert point(grew).p99_ms == 1290.0  # type: ignore[arg-type]
+
+
+def judged(p99s: tuple[float, float], p50s: tuple[float, float] | None) -> tuple[list[str], bool]:
+    run = {
+        "generator_overflow": 0,
+        "generator_lag_ms": {"p99_ms": 2.0},
+        "generator_behind": False,
+        "arrivals": 300,
+        "requests": 300,
+        "halves_p99_ms": list(p99s),
+    }
+    if p50s is not None:
+        run["halves_p50_ms"] = list(p50s)
+    return flags(run)  # type: ignore[arg-type]
+
+
+def test_a_tail_that_grew_alone_is_a_stall_not_a_queue() -> None:
+    # Seen at 100/s on sync (capacity ~225/s): p99 23 ms then 85 ms, the medians 9.0 and 8.8 ms.
+    # A pause reached the requests in flight then; the bulk did not wait longer.
+    why, growing = judged((23.0, 85.0), (9.0, 8.8))
+    assert why == ["a stall in the second half: p99 23 ms then 85 ms"] and not growing
+    # Past capacity the queue delays every request: the median rises with the tail.
+    assert judged((40.0, 900.0), (12.0, 300.0)) == ([], True)
+    # Both halves over the SLO: a miss either way (not growing, not invalid).
+    assert judged((60.0, 400.0), (12.0, 12.5)) == ([], False)
+    # A run recorded before the medians: the rule it was judged by (a queue).
+    assert judged((23.0, 85.0), None) == ([], True)
+
+
+def test_the_queue_rule_reads_the_medians_rise() -> None:
+    assert queue_grew([10.0, 12.0]) and queue_grew([10.0, 30.0])
+    assert not queue_grew([10.0, 11.9]) and not queue_grew([10.0, 9.0])
+    assert queue_grew(None) and queue_grew([None, 10.0])  # unknown: as before
+
+
+def test_the_pilot_judges_a_stall_in_the_second_half_by_the_first() -> None:
+    stalled = step(100, False, valid=False, halves=(16.0, 85.0))
+    assert pilot_meets(stalled)
+    assert not pilot_meets(step(100, False, valid=False, halves=(70.0, 85.0)))

@@ -106,8 +106,9 @@ def run_locust(ctx: RunContext, load: Load, out: Path) -> RunSummary:
     return {**result, "machine": machine, "generator_priority": got}
 
 
-def summarize(out: Path, load: Load) -> LoadSummary:
-    """Merge the generator processes' files; write each operation's merged histograms."""
+def summarize(out: Path, load: Load, write: bool = True) -> LoadSummary:
+    """Merge the generator processes' files; write each operation's merged histograms (unless
+    `write` is False: a run read again, benchmarks/suite/rejudge.py)."""
     files = [json.loads(p.read_text()) for p in sorted(out.glob("generator-*.json"))]
     if not files:
         raise RuntimeError(f"the generator wrote no measurements; see {out / 'locust.log'}")
@@ -125,8 +126,9 @@ def summarize(out: Path, load: Load) -> LoadSummary:
                 errors[code] = errors.get(code, 0) + n
         corrected = merge(p["corrected"] for p in parts if p["corrected"])
         service = merge(p["service"] for p in parts if p["service"])
-        (out / f"hdr-{op}-corrected.txt").write_text(corrected.encode().decode())
-        (out / f"hdr-{op}-service.txt").write_text(service.encode().decode())
+        if write:
+            (out / f"hdr-{op}-corrected.txt").write_text(corrected.encode().decode())
+            (out / f"hdr-{op}-service.txt").write_text(service.encode().decode())
         n_err = sum(errors.values())
         all_ok += ok
         all_errors += n_err

@@ -81,7 +81,7 @@ class LoadSummary(TypedDict):
     error_rate: float
     latency_ms: LatencySummary  # every operation together
     halves_p99_ms: list[float | None]  # the measured window's first and second half (stationary?)
-    halves_p50_ms: NotRequired[list[float | None]]  # ... their medians (a queue, or a stall?)
+    halves_p50_ms: list[float | None]  # ... their medians (a queue, or a stall?)
     operations: dict[str, OperationSummary]
     probe_ms: dict[str, LatencySummary]  # the scenario's own histograms (read_your_writes)
     probe_counters: dict[str, int]

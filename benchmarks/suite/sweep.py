@@ -28,7 +28,12 @@ from benchmarks.suite.profiles import (
     SLO_P99_MS,
     Profile,
 )
-from benchmarks.suite.results import RunSummary, ScenarioCapacity, SweepResult, SweepStep
+from benchmarks.suite.results import (
+    LoadSummary,
+    ScenarioCapacity,
+    SweepResult,
+    SweepStep,
+)
 from benchmarks.suite.seeding import wait_quiet
 from benchmarks.suite.settle import settle
 
@@ -37,7 +42,7 @@ MIN_ACHIEVED_SHARE = 0.98
 PILOT_TRIES = 2  # runs of a pilot rate whose step was invalid (no verdict)
 
 
-def meets_slo(run: RunSummary) -> bool:
+def meets_slo(run: LoadSummary) -> bool:
     p99 = run["latency_ms"].get("p99_ms")
     return p99 is not None and p99 <= SLO_P99_MS and run["error_rate"] <= SLO_ERROR_RATE
 
@@ -55,7 +60,7 @@ def queue_grew(halves_p50_ms: list[float | None] | None) -> bool:
     return second >= QUEUE_P50_FACTOR * first
 
 
-def flags(run: RunSummary) -> tuple[list[str], bool]:
+def flags(run: LoadSummary) -> tuple[list[str], bool]:
     """Why a step cannot be read as the system's behaviour at its rate (empty: valid), and
     whether its latency grew from the first half to the second past the SLO (a queue
     growing: over capacity, and valid as such). Halves that disagree with the first the worse
@@ -121,7 +126,7 @@ def step(
         "achieved_rate": run["achieved_rate"],
         "p99_ms": run["latency_ms"].get("p99_ms"),
         "halves_p99_ms": run["halves_p99_ms"],
-        "halves_p50_ms": run.get("halves_p50_ms", [None, None]),
+        "halves_p50_ms": run["halves_p50_ms"],
         "error_rate": run["error_rate"],
         "goodput_rate": run["goodput_rate"],
         "generator_lag_p99_ms": run["generator_lag_ms"].get("p99_ms"),

@@ -33,6 +33,22 @@ def step(
     }
 
 
+def judged(
+    p99s: tuple[float, float], p50s: tuple[float, float] | None = None
+) -> tuple[list[str], bool]:
+    run = {
+        "generator_overflow": 0,
+        "generator_lag_ms": {"p99_ms": 2.0},
+        "generator_behind": False,
+        "arrivals": 300,
+        "requests": 300,
+        "halves_p99_ms": list(p99s),
+    }
+    if p50s is not None:
+        run["halves_p50_ms"] = list(p50s)
+    return flags(run)  # type: ignore[arg-type]
+
+
 def test_grid_spans_half_the_highest_met_to_1_2_times_the_first_missed() -> None:
     rates = grid([step(100, True), step(200, True), step(400, False)], PROFILES["full"])
     assert rates == [100, 140, 180, 230, 270, 310, 350, 400, 440, 480]  # 100 + 380 i / 9, to 10s
@@ -47,19 +63,11 @@ def test_a_retried_pilot_rate_counts_by_its_last_try() -> None:
 
 
 def test_a_cold_start_that_passed_is_flagged_not_stationary() -> None:
-    run = {
-        "generator_overflow": 0,
-        "generator_lag_ms": {"p99_ms": 2.0},
-        "generator_behind": False,
-        "arrivals": 300,
-        "requests": 300,
-        "halves_p99_ms": [60.0, 13.0],
-    }
-    why, growing = flags(run)  # type: ignore[arg-type]
+    why, growing = judged((60.0, 13.0))
     assert why == ["not stationary: p99 60 ms then 13 ms"] and not growing
 
 
-def test_the_pilot_judges_an_invalid_step_by_its_second_half() -> None:
+def test_the_pilot_judges_an_invalid_step_by_its_better_half() -> None:
     # Seen at 200/s on a bare chain: a transient in the first half, the rest well within.
     transient = step(200, False, valid=False, halves=(81.0, 16.0))
     assert pilot_meets(transient)
@@ -74,15 +82,7 @@ def test_the_pilot_judges_an_invalid_step_by_its_second_half() -> None:
 def test_a_transient_on_top_of_a_miss_is_a_miss_counted_by_its_second_half() -> None:
     # Seen at 350/s on async: 1,508 ms then 344 ms. Both halves miss the SLO, so the rate's
     # verdict is known (a miss); its point on the curve is the second half's level.
-    run = {
-        "generator_overflow": 0,
-        "generator_lag_ms": {"p99_ms": 2.0},
-        "generator_behind": False,
-        "arrivals": 300,
-        "requests": 300,
-        "halves_p99_ms": [1508.0, 344.0],
-    }
-    why, growing = flags(run)  # type: ignore[arg-type]
+    why, growing = judged((1508.0, 344.0))
     assert why == [] and not growing
     missed = {**step(350, False, halves=(1508.0, 344.0)), "p99_ms": 1290.0}
     assert point(missed).p99_ms == 344.0  # type: ignore[arg-type]
@@ -90,20 +90,6 @@ def test_a_transient_on_top_of_a_miss_is_a_miss_counted_by_its_second_half() -> 
     assert point({**missed, "halves_p99_ms": [400.0, 300.0]}).p99_ms == 1290.0  # type: ignore[arg-type]
     grew = {**missed, "halves_p99_ms": [60.0, 900.0], "growing": True}
     assert point(grew).p99_ms == 1290.0  # type: ignore[arg-type]
-
-
-def judged(p99s: tuple[float, float], p50s: tuple[float, float] | None) -> tuple[list[str], bool]:
-    run = {
-        "generator_overflow": 0,
-        "generator_lag_ms": {"p99_ms": 2.0},
-        "generator_behind": False,
-        "arrivals": 300,
-        "requests": 300,
-        "halves_p99_ms": list(p99s),
-    }
-    if p50s is not None:
-        run["halves_p50_ms"] = list(p50s)
-    return flags(run)  # type: ignore[arg-type]
 
 
 def test_a_tail_that_grew_alone_is_a_stall_not_a_queue() -> None:

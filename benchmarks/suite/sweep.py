@@ -106,7 +106,7 @@ def step(
         # An overloaded step leaves a backlog of events behind it; the next step must not pay
         # for it (it would measure the previous step, not its own rate).
         wait_quiet(ctx.stack, timeout_s=120)
-    settled = settle()
+    settled = settle(max_wait_s=ctx.profile.settle_max_s)
     if settled["wait_s"] >= 3 or not settled["idle"]:
         busy = settled["busy_percent"]
         ctx.say(

@@ -28,6 +28,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from benchmarks.noise import gc_activity, pg_activity, procfs
 from benchmarks.noise.gc_activity import GcGeneration
@@ -80,6 +81,23 @@ class NoiseSample:
     postgres: dict[str, PgCounters]  # service -> its server's activity over the step
     gc: dict[str, dict[str, GcGeneration]]  # service process -> "gen0".."gen2" -> pauses
     problems: list[str] = field(default_factory=list)  # what could not be sampled
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> NoiseSample:
+        """A sample as `dataclasses.asdict` wrote it (a sweep step's noise.json)."""
+        return cls(
+            started_at=raw["started_at"],
+            duration_s=raw["duration_s"],
+            pressure=CpuPressure(**raw["pressure"]),
+            machine=raw["machine"],
+            run_queue={k: RunQueueWait(**v) for k, v in raw["run_queue"].items()},
+            postgres={k: PgCounters(**v) for k, v in raw["postgres"].items()},
+            gc={
+                process: {gen: GcGeneration(**g) for gen, g in gens.items()}
+                for process, gens in raw["gc"].items()
+            },
+            problems=list(raw.get("problems", [])),
+        )
 
 
 Key = tuple[str, int, int]  # component, pid, tid

@@ -241,14 +241,14 @@ def valid_points(sweeps: Sequence[SweepResult]) -> list[Point]:
 
 
 def capacity_aggregate(caps: Sequence[ScenarioCapacity]) -> CapacityAggregate:
-    bare = [c["bare_chain"] for c in caps]
-    return {
-        "implementation": curve(caps),
-        "bare_chain": curve(bare),
-        "share_of_bare_chain": ratio_interval(
+    figures: CapacityAggregate = {"implementation": curve(caps)}
+    bare = [c["bare_chain"] for c in caps if "bare_chain" in c]
+    if bare and len(bare) == len(caps):
+        figures["bare_chain"] = curve(bare)
+        figures["share_of_bare_chain"] = ratio_interval(
             valid_points(bare), valid_points(caps), capacity_at_slo, random.Random(21)
-        ),
-    }
+        )
+    return figures
 
 
 def pairs(impls: Sequence[str]) -> list[tuple[str, str]]:

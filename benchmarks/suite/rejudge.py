@@ -94,7 +94,7 @@ def rejudge(run_dir: Path) -> list[Rejudged]:
                 sweeps: list[SweepResult] = []
                 for rep, repetition in enumerate(summary["reps"], start=1):
                     cap = repetition["impls"][impl]["capacity"][scenario]
-                    sweep: SweepResult = cap if chain == "implementation" else cap["bare_chain"]
+                    sweep: SweepResult = cap if chain == "implementation" else cap[key]
                     steps = []
                     for step in sweep["steps"]:
                         where = run_dir / f"rep-{rep}" / impl / f"{prefix}-{scenario}"

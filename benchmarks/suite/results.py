@@ -184,7 +184,7 @@ class SweepResult(TypedDict):
 class ScenarioCapacity(SweepResult):
     """The implementation's steps beside the bare chain's of the same shape."""
 
-    bare_chain: SweepResult
+    bare_chain: NotRequired[SweepResult]  # absent when run with --no-bare-sweep
 
 
 class Profiled(TypedDict):
@@ -280,8 +280,9 @@ class CurveFigures(TypedDict):
 
 class CapacityAggregate(TypedDict):
     implementation: CurveFigures
-    bare_chain: CurveFigures
-    share_of_bare_chain: Interval  # capacity / the bare chain's, with its CI
+    # Absent when the bare chain was not swept (--no-bare-sweep).
+    bare_chain: NotRequired[CurveFigures]
+    share_of_bare_chain: NotRequired[Interval]  # capacity / the bare chain's, with its CI
 
 
 class ImplAggregate(TypedDict):

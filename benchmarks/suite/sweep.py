@@ -15,10 +15,13 @@ capacity, and the step counts as such.
 
 from __future__ import annotations
 
+import json
 import random
+from dataclasses import asdict
 from pathlib import Path
 from typing import Literal
 
+from benchmarks.noise.sampler import NoiseSampler
 from benchmarks.suite.context import Load, RunContext
 from benchmarks.suite.driver import run_locust, users_for
 from benchmarks.suite.profiles import (
@@ -40,6 +43,11 @@ from benchmarks.suite.settle import settle
 SWEEP_WARMUP_S = 2.0
 MIN_ACHIEVED_SHARE = 0.98
 PILOT_TRIES = 2  # runs of a pilot rate whose step was invalid (no verdict)
+# What the noise sources did during each step is kept beside its raw files, in this file
+# (benchmarks/noise/sweeps.py reads it: docs/METHOD.md, Noise).
+NOISE_FILE = "noise.json"
+# PostgreSQL publishes its statistics at most once a second: the wait before reading them.
+NOISE_STATS_SETTLE_S = 1.0
 
 
 def meets_slo(run: LoadSummary) -> bool:
@@ -118,7 +126,11 @@ def step(
     if phase == "pilot":
         duration = profile.pilot_duration_s
     load = Load(scenario, rate, users_for(rate, 0), duration, SWEEP_WARMUP_S, bare_routes)
+    sampler = NoiseSampler(ctx.stack)
+    sampler.start()
     run = run_locust(ctx, load, out)
+    noise = sampler.stop(settle_s=NOISE_STATS_SETTLE_S)
+    (out / NOISE_FILE).write_text(json.dumps(asdict(noise), indent=1))
     why, growing = flags(run)
     result: SweepStep = {
         "phase": phase,
@@ -240,14 +252,18 @@ def _what(ctx: RunContext, bare_routes: Path | None) -> str:
 def capacities(
     ctx: RunContext, routes: Path, grids: dict[str, list[float]], rng: random.Random
 ) -> dict[str, ScenarioCapacity]:
-    """Each of the profile's sweep scenarios on the stack and on the bare chain of the same
-    shape beside it. `grids` holds the rates of each (impl, scenario, chain) once a pilot has
-    chosen them (the first repetition's), and is filled here."""
+    """Each of the profile's sweep scenarios on the stack and (unless the run was told
+    --no-bare-sweep) on the bare chain of the same shape beside it. `grids` holds the rates of
+    each (impl, scenario, chain) once a pilot has chosen them (the first repetition's), and is
+    filled here."""
     out: dict[str, ScenarioCapacity] = {}
     for scenario in ctx.profile.sweep_scenarios:
         key = f"{ctx.impl}/{scenario}"
         real = sweep(ctx, scenario, None, grids.get(key), rng)
-        chain = sweep(ctx, scenario, routes, grids.get(f"{key}/bare"), rng)
-        grids[key], grids[f"{key}/bare"] = real["grid"], chain["grid"]
-        out[scenario] = {**real, "bare_chain": chain}
+        grids[key] = real["grid"]
+        out[scenario] = {**real}
+        if ctx.config.bare_sweep:
+            chain = sweep(ctx, scenario, routes, grids.get(f"{key}/bare"), rng)
+            grids[f"{key}/bare"] = chain["grid"]
+            out[scenario]["bare_chain"] = chain
     return out

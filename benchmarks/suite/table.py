@@ -120,8 +120,14 @@ def curve_text(c: CurveFigures) -> str:
 
 
 def capacity_line(impl: str, scenario: str, cap: CapacityAggregate) -> str:
-    return (
+    line = (
         f"{impl:14} capacity at SLO (p99<={SLO_P99_MS:g} ms, errors<=0.1%) {scenario}: "
-        f"{curve_text(cap['implementation'])}; bare chain of the same shape: "
-        f"{curve_text(cap['bare_chain'])}; share {interval_text(cap['share_of_bare_chain'], 2)}"
+        f"{curve_text(cap['implementation'])}"
+    )
+    if "bare_chain" not in cap or "share_of_bare_chain" not in cap:
+        return line + "; bare chain not swept"
+    return (
+        line
+        + f"; bare chain of the same shape: {curve_text(cap['bare_chain'])}; "
+        + f"share {interval_text(cap['share_of_bare_chain'], 2)}"
     )

@@ -107,6 +107,7 @@ def bench_config(args: argparse.Namespace) -> BenchConfig:
         results_dir=Path(args.results_dir),
         seed=args.seed,
         sweep=not args.no_sweep,
+        bare_sweep=not args.no_bare_sweep,
         generator_priority=not args.no_generator_priority,
         replicas=args.replicas,
         repeat=args.repeat or 0,
@@ -287,6 +288,12 @@ def add_commands(sub: SubParsers) -> None:
     )
     bench.add_argument("--attach", help="stack.json of a running `lab up` (one --impl)")
     bench.add_argument("--no-sweep", action="store_true", help="skip the capacity sweep")
+    bench.add_argument(
+        "--no-bare-sweep",
+        action="store_true",
+        help="sweep the implementation alone, not its bare chain too: half the time, no share "
+        "of the floor (for repeated capacity runs)",
+    )
     bench.add_argument(
         "--no-generator-priority",
         action="store_true",

@@ -61,7 +61,7 @@ def section(bench: Run) -> list[str]:
     invalid: list[str] = []
     for impl, agg in doc.get("aggregate", {}).items():
         for scenario, cap in agg.get("capacity", {}).items():
-            curve, bare = cap["implementation"], cap["bare_chain"]
+            curve, bare = cap["implementation"], cap.get("bare_chain")
             rows.append(
                 [
                     scenario,
@@ -73,14 +73,15 @@ def section(bench: Run) -> list[str]:
                     per_repetition(
                         curve.get("per_repetition", []), curve.get("per_repetition_kind")
                     ),
-                    interval(bare["capacity"]),
+                    interval(bare["capacity"]) if bare else "not swept",
                     interval(cap.get("share_of_bare_chain"), 2),
                     str(curve.get("steps", 0)),
                 ]
             )
             invalid += [f"{impl} {scenario}: {why}" for why in curve.get("invalid_steps", [])]
             invalid += [
-                f"{impl} {scenario} bare chain: {why}" for why in bare.get("invalid_steps", [])
+                f"{impl} {scenario} bare chain: {why}"
+                for why in (bare or {}).get("invalid_steps", [])
             ]
     if not rows:
         return ["The benchmark run has no capacity steps.", ""]

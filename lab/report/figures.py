@@ -188,6 +188,8 @@ def load_curve(bench: Run, out_dir: Path) -> Drawn:
                     if scenario in rep["impls"].get(impl, {}).get("capacity", {})
                 ]
                 for bare in (False, True):
+                    if bare and "bare_chain" not in cap:
+                        continue  # swept alone (--no-bare-sweep)
                     steps = [
                         s for sw in sweeps for s in (sw["bare_chain"] if bare else sw)["steps"]
                     ]

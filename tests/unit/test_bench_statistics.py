@@ -201,3 +201,11 @@ def test_a_suspect_repetition_is_flagged_not_dropped() -> None:
     agg = aggregate.run_aggregate([run(2.0, 10.0, 1.6), bad])
     assert agg["achieved_rate"]["n"] == 2
     assert len(agg["invalid"]) == 2 and all(w.startswith("rep 2:") for w in agg["invalid"])
+
+
+def test_a_capacity_swept_without_its_bare_chain_has_no_share() -> None:
+    # `lab bench --no-bare-sweep`: the implementation's curve alone, no floor to take a share of.
+    caps = [cast(ScenarioCapacity, sweep_result(300)) for _ in range(2)]
+    figures = aggregate.capacity_aggregate(caps)
+    assert figures["implementation"]["capacity"]["value"] == pytest.approx(300, rel=1e-6)
+    assert "bare_chain" not in figures and "share_of_bare_chain" not in figures

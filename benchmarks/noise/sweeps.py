@@ -1,0 +1,243 @@
+"""Which noise source goes with a capacity run's tail (docs/METHOD.md, Noise): each grid step's
+p99 beside what the noise sources did during it (the noise.json every sweep step keeps,
+benchmarks/suite/sweep.py).
+
+Below capacity a high tail is noise, not a queue, so only the rates whose median p99 over the
+run's repetitions meets the SLO are read. At each such rate a step's p99 is divided by the
+rate's median (its *excess*: 2.0 is twice the rate's usual tail) and each source is taken as its
+difference from the rate's median, so that the rate itself (more load: more waiting, more GC)
+correlates with nothing. Spearman's rho between excess and each source, over every such step,
+says which source goes with a tail above the usual one; the per-stack table (one stack per
+repetition and implementation) says whether one stack's tail differs from another's, and beside
+what.
+
+    .venv/bin/python -m benchmarks.noise.sweeps RUN_DIR [RUN_DIR ...] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.noise.figures import SOURCES, RunFigures, RunOutcome, run_figures, spearman
+from benchmarks.noise.sampler import NoiseSample
+from benchmarks.suite.profiles import SLO_P99_MS
+from benchmarks.suite.results import SweepStep
+from benchmarks.suite.sweep import NOISE_FILE
+
+
+@dataclass(frozen=True)
+class StepNoise:
+    """One grid step below capacity: its figures and its tail against its rate's usual one."""
+
+    run_id: str
+    chain: str  # "sync", "async bare chain", ...
+    repetition: int
+    figures: RunFigures
+    excess: float  # p99 / the median p99 of the run's steps at this rate (same chain)
+
+
+@dataclass(frozen=True)
+class SourceCorrelation:
+    chain: str
+    source: str  # RunFigures attribute
+    rho: float | None
+    pairs: int
+
+
+@dataclass(frozen=True)
+class StackRow:
+    """One stack (a repetition of one chain in one run): the median over its steps."""
+
+    run_id: str
+    chain: str
+    repetition: int
+    steps: int
+    excess: float
+    sources: dict[str, float | None]  # RunFigures attribute -> median over its steps
+
+
+def outcome(step: SweepStep) -> RunOutcome:
+    return RunOutcome(
+        offered_rate=step["offered_rate"],
+        achieved_rate=step["achieved_rate"],
+        p99_ms=step["p99_ms"],
+        error_rate=step["error_rate"],
+        generator_behind=False,  # in the flags, when it was
+        generator_saturated=step["generator_saturated"],
+        flags=step["flags"],
+    )
+
+
+def grid_steps(run_dir: Path) -> list[tuple[str, int, RunFigures]]:
+    """Every grid step of the run that kept its noise (chain, repetition, figures)."""
+    summary = json.loads((run_dir / "summary.json").read_text())
+    found: list[tuple[str, int, RunFigures]] = []
+    for rep, repetition in enumerate(summary["reps"], start=1):
+        for impl, result in repetition["impls"].items():
+            for scenario, cap in result.get("capacity", {}).items():
+                curves = [
+                    (impl, "sweep", cap),
+                    (f"{impl} bare chain", "bare-sweep", cap.get("bare_chain")),
+                ]
+                for chain, prefix, sweep in curves:
+                    if not sweep:
+                        continue
+                    where = run_dir / f"rep-{rep}" / impl / f"{prefix}-{scenario}"
+                    for index, step in enumerate(sweep["steps"], start=1):
+                        path = where / f"grid@{step['offered_rate']:g}" / NOISE_FILE
+                        if not path.exists():
+                            continue
+                        sample = NoiseSample.from_json(json.loads(path.read_text()))
+                        figures = run_figures("sweep", impl, rep, index, outcome(step), sample)
+                        found.append((chain, rep, figures))
+    return found
+
+
+def below_capacity(run_id: str, steps: Sequence[tuple[str, int, RunFigures]]) -> list[StepNoise]:
+    """The valid steps at rates whose median p99 (over the run's repetitions) meets the SLO,
+    each with its excess over that median."""
+    by_rate: dict[tuple[str, float], list[tuple[int, RunFigures]]] = defaultdict(list)
+    for chain, rep, f in steps:
+        if f.valid and f.p99_ms is not None:
+            by_rate[(chain, f.offered_rate)].append((rep, f))
+    out: list[StepNoise] = []
+    for (chain, _), group in sorted(by_rate.items()):
+        usual = statistics.median(f.p99_ms for _, f in group if f.p99_ms is not None)
+        if usual > SLO_P99_MS or usual <= 0:
+            continue
+        out += [
+            StepNoise(run_id, chain, rep, f, f.p99_ms / usual)
+            for rep, f in group
+            if f.p99_ms is not None
+        ]
+    return out
+
+
+def _deviation(steps: Sequence[StepNoise], attribute: str) -> list[float | None]:
+    """Each step's source minus its rate's median (same run and chain)."""
+    groups: dict[tuple[str, str, float], list[float]] = defaultdict(list)
+    for s in steps:
+        if (v := getattr(s.figures, attribute)) is not None:
+            groups[(s.run_id, s.chain, s.figures.offered_rate)].append(float(v))
+    out: list[float | None] = []
+    for s in steps:
+        v = getattr(s.figures, attribute)
+        key = (s.run_id, s.chain, s.figures.offered_rate)
+        out.append(None if v is None else float(v) - statistics.median(groups[key]))
+    return out
+
+
+def correlations(steps: Sequence[StepNoise]) -> list[SourceCorrelation]:
+    """Per chain and source: Spearman's rho between a step's excess and its source's
+    difference from the rate's median."""
+    out: list[SourceCorrelation] = []
+    for chain in sorted({s.chain for s in steps}):
+        mine = [s for s in steps if s.chain == chain]
+        for attribute, _ in SOURCES:
+            pairs = [
+                (d, s.excess)
+                for s, d in zip(mine, _deviation(mine, attribute), strict=True)
+                if d is not None
+            ]
+            rho = spearman([d for d, _ in pairs], [e for _, e in pairs])
+            out.append(SourceCorrelation(chain, attribute, rho, len(pairs)))
+    return out
+
+
+def stacks(steps: Sequence[StepNoise]) -> list[StackRow]:
+    groups: dict[tuple[str, str, int], list[StepNoise]] = defaultdict(list)
+    for s in steps:
+        groups[(s.run_id, s.chain, s.repetition)].append(s)
+    rows = []
+    for (run_id, chain, rep), mine in sorted(groups.items()):
+        sources: dict[str, float | None] = {}
+        for attribute, _ in SOURCES:
+            values = [float(v) for s in mine if (v := getattr(s.figures, attribute)) is not None]
+            sources[attribute] = statistics.median(values) if values else None
+        excess = statistics.median(s.excess for s in mine)
+        rows.append(StackRow(run_id, chain, rep, len(mine), excess, sources))
+    return rows
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def markdown(steps: Sequence[StepNoise], run_ids: Sequence[str]) -> str:
+    heads = [h for _, h in SOURCES]
+    lines = [
+        f"# The tail beside its noise sources: {', '.join(run_ids)}",
+        "",
+        "Generated by `python -m benchmarks.noise.sweeps` (docs/METHOD.md, Noise) from each",
+        "grid step's noise.json. Valid steps at rates whose median p99 meets the SLO",
+        f"({SLO_P99_MS:g} ms);",
+        "excess = the step's p99 / its rate's median p99 in its run.",
+        "",
+        "## Which source goes with a tail above its rate's usual one",
+        "",
+        "Spearman's rho between excess and each source's difference from its rate's median",
+        "(pairs in brackets).",
+        "",
+        "| chain | " + " | ".join(heads) + " |",
+        "|---|" + "---:|" * len(heads),
+    ]
+    table = correlations(steps)
+    for chain in sorted({c.chain for c in table}):
+        cells = [f"{_num(c.rho, 2)} ({c.pairs})" for c in table if c.chain == chain]
+        lines.append(f"| {chain} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "## Per stack",
+        "",
+        "Medians over a stack's steps below capacity; waits in ms per second of the step.",
+        "",
+        "| run | chain | rep | steps | excess | " + " | ".join(heads) + " |",
+        "|---|---|---:|---:|---:|" + "---:|" * len(heads),
+    ]
+    for row in stacks(steps):
+        cells = [_num(row.sources[a], 2 if a == "stall_share" else 1) for a, _ in SOURCES]
+        lines.append(
+            f"| {row.run_id} | {row.chain} | {row.repetition} | {row.steps} | "
+            f"{row.excess:.2f} | " + " | ".join(cells) + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.noise.sweeps",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
+    parser.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="lab bench runs")
+    parser.add_argument("--out", type=Path, help="write the table here (default: print it)")
+    args = parser.parse_args(argv)
+    steps: list[StepNoise] = []
+    for run_dir in args.run_dirs:
+        if not (run_dir / "summary.json").exists():
+            print(f"{run_dir}: no summary.json (not a finished lab bench run)", file=sys.stderr)
+            return 2
+        found = grid_steps(run_dir)
+        if not found:
+            print(
+                f"{run_dir}: no grid step kept its {NOISE_FILE} (a run before it was kept)",
+                file=sys.stderr,
+            )
+            return 2
+        steps += below_capacity(run_dir.name, found)
+    text = markdown(steps, [d.name for d in args.run_dirs])
+    if args.out:
+        args.out.write_text(text)
+    else:
+        print(text, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

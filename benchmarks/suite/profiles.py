@@ -48,6 +48,9 @@ class Profile:
     grid_points: int = 8
     # The longest wait for an idle machine before a sweep step (benchmarks/suite/settle.py).
     settle_max_s: float = 30.0
+    # The wait after a sweep step for PostgreSQL's statistics (published at most once a second)
+    # before its noise record reads them (benchmarks/suite/sweep.py).
+    noise_stats_settle_s: float = 1.0
 
 
 PROFILES: dict[str, Profile] = {
@@ -68,6 +71,7 @@ PROFILES: dict[str, Profile] = {
         # Its numbers mean nothing: on a busy machine (CI) 20 steps waiting 30 s each would
         # outlast its bound.
         settle_max_s=2.0,
+        noise_stats_settle_s=0.0,
     ),
     # `make bench`: both implementations, twice each (enough to show a spread). Its capacity is
     # a curve of 2 x 8 short steps: published with its CI, and marked not resolved when that

@@ -24,7 +24,7 @@ from benchmarks.suite.aggregate import curve
 from benchmarks.suite.context import Load
 from benchmarks.suite.driver import summarize
 from benchmarks.suite.results import CurveFigures, SweepResult, SweepStep
-from benchmarks.suite.sweep import flags, meets_slo
+from benchmarks.suite.sweep import judge
 
 Chain = Literal["implementation", "bare chain"]
 
@@ -65,15 +65,11 @@ def again(step: SweepStep, directory: Path, scenario: str) -> SweepStep:
     """`step` judged by today's rules from its raw files in `directory`."""
     load = Load(scenario, step["offered_rate"], 0, 0.0, 0.0, None)
     run = summarize(directory, load, write=False)
-    why, growing = flags(run)
     return {
         **step,
         "halves_p99_ms": run["halves_p99_ms"],
         "halves_p50_ms": run["halves_p50_ms"],
-        "valid": not why,
-        "flags": why,
-        "growing": growing,
-        "meets_slo": meets_slo(run) and not growing,
+        **judge(run),
     }
 
 

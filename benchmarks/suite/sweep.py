@@ -19,7 +19,7 @@ import json
 import random
 from dataclasses import asdict
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypedDict
 
 from benchmarks.noise.sampler import NoiseSampler
 from benchmarks.suite.context import Load, RunContext
@@ -46,8 +46,6 @@ PILOT_TRIES = 2  # runs of a pilot rate whose step was invalid (no verdict)
 # What the noise sources did during each step is kept beside its raw files, in this file
 # (benchmarks/noise/sweeps.py reads it: docs/METHOD.md, Noise).
 NOISE_FILE = "noise.json"
-# PostgreSQL publishes its statistics at most once a second: the wait before reading them.
-NOISE_STATS_SETTLE_S = 1.0
 
 
 def meets_slo(run: LoadSummary) -> bool:
@@ -101,6 +99,27 @@ def flags(run: LoadSummary) -> tuple[list[str], bool]:
     return why, growing
 
 
+class Verdict(TypedDict):
+    """What a step's run says of its rate (the SweepStep keys `judge` decides)."""
+
+    meets_slo: bool
+    growing: bool
+    valid: bool
+    flags: list[str]
+
+
+def judge(run: LoadSummary) -> Verdict:
+    """A step's verdict from its run, by today's rules (`flags`, `meets_slo`): the sweep's, and
+    benchmarks/suite/rejudge.py's for a run recorded by an earlier commit."""
+    why, growing = flags(run)
+    return {
+        "meets_slo": meets_slo(run) and not growing,
+        "growing": growing,
+        "valid": not why,
+        "flags": why,
+    }
+
+
 def step(
     ctx: RunContext,
     scenario: str,
@@ -129,9 +148,9 @@ def step(
     sampler = NoiseSampler(ctx.stack)
     sampler.start()
     run = run_locust(ctx, load, out)
-    noise = sampler.stop(settle_s=NOISE_STATS_SETTLE_S)
+    noise = sampler.stop(settle_s=profile.noise_stats_settle_s)
     (out / NOISE_FILE).write_text(json.dumps(asdict(noise), indent=1))
-    why, growing = flags(run)
+    verdict = judge(run)
     result: SweepStep = {
         "phase": phase,
         "offered_rate": rate,
@@ -144,10 +163,7 @@ def step(
         "generator_lag_p99_ms": run["generator_lag_ms"].get("p99_ms"),
         "generator_saturated": run["generator_saturated"],
         "steal_percent": run["machine"].get("steal_percent"),
-        "meets_slo": meets_slo(run) and not growing,
-        "growing": growing,
-        "valid": not why,
-        "flags": why,
+        **verdict,
         "settled": settled,
     }
     if "generator_priority" in run:
@@ -157,8 +173,8 @@ def step(
         f"      p99={'-' if p99 is None else f'{p99:.1f}'} ms errors={run['error_rate']:.2%} "
         f"goodput={run['goodput_rate']:.0f}/s -> "
         f"{'meets' if result['meets_slo'] else 'misses'} the SLO"
-        + (f" [invalid: {'; '.join(why)}]" if why else "")
-        + (" [latency growing]" if growing else "")
+        + (f" [invalid: {'; '.join(verdict['flags'])}]" if verdict["flags"] else "")
+        + (" [latency growing]" if verdict["growing"] else "")
     )
     return result
 

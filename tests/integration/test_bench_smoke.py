@@ -94,6 +94,13 @@ def test_smoke_bench_writes_consistent_results(tmp_path: Path) -> None:
                     and step["error_rate"] <= cap["slo"]["error_rate"]
                     and not step["growing"]
                 )
+            # What the noise sources did during each step, beside its raw files.
+            prefix = "sweep" if sweep is cap else "bare-sweep"
+            step_dir = run_dir / "rep-1" / impl / f"{prefix}-mixed" / f"grid@{sweep['grid'][0]:g}"
+            noise = json.loads((step_dir / "noise.json").read_text())
+            assert noise["duration_s"] > 0 and noise["problems"] == []
+            assert {f"{s}-0" for s in SERVICES} <= set(noise["run_queue"]) and noise["gc"]
+            assert set(noise["postgres"]) >= {"posts", "comments"}
         figures = summary["aggregate"][impl]["capacity"]["mixed"]["implementation"]
         # The fit's steps are the valid ones; each invalid step is named apart.
         assert figures["steps"] + len(figures["invalid_steps"]) == len(cap["steps"])

@@ -2,8 +2,10 @@
 p99 beside what the noise sources did during it (the noise.json every sweep step keeps,
 benchmarks/suite/sweep.py).
 
-Below capacity a high tail is noise, not a queue, so only the rates whose median p99 over the
-run's repetitions meets the SLO are read. At each such rate a step's p99 is divided by the
+Where no queue builds, a high tail is noise: only the rates whose median latency (the steps'
+halves' medians, over the run's repetitions) is within QUEUE_FREE_FACTOR of the lowest rate's
+are read (a queue delays every request, so it raises the median; a stall raises only the tail),
+and only their valid steps. At each such rate a step's p99 is divided by the
 rate's median (its *excess*: 2.0 is twice the rate's usual tail) and each source is taken as its
 difference from the rate's median, so that the rate itself (more load: more waiting, more GC)
 correlates with nothing. Spearman's rho between excess and each source, over every such step,
@@ -31,6 +33,9 @@ from benchmarks.suite.profiles import SLO_P99_MS
 from benchmarks.suite.results import SweepStep
 from benchmarks.suite.sweep import NOISE_FILE
 
+# A rate's median latency within this factor of the lowest rate's: no queue builds there.
+QUEUE_FREE_FACTOR = 2.0
+
 
 @dataclass(frozen=True)
 class StepNoise:
@@ -41,6 +46,16 @@ class StepNoise:
     repetition: int
     figures: RunFigures
     excess: float  # p99 / the median p99 of the run's steps at this rate (same chain)
+
+
+@dataclass(frozen=True)
+class GridStep:
+    """A grid step that kept its noise record."""
+
+    chain: str
+    repetition: int
+    figures: RunFigures
+    p50_ms: float | None  # the mean of its halves' medians
 
 
 @dataclass(frozen=True)
@@ -75,10 +90,15 @@ def outcome(step: SweepStep) -> RunOutcome:
     )
 
 
-def grid_steps(run_dir: Path) -> list[tuple[str, int, RunFigures]]:
-    """Every grid step of the run that kept its noise (chain, repetition, figures)."""
+def step_p50(step: SweepStep) -> float | None:
+    halves = [v for v in step.get("halves_p50_ms") or [] if v is not None]
+    return statistics.fmean(halves) if halves else None
+
+
+def grid_steps(run_dir: Path) -> list[GridStep]:
+    """Every grid step of the run that kept its noise record."""
     summary = json.loads((run_dir / "summary.json").read_text())
-    found: list[tuple[str, int, RunFigures]] = []
+    found: list[GridStep] = []
     for rep, repetition in enumerate(summary["reps"], start=1):
         for impl, result in repetition["impls"].items():
             for scenario, cap in result.get("capacity", {}).items():
@@ -96,26 +116,46 @@ def grid_steps(run_dir: Path) -> list[tuple[str, int, RunFigures]]:
                             continue
                         sample = NoiseSample.from_json(json.loads(path.read_text()))
                         figures = run_figures("sweep", impl, rep, index, outcome(step), sample)
-                        found.append((chain, rep, figures))
+                        found.append(GridStep(chain, rep, figures, step_p50(step)))
     return found
 
 
-def below_capacity(run_id: str, steps: Sequence[tuple[str, int, RunFigures]]) -> list[StepNoise]:
-    """The valid steps at rates whose median p99 (over the run's repetitions) meets the SLO,
-    each with its excess over that median."""
-    by_rate: dict[tuple[str, float], list[tuple[int, RunFigures]]] = defaultdict(list)
-    for chain, rep, f in steps:
-        if f.valid and f.p99_ms is not None:
-            by_rate[(chain, f.offered_rate)].append((rep, f))
+def queue_free(steps: Sequence[GridStep]) -> list[GridStep]:
+    """The steps at rates whose median latency is within QUEUE_FREE_FACTOR of the lowest
+    rate's (per chain; over every repetition's step at the rate)."""
+    medians: dict[tuple[str, float], float] = {}
+    groups: dict[tuple[str, float], list[float]] = defaultdict(list)
+    for s in steps:
+        if s.p50_ms is not None:
+            groups[(s.chain, s.figures.offered_rate)].append(s.p50_ms)
+    for key, values in groups.items():
+        medians[key] = statistics.median(values)
+    lowest: dict[str, float] = {}
+    for (chain, rate), _ in sorted(medians.items(), key=lambda kv: kv[0][1]):
+        lowest.setdefault(chain, medians[(chain, rate)])
+    return [
+        s
+        for s in steps
+        if (key := (s.chain, s.figures.offered_rate)) in medians
+        and medians[key] <= QUEUE_FREE_FACTOR * lowest[s.chain]
+    ]
+
+
+def below_capacity(run_id: str, steps: Sequence[GridStep]) -> list[StepNoise]:
+    """The valid steps at queue-free rates, each with its excess over its rate's median p99."""
+    by_rate: dict[tuple[str, float], list[GridStep]] = defaultdict(list)
+    for s in queue_free(steps):
+        if s.figures.valid and s.figures.p99_ms is not None:
+            by_rate[(s.chain, s.figures.offered_rate)].append(s)
     out: list[StepNoise] = []
     for (chain, _), group in sorted(by_rate.items()):
-        usual = statistics.median(f.p99_ms for _, f in group if f.p99_ms is not None)
-        if usual > SLO_P99_MS or usual <= 0:
+        usual = statistics.median(s.figures.p99_ms for s in group if s.figures.p99_ms is not None)
+        if usual <= 0:
             continue
         out += [
-            StepNoise(run_id, chain, rep, f, f.p99_ms / usual)
-            for rep, f in group
-            if f.p99_ms is not None
+            StepNoise(run_id, chain, s.repetition, s.figures, s.figures.p99_ms / usual)
+            for s in group
+            if s.figures.p99_ms is not None
         ]
     return out
 
@@ -176,9 +216,9 @@ def markdown(steps: Sequence[StepNoise], run_ids: Sequence[str]) -> str:
         f"# The tail beside its noise sources: {', '.join(run_ids)}",
         "",
         "Generated by `python -m benchmarks.noise.sweeps` (docs/METHOD.md, Noise) from each",
-        "grid step's noise.json. Valid steps at rates whose median p99 meets the SLO",
-        f"({SLO_P99_MS:g} ms);",
-        "excess = the step's p99 / its rate's median p99 in its run.",
+        "grid step's noise.json. Valid steps at rates where no queue builds (their median",
+        f"latency within {QUEUE_FREE_FACTOR:g}x the lowest rate's); excess = the step's p99 / its",
+        f"rate's median p99 in its run (the SLO: p99 <= {SLO_P99_MS:g} ms).",
         "",
         "## Which source goes with a tail above its rate's usual one",
         "",

@@ -13,7 +13,14 @@ from benchmarks.noise.figures import RunFigures
 from benchmarks.noise.gc_activity import GcGeneration
 from benchmarks.noise.pg_activity import PgCounters
 from benchmarks.noise.sampler import CpuPressure, NoiseSample, RunQueueWait
-from benchmarks.noise.sweeps import StepNoise, below_capacity, correlations, markdown, stacks
+from benchmarks.noise.sweeps import (
+    GridStep,
+    StepNoise,
+    below_capacity,
+    correlations,
+    markdown,
+    stacks,
+)
 
 
 def test_a_noise_sample_reads_back_as_a_step_wrote_it() -> None:
@@ -58,16 +65,20 @@ def figures(rate: float, p99: float, block: int, **changes: object) -> RunFigure
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
-def test_only_valid_steps_below_capacity_are_read_against_their_rate_median() -> None:
+def step(rate: float, p99: float, rep: int, p50: float = 10.0, **changes: object) -> GridStep:
+    return GridStep("sync", rep, figures(rate, p99, rep, **changes), p50)
+
+
+def test_only_valid_steps_where_no_queue_builds_are_read_against_their_rate_median() -> None:
     steps = [
-        ("sync", 1, figures(100, 10.0, 1)),
-        ("sync", 2, figures(100, 20.0, 2)),
-        ("sync", 3, figures(100, 40.0, 3)),
-        ("sync", 3, figures(100, 900.0, 3, flags=["a stall in the second half"])),
-        # Median 80 ms: past capacity, a queue, not noise.
-        ("sync", 1, figures(300, 60.0, 1)),
-        ("sync", 2, figures(300, 80.0, 2)),
-        ("sync", 3, figures(300, 90.0, 3)),
+        step(100, 10.0, 1),
+        step(100, 20.0, 2),
+        step(100, 40.0, 3),
+        step(100, 900.0, 3, flags=["a stall in the second half"]),
+        # The median latency 4x the lowest rate's: a queue, not noise.
+        step(300, 60.0, 1, p50=40.0),
+        step(300, 80.0, 2, p50=40.0),
+        step(300, 90.0, 3, p50=45.0),
     ]
     read = below_capacity("run", steps)
     assert [(s.repetition, s.excess) for s in read] == [(1, 0.5), (2, 1.0), (3, 2.0)]
@@ -77,12 +88,12 @@ def test_a_source_that_rises_with_the_excess_at_every_rate_correlates() -> None:
     # At each rate the stack with the longest GC pause has the highest tail; the rate itself
     # (more GC at 200/s than at 100/s everywhere) must not count.
     steps = [
-        ("sync", 1, figures(100, 10.0, 1, gc_max_pause_ms=5.0)),
-        ("sync", 2, figures(100, 20.0, 2, gc_max_pause_ms=9.0)),
-        ("sync", 3, figures(100, 30.0, 3, gc_max_pause_ms=30.0)),
-        ("sync", 1, figures(200, 10.0, 1, gc_max_pause_ms=50.0)),
-        ("sync", 2, figures(200, 25.0, 2, gc_max_pause_ms=60.0)),
-        ("sync", 3, figures(200, 45.0, 3, gc_max_pause_ms=90.0)),
+        step(100, 10.0, 1, gc_max_pause_ms=5.0),
+        step(100, 20.0, 2, gc_max_pause_ms=9.0),
+        step(100, 30.0, 3, gc_max_pause_ms=30.0),
+        step(200, 10.0, 1, p50=15.0, gc_max_pause_ms=50.0),
+        step(200, 25.0, 2, p50=15.0, gc_max_pause_ms=60.0),
+        step(200, 45.0, 3, p50=15.0, gc_max_pause_ms=90.0),
     ]
     read = below_capacity("run", steps)
     table = {c.source: c for c in correlations(read)}

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from benchmarks.noise.figures import SOURCES, RunFigures, RunOutcome, run_figures, spearman
 from benchmarks.noise.sampler import NoiseSample
-from benchmarks.suite.profiles import SLO_P99_MS
+from benchmarks.suite.profiles import HALVES_FACTOR, SLO_P99_MS
 from benchmarks.suite.results import SweepStep
 from benchmarks.suite.sweep import NOISE_FILE
 
@@ -56,6 +56,20 @@ class GridStep:
     repetition: int
     figures: RunFigures
     p50_ms: float | None  # the mean of its halves' medians
+    halves_p99_ms: tuple[float | None, float | None]  # the measured window's first, second half
+
+
+@dataclass(frozen=True)
+class HalvesCount:
+    """Of a chain's steps at queue-free rates (valid or not): how many had a first half, how
+    many a second half, over HALVES_FACTOR times the other's p99. A stall falls in either half
+    by chance; a transient at a step's start shows as more first halves."""
+
+    run_id: str
+    chain: str
+    steps: int
+    first_worse: int
+    second_worse: int
 
 
 @dataclass(frozen=True)
@@ -116,7 +130,8 @@ def grid_steps(run_dir: Path) -> list[GridStep]:
                             continue
                         sample = NoiseSample.from_json(json.loads(path.read_text()))
                         figures = run_figures("sweep", impl, rep, index, outcome(step), sample)
-                        found.append(GridStep(chain, rep, figures, step_p50(step)))
+                        first, second = step["halves_p99_ms"]
+                        found.append(GridStep(chain, rep, figures, step_p50(step), (first, second)))
     return found
 
 
@@ -139,6 +154,27 @@ def queue_free(steps: Sequence[GridStep]) -> list[GridStep]:
         if (key := (s.chain, s.figures.offered_rate)) in medians
         and medians[key] <= QUEUE_FREE_FACTOR * lowest[s.chain]
     ]
+
+
+def halves(run_id: str, steps: Sequence[GridStep]) -> list[HalvesCount]:
+    out = []
+    free = queue_free(steps)
+    for chain in sorted({s.chain for s in free}):
+        pairs = [
+            (a, b)
+            for s in free
+            if s.chain == chain and (a := s.halves_p99_ms[0]) and (b := s.halves_p99_ms[1])
+        ]
+        out.append(
+            HalvesCount(
+                run_id,
+                chain,
+                len(pairs),
+                sum(1 for a, b in pairs if a > HALVES_FACTOR * b),
+                sum(1 for a, b in pairs if b > HALVES_FACTOR * a),
+            )
+        )
+    return out
 
 
 def below_capacity(run_id: str, steps: Sequence[GridStep]) -> list[StepNoise]:
@@ -210,7 +246,9 @@ def _num(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def markdown(steps: Sequence[StepNoise], run_dirs: Sequence[str]) -> str:
+def markdown(
+    steps: Sequence[StepNoise], run_dirs: Sequence[str], counts: Sequence[HalvesCount] = ()
+) -> str:
     """The tables; `run_dirs` as given on the command line (the header names them, so that a
     committed table can be generated again: tests/unit/test_sweep_noise.py)."""
     heads = [h for _, h in SOURCES]
@@ -245,21 +283,45 @@ def markdown(steps: Sequence[StepNoise], run_dirs: Sequence[str]) -> str:
         "|---|---|---:|---:|---:|" + "---:|" * len(heads),
     ]
     for row in stacks(steps):
-        cells = [_num(row.sources[a], 2 if a == "stall_share" else 1) for a, _ in SOURCES]
+        cells = [_source(a, row.sources[a]) for a, _ in SOURCES]
         lines.append(
             f"| {row.run_id} | {row.chain} | {row.repetition} | {row.steps} | "
             f"{row.excess:.2f} | " + " | ".join(cells) + " |"
         )
+    if counts:
+        lines += [
+            "",
+            "## Which half was worse",
+            "",
+            "Steps at queue-free rates, valid or not, whose first (second) half's p99 was over",
+            f"{HALVES_FACTOR:g}x the other's. A stall falls in either half by chance; a transient",
+            "at a step's start (after its warm-up) shows as more first halves.",
+            "",
+            "| run | chain | steps | first half worse | second half worse |",
+            "|---|---|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {c.run_id} | {c.chain} | {c.steps} | {c.first_worse} | {c.second_worse} |"
+            for c in counts
+        ]
     return "\n".join(lines) + "\n"
+
+
+def _source(attribute: str, value: float | None) -> str:
+    if attribute == "stall_share" and value is not None:
+        return f"{100 * value:.0f}"  # a share of the step: shown in percent, as headed
+    return _num(value)
 
 
 class NoRun(Exception):
     """A directory that is no finished run with noise records (its message says which)."""
 
 
-def steps_of(run_dirs: Sequence[Path]) -> list[StepNoise]:
-    """The steps read from every run, each run's rates centred on their own medians."""
+def steps_of(run_dirs: Sequence[Path]) -> tuple[list[StepNoise], list[HalvesCount]]:
+    """The steps read from every run, each run's rates centred on their own medians, and each
+    run's count of worse halves."""
     steps: list[StepNoise] = []
+    counts: list[HalvesCount] = []
     for run_dir in run_dirs:
         if not (run_dir / "summary.json").exists():
             raise NoRun(f"{run_dir}: no summary.json (not a finished lab bench run)")
@@ -267,7 +329,8 @@ def steps_of(run_dirs: Sequence[Path]) -> list[StepNoise]:
         if not found:
             raise NoRun(f"{run_dir}: no grid step kept its {NOISE_FILE} (a run before it was kept)")
         steps += below_capacity(run_dir.name, found)
-    return steps
+        counts += halves(run_dir.name, found)
+    return steps, counts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -279,11 +342,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="write the table here (default: print it)")
     args = parser.parse_args(argv)
     try:
-        steps = steps_of(args.run_dirs)
+        steps, counts = steps_of(args.run_dirs)
     except NoRun as e:
         print(e, file=sys.stderr)
         return 2
-    text = markdown(steps, [str(d) for d in args.run_dirs])
+    text = markdown(steps, [str(d) for d in args.run_dirs], counts)
     if args.out:
         args.out.write_text(text)
     else:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -26,6 +26,7 @@ from benchmarks.noise.sweeps import (
     stacks,
     steps_of,
 )
+from tests.unit.test_noise_study import figures as study_figures
 
 
 def test_a_noise_sample_reads_back_as_a_step_wrote_it() -> None:
@@ -43,31 +44,7 @@ def test_a_noise_sample_reads_back_as_a_step_wrote_it() -> None:
 
 
 def figures(rate: float, p99: float, block: int, **changes: object) -> RunFigures:
-    base = RunFigures(
-        variant="sweep",
-        impl="sync",
-        block=block,
-        step=1,
-        offered_rate=rate,
-        achieved_rate=rate,
-        p99_ms=p99,
-        error_rate=0.0,
-        generator_behind=False,
-        generator_saturated=False,
-        flags=[],
-        stall_share=0.1,
-        steal_percent=0.0,
-        wait_services=100.0,
-        wait_postgres=20.0,
-        wait_bus=0.0,
-        wait_generator=1.0,
-        checkpoints=0,
-        autovacuum_runs=0,
-        wal_sync_ms_per_s=10.0,
-        gc_max_pause_ms=5.0,
-        gc_gen2_collections=0,
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
+    return study_figures("sweep", "sync", p99, offered_rate=rate, block=block, **changes)
 
 
 def step(

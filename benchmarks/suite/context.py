@@ -30,7 +30,8 @@ class BenchConfig:
     seed: int = 1
     sweep: bool = True
     # The bare chain's own capacity sweep beside the implementation's (its share of a floor);
-    # False halves a capacity run (docs/METHOD.md, Does it repeat?).
+    # False: the implementation's sweep alone, for series of capacity runs (docs/METHOD.md,
+    # Does it repeat?).
     bare_sweep: bool = True
     # The generator in a session of its own, reniced and in the real-time class where permitted
     # (benchmarks/load/priority.py); False: in the lab's session at its priority, as before.

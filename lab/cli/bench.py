@@ -291,8 +291,8 @@ def add_commands(sub: SubParsers) -> None:
     bench.add_argument(
         "--no-bare-sweep",
         action="store_true",
-        help="sweep the implementation alone, not its bare chain too: half the time, no share "
-        "of the floor (for repeated capacity runs)",
+        help="sweep the implementation alone, not its bare chain too (less time, no share of "
+        "the floor): for series of capacity runs",
     )
     bench.add_argument(
         "--no-generator-priority",

@@ -169,7 +169,7 @@ def invalid_reasons(run: MeasuredRun) -> list[str]:
     return reasons
 
 
-def point(step: SweepStep) -> Point:
+def point(step: SweepStep, stack: int = 0) -> Point:
     """A valid step as a point of its load curve. A step whose latency grew past the SLO
     during it counts with its second half's p99: the queue it ended with is the rate's. So
     does one whose first half was far the worse while both missed the SLO (a start-up
@@ -180,7 +180,7 @@ def point(step: SweepStep) -> Point:
         p99 = max(p99 or 0.0, first or 0.0, second or 0.0)
     elif first and second and first > HALVES_FACTOR * second and second > SLO_P99_MS:
         p99 = second
-    return Point(step["offered_rate"], p99, step["error_rate"], step["goodput_rate"])
+    return Point(step["offered_rate"], p99, step["error_rate"], step["goodput_rate"], stack)
 
 
 def capacity_at_slo(points: Sequence[Point]) -> Crossing:
@@ -200,7 +200,7 @@ def curve(sweeps: Sequence[SweepResult]) -> CurveFigures:
     per_repetition_kind: list[str] = []
     invalid: list[str] = []
     for rep, sweep in enumerate(sweeps, start=1):
-        mine = [point(s) for s in sweep["steps"] if s["valid"]]
+        mine = [point(s, rep) for s in sweep["steps"] if s["valid"]]
         own = capacity_at_slo(mine) if mine else None
         per_repetition.append(own.rate if own else None)
         per_repetition_kind.append(own.kind if own else "none")
@@ -237,7 +237,12 @@ def curve(sweeps: Sequence[SweepResult]) -> CurveFigures:
 
 
 def valid_points(sweeps: Sequence[SweepResult]) -> list[Point]:
-    return [point(s) for sweep in sweeps for s in sweep["steps"] if s["valid"]]
+    return [
+        point(s, rep)
+        for rep, sweep in enumerate(sweeps, start=1)
+        for s in sweep["steps"]
+        if s["valid"]
+    ]
 
 
 def capacity_aggregate(caps: Sequence[ScenarioCapacity]) -> CapacityAggregate:

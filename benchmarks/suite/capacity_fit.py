@@ -9,9 +9,14 @@ Why a fit over every point, not a bisection on one step's pass/fail: near satura
 roughly as 1/(1-rho)^2, so one step's p99 swings by several times from run to run, and a
 bisection locks in whichever verdict came first. An isotonic (monotone) fit assumes only that
 more load never makes p99 better; it pools the noise of every step and does not extrapolate.
-The CI resamples the steps at each rate with replacement (a stratified bootstrap: the grid
-stays fixed, the noise at each rate is what varies), as Maricq et al. (OSDI '18) recommend for
-performance figures: non-parametric, from the repetitions actually run.
+The CI is a bootstrap, as Maricq et al. (OSDI '18) recommend for performance figures:
+non-parametric, from the repetitions actually run. With steps from two stacks or more it is a
+two-stage (cluster) bootstrap: the stacks (one per repetition) are drawn with replacement, then
+each drawn stack's steps at each rate. A stack has its own tail (docs/METHOD.md, Does it
+repeat?: runs of one commit whose step-level CIs of +-3 % excluded each other's medians), so
+its steps are not independent draws, and a CI that resamples steps alone says how well one
+run's stacks were measured, not the system. With one stack, its steps at each rate are drawn
+again (a stratified bootstrap: the grid stays fixed, the noise at each rate varies).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ class Point:
     p99_ms: float | None  # every operation together, from the scheduled start
     error_rate: float
     goodput: float  # requests/s answered successfully within the SLO
+    stack: int = 0  # the stack (repetition) it ran on: the bootstrap's cluster
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +143,20 @@ class Interval(TypedDict):
 
 
 def resample(points: Sequence[Point], rng: random.Random) -> list[Point]:
-    """The same grid, each rate's steps drawn again with replacement (stratified bootstrap)."""
+    """One bootstrap replicate (see the module docstring): as many stacks as there are, drawn
+    with replacement, each drawn stack's steps drawn again within each rate; with one stack,
+    its steps within each rate."""
+    by_stack: dict[int, list[Point]] = {}
+    for p in points:
+        by_stack.setdefault(p.stack, []).append(p)
+    if len(by_stack) < 2:
+        return _within_rates(points, rng)
+    stacks = list(by_stack)
+    return [p for _ in stacks for p in _within_rates(by_stack[rng.choice(stacks)], rng)]
+
+
+def _within_rates(points: Sequence[Point], rng: random.Random) -> list[Point]:
+    """The same rates, each rate's steps drawn again with replacement (stratified)."""
     by_rate: dict[float, list[Point]] = {}
     for p in points:
         by_rate.setdefault(p.rate, []).append(p)

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Sequence
 
 import pytest
 
 from benchmarks.suite.capacity_fit import (
+    Crossing,
     Point,
     capacity,
     crossing,
@@ -116,3 +118,22 @@ def test_the_ratio_of_two_capacities_has_its_own_ci() -> None:
     ratio = ratio_interval(sync, asynchronous, lambda ps: capacity(ps, SLO, ERRORS), rng, 300)
     assert ratio["value"] == pytest.approx(1.5, rel=0.1)
     assert ratio["low"] > 1 and ratio["low"] <= ratio["value"] <= ratio["high"]
+
+
+def test_stacks_that_differ_widen_the_ci_to_span_them() -> None:
+    # Two stacks with a tail of their own (saturating at 300 and at 400/s), each step exactly on
+    # its stack's curve. Steps resampled alone would give a CI around the pooled curve's
+    # crossing; stacks resampled give one from one stack's crossing to the other's.
+    def stack(saturation: float, index: int) -> list[Point]:
+        return [Point(r, mm1_p99_ms(r, saturation), 0.0, r, index) for r in grid(100, 600, 11)]
+
+    def at_slo(ps: Sequence[Point]) -> Crossing:
+        return capacity(ps, SLO, ERRORS)
+
+    one, other = at_slo(stack(300, 1)).rate, at_slo(stack(400, 2)).rate
+    assert one is not None and other is not None and other > 1.2 * one
+    ci = interval(stack(300, 1) + stack(400, 2), at_slo, random.Random(5), 400)
+    assert (ci["low"], ci["high"]) == (pytest.approx(one), pytest.approx(other))
+    # One stack: its steps within each rate are resampled (here one each: no spread).
+    alone = interval(stack(300, 1), at_slo, random.Random(5), 50)
+    assert alone["low"] == alone["high"] == alone["value"] == pytest.approx(one)

@@ -32,6 +32,7 @@ from benchmarks.noise.sampler import NoiseSample
 from benchmarks.suite.profiles import HALVES_FACTOR, SLO_P99_MS
 from benchmarks.suite.results import SweepStep
 from benchmarks.suite.sweep import NOISE_FILE
+from benchmarks.suite.sweep_layout import stored_sweeps
 
 # A rate's median latency within this factor of the lowest rate's: no queue builds there.
 QUEUE_FREE_FACTOR = 2.0
@@ -113,25 +114,20 @@ def grid_steps(run_dir: Path) -> list[GridStep]:
     """Every grid step of the run that kept its noise record."""
     summary = json.loads((run_dir / "summary.json").read_text())
     found: list[GridStep] = []
-    for rep, repetition in enumerate(summary["reps"], start=1):
-        for impl, result in repetition["impls"].items():
-            for scenario, cap in result.get("capacity", {}).items():
-                curves = [
-                    (impl, "sweep", cap),
-                    (f"{impl} bare chain", "bare-sweep", cap.get("bare_chain")),
-                ]
-                for chain, prefix, sweep in curves:
-                    if not sweep:
-                        continue
-                    where = run_dir / f"rep-{rep}" / impl / f"{prefix}-{scenario}"
-                    for index, step in enumerate(sweep["steps"], start=1):
-                        path = where / f"grid@{step['offered_rate']:g}" / NOISE_FILE
-                        if not path.exists():
-                            continue
-                        sample = NoiseSample.from_json(json.loads(path.read_text()))
-                        figures = run_figures("sweep", impl, rep, index, outcome(step), sample)
-                        first, second = step["halves_p99_ms"]
-                        found.append(GridStep(chain, rep, figures, step_p50(step), (first, second)))
+    for stored in stored_sweeps(run_dir, summary):
+        chain = f"{stored.impl} bare chain" if stored.bare else stored.impl
+        for index, step in enumerate(stored.sweep["steps"], start=1):
+            path = stored.step_dir(step["offered_rate"]) / NOISE_FILE
+            if not path.exists():
+                continue
+            sample = NoiseSample.from_json(json.loads(path.read_text()))
+            figures = run_figures(
+                "sweep", stored.impl, stored.repetition, index, outcome(step), sample
+            )
+            first, second = step["halves_p99_ms"]
+            found.append(
+                GridStep(chain, stored.repetition, figures, step_p50(step), (first, second))
+            )
     return found
 
 

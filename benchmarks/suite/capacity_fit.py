@@ -155,6 +155,23 @@ def resample(points: Sequence[Point], rng: random.Random) -> list[Point]:
     return [p for _ in stacks for p in _within_rates(by_stack[rng.choice(stacks)], rng)]
 
 
+def resample_paired(
+    a: Sequence[Point], b: Sequence[Point], rng: random.Random
+) -> tuple[list[Point], list[Point]]:
+    """One bootstrap replicate of two sides measured in the same repetitions (the
+    implementations interleaved in each): the same stacks drawn for both, each side's steps
+    then drawn within each rate, so that what a repetition shares (the machine's state that
+    hour) cancels in a ratio. Sides whose stacks differ, or of one stack, are resampled apart."""
+    stacks_a, stacks_b = sorted({p.stack for p in a}), sorted({p.stack for p in b})
+    if stacks_a != stacks_b or len(stacks_a) < 2:
+        return resample(a, rng), resample(b, rng)
+    drawn = [rng.choice(stacks_a) for _ in stacks_a]
+    return (
+        [p for s in drawn for p in _within_rates([p for p in a if p.stack == s], rng)],
+        [p for s in drawn for p in _within_rates([p for p in b if p.stack == s], rng)],
+    )
+
+
 def _within_rates(points: Sequence[Point], rng: random.Random) -> list[Point]:
     """The same rates, each rate's steps drawn again with replacement (stratified)."""
     by_rate: dict[float, list[Point]] = {}
@@ -212,11 +229,13 @@ def ratio_interval(
     rng: random.Random,
     replicates: int = BOOTSTRAP_REPLICATES,
 ) -> Interval:
-    """figure(b) / figure(a) with its CI, both sides resampled in each replicate."""
+    """figure(b) / figure(a) with its CI, both sides resampled in each replicate, paired by
+    repetition when both have the same stacks (resample_paired)."""
     fa, fb = figure(a), figure(b)
     values = []
     for _ in range(replicates):
-        ra, rb = figure(resample(a, rng)).rate, figure(resample(b, rng)).rate
+        sa, sb = resample_paired(a, b, rng)
+        ra, rb = figure(sa).rate, figure(sb).rate
         if ra and rb is not None:
             values.append(rb / ra)
     values.sort()

@@ -15,16 +15,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from benchmarks.suite.aggregate import curve
+from benchmarks.suite.aggregate import capacity_at_slo, curve, valid_points
+from benchmarks.suite.capacity_fit import Interval, ratio_interval
 from benchmarks.suite.context import Load
 from benchmarks.suite.driver import summarize
 from benchmarks.suite.results import CurveFigures, SweepResult, SweepStep
 from benchmarks.suite.sweep import judge
+from benchmarks.suite.sweep_layout import StoredSweep, stored_sweeps
 
 Chain = Literal["implementation", "bare chain"]
 
@@ -51,6 +54,7 @@ class Rejudged:
     stored: CurveFigures
     now: CurveFigures
     changes: list[Change] = field(default_factory=list)
+    sweeps: list[SweepResult] = field(default_factory=list)  # judged again, by repetition
 
 
 def verdict(step: SweepStep) -> str:
@@ -76,40 +80,63 @@ def again(step: SweepStep, directory: Path, scenario: str) -> SweepStep:
 def rejudge(run_dir: Path) -> list[Rejudged]:
     """Every capacity curve of the run, stored and judged again."""
     summary = json.loads((run_dir / "summary.json").read_text())
+    curves: dict[tuple[str, str, bool], list[StoredSweep]] = {}
+    for stored in stored_sweeps(run_dir, summary):
+        curves.setdefault((stored.impl, stored.scenario, stored.bare), []).append(stored)
     out: list[Rejudged] = []
-    for impl, agg in summary.get("aggregate", {}).items():
-        for scenario, figures in agg.get("capacity", {}).items():
-            curves: tuple[tuple[Chain, str, str], ...] = (
-                ("implementation", "implementation", "sweep"),
-                ("bare chain", "bare_chain", "bare-sweep"),
+    for (impl, scenario, bare), stored_list in curves.items():
+        figures = summary["aggregate"][impl]["capacity"][scenario]
+        key = "bare_chain" if bare else "implementation"
+        chain: Chain = "bare chain" if bare else "implementation"
+        item = Rejudged(impl, scenario, chain, figures[key], figures[key])
+        for stored in stored_list:
+            steps = []
+            for step in stored.sweep["steps"]:
+                now = again(step, stored.step_dir(step["offered_rate"]), scenario)
+                if verdict(now) != verdict(step):
+                    item.changes.append(
+                        Change(
+                            stored.repetition,
+                            step["offered_rate"],
+                            now["halves_p99_ms"],
+                            now.get("halves_p50_ms") or [None, None],
+                            verdict(step),
+                            verdict(now),
+                        )
+                    )
+                steps.append(now)
+            item.sweeps.append({**stored.sweep, "steps": steps})
+        item.now = curve(item.sweeps)
+        out.append(item)
+    return out
+
+
+@dataclass(frozen=True)
+class Versus:
+    """Two implementations' capacities at the SLO, fitted again: b / a with its CI, the two
+    sides paired by repetition (capacity_fit.ratio_interval)."""
+
+    a: str
+    b: str
+    scenario: str
+    ratio: Interval
+
+
+def versus(items: list[Rejudged]) -> list[Versus]:
+    """Every pair of the run's implementations (in the run's order), per scenario."""
+    mine = [it for it in items if it.chain == "implementation"]
+    out = []
+    for i, first in enumerate(mine):
+        for second in mine[i + 1 :]:
+            if first.scenario != second.scenario:
+                continue
+            ratio = ratio_interval(
+                valid_points(first.sweeps),
+                valid_points(second.sweeps),
+                capacity_at_slo,
+                random.Random(22),
             )
-            for chain, key, prefix in curves:
-                if key not in figures:
-                    continue
-                item = Rejudged(impl, scenario, chain, figures[key], figures[key])
-                sweeps: list[SweepResult] = []
-                for rep, repetition in enumerate(summary["reps"], start=1):
-                    cap = repetition["impls"][impl]["capacity"][scenario]
-                    sweep: SweepResult = cap if chain == "implementation" else cap[key]
-                    steps = []
-                    for step in sweep["steps"]:
-                        where = run_dir / f"rep-{rep}" / impl / f"{prefix}-{scenario}"
-                        now = again(step, where / f"grid@{step['offered_rate']:g}", scenario)
-                        if verdict(now) != verdict(step):
-                            item.changes.append(
-                                Change(
-                                    rep,
-                                    step["offered_rate"],
-                                    now["halves_p99_ms"],
-                                    now.get("halves_p50_ms") or [None, None],
-                                    verdict(step),
-                                    verdict(now),
-                                )
-                            )
-                        steps.append(now)
-                    sweeps.append({**sweep, "steps": steps})
-                item.now = curve(sweeps)
-                out.append(item)
+            out.append(Versus(first.impl, second.impl, first.scenario, ratio))
     return out
 
 
@@ -151,6 +178,24 @@ def table(run_dir: Path, items: list[Rejudged]) -> str:
             f"| {it.impl} | {it.scenario} | {it.chain} | {_capacity(it.stored)} | "
             f"{_reps(it.stored)} | {_capacity(it.now)} | {_reps(it.now)} | {len(it.changes)} |"
         )
+    pairs = versus(items)
+    if pairs:
+        lines += [
+            "",
+            "Capacity ratio fitted again, the two implementations' stacks paired by repetition "
+            "(each bootstrap replicate draws the same repetitions for both):",
+            "",
+            "| scenario | ratio | capacity ratio [95 % CI] |",
+            "|---|---|---|",
+        ]
+        for v in pairs:
+            r = v.ratio
+            shown = (
+                "none"
+                if r["value"] is None or r["low"] is None or r["high"] is None
+                else f"{r['value']:.2f} [{r['low']:.2f}-{r['high']:.2f}]"
+            )
+            lines.append(f"| {v.scenario} | {v.b} / {v.a} | {shown} |")
     changed = [(it, ch) for it in items for ch in it.changes]
     if changed:
         lines += [

@@ -39,6 +39,7 @@ from benchmarks.suite.results import (
 )
 from benchmarks.suite.seeding import wait_quiet
 from benchmarks.suite.settle import settle
+from benchmarks.suite.sweep_layout import grid_step_dir, sweep_dir
 
 SWEEP_WARMUP_S = 2.0
 MIN_ACHIEVED_SHARE = 0.98
@@ -244,7 +245,7 @@ def sweep(
 ) -> SweepResult:
     """The grid (from a pilot when `rates` is None), its steps in random order."""
     what = _what(ctx, bare_routes)
-    prefix = ctx.impl_dir / f"{'bare-sweep' if bare_routes else 'sweep'}-{scenario}"
+    prefix = sweep_dir(ctx.impl_dir, scenario, bare=bare_routes is not None)
     pilot_steps = pilot(ctx, scenario, bare_routes, prefix) if rates is None else []
     rates = rates or grid(pilot_steps, ctx.profile)
     order = list(rates)
@@ -252,7 +253,7 @@ def sweep(
     steps = []
     for n, rate in enumerate(order, 1):
         ctx.say(f"[{ctx.impl}] capacity {scenario} ({what}): {rate:g}/s ({n}/{len(order)})")
-        steps.append(step(ctx, scenario, rate, bare_routes, prefix / f"grid@{rate:g}", "grid"))
+        steps.append(step(ctx, scenario, rate, bare_routes, grid_step_dir(prefix, rate), "grid"))
     return {
         "slo": {"p99_ms": SLO_P99_MS, "error_rate": SLO_ERROR_RATE},
         "pilot": pilot_steps,

@@ -44,6 +44,9 @@ class Evidence:
     capacity: Range | None = None  # requests/s at the SLO, with its CI
     capacity_bound: str | None = None  # ">= 400" or "<= 100" when it is a bound
     capacity_resolved: bool = False
+    # The most goodput (answered within the SLO) any rate of the grid sustained, with its CI:
+    # the steadier figure (docs/METHOD.md, Does it repeat?).
+    plateau: Range | None = None
     cpu_per_1000: Range | None = None  # CPU seconds per 1,000 successful operations, all parts
     # Share of (fault, foreign operation) pairs not "up", over the crash matrices'
     # repetitions (every kill of a component); the gray matrix's (slow, silent, lossy faults)
@@ -133,6 +136,7 @@ def _bench(bench: Run, out: dict[str, Evidence]) -> None:
             interval = cap["implementation"]["capacity"]
             ev.capacity = Range.of_interval(interval)
             ev.capacity_resolved = bool(cap["implementation"].get("resolved"))
+            ev.plateau = Range.of_interval(cap["implementation"].get("plateau"))
             if interval.get("kind") in ("lower_bound", "upper_bound") and interval.get("value"):
                 sign = ">=" if interval["kind"] == "lower_bound" else "<="
                 ev.capacity_bound = f"{sign} {interval['value']:.0f}"

@@ -105,7 +105,9 @@ def _bench(doc: Mapping[str, Any]) -> list[str]:
             "**Capacity not resolved to ±10 %** for "
             + fmt.join(unresolved)
             + ": its 95 % confidence interval is wider than the goal (or the load curve did not "
-            "cross the SLO within its grid); quieter cores or more repetitions would narrow it."
+            "cross the SLO within its grid); quieter cores or more repetitions, each on a fresh "
+            "stack, would narrow it, longer steps much less (docs/METHOD.md, Does it repeat?). "
+            "The plateau (most goodput sustained) is the steadier figure."
         )
     return out
 

@@ -48,6 +48,14 @@ def lines(ev: Evidence, all_ev: Mapping[str, Evidence]) -> list[Line]:
                 f"{len(ev.p50_ms)} operations",
             )
         )
+    if ev.plateau is not None:
+        out.append(
+            Line(
+                "throughput",
+                f"at most {_range(ev.plateau)} requests/s answered within the SLO (plateau: "
+                "the most goodput any offered rate sustained; 95 % CI)",
+            )
+        )
     if ev.capacity is not None or ev.capacity_bound:
         if ev.capacity:
             resolved = "" if ev.capacity_resolved else "; wider than the ±10 % goal"
@@ -204,21 +212,40 @@ def _latency(ev: Mapping[str, Evidence]) -> Statement | None:
 
 
 def _capacity(ev: Mapping[str, Evidence]) -> Statement | None:
+    """Throughput: the plateau first (it repeats; docs/METHOD.md, Does it repeat?), then the
+    capacity at the p99 SLO, each by its 95 % CI."""
+    plateaus = {k: e.plateau for k, e in ev.items() if e.plateau is not None}
     ranges = {k: e.capacity for k, e in ev.items() if e.capacity is not None}
-    if len(ranges) < 2:
+    if len(plateaus) < 2 and len(ranges) < 2:
         return None
-    best = judge(ranges, higher_is_better=True)
-    shown = ", ".join(f"{k} {_range(r)}" for k, r in ranges.items())
-    if best in (NO_DIFFERENCE, NOT_ENOUGH):
-        return Statement(
-            "capacity",
-            f"Capacity does not separate the variants ({_why_not(best)}: {shown} requests/s).",
-        )
-    return Statement(
-        "capacity",
-        f"Choose **{best}** for throughput on the same cores: the highest capacity at the SLO, "
-        f"its 95 % CI clear of the others' ({shown} requests/s).",
-    )
+    text = ""
+    if len(plateaus) >= 2:
+        best = judge(plateaus, higher_is_better=True)
+        shown = ", ".join(f"{k} {_range(r)}" for k, r in plateaus.items())
+        if best in (NO_DIFFERENCE, NOT_ENOUGH):
+            text = (
+                f"The most goodput sustained (plateau) does not separate the variants "
+                f"({_why_not(best)}: {shown} requests/s)."
+            )
+        else:
+            text = (
+                f"Choose **{best}** for throughput on the same cores: the most goodput "
+                f"sustained (plateau), its 95 % CI clear of the others' ({shown} requests/s)."
+            )
+    if len(ranges) >= 2:
+        best = judge(ranges, higher_is_better=True)
+        shown = ", ".join(f"{k} {_range(r)}" for k, r in ranges.items())
+        if best in (NO_DIFFERENCE, NOT_ENOUGH):
+            said = f"Capacity at the p99 SLO does not separate the variants ({_why_not(best)}: "
+        elif text:
+            said = f"At the p99 SLO **{best}** holds the highest rate beyond the CIs ("
+        else:
+            said = (
+                f"Choose **{best}** for throughput on the same cores: the highest capacity at "
+                "the SLO, its 95 % CI clear of the others' ("
+            )
+        text = f"{text} {said}{shown} requests/s).".strip()
+    return Statement("capacity", text)
 
 
 def _overload(ev: Mapping[str, Evidence]) -> Statement | None:

@@ -137,3 +137,25 @@ def test_stacks_that_differ_widen_the_ci_to_span_them() -> None:
     # One stack: its steps within each rate are resampled (here one each: no spread).
     alone = interval(stack(300, 1), at_slo, random.Random(5), 50)
     assert alone["low"] == alone["high"] == alone["value"] == pytest.approx(one)
+
+
+def test_a_ratio_of_sides_measured_in_the_same_repetitions_is_paired() -> None:
+    # Each repetition's machine moves both sides alike: async saturates at 1.5x sync's rate in
+    # either repetition (300 and 450/s, then 400 and 600/s), on grids 1.5x apart, so every
+    # replicate that draws the same repetitions for both sides has a ratio of exactly 1.5.
+    def stack(saturation: float, index: int, scale: float) -> list[Point]:
+        rates = [scale * r for r in grid(100, 600, 11)]
+        return [Point(r, mm1_p99_ms(r, saturation), 0.0, r, index) for r in rates]
+
+    def at_slo(ps: Sequence[Point]) -> Crossing:
+        return capacity(ps, SLO, ERRORS)
+
+    sync = stack(300, 1, 1.0) + stack(400, 2, 1.0)
+    paired = stack(450, 1, 1.5) + stack(600, 2, 1.5)
+    ratio = ratio_interval(sync, paired, at_slo, random.Random(3), 300)
+    assert (ratio["value"], ratio["low"], ratio["high"]) == pytest.approx((1.5, 1.5, 1.5))
+    # The same steps labelled as other stacks are resampled apart: a replicate may set one
+    # repetition's sync against the other's async (400 vs 450/s, 300 vs 600/s).
+    unpaired = stack(450, 3, 1.5) + stack(600, 4, 1.5)
+    apart = ratio_interval(sync, unpaired, at_slo, random.Random(3), 300)
+    assert apart["low"] < 1.3 and apart["high"] > 1.7

@@ -11,7 +11,7 @@ from lab.report.sources import Run, Runs
 from lab.report.verdict import statements
 
 
-def r(value: float, spread: float = 0.0, n: int = 3) -> Range:
+def r(value: float, spread: float = 0.0, n: int | None = 3) -> Range:
     return Range(value, value - spread, value + spread, n)
 
 
@@ -179,3 +179,22 @@ def test_crash_matrices_pool_their_answered_coupling_and_recoveries() -> None:
         assert ev.coupling_answered == 0.5  # one of the two (fault, operation) pairs dropped
         assert ev.recovery_s == Range(3.0, 2.0, 4.0, 2)
         assert ev.faults_tried == 2 and ev.faults_survived == 2
+
+
+def test_throughput_is_judged_by_the_plateau_first() -> None:
+    # The plateau (most goodput sustained) separates the variants while the capacity at the
+    # p99 SLO, noisier, does not: the statement chooses by the plateau and says the other.
+    ev = evidence(
+        sync=dict(plateau=r(255, 5, None), capacity=r(150, 40, None)),
+        async_=dict(plateau=r(190, 8, None), capacity=r(155, 10, None)),
+    )
+    text = said(ev, "capacity")
+    assert text.startswith("Choose **sync** for throughput")
+    assert "Capacity at the p99 SLO does not separate" in text
+    ev = evidence(
+        sync=dict(plateau=r(190, 40, None), capacity=r(150, 5, None)),
+        async_=dict(plateau=r(200, 40, None), capacity=r(250, 10, None)),
+    )
+    text = said(ev, "capacity")
+    assert text.startswith("The most goodput sustained (plateau) does not separate")
+    assert "At the p99 SLO **async** holds the highest rate" in text

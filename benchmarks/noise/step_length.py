@@ -25,8 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.noise.sweeps import NoRun, grid_steps, queue_free
-from benchmarks.suite.sweep import NOISE_FILE
+from benchmarks.noise.sweeps import NoRun, queue_free, recorded_steps
 
 Samples = tuple[float, float, float]  # ln p99 of the whole step, of its first, its second half
 
@@ -91,12 +90,7 @@ def spreads_of(run_dirs: Sequence[Path]) -> list[LengthSpread]:
     part of the noise asked about)."""
     groups: dict[str, dict[tuple[str, float], list[Samples]]] = defaultdict(dict)
     for run_dir in run_dirs:
-        if not (run_dir / "summary.json").exists():
-            raise NoRun(f"{run_dir}: no summary.json (not a finished lab bench run)")
-        found = grid_steps(run_dir)
-        if not found:
-            raise NoRun(f"{run_dir}: no grid step kept its {NOISE_FILE} (a run before it was kept)")
-        for s in queue_free(found):
+        for s in queue_free(recorded_steps(run_dir)):
             whole, (first, second) = s.figures.p99_ms, s.halves_p99_ms
             if whole and first and second:
                 key = (run_dir.name, s.figures.offered_rate)

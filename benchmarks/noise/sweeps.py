@@ -313,17 +313,24 @@ class NoRun(Exception):
     """A directory that is no finished run with noise records (its message says which)."""
 
 
+def recorded_steps(run_dir: Path) -> list[GridStep]:
+    """The run's grid steps with their noise records; NoRun when it is no finished run or kept
+    none."""
+    if not (run_dir / "summary.json").exists():
+        raise NoRun(f"{run_dir}: no summary.json (not a finished lab bench run)")
+    found = grid_steps(run_dir)
+    if not found:
+        raise NoRun(f"{run_dir}: no grid step kept its {NOISE_FILE} (a run before it was kept)")
+    return found
+
+
 def steps_of(run_dirs: Sequence[Path]) -> tuple[list[StepNoise], list[HalvesCount]]:
     """The steps read from every run, each run's rates centred on their own medians, and each
     run's count of worse halves."""
     steps: list[StepNoise] = []
     counts: list[HalvesCount] = []
     for run_dir in run_dirs:
-        if not (run_dir / "summary.json").exists():
-            raise NoRun(f"{run_dir}: no summary.json (not a finished lab bench run)")
-        found = grid_steps(run_dir)
-        if not found:
-            raise NoRun(f"{run_dir}: no grid step kept its {NOISE_FILE} (a run before it was kept)")
+        found = recorded_steps(run_dir)
         steps += below_capacity(run_dir.name, found)
         counts += halves(run_dir.name, found)
     return steps, counts

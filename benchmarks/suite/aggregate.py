@@ -187,6 +187,19 @@ def capacity_at_slo(points: Sequence[Point]) -> Crossing:
     return capacity(points, SLO_P99_MS, SLO_ERROR_RATE)
 
 
+def plateau_as_crossing(points: Sequence[Point]) -> Crossing:
+    """The plateau in the shape ratio_interval takes (a plateau is always an estimate)."""
+    value = plateau(points)
+    return Crossing(value, "estimate" if value is not None else "none")
+
+
+def capacity_points(reps: Sequence[Repetition], impl: str, scenario: str) -> list[Point]:
+    """One implementation's valid steps of a scenario over the run's repetitions."""
+    return valid_points(
+        [r["impls"][impl]["capacity"][scenario] for r in reps if impl in r["impls"]]
+    )
+
+
 def knee_of(points: Sequence[Point]) -> Crossing:
     return knee(points, SLO_P99_MS, SLO_ERROR_RATE)
 
@@ -284,16 +297,15 @@ def comparisons(agg: dict[str, ImplAggregate], reps: Sequence[Repetition] = ()) 
         for scenario in first["capacity"]:
             if scenario not in second["capacity"]:
                 continue
-            steps_a = valid_points(
-                [r["impls"][a]["capacity"][scenario] for r in reps if a in r["impls"]]
-            )
-            steps_b = valid_points(
-                [r["impls"][b]["capacity"][scenario] for r in reps if b in r["impls"]]
-            )
+            steps_a = capacity_points(reps, a, scenario)
+            steps_b = capacity_points(reps, b, scenario)
             ratio = ratio_interval(steps_a, steps_b, capacity_at_slo, random.Random(22))
             out["capacity"].setdefault(pair, {})[scenario] = {
                 "ratio": ratio,
                 "verdict": _capacity_verdict(ratio, a, b),
+                "plateau_ratio": ratio_interval(
+                    steps_a, steps_b, plateau_as_crossing, random.Random(23)
+                ),
             }
     return out
 

@@ -296,6 +296,9 @@ class CapacityComparison(TypedDict):
 
     ratio: Interval
     verdict: str  # the implementation with the higher capacity, or "~" (the CI spans 1)
+    # The second's plateau over the first's, paired by repetition: the figure that repeats
+    # across hours (docs/METHOD.md, Does it repeat?). Absent in runs before it was kept.
+    plateau_ratio: NotRequired[Interval]
 
 
 class Comparisons(TypedDict):

@@ -5,14 +5,19 @@ the bare chain's figures and the share, the invalid steps; and every pair of var
 
 from __future__ import annotations
 
+import random
+from collections.abc import Mapping
 from typing import Any
 
+from benchmarks.suite.aggregate import capacity_points, plateau_as_crossing
+from benchmarks.suite.capacity_fit import Interval, ratio_interval
+from benchmarks.suite.drift import echo_p50_ms
 from lab.report import fmt
 from lab.report.sources import Run
 from lab.report.tables import table
 
 
-def interval(i: dict[str, Any] | None, digits: int = 0) -> str:
+def interval(i: Mapping[str, Any] | None, digits: int = 0) -> str:
     """An Interval (benchmarks/suite/capacity_fit.py) as the report writes it."""
     if not i or i.get("value") is None:
         return "-"
@@ -53,6 +58,17 @@ def resolution(curve: dict[str, Any]) -> str:
         return "no (no valid steps)"
     width = curve.get("half_width")
     return "no" if width is None else f"no (±{width:.0%})"
+
+
+def _plateau_ratio(doc: dict[str, Any], a: str, b: str, scenario: str) -> Interval:
+    """For a run from before its summary kept the plateaus' ratio: computed from its steps."""
+    reps = doc.get("reps", [])
+    return ratio_interval(
+        capacity_points(reps, a, scenario),
+        capacity_points(reps, b, scenario),
+        plateau_as_crossing,
+        random.Random(23),
+    )
 
 
 def section(bench: Run) -> list[str]:
@@ -109,6 +125,16 @@ def section(bench: Run) -> list[str]:
             rows,
         ),
     ]
+    echo = echo_p50_ms(doc)
+    if echo is not None:
+        out += [
+            f"The machine's speed during this run: the calibration's gRPC echo (one process "
+            f"calling another on loopback) had a p50 of {fmt.ms(echo)}. Capacities in requests/s "
+            "move with it across hours on a shared virtual machine, and sync's at the p99 SLO "
+            "more than async's; the ratios below, within one run, are what carries elsewhere "
+            "(docs/METHOD.md, Does it repeat?).",
+            "",
+        ]
     pairs = []
     for pair, by_scenario in doc.get("comparisons", {}).get("capacity", {}).items():
         a, b = pair.split("|")
@@ -117,13 +143,20 @@ def section(bench: Run) -> list[str]:
             said = {"~": "no significant difference", "n/a": "no verdict (a bound)"}.get(
                 verdict, f"{verdict} higher"
             )
-            pairs.append([scenario, f"{b} ÷ {a}", interval(cmp["ratio"], 2), said])
+            plateaus = cmp.get("plateau_ratio") or _plateau_ratio(doc, a, b, scenario)
+            pairs.append(
+                [scenario, f"{b} ÷ {a}", interval(cmp["ratio"], 2), said, interval(plateaus, 2)]
+            )
     if pairs:
         out += [
-            "Each pair of variants: the ratio of their capacities with its CI (both sides' steps "
-            "resampled together); a difference is called when the CI excludes 1.",
+            "Each pair of variants: the ratio of their capacities at the SLO with its 95 % CI "
+            "(both sides' steps resampled together); a difference is called when the CI "
+            "excludes 1. Beside it the ratio of their plateaus, paired by repetition.",
             "",
-            *table(["scenario", "ratio", "95 % CI", "verdict"], pairs),
+            *table(
+                ["scenario", "capacity ratio", "95 % CI", "verdict", "plateau ratio [95 % CI]"],
+                pairs,
+            ),
         ]
     if invalid:
         out += ["Steps left out of the fit (kept in the run):", ""]

@@ -172,6 +172,11 @@ def test_aggregate_and_compare_over_repetitions() -> None:
     capacity_cmp = cmp["capacity"]["sync|async"]["mixed"]
     assert capacity_cmp["verdict"] == "async"
     assert capacity_cmp["ratio"]["value"] == pytest.approx(1.5, rel=0.03)
+    # The plateaus (most goodput: 300 and 450/s) with their ratio, paired by repetition.
+    plateaus = capacity_cmp["plateau_ratio"]
+    assert plateaus["value"] == pytest.approx(1.5)
+    assert plateaus["low"] is not None and plateaus["high"] is not None
+    assert plateaus["low"] <= 1.5 <= plateaus["high"]
     goals = aggregate.targets(figures)
     sync_goals, async_goals = goals["sync"], goals["async"]
     assert isinstance(sync_goals, dict) and isinstance(async_goals, dict)

@@ -3,10 +3,10 @@
 # of a dirty one or of several commits), then the report with compact copies of its runs in
 # report-runs/ (docs/METHOD.md, Results and report). Every variant: plain sync, sync-resilient,
 # async. Run it at the repository's top level; it prints each step's wall time and the total.
-# Measured on the 2-core machine: the quick benchmark's capacity sweeps alone take ~13 min per
-# variant and repetition (a step lasts until 2,000 requests: 100 s at 20/s), so the whole set
-# takes well over an hour; `STEPS="chaos gray overload"` with a separate `lab bench --no-sweep`
-# is the short way.
+# Measured on the 2-core machine (10c4fa8, quick profiles, three variants): the benchmark with
+# its capacity sweeps 41 min, the crash matrix, the dose-response and the overload experiment
+# 30 min more (71 in all); `STEPS="chaos gray overload"` with a separate
+# `lab bench --no-sweep` is the short way.
 #
 #     scripts/report_runs.sh            # quick profiles (default)
 #     PROFILE=full scripts/report_runs.sh

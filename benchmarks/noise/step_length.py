@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.noise.sweeps import NoRun, queue_free, recorded_steps
+from benchmarks.suite.emit import emit
 
 Samples = tuple[float, float, float]  # ln p99 of the whole step, of its first, its second half
 
@@ -145,11 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     text = markdown(spreads, [str(d) for d in args.run_dirs])
-    if args.out:
-        args.out.write_text(text)
-    else:
-        sys.stdout.write(text)
-    return 0
+    return emit(text, args.out)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from benchmarks.noise.figures import SOURCES, RunFigures, RunOutcome, run_figures, spearman
 from benchmarks.noise.sampler import NoiseSample
+from benchmarks.suite.emit import emit
 from benchmarks.suite.profiles import HALVES_FACTOR, SLO_P99_MS
 from benchmarks.suite.results import SweepStep
 from benchmarks.suite.sweep import NOISE_FILE
@@ -350,11 +351,7 @@ def main(argv: list[str] | None = None) -> int:
         print(e, file=sys.stderr)
         return 2
     text = markdown(steps, [str(d) for d in args.run_dirs], counts)
-    if args.out:
-        args.out.write_text(text)
-    else:
-        print(text, end="")
-    return 0
+    return emit(text, args.out)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.noise.figures import spearman
+from benchmarks.suite.emit import emit
 
 SCENARIO = "mixed"
 
@@ -155,11 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     text = markdown(runs, [str(d) for d in args.run_dirs], (names[0], names[1]))
-    if args.out:
-        args.out.write_text(text)
-    else:
-        sys.stdout.write(text)
-    return 0
+    return emit(text, args.out)
 
 
 if __name__ == "__main__":

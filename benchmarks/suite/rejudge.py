@@ -25,6 +25,7 @@ from benchmarks.suite.aggregate import capacity_at_slo, curve, valid_points
 from benchmarks.suite.capacity_fit import Interval, ratio_interval
 from benchmarks.suite.context import Load
 from benchmarks.suite.driver import summarize
+from benchmarks.suite.emit import emit
 from benchmarks.suite.results import CurveFigures, SweepResult, SweepStep
 from benchmarks.suite.sweep import judge
 from benchmarks.suite.sweep_layout import StoredSweep, stored_sweeps
@@ -233,11 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     if not items:
         parser.error(f"{args.run}: no capacity curves (was it run with --no-sweep?)")
     text = table(args.run, items)
-    if args.out:
-        args.out.write_text(text)
-    else:
-        sys.stdout.write(text)
-    return 0
+    return emit(text, args.out)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from pathlib import Path
 from statistics import median
 
 from benchmarks.suite.aggregate import GOAL_CAPACITY_HALF_WIDTH
+from benchmarks.suite.emit import emit
 from benchmarks.suite.results import CurveFigures, Interval
 
 REPLICATES = 4000
@@ -233,12 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("no capacity in these runs (were they run with --no-sweep?)")
     command = " ".join(["python -m benchmarks.suite.repeatability", *map(str, args.runs)])
     text = table(runs, command)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
-    else:
-        sys.stdout.write(text)
-    return 0
+    return emit(text, args.out)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,9 @@ class Evidence:
     p99_ms: dict[str, Range] = field(default_factory=dict)
     capacity: Range | None = None  # requests/s at the SLO, with its CI
     capacity_bound: str | None = None  # ">= 400" or "<= 100" when it is a bound
+    # This variant's capacity over another's (by name), the ratio's CI from the benchmark's
+    # comparisons (both sides' steps resampled together): the sharper test of a pair.
+    capacity_over: dict[str, Range] = field(default_factory=dict)
     capacity_resolved: bool = False
     # The most goodput (answered within the SLO) any rate of the grid sustained, with its CI:
     # the steadier figure (docs/METHOD.md, Does it repeat?).
@@ -109,6 +112,11 @@ def main_label(doc: Mapping[str, Any]) -> str | None:
 def _bench(bench: Run, out: dict[str, Evidence]) -> None:
     doc = bench.summary
     label = main_label(doc)
+    for pair, by_scenario in doc.get("comparisons", {}).get("capacity", {}).items():
+        first, second = pair.split("|")
+        cmp = by_scenario.get(MAIN_SCENARIO)
+        if cmp and (ratio := Range.of_interval(cmp.get("ratio"))) is not None:
+            out.setdefault(second, Evidence(second)).capacity_over[first] = ratio
     for impl, agg in doc.get("aggregate", {}).items():
         ev = out.setdefault(impl, Evidence(impl))
         ev.main_label = label

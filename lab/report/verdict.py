@@ -235,8 +235,10 @@ def _capacity(ev: Mapping[str, Evidence]) -> Statement | None:
     if len(ranges) >= 2:
         best = judge(ranges, higher_is_better=True)
         shown = ", ".join(f"{k} {_range(r)}" for k, r in ranges.items())
+        tail = ")."
         if best in (NO_DIFFERENCE, NOT_ENOUGH):
             said = f"Capacity at the p99 SLO does not separate the variants ({_why_not(best)}: "
+            tail = f"){_pairs_apart(ev)}."
         elif text:
             said = f"At the p99 SLO **{best}** holds the highest rate beyond the CIs ("
         else:
@@ -244,8 +246,26 @@ def _capacity(ev: Mapping[str, Evidence]) -> Statement | None:
                 f"Choose **{best}** for throughput on the same cores: the highest capacity at "
                 "the SLO, its 95 % CI clear of the others' ("
             )
-        text = f"{text} {said}{shown} requests/s).".strip()
+        text = f"{text} {said}{shown} requests/s{tail}".strip()
     return Statement("capacity", text)
+
+
+def _pairs_apart(ev: Mapping[str, Evidence]) -> str:
+    """The pairs whose capacity ratio's CI excludes 1 (a pair's own test, sharper than every
+    variant's CI against every other's), said after the one rule's "does not separate":
+    "; by a pair's own ratio, sync's is higher than async's (async ÷ sync 0.78 [0.63–0.97])"."""
+    apart = []
+    for second, e in ev.items():
+        for first, r in e.capacity_over.items():
+            if r.high < 1 or r.low > 1:
+                higher, lower = (first, second) if r.high < 1 else (second, first)
+                apart.append(
+                    f"{higher}'s is higher than {lower}'s ({second} ÷ {first} {r.value:.2f} "
+                    f"[{r.low:.2f}{fmt.DASH}{r.high:.2f}])"
+                )
+    if not apart:
+        return ""
+    return "; by a pair's own ratio (capacity section), " + fmt.join(apart)
 
 
 def _overload(ev: Mapping[str, Evidence]) -> Statement | None:

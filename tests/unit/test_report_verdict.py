@@ -198,3 +198,18 @@ def test_throughput_is_judged_by_the_plateau_first() -> None:
     text = said(ev, "capacity")
     assert text.startswith("The most goodput sustained (plateau) does not separate")
     assert "At the p99 SLO **async** holds the highest rate" in text
+
+
+def test_a_pair_apart_by_its_own_ratio_is_said_where_the_cis_overlap() -> None:
+    # The capacities' CIs overlap (no variant clear of every other), but async ÷ sync's own CI
+    # is below 1: the statement says both, so the first screen and the capacity table agree.
+    ev = evidence(
+        sync=dict(capacity=r(443, 60, None)),
+        async_=dict(capacity=r(344, 50, None), capacity_over={"sync": r(0.78, 0.15, None)}),
+    )
+    text = said(ev, "capacity")
+    assert text.startswith("Capacity at the p99 SLO does not separate the variants")
+    assert "by a pair's own ratio (capacity section), sync's is higher than async's" in text
+    assert "(async ÷ sync 0.78 [0.63–0.93])" in text
+    ev["async"].capacity_over = {"sync": r(0.9, 0.15, None)}  # the ratio's CI spans 1
+    assert "pair's own ratio" not in said(ev, "capacity")

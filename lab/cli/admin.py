@@ -19,11 +19,12 @@ from blog.rpc.metrics import decode_histogram
 from blog.rpc.metrics import fetch as fetch_metrics
 from blog.v1 import internal_pb2, internal_pb2_grpc
 from lab.cli.bounds import number
-from lab.cli.common import CliError, SubParsers, find_stack_file, stack_command
+from lab.cli.common import CliError, SubParsers, find_stack_file, stack_command, stack_options
 from lab.stack.stackfile import StackInfo, bus_urls, load_stack_file
 from lab.stack.topology import SERVICES
 
 T = TypeVar("T")
+REBUILD_TIMEOUT_S = 30.0
 
 
 def _load_stack(args: argparse.Namespace) -> StackInfo:
@@ -160,12 +161,20 @@ def add_commands(sub: SubParsers) -> None:
     rebuild = sub.add_parser("rebuild", help="rebuild a read model (async)").add_subparsers(
         dest="rebuild_command", required=True, metavar="SERVICE"
     )
-    p = stack_command(
-        rebuild,
-        "query",
-        run_rebuild_query,
-        "empty the query service's read model and replay the event store into it",
+    what = "empty the query service's read model and replay the event store into it"
+    p = rebuild.add_parser("query", help=what, description=what)
+    # The call stops the consumer, empties the read model and recreates the consumer: seconds
+    # on a busy 2-core machine (CI once saw a 5 s deadline pass while the service completed it).
+    stack_options(
+        p,
+        timeout_s=REBUILD_TIMEOUT_S,
+        timeout_help="deadline in seconds of the call that empties the read model and resets "
+        "its consumer",
     )
+    p.set_defaults(run=run_rebuild_query)
     p.add_argument(
-        "--wait", type=number(float, gt=0), default=120.0, help="seconds to wait for catch-up"
+        "--wait",
+        type=number(float, gt=0),
+        default=120.0,
+        help="seconds to wait for catch-up (default 120)",
     )

@@ -193,6 +193,16 @@ def plateau_as_crossing(points: Sequence[Point]) -> Crossing:
     return Crossing(value, "estimate" if value is not None else "none")
 
 
+def capacity_ratio(a: Sequence[Point], b: Sequence[Point]) -> Interval:
+    """b's capacity at the SLO over a's, with its CI (paired by repetition when it can be)."""
+    return ratio_interval(a, b, capacity_at_slo, random.Random(22))
+
+
+def plateau_ratio(a: Sequence[Point], b: Sequence[Point]) -> Interval:
+    """b's plateau over a's, with its CI (paired by repetition when it can be)."""
+    return ratio_interval(a, b, plateau_as_crossing, random.Random(23))
+
+
 def capacity_points(reps: Sequence[Repetition], impl: str, scenario: str) -> list[Point]:
     """One implementation's valid steps of a scenario over the run's repetitions."""
     return valid_points(
@@ -299,13 +309,11 @@ def comparisons(agg: dict[str, ImplAggregate], reps: Sequence[Repetition] = ()) 
                 continue
             steps_a = capacity_points(reps, a, scenario)
             steps_b = capacity_points(reps, b, scenario)
-            ratio = ratio_interval(steps_a, steps_b, capacity_at_slo, random.Random(22))
+            ratio = capacity_ratio(steps_a, steps_b)
             out["capacity"].setdefault(pair, {})[scenario] = {
                 "ratio": ratio,
                 "verdict": _capacity_verdict(ratio, a, b),
-                "plateau_ratio": ratio_interval(
-                    steps_a, steps_b, plateau_as_crossing, random.Random(23)
-                ),
+                "plateau_ratio": plateau_ratio(steps_a, steps_b),
             }
     return out
 

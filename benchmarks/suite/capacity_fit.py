@@ -146,9 +146,7 @@ def resample(points: Sequence[Point], rng: random.Random) -> list[Point]:
     """One bootstrap replicate (see the module docstring): as many stacks as there are, drawn
     with replacement, each drawn stack's steps drawn again within each rate; with one stack,
     its steps within each rate."""
-    by_stack: dict[int, list[Point]] = {}
-    for p in points:
-        by_stack.setdefault(p.stack, []).append(p)
+    by_stack = _by_stack(points)
     if len(by_stack) < 2:
         return _within_rates(points, rng)
     stacks = list(by_stack)
@@ -162,14 +160,23 @@ def resample_paired(
     implementations interleaved in each): the same stacks drawn for both, each side's steps
     then drawn within each rate, so that what a repetition shares (the machine's state that
     hour) cancels in a ratio. Sides whose stacks differ, or of one stack, are resampled apart."""
-    stacks_a, stacks_b = sorted({p.stack for p in a}), sorted({p.stack for p in b})
-    if stacks_a != stacks_b or len(stacks_a) < 2:
+    by_a, by_b = _by_stack(a), _by_stack(b)
+    stacks = sorted(by_a)
+    if stacks != sorted(by_b) or len(stacks) < 2:
         return resample(a, rng), resample(b, rng)
-    drawn = [rng.choice(stacks_a) for _ in stacks_a]
+    drawn = [rng.choice(stacks) for _ in stacks]
     return (
-        [p for s in drawn for p in _within_rates([p for p in a if p.stack == s], rng)],
-        [p for s in drawn for p in _within_rates([p for p in b if p.stack == s], rng)],
+        [p for s in drawn for p in _within_rates(by_a[s], rng)],
+        [p for s in drawn for p in _within_rates(by_b[s], rng)],
     )
+
+
+def _by_stack(points: Sequence[Point]) -> dict[int, list[Point]]:
+    """The points of each stack, stacks in the order first seen."""
+    by_stack: dict[int, list[Point]] = {}
+    for p in points:
+        by_stack.setdefault(p.stack, []).append(p)
+    return by_stack
 
 
 def _within_rates(points: Sequence[Point], rng: random.Random) -> list[Point]:

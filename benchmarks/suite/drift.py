@@ -21,6 +21,7 @@ from typing import Any
 
 from benchmarks.noise.figures import spearman
 from benchmarks.suite.emit import emit
+from benchmarks.suite.repeatability import spread
 
 SCENARIO = "mixed"
 
@@ -82,10 +83,8 @@ def ratio(figures: Mapping[str, float], pair: tuple[str, str]) -> float | None:
 
 def apart(values: Sequence[float | None]) -> str:
     """(max - min) / min of the values present, as a percentage."""
-    present = [v for v in values if v is not None]
-    if len(present) < 2 or min(present) <= 0:
-        return "-"
-    return f"{100 * (max(present) - min(present)) / min(present):.0f} %"
+    share = spread([v for v in values if v is not None])
+    return "-" if share is None else f"{100 * share:.0f} %"
 
 
 def markdown(runs: Sequence[RunSpeed], paths: Sequence[str], pair: tuple[str, str]) -> str:

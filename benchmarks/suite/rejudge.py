@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from benchmarks.suite.aggregate import capacity_at_slo, curve, valid_points
-from benchmarks.suite.capacity_fit import Interval, ratio_interval
+from benchmarks.suite.aggregate import capacity_ratio, curve, valid_points
+from benchmarks.suite.capacity_fit import Interval
 from benchmarks.suite.context import Load
 from benchmarks.suite.driver import summarize
 from benchmarks.suite.emit import emit
@@ -115,7 +114,7 @@ def rejudge(run_dir: Path) -> list[Rejudged]:
 @dataclass(frozen=True)
 class Versus:
     """Two implementations' capacities at the SLO, fitted again: b / a with its CI, the two
-    sides paired by repetition (capacity_fit.ratio_interval)."""
+    sides paired by repetition (aggregate.capacity_ratio)."""
 
     a: str
     b: str
@@ -131,12 +130,7 @@ def versus(items: list[Rejudged]) -> list[Versus]:
         for second in mine[i + 1 :]:
             if first.scenario != second.scenario:
                 continue
-            ratio = ratio_interval(
-                valid_points(first.sweeps),
-                valid_points(second.sweeps),
-                capacity_at_slo,
-                random.Random(22),
-            )
+            ratio = capacity_ratio(valid_points(first.sweeps), valid_points(second.sweeps))
             out.append(Versus(first.impl, second.impl, first.scenario, ratio))
     return out
 

@@ -5,12 +5,11 @@ the bare chain's figures and the share, the invalid steps; and every pair of var
 
 from __future__ import annotations
 
-import random
 from collections.abc import Mapping
 from typing import Any
 
-from benchmarks.suite.aggregate import capacity_points, plateau_as_crossing
-from benchmarks.suite.capacity_fit import Interval, ratio_interval
+from benchmarks.suite.aggregate import capacity_points, plateau_ratio
+from benchmarks.suite.capacity_fit import Interval
 from benchmarks.suite.drift import echo_p50_ms
 from lab.report import fmt
 from lab.report.sources import Run
@@ -63,12 +62,7 @@ def resolution(curve: dict[str, Any]) -> str:
 def _plateau_ratio(doc: dict[str, Any], a: str, b: str, scenario: str) -> Interval:
     """For a run from before its summary kept the plateaus' ratio: computed from its steps."""
     reps = doc.get("reps", [])
-    return ratio_interval(
-        capacity_points(reps, a, scenario),
-        capacity_points(reps, b, scenario),
-        plateau_as_crossing,
-        random.Random(23),
-    )
+    return plateau_ratio(capacity_points(reps, a, scenario), capacity_points(reps, b, scenario))
 
 
 def section(bench: Run) -> list[str]:
